@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "fp",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "fp", targets: ["fp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Lua 5.4 (Debian liblua5.4-dev) plus C shims for its macros and the error trampoline.
+        .target(name: "CLua", linkerSettings: [.linkedLibrary("lua5.4"), .linkedLibrary("m")]),
+        // OpenBLAS cblas + LAPACK prototypes, CPU feature detection for kernel selection.
+        .target(name: "CBLAS", linkerSettings: [.linkedLibrary("openblas")]),
+        // libedit (readline-compatible) for the REPL.
+        .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
+        .target(name: "FPTensor", dependencies: ["CBLAS"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "FPLua", dependencies: ["CLua", "FPTensor"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "fp", dependencies: [
+            "FPLua", "FPTensor", "CLua", "CBLAS", "CLineEdit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "FPTensorTests", dependencies: ["FPTensor"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+    ]
+)

@@ -1,0 +1,64 @@
+// Lua 5.4 for Swift: the C API, wrappers for its macros, and the error trampoline.
+#ifndef FP_CLUA_H
+#define FP_CLUA_H
+
+#include <lua5.4/lua.h>
+#include <lua5.4/lauxlib.h>
+#include <lua5.4/lualib.h>
+
+// A Swift function callable from Lua. It returns the number of results it pushed, or
+// FP_LUA_ERROR after pushing an error message: the trampoline then raises the error once the
+// Swift frame has returned (a longjmp across Swift frames is never allowed).
+typedef int (*fp_swift_fn)(lua_State *L);
+#define FP_LUA_ERROR (-1)
+
+// Pushes a Lua function that calls `fn` through the trampoline.
+void fp_pushswift(lua_State *L, fp_swift_fn fn);
+// Same, with the error message prefixed by "name: " when it does not start with it already.
+void fp_setfield_swift(lua_State *L, int table, const char *name, fp_swift_fn fn);
+
+// __index for userdata: upvalue 1 is a methods table consulted first with a raw lookup;
+// upvalue 2 is the fallback function (fields, index tables), called as fallback(self, key).
+void fp_push_index_metamethod(lua_State *L, int methods, fp_swift_fn fallback);
+
+// Protected call with a traceback message handler. Returns the lua_pcall status.
+int fp_pcall_traceback(lua_State *L, int nargs, int nresults);
+
+// Ctrl-C: while armed, SIGINT makes the running Lua code raise "interrupted".
+void fp_sigint_arm(lua_State *L);
+void fp_sigint_disarm(void);
+// Set by SIGINT (and by fp_request_cancel) until cleared; long Swift loops poll it.
+int fp_cancel_requested(void);
+void fp_clear_cancel(void);
+void fp_request_cancel(void);
+
+// Macro wrappers.
+static inline void fp_pop(lua_State *L, int n) { lua_pop(L, n); }
+static inline void fp_newtable(lua_State *L) { lua_newtable(L); }
+static inline lua_Number fp_tonumber(lua_State *L, int i) { return lua_tonumber(L, i); }
+static inline lua_Integer fp_tointeger(lua_State *L, int i) { return lua_tointeger(L, i); }
+static inline const char *fp_tostring(lua_State *L, int i) { return lua_tostring(L, i); }
+static inline int fp_isnil(lua_State *L, int i) { return lua_isnil(L, i); }
+static inline int fp_isnoneornil(lua_State *L, int i) { return lua_isnoneornil(L, i); }
+static inline int fp_istable(lua_State *L, int i) { return lua_istable(L, i); }
+static inline int fp_isfunction(lua_State *L, int i) { return lua_isfunction(L, i); }
+static inline int fp_isboolean(lua_State *L, int i) { return lua_isboolean(L, i); }
+static inline void fp_insert(lua_State *L, int i) { lua_insert(L, i); }
+static inline void fp_remove(lua_State *L, int i) { lua_remove(L, i); }
+static inline void fp_replace(lua_State *L, int i) { lua_replace(L, i); }
+static inline int fp_upvalueindex(int i) { return lua_upvalueindex(i); }
+static inline int fp_registryindex(void) { return LUA_REGISTRYINDEX; }
+static inline void *fp_newuserdata(lua_State *L, size_t sz) { return lua_newuserdatauv(L, sz, 1); }
+static inline int fp_getmetatable_named(lua_State *L, const char *name) { return luaL_getmetatable(L, name); }
+static inline int fp_pcall(lua_State *L, int nargs, int nresults) { return lua_pcall(L, nargs, nresults, 0); }
+static inline void fp_pushglobaltable(lua_State *L) { lua_pushglobaltable(L); }
+static inline int fp_loadstring(lua_State *L, const char *s) { return luaL_loadstring(L, s); }
+static inline int fp_loadbuffer(lua_State *L, const char *s, size_t n, const char *name) {
+    return luaL_loadbufferx(L, s, n, name, "t");
+}
+static inline int fp_loadfile(lua_State *L, const char *f) { return luaL_loadfilex(L, f, "t"); }
+static inline lua_Integer fp_gc_count_kb(lua_State *L) { return lua_gc(L, LUA_GCCOUNT); }
+static inline void fp_gc_step(lua_State *L, int kb) { lua_gc(L, LUA_GCSTEP, kb); }
+static inline void fp_gc_collect(lua_State *L) { lua_gc(L, LUA_GCCOLLECT); }
+
+#endif

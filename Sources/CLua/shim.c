@@ -1,0 +1,106 @@
+#include "CLua.h"
+#include <signal.h>
+#include <string.h>
+
+// Calls the Swift function stored as light userdata in upvalue 1. A negative return means
+// the Swift side pushed an error message: raise it here, after the Swift frame is gone.
+static int trampoline(lua_State *L) {
+    fp_swift_fn fn = (fp_swift_fn)lua_touserdata(L, lua_upvalueindex(1));
+    int n = fn(L);
+    if (n >= 0) return n;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);           // "file:line:" of the Lua caller
+        lua_pushvalue(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+void fp_pushswift(lua_State *L, fp_swift_fn fn) {
+    lua_pushlightuserdata(L, (void *)fn);
+    lua_pushcclosure(L, trampoline, 1);
+}
+
+void fp_setfield_swift(lua_State *L, int table, const char *name, fp_swift_fn fn) {
+    table = lua_absindex(L, table);
+    fp_pushswift(L, fn);
+    lua_setfield(L, table, name);
+}
+
+static int index_metamethod(lua_State *L) {
+    // Fast path: methods table, raw lookup, no Swift involved.
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+        lua_pop(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+void fp_push_index_metamethod(lua_State *L, int methods, fp_swift_fn fallback) {
+    methods = lua_absindex(L, methods);
+    lua_pushvalue(L, methods);
+    fp_pushswift(L, fallback);
+    lua_pushcclosure(L, index_metamethod, 2);
+}
+
+static int traceback_handler(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int fp_pcall_traceback(lua_State *L, int nargs, int nresults) {
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, traceback_handler);
+    lua_insert(L, base);
+    int status = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    return status;
+}
+
+// --- Ctrl-C -----------------------------------------------------------------------------
+
+static volatile sig_atomic_t cancel_flag = 0;
+static lua_State *armed_state = NULL;
+
+int fp_cancel_requested(void) { return cancel_flag; }
+void fp_clear_cancel(void) { cancel_flag = 0; }
+void fp_request_cancel(void) { cancel_flag = 1; }
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    cancel_flag = 0;
+    luaL_error(L, "interrupted");
+}
+
+static void on_sigint(int sig) {
+    (void)sig;
+    cancel_flag = 1;
+    // lua_sethook is safe to call from a signal handler (see lua.c).
+    if (armed_state) lua_sethook(armed_state, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+void fp_sigint_arm(lua_State *L) {
+    armed_state = L;
+    cancel_flag = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+void fp_sigint_disarm(void) {
+    armed_state = NULL;
+    signal(SIGINT, SIG_DFL);
+}

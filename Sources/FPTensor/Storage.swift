@@ -1,0 +1,85 @@
+import Foundation
+
+/// A flat buffer of elements shared by a tensor and its views. Storage is freed when the last
+/// tensor referencing it goes away, or at once with `free()`; afterwards every access through
+/// any view throws instead of touching released memory.
+public final class Storage {
+    /// Live bytes of all storages (what `fp.memory()` reports).
+    public nonisolated(unsafe) private(set) static var liveBytes = 0
+    /// Bytes allocated since the Lua bridge last asked (it steps Lua's GC by this much).
+    public nonisolated(unsafe) static var allocatedSinceCheck = 0
+    /// Upper bound for one allocation, so a lying size never reaches malloc.
+    public nonisolated(unsafe) static var maxAllocationBytes = 1 << 40
+
+    public let dtype: DType
+    public let count: Int
+    public let byteCount: Int
+    /// Dangling once released: every access goes through `raw()`, which checks `released`.
+    private let base: UnsafeMutableRawPointer
+    private var released = false
+    /// Non-nil for storage that borrows memory (a memory-mapped file); kept alive with it.
+    private let owner: AnyObject?
+    /// Why this storage can no longer be used (freed, or an expired hook view).
+    public private(set) var invalidReason: String?
+
+    public init(count: Int, dtype: DType, zeroed: Bool = true) throws {
+        guard count >= 0 else { throw TensorError("cannot allocate a negative number of elements (\(count))") }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
+        guard !overflow, bytes <= Storage.maxAllocationBytes else {
+            throw TensorError("cannot allocate \(count) elements of \(dtype.rawValue): too large")
+        }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+        if zeroed { memset(p, 0, max(bytes, 1)) }
+        self.base = p
+        self.dtype = dtype
+        self.count = count
+        self.byteCount = bytes
+        self.owner = nil
+        Storage.liveBytes += bytes
+        Storage.allocatedSinceCheck += bytes
+    }
+
+    /// Borrows `count` elements at `pointer`, keeping `owner` alive (e.g. a mapped file).
+    public init(borrowing pointer: UnsafeMutableRawPointer, count: Int, dtype: DType, owner: AnyObject) {
+        self.base = pointer
+        self.dtype = dtype
+        self.count = count
+        self.byteCount = count * dtype.byteSize
+        self.owner = owner
+    }
+
+    deinit { release() }
+
+    private func release() {
+        guard !released else { return }
+        released = true
+        if owner == nil {
+            base.deallocate()
+            Storage.liveBytes -= byteCount
+        }
+    }
+
+    /// Releases the memory now; later use of any view of it is an error.
+    public func free() {
+        release()
+        if invalidReason == nil { invalidReason = "tensor was freed (t:free() or <close>)" }
+    }
+
+    /// Marks the storage unusable without releasing it (e.g. a hook's activation view that expired).
+    public func invalidate(_ reason: String) { invalidReason = reason }
+
+    public var isValid: Bool { !released && invalidReason == nil }
+
+    /// The raw memory, or an error if the storage was freed or invalidated.
+    @inline(__always) public func raw() throws -> UnsafeMutableRawPointer {
+        guard !released, invalidReason == nil else {
+            throw TensorError(invalidReason ?? "tensor was freed")
+        }
+        return base
+    }
+
+    /// For storage the caller just allocated (known valid).
+    @inline(__always) func fresh<T>(_: T.Type) -> UnsafeMutablePointer<T> {
+        base.assumingMemoryBound(to: T.self)
+    }
+}
