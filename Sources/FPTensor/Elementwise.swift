@@ -1,0 +1,241 @@
+import Foundation
+
+/// Binary arithmetic with numpy broadcasting and dtype promotion (bool < int64 < float32;
+/// division is true division, as in torch).
+public enum BinaryOp: String, Sendable {
+    case add, sub, mul, div, pow, maximum, minimum, fmod
+}
+
+extension Tensor {
+    public static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try a.checkValid(); try b.checkValid()
+        let fn = op.rawValue
+        let shape = try broadcastShapes(a.shape, b.shape, fn)
+        let useInt = a.dtype != .float32 && b.dtype != .float32 && op != .div && op != .pow
+        let dt: DType = useInt ? .int64 : .float32
+        let x = try a.to(dt).expand(shape), y = try b.to(dt).expand(shape)
+        let out = try Tensor.empty(shape, dtype: dt)
+        let loop = StridedLoop(shape: shape, strides: [x.strides, y.strides, out.strides])
+        if useInt {
+            let px = try x.intPointer(), py = try y.intPointer(), po = try out.intPointer()
+            var divZero = false
+            loop.forEachRow { o, n, s in
+                for i in 0..<n {
+                    let u = px[o[0] + i * s[0]], v = py[o[1] + i * s[1]]
+                    let r: Int64
+                    switch op {
+                    case .add: r = u &+ v
+                    case .sub: r = u &- v
+                    case .mul: r = u &* v
+                    case .maximum: r = Swift.max(u, v)
+                    case .minimum: r = Swift.min(u, v)
+                    case .fmod: if v == 0 { divZero = true; r = 0 } else { r = u.remainderReportingOverflow(dividingBy: v).partialValue }
+                    case .div, .pow: r = 0
+                    }
+                    po[o[2] + i * s[2]] = r
+                }
+            }
+            if divZero { throw TensorError("fmod: integer division by zero") }
+            return out
+        }
+        let px = try x.floatPointer(), py = try y.floatPointer(), po = try out.floatPointer()
+        loop.forEachRow { o, n, s in
+            let a = px + o[0], b = py + o[1], c = po + o[2]
+            switch op {
+            case .add: binaryRow(a, s[0], b, s[1], c, n, { $0 + $1 }, { $0 + $1 })
+            case .sub: binaryRow(a, s[0], b, s[1], c, n, { $0 - $1 }, { $0 - $1 })
+            case .mul: binaryRow(a, s[0], b, s[1], c, n, { $0 * $1 }, { $0 * $1 })
+            case .div: binaryRow(a, s[0], b, s[1], c, n, { $0 / $1 }, { $0 / $1 })
+            case .maximum: binaryRow(a, s[0], b, s[1], c, n, { $0.replacing(with: $1, where: $1 .> $0 .| $1 .!= $1) }, { ($1 > $0 || $1.isNaN) ? $1 : $0 })
+            case .minimum: binaryRow(a, s[0], b, s[1], c, n, { $0.replacing(with: $1, where: $1 .< $0 .| $1 .!= $1) }, { ($1 < $0 || $1.isNaN) ? $1 : $0 })
+            case .pow:
+                if s[1] == 0 && b.pointee == 2 {
+                    binaryRow(a, s[0], b, s[1], c, n, { u, _ in u * u }, { u, _ in u * u })
+                } else {
+                    for i in 0..<n { c[i * s[2]] = powf(a[i * s[0]], b[i * s[1]]) }
+                }
+            case .fmod: for i in 0..<n { c[i * s[2]] = fmodf(a[i * s[0]], b[i * s[1]]) }
+            }
+        }
+        return out
+    }
+}
+
+/// One row of a float binary op: SIMD when both inputs are contiguous or one is broadcast.
+/// The output row is contiguous (outputs are fresh tensors).
+@inline(__always)
+func binaryRow(_ a: UnsafeMutablePointer<Float>, _ sa: Int, _ b: UnsafeMutablePointer<Float>, _ sb: Int,
+               _ c: UnsafeMutablePointer<Float>, _ n: Int,
+               _ v: (F16x, F16x) -> F16x, _ f: (Float, Float) -> Float) {
+    var i = 0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b), rc = UnsafeMutableRawPointer(c)
+    if sa == 1 && sb == 1 {
+        while i + 16 <= n {
+            rc.storeBytes(of: v(ra.loadUnaligned(fromByteOffset: i * 4, as: F16x.self),
+                                rb.loadUnaligned(fromByteOffset: i * 4, as: F16x.self)), toByteOffset: i * 4, as: F16x.self)
+            i += 16
+        }
+        while i < n { c[i] = f(a[i], b[i]); i += 1 }
+    } else if sa == 1 && sb == 0 {
+        let bv = F16x(repeating: b.pointee), bs = b.pointee
+        while i + 16 <= n {
+            rc.storeBytes(of: v(ra.loadUnaligned(fromByteOffset: i * 4, as: F16x.self), bv), toByteOffset: i * 4, as: F16x.self)
+            i += 16
+        }
+        while i < n { c[i] = f(a[i], bs); i += 1 }
+    } else if sa == 0 && sb == 1 {
+        let av = F16x(repeating: a.pointee), as_ = a.pointee
+        while i + 16 <= n {
+            rc.storeBytes(of: v(av, rb.loadUnaligned(fromByteOffset: i * 4, as: F16x.self)), toByteOffset: i * 4, as: F16x.self)
+            i += 16
+        }
+        while i < n { c[i] = f(as_, b[i]); i += 1 }
+    } else {
+        for j in 0..<n { c[j] = f(a[j * sa], b[j * sb]) }
+    }
+}
+
+/// Elementwise functions of one float tensor.
+public enum UnaryOp: String, Sendable, CaseIterable {
+    case neg, exp, log, sqrt, rsqrt, tanh, gelu, gelu_erf = "gelu_exact", silu, relu, sigmoid, abs
+    case sin, cos, square, sign, floor, ceil, round, reciprocal, log1p, expm1, erf
+}
+
+extension Tensor {
+    public func unary(_ op: UnaryOp) throws -> Tensor {
+        if dtype == .int64 && (op == .neg || op == .abs || op == .square || op == .sign || op == .relu) {
+            return try unaryInt(op)
+        }
+        let src = try to(.float32).contiguous()
+        let out = try Tensor.empty(shape)
+        let s = try src.floatPointer(), d = try out.floatPointer()
+        let n = count
+        switch op {
+        case .neg: map16(s, d, n, { -$0 }, { -$0 })
+        case .exp: map16(s, d, n, vexp, expf)
+        case .log: for i in 0..<n { d[i] = logf(s[i]) }
+        case .sqrt: map16(s, d, n, { $0.squareRoot() }, { $0.squareRoot() })
+        case .rsqrt: map16(s, d, n, { 1 / $0.squareRoot() }, { 1 / $0.squareRoot() })
+        case .tanh: map16(s, d, n, vtanh, tanhf)
+        case .gelu: map16(s, d, n, vgeluTanh, sgeluTanh)
+        case .gelu_erf: for i in 0..<n { d[i] = sgeluErf(s[i]) }
+        case .silu: map16(s, d, n, { $0 * vsigmoid($0) }, { $0 / (1 + expf(-$0)) })
+        case .relu: map16(s, d, n, { $0.replacing(with: 0, where: $0 .< 0) }, { $0 < 0 ? 0 : $0 })
+        case .sigmoid: map16(s, d, n, vsigmoid, { 1 / (1 + expf(-$0)) })
+        case .abs: map16(s, d, n, { $0.replacing(with: -$0, where: $0 .< 0) }, { Swift.abs($0) })
+        case .sin: for i in 0..<n { d[i] = sinf(s[i]) }
+        case .cos: for i in 0..<n { d[i] = cosf(s[i]) }
+        case .square: map16(s, d, n, { $0 * $0 }, { $0 * $0 })
+        case .sign: for i in 0..<n { let x = s[i]; d[i] = x > 0 ? 1 : (x < 0 ? -1 : (x.isNaN ? x : 0)) }
+        case .floor: map16(s, d, n, { $0.rounded(.down) }, { $0.rounded(.down) })
+        case .ceil: map16(s, d, n, { $0.rounded(.up) }, { $0.rounded(.up) })
+        case .round: map16(s, d, n, { $0.rounded(.toNearestOrEven) }, { $0.rounded(.toNearestOrEven) })
+        case .reciprocal: map16(s, d, n, { 1 / $0 }, { 1 / $0 })
+        case .log1p: for i in 0..<n { d[i] = log1pf(s[i]) }
+        case .expm1: for i in 0..<n { d[i] = expm1f(s[i]) }
+        case .erf: for i in 0..<n { d[i] = erff(s[i]) }
+        }
+        return out
+    }
+
+    private func unaryInt(_ op: UnaryOp) throws -> Tensor {
+        let src = try contiguous()
+        let out = try Tensor.empty(shape, dtype: .int64)
+        let s = try src.intPointer(), d = try out.intPointer()
+        for i in 0..<count {
+            let x = s[i]
+            switch op {
+            case .neg: d[i] = 0 &- x
+            case .abs: d[i] = x < 0 ? 0 &- x : x
+            case .square: d[i] = x &* x
+            case .sign: d[i] = x > 0 ? 1 : (x < 0 ? -1 : 0)
+            default: d[i] = x < 0 ? 0 : x   // relu
+            }
+        }
+        return out
+    }
+
+    /// Clamps into [lo, hi] (either bound optional); NaN stays NaN.
+    public func clamp(min lo: Double?, max hi: Double?) throws -> Tensor {
+        var r = self.dtype == .bool ? try to(.int64) : self
+        if let lo { r = try Tensor.binary(.maximum, r, Tensor.scalarLike(lo, r.dtype)) }
+        if let hi { r = try Tensor.binary(.minimum, r, Tensor.scalarLike(hi, r.dtype)) }
+        return r === self ? try clone() : r
+    }
+
+    /// A 0-d tensor holding `v`, int64 when `dt` is integral and `v` is whole.
+    public static func scalarLike(_ v: Double, _ dt: DType) throws -> Tensor {
+        if dt != .float32 && v == v.rounded() && Swift.abs(v) < 9e18 {
+            return try Tensor(ints: [Int(v)], shape: [])
+        }
+        return Tensor.scalar(Float(v))
+    }
+}
+
+/// Comparisons and logical operations: results are bool masks.
+public enum CompareOp: String, Sendable { case eq, ne, lt, le, gt, ge }
+
+extension Tensor {
+    public static func compare(_ op: CompareOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try a.checkValid(); try b.checkValid()
+        let shape = try broadcastShapes(a.shape, b.shape, op.rawValue)
+        let out = try Tensor.empty(shape, dtype: .bool)
+        let po = try out.boolPointer()
+        if a.dtype != .float32 && b.dtype != .float32 {
+            let x = try a.to(.int64).expand(shape), y = try b.to(.int64).expand(shape)
+            let px = try x.intPointer(), py = try y.intPointer()
+            StridedLoop(shape: shape, strides: [x.strides, y.strides, out.strides]).forEachRow { o, n, s in
+                for i in 0..<n { po[o[2] + i * s[2]] = cmp(op, px[o[0] + i * s[0]], py[o[1] + i * s[1]]) ? 1 : 0 }
+            }
+        } else {
+            let x = try a.to(.float32).expand(shape), y = try b.to(.float32).expand(shape)
+            let px = try x.floatPointer(), py = try y.floatPointer()
+            StridedLoop(shape: shape, strides: [x.strides, y.strides, out.strides]).forEachRow { o, n, s in
+                for i in 0..<n { po[o[2] + i * s[2]] = cmp(op, px[o[0] + i * s[0]], py[o[1] + i * s[1]]) ? 1 : 0 }
+            }
+        }
+        return out
+    }
+
+    public enum LogicalOp: String, Sendable { case and = "logical_and", or = "logical_or", xor = "logical_xor" }
+
+    public static func logical(_ op: LogicalOp, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        let shape = try broadcastShapes(a.shape, b.shape, op.rawValue)
+        let x = try a.to(.bool).expand(shape), y = try b.to(.bool).expand(shape)
+        let out = try Tensor.empty(shape, dtype: .bool)
+        let px = try x.boolPointer(), py = try y.boolPointer(), po = try out.boolPointer()
+        StridedLoop(shape: shape, strides: [x.strides, y.strides, out.strides]).forEachRow { o, n, s in
+            for i in 0..<n {
+                let u = px[o[0] + i * s[0]] != 0, v = py[o[1] + i * s[1]] != 0
+                let r: Bool
+                switch op { case .and: r = u && v; case .or: r = u || v; case .xor: r = u != v }
+                po[o[2] + i * s[2]] = r ? 1 : 0
+            }
+        }
+        return out
+    }
+
+    public func logicalNot() throws -> Tensor {
+        let x = try to(.bool).contiguous()
+        let out = try Tensor.empty(shape, dtype: .bool)
+        let px = try x.boolPointer(), po = try out.boolPointer()
+        for i in 0..<count { po[i] = px[i] == 0 ? 1 : 0 }
+        return out
+    }
+
+    public func isnan() throws -> Tensor {
+        guard dtype == .float32 else { return try Tensor(zeros: shape, dtype: .bool) }
+        return try Tensor.compare(.ne, self, self)
+    }
+}
+
+@inline(__always) private func cmp<T: Comparable>(_ op: CompareOp, _ a: T, _ b: T) -> Bool {
+    switch op {
+    case .eq: return a == b
+    case .ne: return a != b
+    case .lt: return a < b
+    case .le: return a <= b
+    case .gt: return a > b
+    case .ge: return a >= b
+    }
+}
