@@ -21,6 +21,12 @@ void fp_pushswift(lua_State *L, fp_swift_fn fn) {
     lua_pushcclosure(L, trampoline, 1);
 }
 
+void fp_pushswift_id(lua_State *L, fp_swift_fn fn, lua_Integer id) {
+    lua_pushlightuserdata(L, (void *)fn);
+    lua_pushinteger(L, id);
+    lua_pushcclosure(L, trampoline, 2);
+}
+
 void fp_setfield_swift(lua_State *L, int table, const char *name, fp_swift_fn fn) {
     table = lua_absindex(L, table);
     fp_pushswift(L, fn);
@@ -41,10 +47,10 @@ static int index_metamethod(lua_State *L) {
     return 1;
 }
 
-void fp_push_index_metamethod(lua_State *L, int methods, fp_swift_fn fallback) {
+void fp_push_index_metamethod(lua_State *L, int methods, fp_swift_fn fn, lua_Integer id) {
     methods = lua_absindex(L, methods);
     lua_pushvalue(L, methods);
-    fp_pushswift(L, fallback);
+    fp_pushswift_id(L, fn, id);
     lua_pushcclosure(L, index_metamethod, 2);
 }
 

@@ -16,7 +16,7 @@ extension Tensor {
         }
         var extras = [String]()
         if rank != 1 || summarize || count == 0 { if rank > 0 { extras.append("shape=\(fmt(shape))") } }
-        if dtype != .float32 { extras.append("dtype=\(dtype.rawValue)") }
+        // int64 and bool print without a dtype, as torch does: "1" vs "1." and true/false tell them apart.
         if requiresGrad { extras.append("requires_grad=true") }
         if !extras.isEmpty { body += ", " + extras.joined(separator: ", ") }
         return "tensor(" + body + ")"

@@ -1,1 +1,4 @@
-print("fp")
+// fp's entry point: choose BLAS kernels (may re-exec), then parse the command line.
+BLASSetup.selectKernels()
+BLASSetup.configureThreads()
+FP.main()

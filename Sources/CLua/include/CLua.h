@@ -12,14 +12,18 @@
 typedef int (*fp_swift_fn)(lua_State *L);
 #define FP_LUA_ERROR (-1)
 
-// Pushes a Lua function that calls `fn` through the trampoline.
+// Pushes a Lua function that calls `fn` through the trampoline. `fp_pushswift_id` adds an
+// integer upvalue (index 2) that the Swift side reads with fp_swift_id to dispatch on.
 void fp_pushswift(lua_State *L, fp_swift_fn fn);
-// Same, with the error message prefixed by "name: " when it does not start with it already.
+void fp_pushswift_id(lua_State *L, fp_swift_fn fn, lua_Integer id);
+static inline lua_Integer fp_swift_id(lua_State *L) { return lua_tointeger(L, lua_upvalueindex(2)); }
+// table[name] = a Lua function calling `fn` through the trampoline.
 void fp_setfield_swift(lua_State *L, int table, const char *name, fp_swift_fn fn);
 
 // __index for userdata: upvalue 1 is a methods table consulted first with a raw lookup;
-// upvalue 2 is the fallback function (fields, index tables), called as fallback(self, key).
-void fp_push_index_metamethod(lua_State *L, int methods, fp_swift_fn fallback);
+// upvalue 2 is the fallback (fields, index tables): Swift function `fn` with dispatch id `id`,
+// called as fallback(self, key).
+void fp_push_index_metamethod(lua_State *L, int methods, fp_swift_fn fn, lua_Integer id);
 
 // Protected call with a traceback message handler. Returns the lua_pcall status.
 int fp_pcall_traceback(lua_State *L, int nargs, int nresults);

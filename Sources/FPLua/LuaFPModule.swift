@@ -1,0 +1,148 @@
+import CLua
+import FPTensor
+
+/// The `fp` module table: constructors, free functions and submodules (fp.linalg).
+enum LuaFPModule {
+    /// A shape given as varargs or a table, optionally followed by a dtype string.
+    static func shapeAndDType(_ l: Lua, from i: Int32) throws -> ([Int], DType) {
+        var shape = [Int]()
+        var k = i
+        var dtype = DType.float32
+        if l.type(k) == LUA_TTABLE { shape = try l.intTable(k); k += 1 }
+        else {
+            while l.type(k) == LUA_TNUMBER { shape.append(try l.int(k)); k += 1 }
+        }
+        if l.type(k) == LUA_TSTRING { dtype = try LuaTensorMethods.parseDType(l, k); k += 1 }
+        guard l.isNone(k) else { throw l.argError(k, "integer size or dtype string expected") }
+        return (shape, dtype)
+    }
+
+    static var functions: [(String, LuaFunction)] {
+        [
+            ("tensor", { l in
+                let dt = try l.isNone(2) ? nil : LuaTensorMethods.parseDType(l, 2)
+                switch l.type(1) {
+                case LUA_TTABLE: l.push(try LuaConvert.tensorFromTable(l.L, 1, dtype: dt, function: "tensor"))
+                case LUA_TNUMBER, LUA_TBOOLEAN:
+                    let t = try l.tensorOrScalar(1)
+                    l.push(try t.to(dt ?? (l.type(1) == LUA_TBOOLEAN ? .bool : .float32)).clone())
+                default:
+                    if let t = LuaTensor.get(l.L, 1) { l.push(try t.to(dt ?? t.dtype).clone()) }
+                    else { throw l.argError(1, "table, number or tensor expected") }
+                }
+                return 1
+            }),
+            ("zeros", { l in let (s, d) = try shapeAndDType(l, from: 1); l.push(try Tensor(zeros: s, dtype: d)); return 1 }),
+            ("ones", { l in
+                let (s, d) = try shapeAndDType(l, from: 1)
+                let t = try Tensor(zeros: s, dtype: d); try t.fill(1); l.push(t); return 1
+            }),
+            ("full", { l in
+                let shape = try l.intList(from: 1)
+                let v = l.type(2) == LUA_TBOOLEAN ? (try l.bool(2) ? 1.0 : 0.0) : try l.number(2)
+                let dt: DType = try l.isNone(3) ? (l.type(2) == LUA_TBOOLEAN ? .bool : .float32) : LuaTensorMethods.parseDType(l, 3)
+                let t = try Tensor(zeros: shape, dtype: dt); try t.fill(v); l.push(t); return 1
+            }),
+            ("zeros_like", { l in let t = try l.tensor(1); l.push(try Tensor(zeros: t.shape, dtype: t.dtype)); return 1 }),
+            ("ones_like", { l in let t = try Tensor(zeros: try l.tensor(1).shape, dtype: try l.tensor(1).dtype); try t.fill(1); l.push(t); return 1 }),
+            ("arange", { l in
+                // arange(n) or arange(start, stop[, step]); ints give int64 as in torch
+                let a = try l.number(1)
+                let b = try l.optNumber(2), st = try l.optNumber(3) ?? 1
+                let (start, stop) = b == nil ? (0.0, a) : (a, b!)
+                guard st != 0, st.isFinite, start.isFinite, stop.isFinite else { throw l.argError(3, message: "step must be a non-zero finite number") }
+                let n = Swift.max(0, Int(((stop - start) / st).rounded(.up)))
+                guard n <= 1 << 34 else { throw LuaError("arange: too many elements (\(n))") }
+                let allInt = [1, 2, 3].allSatisfy { l.isNone(Int32($0)) || lua_isinteger(l.L, Int32($0)) != 0 }
+                let vals = (0..<n).map { start + Double($0) * st }
+                l.push(try LuaConvert.makeTensor(vals, shape: [n], dtype: allInt ? .int64 : .float32, function: "arange"))
+                return 1
+            }),
+            ("linspace", { l in
+                let a = try l.number(1), b = try l.number(2), n = try l.int(3)
+                guard n >= 0, n <= 1 << 34 else { throw l.argError(3, message: "steps must be between 0 and 2^34, got \(n)") }
+                let vals = (0..<n).map { n == 1 ? a : a + (b - a) * Double($0) / Double(n - 1) }
+                l.push(try Tensor(vals.map { Float($0) }, shape: [n])); return 1
+            }),
+            ("eye", { l in
+                let n = try l.int(1), m = try l.optInt(2) ?? n
+                let t = try Tensor(zeros: [n, m])
+                let p = try t.floatPointer()
+                for i in 0..<Swift.min(n, m) { p[i * m + i] = 1 }
+                l.push(t); return 1
+            }),
+            ("cat", { l in l.push(try Tensor.cat(try tensorList(l, 1), dim: try l.optInt(2) ?? 0)); return 1 }),
+            ("stack", { l in l.push(try Tensor.stack(try tensorList(l, 1), dim: try l.optInt(2) ?? 0)); return 1 }),
+            ("einsum", { l in
+                let eq = try l.string(1)
+                var ts = [Tensor]()
+                if l.type(2) == LUA_TTABLE { ts = try tensorList(l, 2) } else {
+                    var i: Int32 = 2
+                    while i <= l.top { ts.append(try l.tensor(i)); i += 1 }
+                }
+                l.push(try Einsum.evaluate(eq, ts)); return 1
+            }),
+            ("outer", { l in l.push(try Tensor.outer(try l.tensor(1), try l.tensor(2))); return 1 }),
+            ("matmul", { l in l.push(try l.tensor(1).matmul(try l.tensor(2))); return 1 }),
+            ("where", { l in l.push(try Tensor.whereSelect(try l.tensor(1), try l.tensorOrScalar(2), try l.tensorOrScalar(3))); return 1 }),
+            ("cosine_similarity", { l in
+                let a = try l.tensor(1), b = try l.tensor(2)
+                let d = try l.optInt(3) ?? -1
+                let eps = try l.optNumber(4) ?? 1e-8
+                let dot = try Tensor.binary(.mul, a, b).reduce(.sum, dims: [d])
+                let na = try a.norm(dims: [d]), nb = try b.norm(dims: [d])
+                let den = try Tensor.binary(.maximum, Tensor.binary(.mul, na, nb), Tensor.scalar(Float(eps)))
+                l.push(try Tensor.binary(.div, dot, den)); return 1
+            }),
+            ("item", { l in
+                if l.type(1) == LUA_TNUMBER { lua_pushvalue(l.L, 1); return 1 }
+                let t = try l.tensor(1)
+                guard t.count == 1 else { throw LuaError("item: a tensor with \(t.count) elements cannot be converted to a number") }
+                try LuaTensorMethods.pushScalar(l, t); return 1
+            }),
+            ("is_tensor", { l in l.push(bool: LuaTensor.get(l.L, 1) != nil); return 1 }),
+            ("memory", { l in l.push(int: Storage.liveBytes); return 1 }),
+        ]
+    }
+
+    /// A Lua list of tensors at index i.
+    static func tensorList(_ l: Lua, _ i: Int32) throws -> [Tensor] {
+        guard l.type(i) == LUA_TTABLE else { throw l.argError(i, "table of tensors expected") }
+        let n = Int(lua_rawlen(l.L, i))
+        var out = [Tensor]()
+        for k in 1...Swift.max(n, 1) where k <= n {
+            lua_rawgeti(l.L, i, lua_Integer(k))
+            defer { fp_pop(l.L, 1) }
+            guard let t = LuaTensor.get(l.L, -1) else {
+                throw l.argError(i, message: "table of tensors expected, element \(k) is \(l.typeName(-1))")
+            }
+            out.append(t)
+        }
+        return out
+    }
+
+    /// Builds the module table and leaves it on the stack.
+    static func push(_ L: OpaquePointer) {
+        LuaTensorMeta.install(L)
+        fp_newtable(L)
+        let mod = lua_gettop(L)
+        for (name, body) in functions + LuaFPExtras.functions {
+            LuaRegistry.push(L, id: LuaRegistry.register(name, body))
+            lua_setfield(L, mod, name)
+        }
+        for (sub, fns) in LuaFPExtras.submodules {
+            fp_newtable(L)
+            for (name, body) in fns {
+                LuaRegistry.push(L, id: LuaRegistry.register("\(sub).\(name)", body))
+                lua_setfield(L, -2, name)
+            }
+            lua_setfield(L, mod, sub)
+        }
+        lua_pushstring(L, LuaConvert.newaxis)
+        lua_setfield(L, mod, "newaxis")
+        _ = fp_getmetatable_named(L, LuaTensor.metatableName)
+        lua_getfield(L, -1, "__methods")
+        lua_setfield(L, mod, "Tensor")
+        fp_pop(L, 1)
+    }
+}

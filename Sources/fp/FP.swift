@@ -1,0 +1,100 @@
+import ArgumentParser
+import FPLua
+import Foundation
+
+let fpVersion = "0.1.0"
+
+struct FP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fp",
+        abstract: "Transformer models and tensors on the CPU, scripted in Lua 5.4.",
+        version: "fp \(fpVersion)\n\(BLASSetup.description)",
+        subcommands: [Run.self, Repl.self, Test.self, Info.self])
+}
+
+/// Shared: a Lua host with fp's stdlib on package.path.
+func makeHost() throws -> LuaHost {
+    try LuaHost(stdlibPath: LuaHost.findStdlib(executable: CommandLine.arguments[0]))
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(("fp: " + message + "\n").data(using: .utf8) ?? Data())
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a Lua script (fp flags before FILE; everything after FILE goes to the script's `arg`).")
+
+    @Option(name: .shortAndLong, help: "Run this Lua code instead of a file.")
+    var execute: String?
+
+    @Argument(parsing: .captureForPassthrough, help: "FILE [script arguments...]")
+    var rest: [String] = []
+
+    func run() throws {
+        let host = try makeHost()
+        if let code = execute {
+            host.setArgs(script: "-e", rest)
+            if let err = host.runString(code) { printError(err); throw ExitCode(1) }
+            return
+        }
+        guard let file = rest.first else {
+            throw ValidationError("expected a Lua file to run (or -e 'code')")
+        }
+        guard FileManager.default.isReadableFile(atPath: file) else {
+            printError("cannot open \(file): no such readable file")
+            throw ExitCode(1)
+        }
+        let args = Array(rest.dropFirst())
+        host.addToPackagePath(URL(fileURLWithPath: file).deletingLastPathComponent().path)
+        host.setArgs(script: file, args)
+        if let err = host.runFile(file, args: args) { printError(err); throw ExitCode(1) }
+    }
+}
+
+struct Test: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run Lua test files (test(name, fn), expect_error, assert_close, skip); default Tests/lua.")
+
+    @Argument(help: "Test files or folders (folders: every *.lua inside, recursively).")
+    var paths: [String] = []
+
+    func run() throws {
+        let files = try collectLuaFiles(paths.isEmpty ? ["Tests/lua"] : paths)
+        guard !files.isEmpty else { printError("no test files found in \(paths)"); throw ExitCode(1) }
+        let host = try makeHost()
+        host.setArgs(script: "fp test", files)
+        let code = "local failed = require('fp.testing').run_files(arg); if failed > 0 then os.exit(1) end"
+        if let err = host.runString(code, name: "=fp test") { printError(err); throw ExitCode(1) }
+    }
+
+    func collectLuaFiles(_ paths: [String]) throws -> [String] {
+        var out = [String]()
+        let fm = FileManager.default
+        for p in paths {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: p, isDirectory: &isDir) else {
+                printError("no such file or folder: \(p)")
+                throw ExitCode(1)
+            }
+            if isDir.boolValue {
+                let items = (fm.enumerator(atPath: p)?.allObjects as? [String]) ?? []
+                out += items.filter { $0.hasSuffix(".lua") }.sorted().map { (p as NSString).appendingPathComponent($0) }
+            } else {
+                out.append(p)
+            }
+        }
+        return out
+    }
+}
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print fp's build and BLAS configuration.")
+
+    func run() throws {
+        print("fp \(fpVersion)")
+        print(BLASSetup.description)
+        print("Lua: \(luaVersion())")
+        print("stdlib: \(LuaHost.findStdlib(executable: CommandLine.arguments[0]) ?? "(not found)")")
+    }
+}
