@@ -19,7 +19,7 @@ let package = Package(
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
         .target(name: "FPTensor", dependencies: ["CBLAS"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "FPLua", dependencies: ["CLua", "FPTensor"],
+        .target(name: "FPLua", dependencies: ["CLua", "CBLAS", "FPTensor"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "fp", dependencies: [
             "FPLua", "FPTensor", "CLua", "CBLAS", "CLineEdit",

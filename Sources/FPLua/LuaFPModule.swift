@@ -1,5 +1,7 @@
+import CBLAS
 import CLua
 import FPTensor
+import Foundation
 
 /// The `fp` module table: constructors, free functions and submodules (fp.linalg).
 enum LuaFPModule {
@@ -102,6 +104,23 @@ enum LuaFPModule {
             }),
             ("is_tensor", { l in l.push(bool: LuaTensor.get(l.L, 1) != nil); return 1 }),
             ("memory", { l in l.push(int: Storage.liveBytes); return 1 }),
+            ("time", { l in
+                // Monotonic wall-clock seconds, like Python's time.perf_counter().
+                var ts = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &ts)
+                l.push(Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9); return 1
+            }),
+            ("config", { l in
+                // BLAS core and threads, for scripts and benchmarks that report them.
+                lua_createtable(l.L, 0, 3)
+                l.pushString(openblas_get_corename().map { String(cString: $0) } ?? "unknown")
+                lua_setfield(l.L, -2, "blas_core")
+                l.push(int: Int(openblas_get_num_threads()))
+                lua_setfield(l.L, -2, "threads")
+                l.pushString(fp_best_openblas_coretype().map { String(cString: $0) } ?? "auto")
+                lua_setfield(l.L, -2, "best_core")
+                return 1
+            }),
         ]
     }
 

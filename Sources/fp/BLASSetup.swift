@@ -10,6 +10,7 @@ enum BLASSetup {
         let env = ProcessInfo.processInfo.environment
         guard env["OPENBLAS_CORETYPE"] == nil, let core = fp_best_openblas_coretype() else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
+        setenv("FP_BLAS_SELECTED", "1", 1)   // tells --version who chose the kernels
         // On success execv does not return; on failure fp goes on with OpenBLAS's own choice.
         execv("/proc/self/exe", CommandLine.unsafeArgv)
     }
@@ -27,7 +28,11 @@ enum BLASSetup {
     static var description: String {
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         let config = openblas_get_config().map { String(cString: $0) } ?? ""
-        let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
+        let env = ProcessInfo.processInfo.environment
+        var forced = " (chosen by OpenBLAS)"
+        if let c = env["OPENBLAS_CORETYPE"] {
+            forced = env["FP_BLAS_SELECTED"] == "1" ? " (selected by fp from cpuid)" : " (OPENBLAS_CORETYPE=\(c) from the environment)"
+        }
         return "BLAS: OpenBLAS core \(core)\(forced), \(openblas_get_num_threads()) threads; \(config)"
     }
 }
