@@ -30,7 +30,50 @@ enum LuaFPExtras {
                 return 1
             }),
             ("randn_like", { l in l.push(try Tensor.randn(try l.tensor(1).shape)); return 1 }),
+            ("save", { l in
+                // fp.save("x.npy", t) or fp.save("w.safetensors" | "w.npz", {name = t, ...})
+                let path = try l.string(1)
+                if let t = LuaTensor.get(l.L, 2) {
+                    try TensorFile.save(t, to: path)
+                } else if l.type(2) == LUA_TTABLE {
+                    try TensorFile.saveMany(try namedTensors(l, 2), to: path)
+                } else {
+                    throw l.argError(2, "tensor or table of named tensors expected")
+                }
+                return 0
+            }),
+            ("load_tensor", { l in l.push(try TensorFile.load(try l.string(1))); return 1 }),
+            ("load_tensors", { l in
+                let all = try TensorFile.loadMany(try l.string(1))
+                lua_createtable(l.L, 0, Int32(all.count))
+                for (name, t) in all {
+                    l.push(t)
+                    lua_setfield(l.L, -2, name)
+                }
+                return 1
+            }),
         ]
+    }
+
+    /// A Lua table {name = tensor, ...}, sorted by name (the order .npz files keep).
+    static func namedTensors(_ l: Lua, _ i: Int32) throws -> [(String, Tensor)] {
+        var out = [(String, Tensor)]()
+        lua_pushnil(l.L)
+        while lua_next(l.L, i) != 0 {
+            defer { fp_pop(l.L, 1) }
+            guard lua_type(l.L, -2) == LUA_TSTRING, let k = fp_tostring(l.L, -2).map({ String(cString: $0) }) else {
+                lua_settop(l.L, i)
+                throw l.argError(i, message: "table keys must be tensor names (strings)")
+            }
+            guard let t = LuaTensor.get(l.L, -1) else {
+                let what = l.typeName(-1)
+                lua_settop(l.L, i)
+                throw l.argError(i, message: "entry '\(k)' must be a tensor, got \(what)")
+            }
+            out.append((k, t))
+        }
+        guard !out.isEmpty else { throw l.argError(i, message: "no tensors to save") }
+        return out.sorted { $0.0 < $1.0 }
     }
 
     static var submodules: [(String, [(String, LuaFunction)])] {
