@@ -132,12 +132,14 @@ enum LuaConvert {
                 defer { fp_pop(L, 1) }
                 switch lua_type(L, -1) {
                 case LUA_TNIL: parts.append(nil)
+                case LUA_TNUMBER where lua_isinteger(L, -1) != 0:
+                    parts.append(Int(fp_tointeger(L, -1)))
                 case LUA_TNUMBER:
                     let d = fp_tonumber(L, -1)
                     guard d == d.rounded(), Swift.abs(d) < 9e15 else {
                         throw LuaError("index: range bound \(d) in entry \(position) is not an integer")
                     }
-                    parts.append(lua_isinteger(L, -1) != 0 ? Int(fp_tointeger(L, -1)) : Int(d))
+                    parts.append(Int(d))
                 default:
                     throw LuaError("index: entry \(position) is a range {start, stop, step} of integers, got a \(String(cString: lua_typename(L, lua_type(L, -1)))) inside")
                 }

@@ -51,10 +51,11 @@ enum LuaFPModule {
                 // arange(n) or arange(start, stop[, step]); ints give int64 as in torch
                 let a = try l.number(1)
                 let b = try l.optNumber(2), st = try l.optNumber(3) ?? 1
-                let (start, stop) = b == nil ? (0.0, a) : (a, b!)
+                let (start, stop) = b.map { (a, $0) } ?? (0.0, a)
                 guard st != 0, st.isFinite, start.isFinite, stop.isFinite else { throw l.argError(3, message: "step must be a non-zero finite number") }
-                let n = Swift.max(0, Int(((stop - start) / st).rounded(.up)))
-                guard n <= 1 << 34 else { throw LuaError("arange: too many elements (\(n))") }
+                let steps = ((stop - start) / st).rounded(.up)
+                guard steps <= Double(1 << 34) else { throw LuaError("arange: too many elements (\(steps))") }
+                let n = Swift.max(0, Int(steps))
                 let allInt = [1, 2, 3].allSatisfy { l.isNone(Int32($0)) || lua_isinteger(l.L, Int32($0)) != 0 }
                 let vals = (0..<n).map { start + Double($0) * st }
                 l.push(try LuaConvert.makeTensor(vals, shape: [n], dtype: allInt ? .int64 : .float32, function: "arange"))

@@ -207,6 +207,12 @@ public struct Lua {
         return fp_tonumber(L, idx)
     }
 
+    public func intOption(_ i: Int32, _ key: String) throws -> Int? {
+        guard let d = try numberOption(i, key) else { return nil }
+        guard d == d.rounded(), Swift.abs(d) < 9e15 else { throw LuaError("\(function): option '\(key)' must be an integer, got \(d)") }
+        return Int(d)
+    }
+
     public func stringOption(_ i: Int32, _ key: String) throws -> String? {
         guard let idx = option(i, key) else { return nil }
         defer { fp_pop(L, 1) }

@@ -9,7 +9,19 @@ public final class Storage {
     /// Bytes allocated since the Lua bridge last asked (it steps Lua's GC by this much).
     public nonisolated(unsafe) static var allocatedSinceCheck = 0
     /// Upper bound for one allocation, so a lying size never reaches malloc.
-    public nonisolated(unsafe) static var maxAllocationBytes = 1 << 40
+    /// Defaults to the machine's physical memory: Linux overcommits, so a larger request would
+    /// "succeed" and then get the process killed when the memory is touched.
+    public nonisolated(unsafe) static var maxAllocationBytes = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+
+    nonisolated(unsafe) static let emergencyCell = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 64)
+
+    /// "1.5 GB" style sizes for messages.
+    public static func describe(bytes: Int) -> String {
+        let units = ["bytes", "KB", "MB", "GB", "TB", "PB", "EB"]
+        var v = Double(bytes), u = 0
+        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+        return u == 0 ? "\(bytes) bytes" : String(format: "%.1f", v) + " " + units[u]
+    }
 
     public let dtype: DType
     public let count: Int
@@ -26,9 +38,12 @@ public final class Storage {
         guard count >= 0 else { throw TensorError("cannot allocate a negative number of elements (\(count))") }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
         guard !overflow, bytes <= Storage.maxAllocationBytes else {
-            throw TensorError("cannot allocate \(count) elements of \(dtype.rawValue): too large")
+            throw TensorError("cannot allocate \(count) elements of \(dtype.rawValue) (\(Storage.describe(bytes: overflow ? Int.max : bytes))): more than the \(Storage.describe(bytes: Storage.maxAllocationBytes)) limit")
         }
-        let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, max(bytes, 1)) == 0, let p = raw else {
+            throw TensorError("out of memory allocating \(Storage.describe(bytes: bytes))")
+        }
         if zeroed { memset(p, 0, max(bytes, 1)) }
         self.base = p
         self.dtype = dtype
@@ -37,6 +52,22 @@ public final class Storage {
         self.owner = nil
         Storage.liveBytes += bytes
         Storage.allocatedSinceCheck += bytes
+    }
+
+    /// One element, for scalars (cannot fail the size checks).
+    init(scalarOf dtype: DType) {
+        // A failed 8-byte allocation means the process is already lost; fall back to a static cell.
+        var raw: UnsafeMutableRawPointer?
+        _ = posix_memalign(&raw, 64, 8)
+        let p = raw ?? Storage.emergencyCell
+        memset(p, 0, 8)
+        self.base = p
+        self.dtype = dtype
+        self.count = 1
+        self.byteCount = dtype.byteSize
+        self.owner = nil
+        Storage.liveBytes += byteCount
+        Storage.allocatedSinceCheck += byteCount
     }
 
     /// Borrows `count` elements at `pointer`, keeping `owner` alive (e.g. a mapped file).
@@ -54,7 +85,7 @@ public final class Storage {
         guard !released else { return }
         released = true
         if owner == nil {
-            base.deallocate()
+            if base != Storage.emergencyCell { Foundation.free(base) }
             Storage.liveBytes -= byteCount
         }
     }

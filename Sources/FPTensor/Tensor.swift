@@ -70,7 +70,7 @@ public final class Tensor {
 
     public static func scalar(_ v: Float) -> Tensor {
         // A one-element allocation cannot fail the size checks.
-        let s = try! Storage(count: 1, dtype: .float32)
+        let s = Storage(scalarOf: .float32)
         s.fresh(Float.self)[0] = v
         return Tensor(storage: s, shape: [], strides: [], offset: 0)
     }
@@ -130,7 +130,7 @@ public final class Tensor {
     public func dim(_ d: Int, _ fn: String, rank r: Int? = nil) throws -> Int {
         let n = r ?? rank
         let dd = d < 0 ? d + n : d
-        guard dd >= 0, dd < max(n, 1) || (n == 0 && dd == 0) else {
+        guard dd >= 0, dd < n else {
             throw TensorError("\(fn): dim \(d) out of range for a tensor with \(n) dimension\(n == 1 ? "" : "s")")
         }
         return dd

@@ -76,7 +76,7 @@ extension Tensor {
             return Swift.min(Swift.max(x, 0), n)
         }
         let a = clamp(start, 0), b = clamp(end, n)
-        let len = b > a ? (b - a + step - 1) / step : 0
+        let len = b > a ? (b - a - 1) / step + 1 : 0
         var s = shape, st = strides
         s[dd] = len; st[dd] = strides[dd] * step
         return withView(s, st, offset + (len > 0 ? a * strides[dd] : 0))
@@ -85,7 +85,7 @@ extension Tensor {
     public func narrow(_ d: Int, _ start: Int, _ length: Int) throws -> Tensor {
         let dd = try dim(d, "narrow")
         let st = start < 0 ? start + shape[dd] : start
-        guard st >= 0, length >= 0, st + length <= shape[dd] else {
+        guard st >= 0, st <= shape[dd], length >= 0, length <= shape[dd] - st else {
             throw TensorError("narrow: start \(start) and length \(length) exceed dim \(dd) of size \(shape[dd])")
         }
         return try slice(dd, st, st + length)
@@ -110,6 +110,7 @@ extension Tensor {
                 throw TensorError("expand: shape \(fmt(shape)) cannot be expanded to \(fmt(target)) (dim \(i): \(cur) vs \(want))")
             }
         }
+        try Tensor.checkShape(s, "expand")
         return withView(s, st, offset)
     }
 
@@ -119,14 +120,16 @@ extension Tensor {
         let neg = s.indices.filter { s[$0] == -1 }
         guard neg.count <= 1 else { throw TensorError("\(fn): only one dimension can be -1 in \(fmt(req))") }
         for v in s where v < -1 { throw TensorError("\(fn): invalid size \(v) in \(fmt(req))") }
-        let known = s.filter { $0 != -1 }.reduce(1) { a, b in a.multipliedReportingOverflow(by: b).overflow ? Int.max : a * b }
+        guard let known = checkedProduct(s.filter { $0 != -1 }) else {
+            throw TensorError("\(fn): shape \(fmt(req)) has too many elements")
+        }
         if let i = neg.first {
             guard known > 0, count % known == 0 else {
                 throw TensorError("\(fn): shape \(fmt(req)) is invalid for input of size \(count)")
             }
             s[i] = count / known
         }
-        guard s.reduce(1, *) == count else {
+        guard checkedProduct(s) == count else {
             throw TensorError("\(fn): shape \(fmt(req)) is invalid for input of size \(count)")
         }
         return s
