@@ -9,9 +9,16 @@ static int trampoline(lua_State *L) {
     int n = fn(L);
     if (n >= 0) return n;
     if (lua_type(L, -1) == LUA_TSTRING) {
-        luaL_where(L, 1);           // "file:line:" of the Lua caller
-        lua_pushvalue(L, -2);
-        lua_concat(L, 2);
+        // "file:line:" of the nearest Lua caller (metamethods such as __index sit between).
+        lua_Debug ar;
+        for (int level = 1; level <= 3 && lua_getstack(L, level, &ar); level++) {
+            if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+                lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+                lua_pushvalue(L, -2);
+                lua_concat(L, 2);
+                break;
+            }
+        }
     }
     return lua_error(L);
 }

@@ -11,8 +11,8 @@ enum LuaFPExtras {
                 RandomSource.seed(UInt64(bitPattern: Int64(s)))
                 return 0
             }),
-            ("randn", { l in let (s, _) = try LuaFPModule.shapeAndDType(l, from: 1); l.push(try Tensor.randn(s)); return 1 }),
-            ("rand", { l in let (s, _) = try LuaFPModule.shapeAndDType(l, from: 1); l.push(try Tensor.rand(s)); return 1 }),
+            ("randn", { l in l.push(try Tensor.randn(try floatShape(l))); return 1 }),
+            ("rand", { l in l.push(try Tensor.rand(try floatShape(l))); return 1 }),
             ("randint", { l in
                 // randint(high, shape) or randint(low, high, shape), as torch.randint
                 let a = try l.int(1)
@@ -101,39 +101,50 @@ enum LuaFPExtras {
             ("norm", { l in
                 let t = try l.tensor(1)
                 let (dims, keep) = try LuaTensorMethods.reduceArgs(l, 2)
-                return try LuaTensorMethods.pushReduced(l, try t.norm(dims: dims, keepdim: keep), full: dims == nil && !keep)
+                return try LuaTensorMethods.pushReduced(l, try t.norm(dims: dims, keepdim: keep))
             }),
         ])]
+    }
+
+    /// The shape of randn/rand; a dtype other than float32 is an error (they draw floats).
+    static func floatShape(_ l: Lua) throws -> [Int] {
+        let (shape, dt) = try LuaFPModule.shapeAndDType(l, from: 1)
+        guard dt == .float32 else { throw LuaError("\(l.function): only float32 is supported (use randint for integers)") }
+        return shape
+    }
+
+    /// Arguments of sort/argsort/topk after the tensor (and k): an optional dim, an optional
+    /// boolean flag (descending / largest), or an options table with `dim` and the flag's name.
+    static func dimAndFlag(_ l: Lua, from i: Int32, flag: String, default d: Bool) throws -> (Int, Bool) {
+        var dim = -1, value = d
+        var k = i
+        if l.type(k) == LUA_TNUMBER { dim = try l.int(k); k += 1 }
+        if l.type(k) == LUA_TBOOLEAN { value = try l.bool(k); k += 1 }
+        if l.type(k) == LUA_TTABLE {
+            dim = try l.intOption(k, "dim") ?? dim
+            value = try l.boolOption(k, flag, default: value)
+            k += 1
+        }
+        guard l.isNone(k) else { throw l.argError(k, "dim, boolean \(flag) or options table expected") }
+        return (dim, value)
     }
 
     /// Tensor methods that live with these modules.
     static var methods: [(String, LuaFunction)] {
         [
             ("sort", { l in
-                let t = try l.tensor(1)
-                var dim = -1, desc = false
-                if l.type(2) == LUA_TNUMBER { dim = try l.int(2); if l.type(3) == LUA_TBOOLEAN { desc = try l.bool(3) } }
-                else if l.type(2) == LUA_TTABLE {
-                    dim = try l.intOption(2, "dim") ?? -1
-                    desc = try l.boolOption(2, "descending", default: false)
-                } else if l.type(2) == LUA_TBOOLEAN { desc = try l.bool(2) }
-                let (v, i) = try t.sort(dim: dim, descending: desc)
+                let (dim, desc) = try dimAndFlag(l, from: 2, flag: "descending", default: false)
+                let (v, i) = try l.tensor(1).sort(dim: dim, descending: desc)
                 l.push(v); l.push(i); return 2
             }),
             ("argsort", { l in
-                let t = try l.tensor(1)
-                let desc = l.type(3) == LUA_TBOOLEAN ? try l.bool(3) : try l.boolOption(2, "descending", default: false)
-                l.push(try t.sort(dim: l.type(2) == LUA_TNUMBER ? try l.int(2) : -1, descending: desc).indices); return 1
+                let (dim, desc) = try dimAndFlag(l, from: 2, flag: "descending", default: false)
+                l.push(try l.tensor(1).sort(dim: dim, descending: desc).indices); return 1
             }),
             ("topk", { l in
                 let t = try l.tensor(1)
                 let k = try l.int(2)
-                var dim = -1, largest = true
-                if l.type(3) == LUA_TNUMBER { dim = try l.int(3) }
-                else if l.type(3) == LUA_TTABLE {
-                    dim = try l.intOption(3, "dim") ?? -1
-                    largest = try l.boolOption(3, "largest", default: true)
-                }
+                let (dim, largest) = try dimAndFlag(l, from: 3, flag: "largest", default: true)
                 let (v, i) = try t.topk(k, dim: dim, largest: largest)
                 l.push(v); l.push(i); return 2
             }),

@@ -40,9 +40,17 @@ enum LuaFPModule {
                 let t = try Tensor(zeros: s, dtype: d); try t.fill(1); l.push(t); return 1
             }),
             ("full", { l in
-                let shape = try l.intList(from: 1)
-                let v = l.type(2) == LUA_TBOOLEAN ? (try l.bool(2) ? 1.0 : 0.0) : try l.number(2)
-                let dt: DType = try l.isNone(3) ? (l.type(2) == LUA_TBOOLEAN ? .bool : .float32) : LuaTensorMethods.parseDType(l, 3)
+                // fp.full({2, 3}, 7[, dtype]) as torch.full, or fp.full(2, 3, 7[, dtype]): the last number is the value
+                var shape = [Int]()
+                var vi: Int32 = 2
+                if l.type(1) == LUA_TTABLE { shape = try l.intTable(1) } else {
+                    var k: Int32 = 1
+                    while l.type(k + 1) == LUA_TNUMBER || l.type(k + 1) == LUA_TBOOLEAN { shape.append(try l.int(k)); k += 1 }
+                    vi = k
+                }
+                let isBool = l.type(vi) == LUA_TBOOLEAN
+                let v = isBool ? (try l.bool(vi) ? 1.0 : 0.0) : try l.number(vi)
+                let dt: DType = try l.isNone(vi + 1) ? (isBool ? .bool : .float32) : LuaTensorMethods.parseDType(l, vi + 1)
                 let t = try Tensor(zeros: shape, dtype: dt); try t.fill(v); l.push(t); return 1
             }),
             ("zeros_like", { l in let t = try l.tensor(1); l.push(try Tensor(zeros: t.shape, dtype: t.dtype)); return 1 }),

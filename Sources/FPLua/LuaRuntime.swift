@@ -28,13 +28,21 @@ public enum LuaRegistry {
         } catch let e as LuaError {
             lua.pushString(e.message)
         } catch let e as TensorError {
-            let m = e.message
-            // Prefix the function name unless the message already starts with it.
-            lua.pushString(m.hasPrefix(entry.name + ":") || m.hasPrefix("bad argument") ? m : "\(entry.name): \(m)")
+            // Prefix the function name unless the message already names one ("matmul: ...").
+            lua.pushString(LuaRegistry.hasFunctionPrefix(e.message) ? e.message : "\(entry.name): \(e.message)")
         } catch {
             lua.pushString("\(entry.name): \(error)")
         }
         return FP_LUA_ERROR
+    }
+
+    /// True for messages that start with a function name and a colon ("solve: ...",
+    /// "index assignment: ...") or Lua's "bad argument" form.
+    static func hasFunctionPrefix(_ m: String) -> Bool {
+        if m.hasPrefix("bad argument") || m.hasPrefix("calling '") { return true }
+        guard let colon = m.firstIndex(of: ":") else { return false }
+        let head = m[..<colon]
+        return !head.isEmpty && head.count <= 40 && head.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == " " }
     }
 
     /// Pushes the Lua function for a registered id.

@@ -35,7 +35,9 @@ enum LuaTensorMeta {
             ("__gc", { l in LuaTensor.release(l.L, 1); return 0 }),
         ]
         for (name, body) in meta2 {
-            LuaRegistry.push(L, id: LuaRegistry.register(name, body))
+            // Error messages name the operation as users write it: "add", "index assignment".
+            let shown = name == "__newindex" ? "index assignment" : String(name.dropFirst(2))
+            LuaRegistry.push(L, id: LuaRegistry.register(shown, body))
             lua_setfield(L, meta, name)
         }
         lua_pushstring(L, "fp.Tensor")
@@ -47,25 +49,14 @@ enum LuaTensorMeta {
         { l in l.push(try Tensor.binary(op, try l.tensorOrScalar(1), try l.tensorOrScalar(2))); return 1 }
     }
 
-    /// Lua's % on tensors: a - floor(a / b) * b (the sign follows the divisor, as Python's).
+    /// Lua's % on tensors: the sign follows the divisor, as in Lua and Python.
     static let mod: LuaFunction = { l in
-        let a = try l.tensorOrScalar(1), b = try l.tensorOrScalar(2)
-        if a.dtype != .float32 && b.dtype != .float32 {
-            let r = try Tensor.binary(.fmod, a, b)
-            let fix = try Tensor.logical(.and, Tensor.compare(.ne, r, Tensor.scalarLike(0, .int64)),
-                                         Tensor.compare(.ne, Tensor.compare(.lt, r, Tensor.scalarLike(0, .int64)), Tensor.compare(.lt, b, Tensor.scalarLike(0, .int64))))
-            l.push(try Tensor.binary(.add, r, Tensor.binary(.mul, fix.to(.int64), b)))
-            return 1
-        }
-        let q = try Tensor.binary(.div, a, b).unary(.floor)
-        l.push(try Tensor.binary(.sub, a, Tensor.binary(.mul, q, b)))
+        l.push(try Tensor.binary(.remainder, try l.tensorOrScalar(1), try l.tensorOrScalar(2)))
         return 1
     }
 
     static let idiv: LuaFunction = { l in
-        let a = try l.tensorOrScalar(1), b = try l.tensorOrScalar(2)
-        let q = try Tensor.binary(.div, a, b).unary(.floor)
-        l.push(a.dtype != .float32 && b.dtype != .float32 ? try q.to(.int64) : q)
+        l.push(try Tensor.binary(.floordiv, try l.tensorOrScalar(1), try l.tensorOrScalar(2)))
         return 1
     }
 
@@ -77,7 +68,6 @@ enum LuaTensorMeta {
             case "shape": l.push(ints: t.shape)
             case "dtype": l.pushString(t.dtype.rawValue)
             case "ndim": l.push(int: t.rank)
-            case "T": l.push(try t.T())
             case "grad": if let g = t.grad { l.push(g) } else { l.pushNil() }
             case "requires_grad": l.push(bool: t.requiresGrad)
             case "is_freed": l.push(bool: !t.storage.isValid)

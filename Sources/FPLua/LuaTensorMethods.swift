@@ -20,9 +20,10 @@ enum LuaTensorMethods {
         return (dims, keepdim)
     }
 
-    /// Full reductions give Lua numbers (DESIGN.md: scalars are numbers off the autograd tape).
-    static func pushReduced(_ l: Lua, _ r: Tensor, full: Bool) throws -> Int32 {
-        if full && r.rank == 0 && !r.requiresGrad {
+    /// Full reductions give Lua numbers (DESIGN.md: scalars are numbers off the autograd tape);
+    /// a 0-d result of a reduction over every dim is one.
+    static func pushReduced(_ l: Lua, _ r: Tensor) throws -> Int32 {
+        if r.rank == 0 && !r.requiresGrad {
             try pushScalar(l, r)
         } else {
             l.push(r)
@@ -55,7 +56,7 @@ enum LuaTensorMethods {
         { l in
             let t = try l.tensor(1)
             let (dims, keep) = try reduceArgs(l, 2)
-            return try pushReduced(l, try t.reduce(op, dims: dims, keepdim: keep), full: dims == nil && !keep)
+            return try pushReduced(l, try t.reduce(op, dims: dims, keepdim: keep))
         }
     }
 
@@ -69,7 +70,7 @@ enum LuaTensorMethods {
             }
             let (dims, keep) = try reduceArgs(l, 2)
             guard let dims else {
-                return try pushReduced(l, try t.reduce(max ? .max : .min, dims: nil, keepdim: keep), full: !keep)
+                return try pushReduced(l, try t.reduce(max ? .max : .min, dims: nil, keepdim: keep))
             }
             guard dims.count == 1 else { throw l.argError(2, message: "a single dim expected") }
             let (v, i) = try t.extremeWithIndices(dim: dims[0], keepdim: keep, max: max)
@@ -84,7 +85,7 @@ enum LuaTensorMethods {
             let (dims, keep) = try reduceArgs(l, 2)
             guard (dims?.count ?? 1) == 1 else { throw l.argError(2, message: "a single dim expected") }
             let r = try t.argExtreme(dim: dims?.first, keepdim: keep, max: max)
-            return try pushReduced(l, r, full: dims == nil && !keep)
+            return try pushReduced(l, r)
         }
     }
 
@@ -165,19 +166,19 @@ enum LuaTensorMethods {
                     next = 3
                 }
                 let (dims, keep) = try reduceArgs(l, next)
-                return try pushReduced(l, try t.norm(p: p, dims: dims, keepdim: keep), full: dims == nil && !keep)
+                return try pushReduced(l, try t.norm(p: p, dims: dims, keepdim: keep))
             }),
             ("var", { l in
                 let t = try l.tensor(1)
                 let (dims, keep) = try reduceArgs(l, 2)
-                let corr = try l.intOption(3, "correction") ?? 1
-                return try pushReduced(l, try t.variance(dims: dims, correction: corr, keepdim: keep), full: dims == nil && !keep)
+                let corr = try l.intOption(l.type(2) == LUA_TTABLE && lua_rawlen(l.L, 2) == 0 ? 2 : 3, "correction") ?? 1
+                return try pushReduced(l, try t.variance(dims: dims, correction: corr, keepdim: keep))
             }),
             ("std", { l in
                 let t = try l.tensor(1)
                 let (dims, keep) = try reduceArgs(l, 2)
-                let corr = try l.intOption(3, "correction") ?? 1
-                return try pushReduced(l, try t.variance(dims: dims, correction: corr, keepdim: keep).unary(.sqrt), full: dims == nil && !keep)
+                let corr = try l.intOption(l.type(2) == LUA_TTABLE && lua_rawlen(l.L, 2) == 0 ? 2 : 3, "correction") ?? 1
+                return try pushReduced(l, try t.variance(dims: dims, correction: corr, keepdim: keep).unary(.sqrt))
             }),
             ("softmax", { l in l.push(try l.tensor(1).softmax(dim: try l.optInt(2) ?? -1)); return 1 }),
             ("log_softmax", { l in l.push(try l.tensor(1).softmax(dim: try l.optInt(2) ?? -1, log: true)); return 1 }),

@@ -4,6 +4,7 @@ import Foundation
 /// division is true division, as in torch).
 public enum BinaryOp: String, Sendable {
     case add, sub, mul, div, pow, maximum, minimum, fmod
+    case floordiv, remainder   // Lua's // and %: floor division and the matching modulo
 }
 
 extension Tensor {
@@ -30,12 +31,18 @@ extension Tensor {
                     case .maximum: r = Swift.max(u, v)
                     case .minimum: r = Swift.min(u, v)
                     case .fmod: if v == 0 { divZero = true; r = 0 } else { r = u.remainderReportingOverflow(dividingBy: v).partialValue }
+                    case .floordiv, .remainder:
+                        if v == 0 { divZero = true; r = 0; break }
+                        let q = u.dividedReportingOverflow(by: v).partialValue
+                        let m = u.remainderReportingOverflow(dividingBy: v).partialValue
+                        let adjust = m != 0 && ((m < 0) != (v < 0))
+                        r = op == .floordiv ? (adjust ? q &- 1 : q) : (adjust ? m &+ v : m)
                     case .div, .pow: r = 0
                     }
                     po[o[2] + i * s[2]] = r
                 }
             }
-            if divZero { throw TensorError("fmod: integer division by zero") }
+            if divZero { throw TensorError("\(fn): integer division by zero") }
             return out
         }
         let px = try x.floatPointer(), py = try y.floatPointer(), po = try out.floatPointer()
@@ -55,6 +62,14 @@ extension Tensor {
                     for i in 0..<n { c[i * s[2]] = powf(a[i * s[0]], b[i * s[1]]) }
                 }
             case .fmod: for i in 0..<n { c[i * s[2]] = fmodf(a[i * s[0]], b[i * s[1]]) }
+            case .floordiv: for i in 0..<n { c[i * s[2]] = (a[i * s[0]] / b[i * s[1]]).rounded(.down) }
+            case .remainder:
+                for i in 0..<n {
+                    let x = a[i * s[0]], y = b[i * s[1]]
+                    var m = fmodf(x, y)
+                    if m != 0 && ((m < 0) != (y < 0)) { m += y }
+                    c[i * s[2]] = m
+                }
             }
         }
         return out

@@ -7,7 +7,9 @@ extension Tensor {
     /// Moves the reduced dims last and returns the data as contiguous [outer, R] plus the kept shape.
     private func reductionLayout(_ dims: [Int]?, _ fn: String) throws -> (data: Tensor, outer: Int, r: Int, kept: [Int], keptDims: [Int]) {
         var rd: [Int]
-        if let dims, !dims.isEmpty {
+        if rank == 0, let dims, dims.allSatisfy({ $0 == 0 || $0 == -1 }) {
+            rd = []   // torch accepts dim 0 / -1 on a 0-d tensor: nothing to reduce
+        } else if let dims, !dims.isEmpty {
             rd = try dims.map { try dim($0, fn) }
             guard Set(rd).count == rd.count else { throw TensorError("\(fn): dim repeated in \(fmt(dims))") }
         } else {

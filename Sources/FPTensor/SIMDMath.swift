@@ -9,10 +9,16 @@ typealias F16x = SIMD16<Float>
 
 /// e^x: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n by exponent bits.
 /// Relative error ~2 ulp over the float range; underflows to 0, overflows to +inf.
+/// Rounding and the float->int conversion use the 1.5*2^23 "magic number" trick: adding it
+/// rounds to an integer held in the low mantissa bits, which vectorizes (a SIMD Int32(Float)
+/// conversion and `.rounded()` do not, on this toolchain).
 @inline(__always) func vexp(_ x: F16x) -> F16x {
     let hi = F16x(repeating: 88.72283), lo = F16x(repeating: -103.0)
     let xc = vmax(vmin(x, hi), lo)
-    let n = (xc * 1.442695040888963).rounded(.toNearestOrEven)
+    let magic = F16x(repeating: 12582912.0)
+    let shifted = xc * 1.442695040888963 + magic
+    let n = shifted - magic
+    let ni = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
     var r = xc - n * 0.693145751953125      // ln2 high part
     r = r - n * 1.428606765330187e-06        // ln2 low part
     var p = F16x(repeating: 1.0 / 720.0)
@@ -22,11 +28,10 @@ typealias F16x = SIMD16<Float>
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    // 2^n, split in two factors so that n down to -126-24 and up to 128 stay representable.
-    let ni = SIMD16<Int32>(n)
+    // 2^n, split in two factors so that n down to -149 and up to 128 stay representable.
     let n1 = ni &>> 1, n2 = ni &- n1
-    let s1 = unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: (n1 &+ 127) &<< 23), to: F16x.self)
-    let s2 = unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: (n2 &+ 127) &<< 23), to: F16x.self)
+    let s1 = unsafeBitCast((n1 &+ 127) &<< 23, to: F16x.self)
+    let s2 = unsafeBitCast((n2 &+ 127) &<< 23, to: F16x.self)
     var y = p * s1 * s2
     y.replace(with: Float.infinity, where: x .> hi)
     y.replace(with: Float(0), where: x .< lo)
@@ -50,10 +55,11 @@ typealias F16x = SIMD16<Float>
 
 @inline(__always) func vsigmoid(_ x: F16x) -> F16x { 1 / (1 + vexp(-x)) }
 
-/// GPT-2's GELU: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+/// GPT-2's GELU: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed as
+/// x / (1 + e^(-2u)) (the same function: 0.5 (1 + tanh u) = 1 / (1 + e^(-2u))), one exp.
 @inline(__always) func vgeluTanh(_ x: F16x) -> F16x {
-    let inner = 0.7978845608028654 * (x + 0.044715 * x * x * x)
-    return 0.5 * x * (1 + vtanh(inner))
+    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+    return x / (1 + vexp(-2 * u))
 }
 
 @inline(__always) func sgeluTanh(_ x: Float) -> Float {

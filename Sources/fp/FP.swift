@@ -41,6 +41,14 @@ struct Run: ParsableCommand {
         guard let file = rest.first else {
             throw ValidationError("expected a Lua file to run (or -e 'code')")
         }
+        if file == "--help" || file == "-h" {
+            print(Run.helpMessage())
+            return
+        }
+        if file.hasPrefix("-") && !FileManager.default.fileExists(atPath: file) {
+            // fp's own flags come before FILE; anything else starting with '-' is a mistake.
+            throw ValidationError("unknown option '\(file)' (fp run [-e CODE] FILE [script args...])")
+        }
         guard FileManager.default.isReadableFile(atPath: file) else {
             printError("cannot open \(file): no such readable file")
             throw ExitCode(1)
@@ -60,8 +68,9 @@ struct Test: ParsableCommand {
     var paths: [String] = []
 
     func run() throws {
-        let files = try collectLuaFiles(paths.isEmpty ? ["Tests/lua"] : paths)
-        guard !files.isEmpty else { printError("no test files found in \(paths)"); throw ExitCode(1) }
+        let roots = paths.isEmpty ? ["Tests/lua"] : paths
+        let files = try collectLuaFiles(roots)
+        guard !files.isEmpty else { printError("no test files (*.lua) found in \(roots.joined(separator: ", "))"); throw ExitCode(1) }
         let host = try makeHost()
         host.setArgs(script: "fp test", files)
         let code = "local failed = require('fp.testing').run_files(arg); if failed > 0 then os.exit(1) end"
