@@ -4,12 +4,21 @@
 
 // Calls the Swift function stored as light userdata in upvalue 1. A negative return means
 // the Swift side pushed an error message: raise it here, after the Swift frame is gone.
+static int index_metamethod(lua_State *L);
+
 static int trampoline(lua_State *L) {
     fp_swift_fn fn = (fp_swift_fn)lua_touserdata(L, lua_upvalueindex(1));
     int n = fn(L);
     if (n >= 0) return n;
     if (lua_type(L, -1) == LUA_TSTRING) {
-        luaL_where(L, 1);           // "file:line:" of the Lua caller
+        // Called from the tensor __index (C): the Lua caller is one level further up.
+        int level = 1;
+        lua_Debug ar;
+        if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "f", &ar)) {
+            if (lua_tocfunction(L, -1) == index_metamethod) level = 2;
+            lua_pop(L, 1);
+        }
+        luaL_where(L, level);       // "file:line:" of the Lua caller
         lua_pushvalue(L, -2);
         lua_concat(L, 2);
     }

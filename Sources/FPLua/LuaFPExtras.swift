@@ -71,7 +71,7 @@ enum LuaFPExtras {
                 var dim = -1, desc = false
                 if l.type(2) == LUA_TNUMBER { dim = try l.int(2); if l.type(3) == LUA_TBOOLEAN { desc = try l.bool(3) } }
                 else if l.type(2) == LUA_TTABLE {
-                    dim = Int(try l.numberOption(2, "dim") ?? -1)
+                    dim = try l.intOption(2, "dim") ?? -1
                     desc = try l.boolOption(2, "descending", default: false)
                 } else if l.type(2) == LUA_TBOOLEAN { desc = try l.bool(2) }
                 let (v, i) = try t.sort(dim: dim, descending: desc)
@@ -88,7 +88,7 @@ enum LuaFPExtras {
                 var dim = -1, largest = true
                 if l.type(3) == LUA_TNUMBER { dim = try l.int(3) }
                 else if l.type(3) == LUA_TTABLE {
-                    dim = Int(try l.numberOption(3, "dim") ?? -1)
+                    dim = try l.intOption(3, "dim") ?? -1
                     largest = try l.boolOption(3, "largest", default: true)
                 }
                 let (v, i) = try t.topk(k, dim: dim, largest: largest)

@@ -14,6 +14,8 @@ enum LuaFPModule {
         }
         if l.type(k) == LUA_TSTRING { dtype = try LuaTensorMethods.parseDType(l, k); k += 1 }
         guard l.isNone(k) else { throw l.argError(k, "integer size or dtype string expected") }
+        // A nil among the sizes (fp.zeros(n, cfg.typo, 3)) must not silently drop the rest.
+        for j in k..<Swift.max(k, l.top + 1) where !l.isNone(j) { throw l.argError(k, "integer size or dtype string expected") }
         return (shape, dtype)
     }
 
@@ -38,9 +40,15 @@ enum LuaFPModule {
                 let t = try Tensor(zeros: s, dtype: d); try t.fill(1); l.push(t); return 1
             }),
             ("full", { l in
-                let shape = try l.intList(from: 1)
-                let v = l.type(2) == LUA_TBOOLEAN ? (try l.bool(2) ? 1.0 : 0.0) : try l.number(2)
-                let dt: DType = try l.isNone(3) ? (l.type(2) == LUA_TBOOLEAN ? .bool : .float32) : LuaTensorMethods.parseDType(l, 3)
+                // full({2, 3}, v[, dtype]) or full(2, 3, v[, dtype]): the fill value follows the sizes
+                var vi: Int32 = 2
+                var shape = [Int]()
+                if l.type(1) == LUA_TTABLE { shape = try l.intTable(1) } else {
+                    vi = Swift.max(1, l.type(l.top) == LUA_TSTRING ? l.top - 1 : l.top)
+                    for k in 1..<vi { shape.append(try l.int(k)) }
+                }
+                let v = l.type(vi) == LUA_TBOOLEAN ? (try l.bool(vi) ? 1.0 : 0.0) : try l.number(vi)
+                let dt: DType = try l.isNone(vi + 1) ? (l.type(vi) == LUA_TBOOLEAN ? .bool : .float32) : LuaTensorMethods.parseDType(l, vi + 1)
                 let t = try Tensor(zeros: shape, dtype: dt); try t.fill(v); l.push(t); return 1
             }),
             ("zeros_like", { l in let t = try l.tensor(1); l.push(try Tensor(zeros: t.shape, dtype: t.dtype)); return 1 }),
@@ -51,8 +59,9 @@ enum LuaFPModule {
                 let b = try l.optNumber(2), st = try l.optNumber(3) ?? 1
                 let (start, stop) = b == nil ? (0.0, a) : (a, b!)
                 guard st != 0, st.isFinite, start.isFinite, stop.isFinite else { throw l.argError(3, message: "step must be a non-zero finite number") }
-                let n = Swift.max(0, Int(((stop - start) / st).rounded(.up)))
-                guard n <= 1 << 34 else { throw LuaError("arange: too many elements (\(n))") }
+                let count = ((stop - start) / st).rounded(.up)
+                guard count <= Double(1 << 34) else { throw LuaError("arange: too many elements (\(count))") }
+                let n = Int(Swift.max(0, count))
                 let allInt = [1, 2, 3].allSatisfy { l.isNone(Int32($0)) || lua_isinteger(l.L, Int32($0)) != 0 }
                 let vals = (0..<n).map { start + Double($0) * st }
                 l.push(try LuaConvert.makeTensor(vals, shape: [n], dtype: allInt ? .int64 : .float32, function: "arange"))

@@ -170,13 +170,13 @@ enum LuaTensorMethods {
             ("var", { l in
                 let t = try l.tensor(1)
                 let (dims, keep) = try reduceArgs(l, 2)
-                let corr = l.type(3) == LUA_TTABLE ? Int(try l.numberOption(3, "correction") ?? 1) : 1
+                let corr = try l.intOption(l.type(2) == LUA_TTABLE && lua_rawlen(l.L, 2) == 0 ? 2 : 3, "correction") ?? 1
                 return try pushReduced(l, try t.variance(dims: dims, correction: corr, keepdim: keep), full: dims == nil && !keep)
             }),
             ("std", { l in
                 let t = try l.tensor(1)
                 let (dims, keep) = try reduceArgs(l, 2)
-                let corr = l.type(3) == LUA_TTABLE ? Int(try l.numberOption(3, "correction") ?? 1) : 1
+                let corr = try l.intOption(l.type(2) == LUA_TTABLE && lua_rawlen(l.L, 2) == 0 ? 2 : 3, "correction") ?? 1
                 return try pushReduced(l, try t.variance(dims: dims, correction: corr, keepdim: keep).unary(.sqrt), full: dims == nil && !keep)
             }),
             ("softmax", { l in l.push(try l.tensor(1).softmax(dim: try l.optInt(2) ?? -1)); return 1 }),

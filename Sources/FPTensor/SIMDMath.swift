@@ -12,7 +12,11 @@ typealias F16x = SIMD16<Float>
 @inline(__always) func vexp(_ x: F16x) -> F16x {
     let hi = F16x(repeating: 88.72283), lo = F16x(repeating: -103.0)
     let xc = vmax(vmin(x, hi), lo)
-    let n = (xc * 1.442695040888963).rounded(.toNearestOrEven)
+    // Round to nearest by adding 1.5 * 2^23 (SIMD .rounded and Int32 conversion compile to
+    // slow scalar code on this toolchain); the sum's low mantissa bits are then n itself.
+    let magic = F16x(repeating: 12582912.0)
+    let nm = xc * 1.442695040888963 + magic
+    let n = nm - magic
     var r = xc - n * 0.693145751953125      // ln2 high part
     r = r - n * 1.428606765330187e-06        // ln2 low part
     var p = F16x(repeating: 1.0 / 720.0)
@@ -23,7 +27,7 @@ typealias F16x = SIMD16<Float>
     p = p * r + 1.0
     p = p * r + 1.0
     // 2^n, split in two factors so that n down to -126-24 and up to 128 stay representable.
-    let ni = SIMD16<Int32>(n)
+    let ni = unsafeBitCast(nm, to: SIMD16<Int32>.self) &- 0x4B40_0000
     let n1 = ni &>> 1, n2 = ni &- n1
     let s1 = unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: (n1 &+ 127) &<< 23), to: F16x.self)
     let s2 = unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: (n2 &+ 127) &<< 23), to: F16x.self)

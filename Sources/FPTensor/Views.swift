@@ -85,7 +85,7 @@ extension Tensor {
     public func narrow(_ d: Int, _ start: Int, _ length: Int) throws -> Tensor {
         let dd = try dim(d, "narrow")
         let st = start < 0 ? start + shape[dd] : start
-        guard st >= 0, length >= 0, st + length <= shape[dd] else {
+        guard st >= 0, length >= 0, length <= shape[dd] - st else {
             throw TensorError("narrow: start \(start) and length \(length) exceed dim \(dd) of size \(shape[dd])")
         }
         return try slice(dd, st, st + length)
@@ -110,6 +110,7 @@ extension Tensor {
                 throw TensorError("expand: shape \(fmt(shape)) cannot be expanded to \(fmt(target)) (dim \(i): \(cur) vs \(want))")
             }
         }
+        try Tensor.checkShape(s, "expand")   // the element count must stay representable
         return withView(s, st, offset)
     }
 
@@ -126,7 +127,7 @@ extension Tensor {
             }
             s[i] = count / known
         }
-        guard s.reduce(1, *) == count else {
+        guard checkedProduct(s) == count else {
             throw TensorError("\(fn): shape \(fmt(req)) is invalid for input of size \(count)")
         }
         return s
