@@ -16,6 +16,8 @@ enum LuaFPModule {
         }
         if l.type(k) == LUA_TSTRING { dtype = try LuaTensorMethods.parseDType(l, k); k += 1 }
         guard l.isNone(k) else { throw l.argError(k, "integer size or dtype string expected") }
+        // A nil among the sizes (fp.zeros(n, cfg.typo, 3)) must not silently drop the rest.
+        for j in k..<Swift.max(k, l.top + 1) where !l.isNone(j) { throw l.argError(k, "integer size or dtype string expected") }
         return (shape, dtype)
     }
 
@@ -61,9 +63,9 @@ enum LuaFPModule {
                 let b = try l.optNumber(2), st = try l.optNumber(3) ?? 1
                 let (start, stop) = b.map { (a, $0) } ?? (0.0, a)
                 guard st != 0, st.isFinite, start.isFinite, stop.isFinite else { throw l.argError(3, message: "step must be a non-zero finite number") }
-                let steps = ((stop - start) / st).rounded(.up)
-                guard steps <= Double(1 << 34) else { throw LuaError("arange: too many elements (\(steps))") }
-                let n = Swift.max(0, Int(steps))
+                let count = ((stop - start) / st).rounded(.up)
+                guard count <= Double(1 << 34) else { throw LuaError("arange: too many elements (\(count))") }
+                let n = Int(Swift.max(0, count))
                 let allInt = [1, 2, 3].allSatisfy { l.isNone(Int32($0)) || lua_isinteger(l.L, Int32($0)) != 0 }
                 let vals = (0..<n).map { start + Double($0) * st }
                 l.push(try LuaConvert.makeTensor(vals, shape: [n], dtype: allInt ? .int64 : .float32, function: "arange"))

@@ -181,7 +181,7 @@ public struct Lua {
                 throw argError(i, message: "table of integers expected, element \(k) is \(String(cString: lua_typename(L, lua_type(L, -1))))")
             }
             let d = fp_tonumber(L, -1)
-            guard lua_isinteger(L, -1) != 0 || d == d.rounded() else {
+            guard lua_isinteger(L, -1) != 0 || (d == d.rounded() && Swift.abs(d) < 9e15) else {
                 throw argError(i, message: "table of integers expected, element \(k) is \(d)")
             }
             out.append(lua_isinteger(L, -1) != 0 ? Int(fp_tointeger(L, -1)) : Int(d))
@@ -208,17 +208,18 @@ public struct Lua {
         return lua_toboolean(L, idx) != 0
     }
 
+    /// An integer option (3.0 is accepted; 1.5, NaN and huge values are errors).
+    public func intOption(_ i: Int32, _ key: String) throws -> Int? {
+        guard let d = try numberOption(i, key) else { return nil }
+        guard d == d.rounded(), Swift.abs(d) < 9e15 else { throw LuaError("\(function): option '\(key)' must be an integer, got \(d)") }
+        return Int(d)
+    }
+
     public func numberOption(_ i: Int32, _ key: String) throws -> Double? {
         guard let idx = option(i, key) else { return nil }
         defer { fp_pop(L, 1) }
         guard lua_type(L, idx) == LUA_TNUMBER else { throw LuaError("\(function): option '\(key)' must be a number, got \(typeName(idx))") }
         return fp_tonumber(L, idx)
-    }
-
-    public func intOption(_ i: Int32, _ key: String) throws -> Int? {
-        guard let d = try numberOption(i, key) else { return nil }
-        guard d == d.rounded(), Swift.abs(d) < 9e15 else { throw LuaError("\(function): option '\(key)' must be an integer, got \(d)") }
-        return Int(d)
     }
 
     public func stringOption(_ i: Int32, _ key: String) throws -> String? {

@@ -6,7 +6,11 @@ extension Tensor {
     public func formatted(threshold: Int = 1000, edge: Int = 3) -> String {
         guard storage.isValid else { return "tensor(<freed>)" }
         let summarize = count > threshold
-        let values = (try? toDoubles()) ?? []
+        let values: [Double]
+        do { values = try toDoubles() } catch {
+            // E.g. a huge expanded view that cannot be materialized: no elements to show.
+            return "tensor(<\(error)>, shape=\(fmt(shape)))"
+        }
         let fmtElem = Tensor.elementFormatter(values, dtype, summarize ? sampled(edge) : nil)
         var body: String
         if rank == 0 {

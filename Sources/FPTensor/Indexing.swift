@@ -36,18 +36,19 @@ extension Tensor {
     private func basicView(_ items: [IndexItem]) throws -> (Tensor, [(Int, Tensor)]) {
         var v = self
         var d = 0
+        var src = 0   // the dim of self that the item indexes (for error messages)
         var advanced = [(Int, Tensor)]()
         for item in try expandEllipsis(items) {
             switch item {
             case .int(let i):
                 let size = v.shape[d]
                 guard i >= -size && i < size else {
-                    throw TensorError("index \(i) is out of bounds for dim \(d) with size \(size)")
+                    throw TensorError("index \(i) is out of bounds for dim \(src) with size \(size)")
                 }
-                v = try v.select(d, i)
-            case .all: d += 1
+                v = try v.select(d, i); src += 1
+            case .all: d += 1; src += 1
             case .range(let a, let b, let step):
-                v = try v.slice(d, a, b, step); d += 1
+                v = try v.slice(d, a, b, step); d += 1; src += 1
             case .newaxis:
                 v = try v.unsqueeze(d); d += 1
             case .tensor(let t):
@@ -59,8 +60,9 @@ extension Tensor {
                     }
                     if r > 1 { v = try v.flatten(d, d + r - 1) }   // may copy; masks are rarely multi-dim in views
                     advanced.append((d, try t.reshape([-1]).nonzero().reshape([-1])))
+                    src += r
                 } else if t.dtype == .int64 {
-                    advanced.append((d, t))
+                    advanced.append((d, t)); src += 1
                 } else {
                     throw TensorError("index: index tensors must be int or bool, got \(t.dtype.rawValue)")
                 }
@@ -87,6 +89,14 @@ extension Tensor {
         // A full-shape bool mask with a scalar is masked_fill, the common case.
         if items.count == 1, case .tensor(let m) = items[0], m.dtype == .bool, m.shape == shape, value.count == 1 {
             try maskedFillInPlace(m, try value.toDoubles()[0])
+            return
+        }
+        // A multi-dim mask flattens its dims, which copies when they are not contiguous:
+        // assign into a contiguous copy and write that back, so the writes are not lost.
+        if !isContiguous, items.contains(where: { if case .tensor(let m) = $0 { return m.dtype == .bool && m.rank > 1 }; return false }) {
+            let c = try clone()
+            try c.indexAssign(items, value)
+            try copyFrom(c)
             return
         }
         let (v, advanced) = try basicView(items)

@@ -120,7 +120,10 @@ extension Tensor {
 
     /// Index of the max (or min) over one dim, or over the flattened tensor when dim is nil.
     public func argExtreme(dim d: Int?, keepdim: Bool, max: Bool) throws -> Tensor {
-        if let d { return try extremeWithIndices(dim: d, keepdim: keepdim, max: max).indices }
+        if let d {
+            _ = try dim(d, max ? "argmax" : "argmin")   // name the caller in the error
+            return try extremeWithIndices(dim: d, keepdim: keepdim, max: max).indices
+        }
         let flat = try reshape([-1])
         guard flat.count > 0 else { throw TensorError("\(max ? "argmax" : "argmin"): empty tensor") }
         let r = try flat.extremeWithIndices(dim: 0, keepdim: false, max: max).indices
