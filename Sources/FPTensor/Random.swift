@@ -40,16 +40,17 @@ public enum RandomSource {
         return (next(), next(), next(), next())
     }
 
-    /// One xoshiro256** step. Callers hold the lock.
-    @inline(__always) private static func step() -> UInt64 {
-        let result = rotl(state.1 &* 5, 7) &* 9
-        let t = state.1 << 17
-        state.2 ^= state.0
-        state.3 ^= state.1
-        state.1 ^= state.2
-        state.0 ^= state.3
-        state.2 ^= t
-        state.3 = rotl(state.3, 45)
+    /// One xoshiro256** step on a state the caller owns (a local copy: touching the global
+    /// state per number costs an exclusivity check each time).
+    @inline(__always) private static func advance(_ s: inout (UInt64, UInt64, UInt64, UInt64)) -> UInt64 {
+        let result = rotl(s.1 &* 5, 7) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0
+        s.3 ^= s.1
+        s.1 ^= s.2
+        s.0 ^= s.3
+        s.2 ^= t
+        s.3 = rotl(s.3, 45)
         return result
     }
 
@@ -61,7 +62,9 @@ public enum RandomSource {
     /// Bulk fills take the lock once rather than per element.
     static func withGenerator<R>(_ body: (_ next: () -> UInt64) throws -> R) rethrows -> R {
         lock.lock(); defer { lock.unlock() }
-        return try body(step)
+        var local = state
+        defer { state = local }
+        return try body { advance(&local) }
     }
 
     public static func nextUInt64() -> UInt64 { withGenerator { $0() } }
@@ -96,12 +99,14 @@ public enum RandomSource {
             var i = 0
             while i < n {
                 // 1 - u lies in (0, 1], so the log is finite.
-                let u1 = 1.0 - unitDouble(next())
-                let u2 = unitDouble(next())
-                let r = (-2.0 * log(u1)).squareRoot()
-                let theta = 2.0 * Double.pi * u2
-                p[i] = Float(r * cos(theta))
-                if i + 1 < n { p[i + 1] = Float(r * sin(theta)) }
+                let bits = next()
+                // 1 - u lies in (0, 1], so the log is finite; float math is enough for float32 output.
+                let u1 = 1 - Float(bits >> 40) * 0x1.0p-24
+                let u2 = Float((bits >> 16) & 0xFF_FFFF) * 0x1.0p-24
+                let r = (-2 * logf(u1)).squareRoot()
+                let theta = 2 * Float.pi * u2
+                p[i] = r * cosf(theta)
+                if i + 1 < n { p[i + 1] = r * sinf(theta) }
                 i += 2
             }
         }
