@@ -19,13 +19,17 @@ let package = Package(
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
         .target(name: "FPTensor", dependencies: ["CBLAS"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "FPLua", dependencies: ["CLua", "CBLAS", "FPTensor"],
+        .target(name: "FPModels", dependencies: ["FPTensor", "CBLAS"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "FPLua", dependencies: ["CLua", "CBLAS", "FPTensor", "FPModels"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "fp", dependencies: [
-            "FPLua", "FPTensor", "CLua", "CBLAS", "CLineEdit",
+            "FPLua", "FPTensor", "FPModels", "CLua", "CBLAS", "CLineEdit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "FPTensorTests", dependencies: ["FPTensor"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "FPModelsTests", dependencies: ["FPModels", "FPTensor"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -1,0 +1,2 @@
+import XCTest
+final class FPModelsPlaceholderTests: XCTestCase { func testModuleLinks() { XCTAssertTrue(true) } }
