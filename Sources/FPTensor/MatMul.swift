@@ -88,11 +88,15 @@ extension Tensor {
     }
 }
 
-/// C = A B for 2-D views; C is a contiguous-rows destination. Operands whose strides BLAS
-/// cannot express (e.g. stride 0 from expand) are copied first.
-func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor) throws {
+/// C = alpha A B + beta C for 2-D float views; C must have unit column stride (rows may be
+/// strided). Operands whose strides BLAS cannot express (e.g. stride 0 from expand) are copied.
+public func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor, alpha: Float = 1, beta: Float = 0) throws {
+    guard a.rank == 2, b.rank == 2, c.rank == 2, a.shape[1] == b.shape[0],
+          c.shape == [a.shape[0], b.shape[1]], c.strides[1] == 1 || b.shape[1] <= 1 else {
+        throw TensorError("gemm: shapes \(fmt(a.shape)) x \(fmt(b.shape)) -> \(fmt(c.shape)) do not fit (C needs unit column stride)")
+    }
     let m = a.shape[0], k = a.shape[1], n = b.shape[1]
-    if k == 0 { try c.fill(0); return }
+    if k == 0 { if beta == 0 { try c.fill(0) }; return }
     var aa = a, bb = b
     var oa = GemmOperand(rows: m, cols: k, rowStride: a.strides[0], colStride: a.strides[1])
     if oa == nil { aa = try a.clone(); oa = GemmOperand(rows: m, cols: k, rowStride: k, colStride: 1) }
@@ -101,11 +105,11 @@ func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor) throws {
     guard let opA = oa, let opB = ob else { throw TensorError("matmul: internal layout error") }
     let pa = try aa.floatPointer(), pb = try bb.floatPointer(), pc = try c.floatPointer()
     let ldc = c.strides[0]
-    if m == 1 && opB.trans == CblasNoTrans && a.strides[1] == 1 {
+    if m == 1 && opB.trans == CblasNoTrans && aa.strides[1] == 1 && c.strides[1] == 1 {
         // Vector-matrix: sgemv on B^T is faster than sgemm with m = 1.
-        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, pb, Int32(opB.ld), pa, 1, 0, pc, 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, pb, Int32(opB.ld), pa, 1, beta, pc, 1)
         return
     }
-    cblas_sgemm(CblasRowMajor, opA.trans, opB.trans, Int32(m), Int32(n), Int32(k), 1,
-                pa, Int32(opA.ld), pb, Int32(opB.ld), 0, pc, Int32(Swift.max(ldc, n, 1)))
+    cblas_sgemm(CblasRowMajor, opA.trans, opB.trans, Int32(m), Int32(n), Int32(k), alpha,
+                pa, Int32(opA.ld), pb, Int32(opB.ld), beta, pc, Int32(Swift.max(ldc, n, 1)))
 }

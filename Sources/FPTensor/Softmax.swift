@@ -22,7 +22,7 @@ extension Tensor {
 }
 
 /// One softmax row: m = max, e = exp(x - m), out = e / sum(e) or (x - m) - log(sum(e)).
-@inline(__always) func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
+@inline(__always) public func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
     guard n > 0 else { return }
     var m = -Float.infinity
     for i in 0..<n where x[i] > m || x[i].isNaN { m = x[i]; if m.isNaN { break } }
@@ -41,3 +41,4 @@ extension Tensor {
         map16(y, y, n, { $0 * inv }, { $0 * inv })
     }
 }
+

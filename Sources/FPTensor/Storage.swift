@@ -33,6 +33,8 @@ public final class Storage {
     private let owner: AnyObject?
     /// Why this storage can no longer be used (freed, or an expired hook view).
     public private(set) var invalidReason: String?
+    /// The message to use when a borrowed view expires (set by whoever lends it).
+    public var expiryMessage: String?
 
     public init(count: Int, dtype: DType, zeroed: Bool = true) throws {
         guard count >= 0 else { throw TensorError("cannot allocate a negative number of elements (\(count))") }

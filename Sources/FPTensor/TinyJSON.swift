@@ -4,7 +4,7 @@ import Foundation
 /// untrusted: nesting depth is limited, integers are kept exact (with overflow detected), object
 /// key order is kept and duplicate keys are rejected. The number of values is capped so that a
 /// header of millions of tiny values cannot make the parser allocate gigabytes.
-enum TinyJSON {
+public enum TinyJSON {
     case null
     case bool(Bool)
     case int(Int)          // an integer literal that fits in Int
@@ -18,7 +18,7 @@ enum TinyJSON {
     static let maxValues = 5_000_000
 
     /// Parses one JSON value (surrounding whitespace allowed). Errors say where and what.
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws -> TinyJSON {
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> TinyJSON {
         var p = Parser(bytes: bytes)
         p.skipSpace()
         let v = try p.value(depth: 0)
@@ -46,7 +46,7 @@ enum TinyJSON {
         return out + "\""
     }
 
-    var typeName: String {
+    public var typeName: String {
         switch self {
         case .null: return "null"
         case .bool: return "a boolean"
@@ -207,4 +207,39 @@ private struct Parser {
             }
         }
     }
+}
+
+/// Convenience accessors for reading configuration files.
+extension TinyJSON {
+    public static func parse(_ data: Data) throws -> TinyJSON {
+        try data.withUnsafeBytes { try parse($0) }
+    }
+
+    /// The value of `key` in an object (the last one if repeated), nil otherwise.
+    public subscript(_ key: String) -> TinyJSON? {
+        guard case .object(let pairs) = self else { return nil }
+        return pairs.last(where: { $0.0 == key })?.1
+    }
+
+    public var intValue: Int? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d) where d == d.rounded() && Swift.abs(d) < 9e15: return Int(d)
+        default: return nil
+        }
+    }
+
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+
+    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
+    public var arrayValue: [TinyJSON]? { if case .array(let a) = self { return a }; return nil }
+    public var objectValue: [(String, TinyJSON)]? { if case .object(let o) = self { return o }; return nil }
+    public var isNull: Bool { if case .null = self { return true }; return false }
 }

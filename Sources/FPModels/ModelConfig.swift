@@ -1,0 +1,83 @@
+import FPTensor
+
+/// The architecture hyper-parameters shared by every family, in TransformerLens's names.
+public struct ModelConfig {
+    public enum Family: String { case gpt2, llama }
+    public enum Normalization: String { case layerNorm = "LN", rmsNorm = "RMS" }
+    public enum Activation: String { case geluNew = "gelu_new", silu }
+
+    public var family: Family
+    public var modelName: String
+    public var nLayers: Int
+    public var dModel: Int
+    public var nHeads: Int
+    public var nKVHeads: Int
+    public var dHead: Int
+    public var dMLP: Int
+    public var dVocab: Int
+    public var nCtx: Int
+    public var normEps: Double
+    public var normalization: Normalization
+    public var activation: Activation
+    public var gatedMLP: Bool
+    /// Rotary embeddings (Llama); GPT-2 uses learned positions.
+    public var rotary: Bool
+    public var ropeTheta: Double = 10000
+    /// Llama 3 rope scaling (rope_type "llama3"); nil for plain RoPE.
+    public var ropeScaling: RopeScaling? = nil
+    public var tiedEmbeddings: Bool
+    public var hasBiases: Bool
+    /// BOS default for to_tokens (DESIGN.md: GPT-2 true, otherwise the tokenizer's own setting).
+    public var defaultPrependBOS: Bool
+
+    public struct RopeScaling {
+        public var factor: Double
+        public var lowFreqFactor: Double
+        public var highFreqFactor: Double
+        public var originalMaxPositions: Double
+    }
+
+    /// Rows of the fused q|k|v projection.
+    public var qkvWidth: Int { (nHeads + 2 * nKVHeads) * dHead }
+
+    public init(family: Family, modelName: String, nLayers: Int, dModel: Int, nHeads: Int, nKVHeads: Int,
+                dHead: Int, dMLP: Int, dVocab: Int, nCtx: Int, normEps: Double, tiedEmbeddings: Bool,
+                defaultPrependBOS: Bool) {
+        self.family = family
+        self.modelName = modelName
+        self.nLayers = nLayers
+        self.dModel = dModel
+        self.nHeads = nHeads
+        self.nKVHeads = nKVHeads
+        self.dHead = dHead
+        self.dMLP = dMLP
+        self.dVocab = dVocab
+        self.nCtx = nCtx
+        self.normEps = normEps
+        self.tiedEmbeddings = tiedEmbeddings
+        self.defaultPrependBOS = defaultPrependBOS
+        switch family {
+        case .gpt2:
+            normalization = .layerNorm; activation = .geluNew; gatedMLP = false; rotary = false; hasBiases = true
+        case .llama:
+            normalization = .rmsNorm; activation = .silu; gatedMLP = true; rotary = true; hasBiases = false
+        }
+    }
+
+    /// Rejects sizes that cannot describe a model (before anything is allocated).
+    public func validate(_ source: String) throws {
+        func need(_ ok: Bool, _ what: String) throws {
+            if !ok { throw TensorError("load_model: \(source): invalid config: \(what)") }
+        }
+        try need(nLayers > 0 && nLayers <= 1000, "n_layers = \(nLayers)")
+        try need(dModel > 0 && dModel <= 1 << 16, "d_model = \(dModel)")
+        try need(nHeads > 0 && nHeads <= 1024, "n_heads = \(nHeads)")
+        try need(nKVHeads > 0 && nHeads % nKVHeads == 0, "n_key_value_heads = \(nKVHeads) must divide n_heads = \(nHeads)")
+        try need(dHead > 0 && dHead <= 1 << 12 && (!rotary || dHead % 2 == 0), "d_head = \(dHead)")
+        try need(dMLP > 0 && dMLP <= 1 << 18, "d_mlp = \(dMLP)")
+        try need(dVocab > 0 && dVocab <= 1 << 22, "d_vocab = \(dVocab)")
+        try need(nCtx > 0 && nCtx <= 1 << 22, "n_ctx = \(nCtx)")
+        try need(normEps > 0 && normEps < 1, "eps = \(normEps)")
+    }
+}
+

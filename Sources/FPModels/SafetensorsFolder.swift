@@ -1,0 +1,63 @@
+import FPTensor
+import Foundation
+
+/// Weights of a Hugging Face model folder: model.safetensors, or the shards listed in
+/// model.safetensors.index.json. Files are memory-mapped; F16/BF16 are converted on access.
+public final class SafetensorsFolder: WeightSource {
+    public let location: String
+    private var files: [MappedFile] = []
+    private var entries: [String: (file: Int, entry: SafetensorsEntry)] = [:]
+
+    public init(folder: String) throws {
+        location = folder
+        let fm = FileManager.default
+        let index = (folder as NSString).appendingPathComponent("model.safetensors.index.json")
+        var shardNames: [String]
+        if fm.fileExists(atPath: index) {
+            let json = try TinyJSON.parse(try Data(contentsOf: URL(fileURLWithPath: index)))
+            guard let map = json["weight_map"]?.objectValue else {
+                throw TensorError("load_model: '\(index)' has no weight_map object")
+            }
+            var seen = [String]()
+            for (_, v) in map {
+                guard let f = v.stringValue else { throw TensorError("load_model: '\(index)': weight_map values must be file names") }
+                guard !f.contains("/") && !f.hasPrefix(".") else { throw TensorError("load_model: '\(index)': shard name '\(f)' must be a plain file name") }
+                if !seen.contains(f) { seen.append(f) }
+            }
+            shardNames = seen.sorted()
+        } else {
+            let single = (folder as NSString).appendingPathComponent("model.safetensors")
+            if fm.fileExists(atPath: single) {
+                shardNames = ["model.safetensors"]
+            } else {
+                let all = ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".safetensors") }.sorted()
+                guard !all.isEmpty else {
+                    throw TensorError("load_model: no model.safetensors (or shards with model.safetensors.index.json) in '\(folder)'")
+                }
+                shardNames = all
+            }
+        }
+        for name in shardNames {
+            let path = (folder as NSString).appendingPathComponent(name)
+            let file = try MappedFile(path: path)
+            let (list, _, _) = try Safetensors.parseHeader(file.bytes, name: path)
+            files.append(file)
+            for e in list {
+                guard entries[e.name] == nil else {
+                    throw TensorError("load_model: tensor '\(e.name)' appears in more than one shard of '\(folder)'")
+                }
+                entries[e.name] = (files.count - 1, e)
+            }
+        }
+    }
+
+    public var tensorNames: [String] { entries.keys.sorted() }
+
+    public func shape(of name: String) -> [Int]? { entries[name]?.entry.shape }
+
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let (fi, e) = entries[name] else { throw TensorError("\(location): missing tensor '\(name)'") }
+        let t = try Safetensors.decode(e, from: files[fi].bytes, file: files[fi].path)
+        return try t.to(.float32)
+    }
+}
