@@ -1,2 +1,0 @@
-import XCTest
-final class FPModelsPlaceholderTests: XCTestCase { func testModuleLinks() { XCTAssertTrue(true) } }
