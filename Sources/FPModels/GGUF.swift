@@ -234,62 +234,6 @@ public struct GGUFTensorInfo: Sendable {
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
-/// The bytes of a GGUF file: a read-only memory mapping (unmapped when the last GGUFFile or
-/// tensor using it goes away) or, for in-memory data, an owned copy.
-final class GGUFBytes {
-    private let base: UnsafeMutableRawPointer?
-    let count: Int
-    private let mapped: Bool
-
-    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base.map(UnsafeRawPointer.init), count: count) }
-
-    /// Maps `path` read-only. Errors name the path and the system's reason.
-    init(mapping path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else {
-            throw TensorError("\(path): cannot open: \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw TensorError("\(path): cannot stat: \(String(cString: strerror(errno)))")
-        }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw TensorError("\(path): not a regular file")
-        }
-        guard let size = Int(exactly: st.st_size), size >= 0 else {
-            throw TensorError("\(path): cannot determine the file size")
-        }
-        count = size
-        mapped = size > 0
-        guard size > 0 else { base = nil; return }       // mmap refuses length 0; the parser reports it
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw TensorError("\(path): cannot map \(Storage.describe(bytes: size)): \(String(cString: strerror(errno)))")
-        }
-        base = p
-    }
-
-    /// An owned copy of `data` (for tests and in-memory files).
-    init(copying data: Data) throws {
-        let n = data.count
-        count = n
-        mapped = false
-        guard n > 0 else { base = nil; return }
-        guard let p = malloc(n) else {
-            throw TensorError("out of memory copying \(Storage.describe(bytes: n))")
-        }
-        data.withUnsafeBytes { src in
-            if let s = src.baseAddress { p.copyMemory(from: s, byteCount: n) }
-        }
-        base = p
-    }
-
-    deinit {
-        guard let b = base else { return }
-        if mapped { munmap(b, count) } else { free(b) }
-    }
-}
-
 /// A bounds-checked little-endian reader over the file's bytes. Errors name the file.
 private struct GGUFCursor {
     let bytes: UnsafeRawBufferPointer
@@ -348,13 +292,13 @@ public final class GGUFFile: WeightSource {
     /// Absolute offset of the tensor data section.
     public let dataOffset: Int
 
-    private let bytes: GGUFBytes
+    private let bytes: MappedFile
     private let index: [String: Int]
 
     /// Opens and validates `path` (memory-mapped; the mapping lives as long as this object).
     public init(path: String) throws {
-        let b = try GGUFBytes(mapping: path)
-        let p = try GGUFFile.parse(b.buffer, file: path)
+        let b = try MappedFile(path: path)
+        let p = try GGUFFile.parse(b.bytes, file: path)
         bytes = b
         location = path
         version = p.version
@@ -368,8 +312,8 @@ public final class GGUFFile: WeightSource {
 
     /// Parses GGUF bytes held in memory (`name` is used in messages).
     public init(data: Data, name: String) throws {
-        let b = try GGUFBytes(copying: data)
-        let p = try GGUFFile.parse(b.buffer, file: name)
+        let b = try MappedFile(copying: data, name: name)
+        let p = try GGUFFile.parse(b.bytes, file: name)
         bytes = b
         location = name
         version = p.version
@@ -401,7 +345,7 @@ public final class GGUFFile: WeightSource {
         guard ti.type.isDequantizable, let byteCount = ti.byteCount else {
             throw TensorError("\(location): tensor '\(name)' has type \(ti.type.name), which fp cannot dequantize (supported: \(GGUFDequantize.supportedNames))")
         }
-        let buf = bytes.buffer
+        let buf = bytes.bytes
         guard let base = buf.baseAddress, ti.fileOffset >= 0, byteCount >= 0,
               ti.fileOffset <= buf.count, byteCount <= buf.count - ti.fileOffset else {
             throw TensorError("\(location): tensor '\(name)' data lies outside the \(buf.count)-byte file")

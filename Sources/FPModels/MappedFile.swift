@@ -3,10 +3,12 @@ import Foundation
 
 /// A read-only memory-mapped file: weights are read (and converted) straight from the page
 /// cache, never copied whole into memory first. Unmapped when the last user lets go.
+/// (In-memory bytes, for tests, are held as an owned copy instead.)
 public final class MappedFile {
     public let path: String
     public let count: Int
     private let base: UnsafeRawPointer?
+    private let mapped: Bool
 
     public init(path: String, fn: String = "load_model") throws {
         self.path = path
@@ -21,15 +23,28 @@ public final class MappedFile {
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw TensorError("\(fn): '\(path)' is not a regular file") }
         count = Int(st.st_size)
-        if count == 0 { base = nil; return }
+        mapped = count > 0
+        if count == 0 { base = nil; return }   // mmap refuses length 0; parsers report the empty file
         guard let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
             throw TensorError("\(fn): cannot map '\(path)': \(String(cString: strerror(errno)))")
         }
         base = UnsafeRawPointer(p)
     }
 
+    /// An owned copy of `data`, named `name` in messages.
+    public init(copying data: Data, name: String) throws {
+        path = name
+        count = data.count
+        mapped = false
+        guard count > 0 else { base = nil; return }
+        guard let p = malloc(count) else { throw TensorError("out of memory copying \(Storage.describe(bytes: count))") }
+        data.withUnsafeBytes { src in if let s = src.baseAddress { p.copyMemory(from: s, byteCount: src.count) } }
+        base = UnsafeRawPointer(p)
+    }
+
     deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+        guard let base else { return }
+        if mapped { munmap(UnsafeMutableRawPointer(mutating: base), count) } else { free(UnsafeMutableRawPointer(mutating: base)) }
     }
 
     /// The whole file as bytes (valid while this object lives).
