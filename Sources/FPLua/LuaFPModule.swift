@@ -115,6 +115,7 @@ enum LuaFPModule {
             }),
             ("is_tensor", { l in l.push(bool: LuaTensor.get(l.L, 1) != nil); return 1 }),
             ("memory", { l in l.push(int: Storage.liveBytes); return 1 }),
+            ("load_model", LuaModel.load),
             ("time", { l in
                 // Monotonic wall-clock seconds, like Python's time.perf_counter().
                 var ts = timespec()
@@ -154,6 +155,7 @@ enum LuaFPModule {
     /// Builds the module table and leaves it on the stack.
     static func push(_ L: OpaquePointer) {
         LuaTensorMeta.install(L)
+        LuaModel.install(L)
         fp_newtable(L)
         let mod = lua_gettop(L)
         for (name, body) in functions + LuaFPExtras.functions {

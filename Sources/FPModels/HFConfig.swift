@@ -45,8 +45,13 @@ enum HFConfig {
                                 normEps: double("rms_norm_eps", default: 1e-6),
                                 tiedEmbeddings: j["tie_word_embeddings"]?.boolValue ?? false,
                                 defaultPrependBOS: true)
-            c.ropeTheta = double("rope_theta", default: 10000)
-            if let rs = j["rope_scaling"], !rs.isNull {
+            // transformers 5 writes "rope_parameters" {rope_theta, rope_type, ...}; older files
+            // have rope_theta and rope_scaling at the top level.
+            let params = j["rope_parameters"]
+            c.ropeTheta = j["rope_theta"]?.doubleValue ?? params?["rope_theta"]?.doubleValue ?? 10000
+            let scaling = j["rope_scaling"].flatMap { $0.isNull ? nil : $0 }
+                ?? params.flatMap { ($0["rope_type"]?.stringValue ?? "default") == "default" ? nil : $0 }
+            if let rs = scaling {
                 let kind = rs["rope_type"]?.stringValue ?? rs["type"]?.stringValue ?? ""
                 guard kind == "llama3" else {
                     throw TensorError("load_model: '\(path)': rope_scaling type '\(kind)' is not supported (llama3)")

@@ -53,16 +53,9 @@ enum LlamaWeights {
                                   wU: wU, bU: nil)
     }
 
-    /// Meta's checkpoints (and llama.cpp's GGUF) order each head's rows as interleaved
-    /// (x0, x1) rotary pairs; Hugging Face's rotate-half layout puts the pair halves d_head/2
-    /// apart. Row r = 2i + j of a head becomes row j * d_head/2 + i.
+    /// Meta's checkpoints and llama.cpp's GGUF order each head's rows as interleaved rotary
+    /// pairs; Hugging Face's rotate-half layout puts pair halves d_head/2 apart.
     static func unpermuteRotaryRows(_ w: Tensor, nHeads: Int) throws -> Tensor {
-        let rows = w.shape[0], cols = w.shape[1]
-        guard nHeads > 0, rows % (2 * nHeads) == 0 else {
-            throw TensorError("load_model: cannot undo the rotary row order: \(rows) rows for \(nHeads) heads")
-        }
-        let half = rows / nHeads / 2
-        // [heads, half, 2, cols] -> [heads, 2, half, cols]
-        return try w.view([nHeads, half, 2, cols]).transpose(1, 2).contiguous().view([rows, cols])
+        try undoLlamaQKPermutation(w, nHeads: nHeads)
     }
 }

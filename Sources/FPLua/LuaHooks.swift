@@ -1,0 +1,113 @@
+import CLua
+import FPModels
+import FPTensor
+
+/// Runs Lua hook functions at a model's hook points. Each entry matches a hook point by exact
+/// name or by a Lua filter function(name) -> boolean, and calls fn(act, hook) where hook has
+/// `name` and `layer`. Functions are held in the Lua registry while the dispatcher lives.
+final class LuaHookDispatcher: HookDispatcher {
+    enum Matcher { case name(String), filter(Int32) }
+    struct Entry { let matcher: Matcher; let fn: Int32 }
+
+    let L: OpaquePointer
+    private(set) var entries: [Entry] = []
+    /// For run_with_cache: hook points whose activations are copied out, and the copies.
+    var cacheFilter: ((String) throws -> Bool)?
+    var cached: [(String, Tensor)] = []
+    private var wantsMemo: [String: Bool] = [:]
+
+    init(_ L: OpaquePointer) { self.L = L }
+
+    deinit { releaseAll() }
+
+    func releaseAll() {
+        for e in entries {
+            luaL_unref(L, fp_registryindex(), e.fn)
+            if case .filter(let r) = e.matcher { luaL_unref(L, fp_registryindex(), r) }
+        }
+        entries = []
+        wantsMemo = [:]
+    }
+
+    /// Adds a hook: name (string) or filter function at `nameIndex`, function at `fnIndex`.
+    func add(_ lua: Lua, nameIndex: Int32, fnIndex: Int32, knownPoints: Set<String>) throws {
+        guard fp_isfunction(L, fnIndex) != 0 else {
+            throw LuaError("\(lua.function): a hook must be a function(act, hook), got \(lua.typeName(fnIndex))")
+        }
+        let matcher: Matcher
+        if lua_type(L, nameIndex) == LUA_TSTRING {
+            let name = try Lua(L, function: lua.function).string(nameIndex)
+            guard knownPoints.contains(name) else {
+                let close = knownPoints.filter { $0.hasSuffix(name.split(separator: ".").last.map(String.init) ?? name) }.sorted().prefix(3)
+                throw LuaError("\(lua.function): no hook point named '\(name)'" + (close.isEmpty ? "" : " (did you mean \(close.joined(separator: ", "))?)") + "; model:hook_points() lists them")
+            }
+            matcher = .name(name)
+        } else if fp_isfunction(L, nameIndex) != 0 {
+            lua_pushvalue(L, nameIndex)
+            matcher = .filter(luaL_ref(L, fp_registryindex()))
+        } else {
+            throw LuaError("\(lua.function): a hook point must be a name or a filter function(name), got \(lua.typeName(nameIndex))")
+        }
+        lua_pushvalue(L, fnIndex)
+        entries.append(Entry(matcher: matcher, fn: luaL_ref(L, fp_registryindex())))
+        wantsMemo = [:]
+    }
+
+    private func matches(_ m: Matcher, _ name: String) throws -> Bool {
+        switch m {
+        case .name(let n): return n == name
+        case .filter(let ref):
+            lua_rawgeti(L, fp_registryindex(), lua_Integer(ref))
+            lua_pushstring(L, name)
+            guard fp_pcall(L, 1, 1) == LUA_OK else {
+                let msg = fp_tostring(L, -1).map { String(cString: $0) } ?? "error"
+                fp_pop(L, 1)
+                throw TensorError("hook filter raised an error for '\(name)': \(msg)")
+            }
+            let r = lua_toboolean(L, -1) != 0
+            fp_pop(L, 1)
+            return r
+        }
+    }
+
+    func wants(_ name: String) -> Bool {
+        if let w = wantsMemo[name] { return w }
+        var w = false
+        if let f = cacheFilter, (try? f(name)) == true { w = true }
+        if !w { w = entries.contains { (try? matches($0.matcher, name)) == true } }
+        wantsMemo[name] = w
+        return w
+    }
+
+    func fire(_ name: String, layer: Int?, _ act: Tensor) throws -> Tensor? {
+        var current: Tensor? = nil
+        for e in entries where try matches(e.matcher, name) {
+            lua_rawgeti(L, fp_registryindex(), lua_Integer(e.fn))
+            LuaTensor.push(L, current ?? act)
+            lua_createtable(L, 0, 2)
+            lua_pushstring(L, name); lua_setfield(L, -2, "name")
+            if let layer { lua_pushinteger(L, lua_Integer(layer)); lua_setfield(L, -2, "layer") }
+            guard fp_pcall(L, 2, 1) == LUA_OK else {
+                let msg = fp_tostring(L, -1).map { String(cString: $0) } ?? "(error object is not a string)"
+                fp_pop(L, 1)
+                throw TensorError("hook '\(name)' raised an error: \(msg)")
+            }
+            if let r = LuaTensor.get(L, -1) {
+                guard r.shape == act.shape else {
+                    fp_pop(L, 1)
+                    throw TensorError("hook '\(name)' returned a tensor of shape \(shapeString(r.shape)), expected \(shapeString(act.shape))")
+                }
+                current = r
+            } else if lua_type(L, -1) != LUA_TNIL {
+                let t = String(cString: lua_typename(L, lua_type(L, -1)))
+                fp_pop(L, 1)
+                throw TensorError("hook '\(name)' returned a \(t); a hook returns nothing or a replacement tensor")
+            }
+            fp_pop(L, 1)
+        }
+        if let f = cacheFilter, try f(name) {
+            cached.append((name, try (current ?? act).clone()))
+        }
+        return current
+    }
+}

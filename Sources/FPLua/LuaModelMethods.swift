@@ -1,0 +1,306 @@
+import CLua
+import FPModels
+import FPTensor
+import Foundation
+
+/// Methods of fp.Model: tokenization, forward passes with hooks, caching and generation.
+enum LuaModelMethods {
+    static func tokenizer(_ b: ModelBox) throws -> Tokenizer {
+        guard let t = b.model.tokenizer else {
+            throw LuaError("model \(b.model.cfg.modelName) has no tokenizer (pass token ids, or load it with { tokenizer = PATH })")
+        }
+        return t
+    }
+
+    /// A string or a list of strings at index i.
+    static func texts(_ l: Lua, _ i: Int32) throws -> (texts: [String], single: Bool)? {
+        if l.type(i) == LUA_TSTRING { return ([try l.string(i)], true) }
+        guard l.type(i) == LUA_TTABLE else { return nil }
+        let n = Int(lua_rawlen(l.L, i))
+        guard n > 0 else { throw l.argError(i, message: "empty list of prompts") }
+        var out = [String]()
+        for k in 1...n {
+            lua_rawgeti(l.L, i, lua_Integer(k))
+            defer { fp_pop(l.L, 1) }
+            guard lua_type(l.L, -1) == LUA_TSTRING, let s = fp_tostring(l.L, -1) else {
+                throw l.argError(i, message: "list of strings expected, element \(k) is \(l.typeName(-1))")
+            }
+            out.append(String(cString: s))
+        }
+        return (out, false)
+    }
+
+    /// prepend_bos from options (default: the model's), padding_side ("right" default).
+    static func tokenOptions(_ l: Lua, _ b: ModelBox, _ opts: Int32) throws -> (bos: Bool, left: Bool) {
+        let bos = try l.boolOption(opts, "prepend_bos", default: b.model.cfg.defaultPrependBOS)
+        let side = try l.stringOption(opts, "padding_side") ?? "right"
+        guard side == "left" || side == "right" else { throw LuaError("\(l.function): padding_side must be \"left\" or \"right\", got \"\(side)\"") }
+        return (bos, side == "left")
+    }
+
+    /// Token ids and attention mask for a list of texts, padded to the longest.
+    static func tokenize(_ b: ModelBox, _ texts: [String], bos: Bool, left: Bool) throws -> (Tensor, Tensor) {
+        let tok = try tokenizer(b)
+        var seqs = texts.map { tok.encode($0) }
+        if bos {
+            guard let bosId = tok.bosId else { throw LuaError("to_tokens: this tokenizer has no BOS token (use prepend_bos = false)") }
+            seqs = seqs.map { [bosId] + $0 }
+        }
+        let P = seqs.map(\.count).max() ?? 0
+        guard P > 0 else { throw LuaError("to_tokens: the prompt is empty (and prepend_bos is false)") }
+        let pad = tok.padId ?? tok.eosId ?? 0
+        var ids = [Int](), mask = [Int]()
+        for s in seqs {
+            let padding = [Int](repeating: pad, count: P - s.count), zeros = [Int](repeating: 0, count: P - s.count)
+            let ones = [Int](repeating: 1, count: s.count)
+            ids += left ? padding + s : s + padding
+            mask += left ? zeros + ones : ones + zeros
+        }
+        return (try Tensor(ints: ids, shape: [seqs.count, P]), try Tensor(ints: mask, shape: [seqs.count, P]))
+    }
+
+    /// The model input at index i: token ids (tensor [B, P] or [P]), a string or a list of
+    /// strings (tokenized with options at `opts`). Returns tokens and the mask from padding.
+    static func input(_ l: Lua, _ b: ModelBox, _ i: Int32, _ opts: Int32) throws -> (tokens: Tensor, mask: Tensor?, texts: Bool) {
+        if let t = LuaTensor.get(l.L, i) {
+            guard t.dtype == .int64 else { throw l.argError(i, message: "token ids must be an int tensor, got \(t.dtype.rawValue); a float [batch, pos, d_model] input needs start_at_layer") }
+            if t.rank == 1 { return (try t.unsqueeze(0), nil, false) }
+            guard t.rank == 2 else { throw l.argError(i, message: "token ids must have shape [batch, pos] or [pos], got \(shapeString(t.shape))") }
+            return (t, nil, false)
+        }
+        guard let (texts, single) = try texts(l, i) else { throw l.argError(i, "tokens tensor, string or list of strings expected") }
+        let (bos, left) = try tokenOptions(l, b, opts)
+        let (toks, mask) = try tokenize(b, texts, bos: bos, left: left)
+        return (toks, single ? nil : mask, true)
+    }
+
+    /// Options shared by forward / run_with_hooks / run_with_cache.
+    static func forwardOptions(_ l: Lua, _ b: ModelBox, _ opts: Int32, mask: Tensor?) throws -> Transformer.Options {
+        var o = Transformer.Options()
+        o.attentionMask = mask
+        if let idx = l.option(opts, "attention_mask") {
+            defer { fp_pop(l.L, 1) }
+            guard let m = LuaTensor.get(l.L, idx) else { throw LuaError("\(l.function): attention_mask must be a tensor") }
+            o.attentionMask = m
+        }
+        o.startAtLayer = try l.intOption(opts, "start_at_layer") ?? 0
+        o.stopAtLayer = try l.intOption(opts, "stop_at_layer")
+        if let idx = l.option(opts, "positions") {
+            defer { fp_pop(l.L, 1) }
+            o.logitPositions = try Lua(l.L, function: l.function).intTable(idx)
+        }
+        return o
+    }
+
+    /// Runs the model on the input at index 2 with options at 3; pushes logits / loss per return_type.
+    static func run(_ l: Lua, hooks: HookDispatcher?) throws -> Int32 {
+        let b = try LuaModel.box(l)
+        let opts: Int32 = 3
+        if !l.isNone(opts) && l.type(opts) != LUA_TTABLE { throw l.argError(opts, "options table expected") }
+        var tokens: Tensor, mask: Tensor?
+        let start = try l.intOption(opts, "start_at_layer") ?? 0
+        if start != 0, let resid = LuaTensor.get(l.L, 2), resid.dtype == .float32 {
+            tokens = resid; mask = nil
+        } else {
+            (tokens, mask, _) = try input(l, b, 2, opts)
+        }
+        let o = try forwardOptions(l, b, opts, mask: mask)
+        let returnType = try l.stringOption(opts, "return_type") ?? "logits"
+        guard ["logits", "loss", "both", "none"].contains(returnType) else {
+            throw LuaError("\(l.function): return_type must be \"logits\", \"loss\", \"both\" or \"none\", got \"\(returnType)\"")
+        }
+        if returnType != "logits" && (o.stopAtLayer != nil || o.startAtLayer != 0 || o.logitPositions != nil) {
+            throw LuaError("\(l.function): return_type \"\(returnType)\" needs full logits from tokens (no start/stop_at_layer or positions)")
+        }
+        let out = try b.model.forward(tokens, options: o, hooks: hooks)
+        switch returnType {
+        case "loss": l.push(try loss(out, tokens, mask: o.attentionMask)); return 1
+        case "both": l.push(out); l.push(try loss(out, tokens, mask: o.attentionMask)); return 2
+        case "none": return 0
+        default: l.push(out); return 1
+        }
+    }
+
+    /// Mean next-token cross-entropy (positions whose target or input is padding are skipped).
+    static func loss(_ logits: Tensor, _ tokens: Tensor, mask: Tensor?) throws -> Double {
+        let B = logits.shape[0], P = logits.shape[1]
+        guard P > 1 else { throw LuaError("loss: needs at least 2 positions") }
+        let lp = try logits.slice(1, 0, P - 1).softmax(dim: -1, log: true)
+        let target = try tokens.slice(1, 1, P).unsqueeze(2)
+        let nll = try lp.gather(2, target).squeeze(2)   // [B, P-1]
+        let vals = try nll.toDoubles()
+        let m = try mask.map { try $0.toDoubles() }
+        var sum = 0.0, n = 0
+        for bb in 0..<B { for p in 0..<(P - 1) {
+            if let m, m[bb * P + p] == 0 || m[bb * P + p + 1] == 0 { continue }
+            sum -= vals[bb * (P - 1) + p]; n += 1
+        } }
+        return n > 0 ? sum / Double(n) : .nan
+    }
+
+    /// A dispatcher for one run's fwd_hooks = { {name_or_filter, fn}, ... } at options index `opts`.
+    static func runHooks(_ l: Lua, _ b: ModelBox, _ opts: Int32) throws -> LuaHookDispatcher {
+        let d = LuaHookDispatcher(l.L)
+        guard let idx = l.option(opts, "fwd_hooks") else { return d }
+        defer { fp_pop(l.L, 1) }
+        guard lua_type(l.L, idx) == LUA_TTABLE else { throw LuaError("\(l.function): fwd_hooks must be a list of {name, fn} pairs") }
+        let n = Int(lua_rawlen(l.L, idx))
+        for k in 0..<n {
+            lua_rawgeti(l.L, idx, lua_Integer(k + 1))
+            let pair = lua_gettop(l.L)
+            guard lua_type(l.L, pair) == LUA_TTABLE else {
+                fp_pop(l.L, 1)
+                throw LuaError("\(l.function): fwd_hooks entry \(k + 1) must be a {name, fn} pair")
+            }
+            lua_rawgeti(l.L, pair, 1)
+            lua_rawgeti(l.L, pair, 2)
+            defer { lua_settop(l.L, pair - 1) }
+            try d.add(l, nameIndex: pair + 1, fnIndex: pair + 2, knownPoints: b.hookPoints)
+        }
+        return d
+    }
+
+    /// names_filter: nil (all), a name, a list of names or a function(name) -> boolean.
+    static func namesFilter(_ l: Lua, _ b: ModelBox, _ opts: Int32) throws -> (String) throws -> Bool {
+        guard let idx = l.option(opts, "names_filter") else { return { _ in true } }
+        switch lua_type(l.L, idx) {
+        case LUA_TSTRING:
+            let name = String(cString: lua_tolstring(l.L, idx, nil))
+            fp_pop(l.L, 1)
+            guard b.hookPoints.contains(name) else { throw LuaError("\(l.function): names_filter: no hook point named '\(name)'") }
+            return { $0 == name }
+        case LUA_TTABLE:
+            var names = Set<String>()
+            for k in 1...Swift.max(1, Int(lua_rawlen(l.L, idx))) where k <= Int(lua_rawlen(l.L, idx)) {
+                lua_rawgeti(l.L, idx, lua_Integer(k))
+                if lua_type(l.L, -1) == LUA_TSTRING { names.insert(String(cString: lua_tolstring(l.L, -1, nil))) }
+                fp_pop(l.L, 1)
+            }
+            fp_pop(l.L, 1)
+            for n in names where !b.hookPoints.contains(n) { throw LuaError("\(l.function): names_filter: no hook point named '\(n)'") }
+            return { names.contains($0) }
+        case LUA_TFUNCTION:
+            let ref = luaL_ref(l.L, fp_registryindex())   // pops it
+            let L = l.L
+            return { name in
+                lua_rawgeti(L, fp_registryindex(), lua_Integer(ref))
+                lua_pushstring(L, name)
+                guard fp_pcall(L, 1, 1) == LUA_OK else {
+                    let m = fp_tostring(L, -1).map { String(cString: $0) } ?? "error"
+                    fp_pop(L, 1)
+                    throw TensorError("names_filter raised an error for '\(name)': \(m)")
+                }
+                let r = lua_toboolean(L, -1) != 0
+                fp_pop(L, 1)
+                return r
+            }
+        default:
+            fp_pop(l.L, 1)
+            throw LuaError("\(l.function): names_filter must be a name, a list of names or a function(name)")
+        }
+    }
+
+    static var methods: [(String, LuaFunction)] {
+        [
+            ("forward", { l in
+                let b = try LuaModel.box(l)
+                return try run(l, hooks: b.permanentHooks.entries.isEmpty ? nil : b.permanentHooks)
+            }),
+            ("run_with_hooks", { l in
+                let b = try LuaModel.box(l)
+                let d = try runHooks(l, b, 3)
+                defer { d.releaseAll() }
+                return try run(l, hooks: CombinedHooks([b.permanentHooks, d]))
+            }),
+            ("run_with_cache", { l in
+                let b = try LuaModel.box(l)
+                let d = try runHooks(l, b, 3)
+                defer { d.releaseAll() }
+                d.cacheFilter = try namesFilter(l, b, 3)
+                let n = try run(l, hooks: CombinedHooks([b.permanentHooks, d]))
+                lua_createtable(l.L, 0, Int32(d.cached.count))
+                for (name, t) in d.cached {
+                    l.push(t)
+                    lua_setfield(l.L, -2, name)
+                }
+                return n + 1
+            }),
+            ("to_tokens", { l in
+                let b = try LuaModel.box(l)
+                guard let (texts, _) = try texts(l, 2) else { throw l.argError(2, "string or list of strings expected") }
+                let (bos, left) = try tokenOptions(l, b, 3)
+                let (t, m) = try tokenize(b, texts, bos: bos, left: left)
+                l.push(t); l.push(m)
+                return 2
+            }),
+            ("to_str_tokens", { l in
+                let b = try LuaModel.box(l)
+                let tok = try tokenizer(b)
+                var ids: [Int]
+                if let t = LuaTensor.get(l.L, 2) {
+                    guard t.rank == 1 || (t.rank == 2 && t.shape[0] == 1) else {
+                        throw l.argError(2, message: "a 1-D token tensor (or [1, pos]) expected, got \(shapeString(t.shape))")
+                    }
+                    ids = try t.toInts()
+                } else {
+                    let s = try l.string(2)
+                    let (bos, _) = try tokenOptions(l, b, 3)
+                    ids = tok.encode(s)
+                    if bos, let bosId = tok.bosId { ids.insert(bosId, at: 0) }
+                }
+                l.push(strings: ids.map { tok.tokenText($0) })
+                return 1
+            }),
+            ("to_string", { l in
+                let b = try LuaModel.box(l)
+                let tok = try tokenizer(b)
+                if let t = LuaTensor.get(l.L, 2) {
+                    if t.rank == 2 {
+                        let rows = try (0..<t.shape[0]).map { tok.decode(try t.select(0, $0).toInts()) }
+                        l.push(strings: rows)
+                    } else {
+                        l.pushString(tok.decode(try t.toInts()))
+                    }
+                } else if l.type(2) == LUA_TTABLE {
+                    l.pushString(tok.decode(try l.intTable(2)))
+                } else if l.type(2) == LUA_TNUMBER {
+                    l.pushString(tok.decode([try l.int(2)]))
+                } else {
+                    throw l.argError(2, "token tensor, list of ids or id expected")
+                }
+                return 1
+            }),
+            ("to_single_token", { l in
+                let b = try LuaModel.box(l)
+                let tok = try tokenizer(b)
+                let s = try l.string(2)
+                let ids = tok.encode(s)
+                guard ids.count == 1 else {
+                    throw LuaError("to_single_token: \"\(s)\" is \(ids.count) tokens (\(ids.map { "\"\(tok.tokenText($0))\"" }.joined(separator: ", "))), not one")
+                }
+                l.push(int: ids[0])
+                return 1
+            }),
+            ("hook_points", { l in l.push(strings: try LuaModel.box(l).model.hookPointNames); return 1 }),
+            ("add_hook", { l in
+                let b = try LuaModel.box(l)
+                try b.permanentHooks.add(l, nameIndex: 2, fnIndex: 3, knownPoints: b.hookPoints)
+                l.push(int: b.permanentHooks.entries.count)
+                return 1
+            }),
+            ("reset_hooks", { l in try LuaModel.box(l).permanentHooks.releaseAll(); return 0 }),
+            ("snapshot", { l in
+                let b = try LuaModel.box(l)
+                b.snapshot = try b.model.weights.all.map { try $0.clone() }
+                return 0
+            }),
+            ("restore", { l in
+                let b = try LuaModel.box(l)
+                guard let s = b.snapshot else { throw LuaError("restore: no snapshot taken (call model:snapshot() first)") }
+                for (w, saved) in zip(b.model.weights.all, s) { try w.copyFrom(saved) }
+                return 0
+            }),
+            ("generate", LuaGenerate.generate),
+        ]
+    }
+}

@@ -1,0 +1,126 @@
+import FPTensor
+import Foundation
+
+/// Finds a model by path or name and builds it: Hugging Face folders (safetensors), GGUF
+/// files and llama2.c checkpoints.
+public enum ModelLoader {
+    /// Short names and the files or Hugging Face ids they stand for.
+    static let aliases: [String: [String]] = [
+        "gpt2": ["openai-community/gpt2", "gpt2"],
+        "gpt2-medium": ["openai-community/gpt2-medium", "gpt2-medium"],
+        "gpt2-large": ["openai-community/gpt2-large", "gpt2-large"],
+        "gpt2-xl": ["openai-community/gpt2-xl", "gpt2-xl"],
+        "smollm2-135m": ["SmolLM2-135M-Instruct.Q4_1.gguf", "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M"],
+    ]
+
+    /// fp's own models folder: $FP_MODELS, else ~/.cache/fp/models (scripts/fetch-models.sh fills it).
+    public static var modelsFolder: String {
+        if let f = ProcessInfo.processInfo.environment["FP_MODELS"], !f.isEmpty { return f }
+        return (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.cache/fp/models"
+    }
+
+    /// A path to load for `name`, or an error listing every place looked at.
+    public static func resolve(_ name: String) throws -> String {
+        let fm = FileManager.default
+        let expanded = (name as NSString).expandingTildeInPath
+        if fm.fileExists(atPath: expanded) { return expanded }
+        var looked = [String]()
+        let candidates = aliases[name.lowercased()] ?? [name]
+        for c in candidates {
+            let inFolder = (modelsFolder as NSString).appendingPathComponent(c)
+            looked.append(inFolder)
+            if fm.fileExists(atPath: inFolder) { return inFolder }
+            if c.contains("/") && !c.hasPrefix("/") && !c.hasPrefix(".") {
+                if let snap = HubCache.snapshotPath(repo: c) { return snap }
+                looked.append((HubCache.cacheRoot() as NSString).appendingPathComponent(HubCache.repoFolderName(repo: c)) + " (Hugging Face cache)")
+            }
+        }
+        var hint = "fp pull ORG/NAME downloads a Hugging Face model folder"
+        if name.lowercased().hasPrefix("smollm2") { hint = "scripts/fetch-models.sh fetches SmolLM2-135M-Instruct (GGUF) into \(modelsFolder)" }
+        if name.lowercased().hasPrefix("gpt2") { hint = "fp pull openai-community/\(name.lowercased()) downloads it (GPT-2 weights need access to the Hugging Face hub)" }
+        throw TensorError("load_model: no model '\(name)'; looked in:\n  " + (["'\(expanded)' (as a path)"] + looked).joined(separator: "\n  ") + "\n\(hint)")
+    }
+
+    public struct Options {
+        public var tokenizerPath: String? = nil
+        public init() {}
+    }
+
+    public static func load(_ name: String, options: Options = Options()) throws -> Transformer {
+        let path = try resolve(name)
+        var isDir: ObjCBool = false
+        FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        if isDir.boolValue { return try loadHuggingFaceFolder(path) }
+        if path.hasSuffix(".gguf") { return try loadGGUF(path) }
+        if path.hasSuffix(".bin") { return try loadLlama2C(path, tokenizerPath: options.tokenizerPath) }
+        throw TensorError("load_model: '\(path)' is not a model folder, a .gguf file or a llama2.c .bin checkpoint")
+    }
+
+    static func loadHuggingFaceFolder(_ folder: String) throws -> Transformer {
+        var cfg = try HFConfig.load(folder: folder)
+        let src = try SafetensorsFolder(folder: folder)
+        let weights: TransformerWeights
+        switch cfg.family {
+        case .gpt2: weights = try GPT2Weights.load(src, cfg)
+        case .llama:
+            if src.shape(of: "lm_head.weight") == nil { cfg.tiedEmbeddings = true }
+            weights = try LlamaWeights.load(src, cfg)
+        }
+        let tok = try? TokenizerFactory.fromFolder(folder)
+        if cfg.family == .llama, let t = tok { cfg.defaultPrependBOS = TokenizerFactory.addsBOS(folder: folder) ?? (t.bosId != nil) }
+        return try Transformer(cfg: cfg, weights: weights, tokenizer: tok, source: folder)
+    }
+
+    static func loadGGUF(_ path: String) throws -> Transformer {
+        let g = try GGUFFile(path: path)
+        guard let arch = g.architecture, arch == "llama" else {
+            throw TensorError("load_model: '\(path)': GGUF architecture '\(g.architecture ?? "?")' is not supported (llama)")
+        }
+        func int(_ k: String) throws -> Int {
+            guard let v = g.metadata["\(arch).\(k)"]?.int else { throw TensorError("load_model: '\(path)': GGUF metadata lacks \(arch).\(k)") }
+            return v
+        }
+        guard let embShape = g.shape(of: "token_embd.weight"), embShape.count == 2 else {
+            throw TensorError("load_model: '\(path)': missing tensor 'token_embd.weight'")
+        }
+        let d = try int("embedding_length"), h = try int("attention.head_count")
+        guard h > 0 else { throw TensorError("load_model: '\(path)': head_count is 0") }
+        var cfg = ModelConfig(family: .llama, modelName: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
+                              nLayers: try int("block_count"), dModel: d, nHeads: h,
+                              nKVHeads: (try? int("attention.head_count_kv")) ?? h, dHead: d / h,
+                              dMLP: try int("feed_forward_length"), dVocab: embShape[0],
+                              nCtx: try int("context_length"),
+                              normEps: g.metadata["\(arch).attention.layer_norm_rms_epsilon"]?.double ?? 1e-5,
+                              tiedEmbeddings: g.shape(of: "output.weight") == nil, defaultPrependBOS: false)
+        cfg.ropeTheta = g.metadata["\(arch).rope.freq_base"]?.double ?? 10000
+        cfg.nCtx = min(cfg.nCtx, 1 << 16)
+        try cfg.validate(path)
+        var names = LlamaWeights.Names()
+        names.embed = "token_embd.weight"; names.norm = "output_norm.weight"; names.head = "output.weight"
+        names.layer = { l in
+            let p = "blk.\(l)."
+            return ["attn_norm": p + "attn_norm.weight", "ffn_norm": p + "ffn_norm.weight", "q": p + "attn_q.weight",
+                    "k": p + "attn_k.weight", "v": p + "attn_v.weight", "o": p + "attn_output.weight",
+                    "gate": p + "ffn_gate.weight", "up": p + "ffn_up.weight", "down": p + "ffn_down.weight"]
+        }
+        let weights = try LlamaWeights.load(g, cfg, names: names, unpermuteQK: true)
+        let tok = try TokenizerFactory.fromGGUF(g)
+        cfg.defaultPrependBOS = g.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false
+        return try Transformer(cfg: cfg, weights: weights, tokenizer: tok, source: path)
+    }
+
+    static func loadLlama2C(_ path: String, tokenizerPath: String?) throws -> Transformer {
+        let ck = try Llama2CCheckpoint(path: path)
+        let weights = try LlamaWeights.load(ck, ck.config, unpermuteQK: true)
+        // The tokenizer: given, or tokenizer.bin / tok<vocab>.bin next to the checkpoint.
+        let dir = (path as NSString).deletingLastPathComponent
+        let candidates = [tokenizerPath, (dir as NSString).appendingPathComponent("tok\(ck.config.dVocab).bin"),
+                          (dir as NSString).appendingPathComponent("tokenizer.bin")].compactMap { $0 }
+        var tok: Tokenizer? = nil
+        for c in candidates where FileManager.default.fileExists(atPath: c) {
+            tok = try TokenizerFactory.fromLlama2C(path: c, vocabSize: ck.config.dVocab)
+            break
+        }
+        return try Transformer(cfg: ck.config, weights: weights, tokenizer: tok, source: path)
+    }
+}
