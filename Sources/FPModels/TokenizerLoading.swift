@@ -1,0 +1,409 @@
+import Foundation
+import FPTensor
+
+/// Builds tokenizers from the files and metadata that models ship with. Every malformed input
+/// is a thrown `TensorError` that names the file.
+///
+/// BOS/EOS/PAD: each tokenizer exposes `bosId`, `eosId`, `padId` (nil when its files name none;
+/// GPT-2 names no pad — a caller that needs one uses eos, as TransformerLens does) and
+/// `addBosByDefault`, what its own configuration says about prepending BOS. Callers add BOS
+/// themselves (`encode` never does).
+public enum TokenizerLoader {
+    /// A Hugging Face model folder: `tokenizer.json`, else `vocab.json` + `merges.txt`;
+    /// `tokenizer_config.json` and `special_tokens_map.json` give bos/eos/pad/unk and add_bos_token.
+    public static func fromHuggingFaceFolder(_ dir: String) throws -> Tokenizer {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw TensorError("\(dir): not a folder")
+        }
+        let base = URL(fileURLWithPath: dir)
+        func path(_ name: String) -> String { base.appendingPathComponent(name).path }
+        let config = try HFTokenizerConfig.read(folder: dir)
+        if fm.fileExists(atPath: path("tokenizer.json")) {
+            return try fromHuggingFaceJSON(path: path("tokenizer.json"), config: config)
+        }
+        if fm.fileExists(atPath: path("vocab.json")) && fm.fileExists(atPath: path("merges.txt")) {
+            var specials = config.allSpecialNames
+            if specials.isEmpty { specials = ["<|endoftext|>"] }
+            return try ByteLevelBPE.load(vocabJSON: path("vocab.json"), mergesTXT: path("merges.txt"),
+                                         specialTokens: specials, bos: config.bos, eos: config.eos,
+                                         pad: config.pad, unk: config.unk, addBos: config.addBos ?? false,
+                                         addPrefixSpace: config.addPrefixSpace ?? false)
+        }
+        if fm.fileExists(atPath: path("tokenizer.model")) {
+            throw TensorError("\(path("tokenizer.model")): SentencePiece model files are not supported; "
+                              + "a tokenizer.json (or a GGUF file) is needed")
+        }
+        throw TensorError("\(dir): no tokenizer.json, nor vocab.json with merges.txt")
+    }
+
+    /// A Hugging Face `tokenizer.json` of model type "BPE": byte-level (GPT-2, Llama 3, SmolLM2)
+    /// or SentencePiece-style with byte fallback (Llama 2). `config` supplies names from
+    /// tokenizer_config.json; by default they are read from the same folder.
+    public static func fromHuggingFaceJSON(path: String) throws -> Tokenizer {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try fromHuggingFaceJSON(path: path, config: HFTokenizerConfig.read(folder: dir))
+    }
+
+    static func fromHuggingFaceJSON(path: String, config: HFTokenizerConfig) throws -> Tokenizer {
+        let root = try TokenizerFiles.jsonObject(path)
+        let hf = try HFTokenizerJSON(root, file: path)
+        if hf.isSentencePieceStyle {
+            return try SentencePieceBPE.load(hf: hf, config: config)
+        }
+        return try ByteLevelBPE.load(hf: hf, config: config)
+    }
+
+    /// GPT-2's `vocab.json` + `merges.txt` with "<|endoftext|>" as bos/eos.
+    public static func fromVocabMerges(vocab: String, merges: String) throws -> ByteLevelBPE {
+        try ByteLevelBPE.load(vocabJSON: vocab, mergesTXT: merges)
+    }
+
+    /// A tiktoken rank file (e.g. `gpt2.tiktoken`, r50k_base), "<|endoftext|>" after the last rank.
+    public static func fromTiktoken(path: String, specialTokens: [String: Int]? = nil,
+                                    preTokenizer: BytePreTokenizer = .gpt2) throws -> ByteLevelBPE {
+        try ByteLevelBPE.load(tiktoken: path, specialTokens: specialTokens, preTokenizer: preTokenizer)
+    }
+
+    /// A llama2.c `tokenizer.bin`; `vocabSize` from the checkpoint header.
+    public static func fromLlama2C(path: String, vocabSize: Int) throws -> SentencePieceBPE {
+        try SentencePieceBPE.load(llama2c: path, vocabSize: vocabSize)
+    }
+
+    /// GGUF tokenizer metadata as plain values: `model` is `tokenizer.ggml.model` ("gpt2" for
+    /// byte-level BPE, "llama" for SentencePiece BPE); `pre` is `tokenizer.ggml.pre`.
+    /// `addBos` (`tokenizer.ggml.add_bos_token`) defaults to llama.cpp's default for the model.
+    public static func fromGGUFMetadata(model: String, tokens: [String], scores: [Float]? = nil,
+                                        merges: [String]? = nil, tokenTypes: [Int]? = nil, pre: String? = nil,
+                                        bos: Int? = nil, eos: Int? = nil, pad: Int? = nil, unk: Int? = nil,
+                                        addBos: Bool? = nil, addSpacePrefix: Bool? = nil,
+                                        source: String = "GGUF metadata") throws -> Tokenizer {
+        switch model {
+        case "gpt2":
+            guard let merges = merges else { throw TensorError("\(source): tokenizer.ggml.merges is missing") }
+            let llama3 = pre.map { ["llama3", "llama-v3", "llama-bpe"].contains($0) } ?? false
+            return try ByteLevelBPE.load(ggufTokens: tokens, merges: merges, tokenTypes: tokenTypes, pre: pre,
+                                         bos: bos, eos: eos, pad: pad, unk: unk, addBos: addBos ?? llama3,
+                                         source: source)
+        case "llama":
+            return try SentencePieceBPE.load(ggufTokens: tokens, scores: scores, tokenTypes: tokenTypes,
+                                             bos: bos, eos: eos, pad: pad, unk: unk, addBos: addBos ?? true,
+                                             addSpacePrefix: addSpacePrefix ?? true, source: source)
+        default:
+            throw TensorError("\(source): unsupported tokenizer.ggml.model \(TinyQuote.q(model)) "
+                              + "(supported: \"gpt2\", \"llama\")")
+        }
+    }
+}
+
+extension Tokenizer {
+    /// What the tokenizer's own configuration says about prepending BOS (tokenizer_config.json
+    /// add_bos_token, the post-processor template, GGUF add_bos_token; llama2.c: true).
+    /// A model family may override it (GPT-2: true, TransformerLens's convention).
+    public var addBosByDefault: Bool {
+        if let t = self as? ByteLevelBPE { return t.addBosToken }
+        if let t = self as? SentencePieceBPE { return t.addBosToken }
+        return false
+    }
+}
+
+// MARK: - Hugging Face files
+
+/// tokenizer_config.json + special_tokens_map.json.
+struct HFTokenizerConfig {
+    var bos: String?
+    var eos: String?
+    var pad: String?
+    var unk: String?
+    var additional: [String] = []
+    var addBos: Bool?
+    var addPrefixSpace: Bool?
+
+    var allSpecialNames: [String] {
+        var out: [String] = []
+        for s in [bos, eos, unk, pad].compactMap({ $0 }) + additional where !out.contains(s) { out.append(s) }
+        return out
+    }
+
+    static func read(folder: String) throws -> HFTokenizerConfig {
+        var c = HFTokenizerConfig()
+        let base = URL(fileURLWithPath: folder)
+        // special_tokens_map.json first, tokenizer_config.json overrides.
+        for name in ["special_tokens_map.json", "tokenizer_config.json"] {
+            let p = base.appendingPathComponent(name).path
+            guard FileManager.default.fileExists(atPath: p) else { continue }
+            let o = try TokenizerFiles.jsonObject(p)
+            if let s = jsonTokenContent(o["bos_token"]) { c.bos = s }
+            if let s = jsonTokenContent(o["eos_token"]) { c.eos = s }
+            if let s = jsonTokenContent(o["pad_token"]) { c.pad = s }
+            if let s = jsonTokenContent(o["unk_token"]) { c.unk = s }
+            if let a = o["additional_special_tokens"] as? [Any] {
+                for v in a { if let s = jsonTokenContent(v), !c.additional.contains(s) { c.additional.append(s) } }
+            }
+            if let b = jsonBool(o["add_bos_token"]) { c.addBos = b }
+            if let b = jsonBool(o["add_prefix_space"]) { c.addPrefixSpace = b }
+            // Newer configs list added tokens as {"id": {"content": ..., "special": true}}.
+            if let d = o["added_tokens_decoder"] as? [String: Any] {
+                for (_, v) in d {
+                    if let e = v as? [String: Any], jsonBool(e["special"]) == true,
+                       let s = e["content"] as? String, !c.additional.contains(s) {
+                        c.additional.append(s)
+                    }
+                }
+            }
+        }
+        return c
+    }
+}
+
+/// The parts of a tokenizer.json (model type "BPE") that both algorithms read.
+struct HFTokenizerJSON {
+    struct Added {
+        let id: Int
+        let content: String
+        let special: Bool
+        let lstrip: Bool
+        let rstrip: Bool
+        let singleWord: Bool
+    }
+
+    let file: String
+    let root: [String: Any]
+    let model: [String: Any]
+    let vocab: [String: Int]
+    let merges: [(String, String)]
+    let added: [Added]
+    let unkToken: String?
+
+    init(_ root: [String: Any], file: String) throws {
+        self.file = file
+        self.root = root
+        guard let model = root["model"] as? [String: Any] else { throw TensorError("\(file): missing \"model\"") }
+        self.model = model
+        let type = model["type"] as? String ?? "BPE"
+        guard type == "BPE" else {
+            throw TensorError("\(file): model type \(TinyQuote.q(type)) is not supported (only \"BPE\")")
+        }
+        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let s = model[key] as? String, !s.isEmpty {
+                throw TensorError("\(file): model.\(key) \(TinyQuote.q(s)) is not supported")
+            }
+        }
+        guard let v = model["vocab"] as? [String: Any] else { throw TensorError("\(file): model.vocab is not an object") }
+        var vocab: [String: Int] = [:]
+        vocab.reserveCapacity(v.count)
+        for (k, x) in v {
+            guard let id = jsonInt(x), id >= 0, id <= ByteLevelBPE.maxId else {
+                throw TensorError("\(file): model.vocab[\(TinyQuote.q(k))] is not an id in 0...\(ByteLevelBPE.maxId)")
+            }
+            vocab[k] = id
+        }
+        self.vocab = vocab
+        var merges: [(String, String)] = []
+        if let ms = model["merges"] as? [Any] {
+            merges.reserveCapacity(ms.count)
+            for (i, m) in ms.enumerated() {
+                if let s = m as? String {
+                    let parts = s.split(separator: " ", omittingEmptySubsequences: false)
+                    guard parts.count == 2 else { throw TensorError("\(file): model.merges[\(i)] is not \"left right\"") }
+                    merges.append((String(parts[0]), String(parts[1])))
+                } else if let p = m as? [Any], p.count == 2, let a = p[0] as? String, let b = p[1] as? String {
+                    merges.append((a, b))
+                } else {
+                    throw TensorError("\(file): model.merges[\(i)] is neither \"left right\" nor a pair of strings")
+                }
+            }
+        } else if model["merges"] != nil && !(model["merges"] is NSNull) {
+            throw TensorError("\(file): model.merges is not an array")
+        }
+        self.merges = merges
+        var added: [Added] = []
+        if let list = root["added_tokens"] as? [Any] {
+            for (i, x) in list.enumerated() {
+                guard let e = x as? [String: Any], let id = jsonInt(e["id"]), id >= 0, id <= ByteLevelBPE.maxId,
+                      let content = e["content"] as? String else {
+                    throw TensorError("\(file): added_tokens[\(i)] needs an \"id\" and a \"content\"")
+                }
+                added.append(Added(id: id, content: content, special: jsonBool(e["special"]) ?? false,
+                                   lstrip: jsonBool(e["lstrip"]) ?? false, rstrip: jsonBool(e["rstrip"]) ?? false,
+                                   singleWord: jsonBool(e["single_word"]) ?? false))
+            }
+        }
+        self.added = added
+        self.unkToken = model["unk_token"] as? String
+    }
+
+    var byteFallback: Bool { jsonBool(model["byte_fallback"]) ?? false }
+    var ignoreMerges: Bool { jsonBool(model["ignore_merges"]) ?? false }
+
+    static func type(_ v: Any?) -> String? { (v as? [String: Any])?["type"] as? String }
+
+    /// The components of a (possibly Sequence) normalizer / pre-tokenizer / decoder.
+    static func flatten(_ v: Any?, listKey: String) -> [[String: Any]] {
+        guard let o = v as? [String: Any] else { return [] }
+        if o["type"] as? String == "Sequence", let list = o[listKey] as? [Any] {
+            return list.compactMap { $0 as? [String: Any] }
+        }
+        return [o]
+    }
+
+    var normalizers: [[String: Any]] { HFTokenizerJSON.flatten(root["normalizer"], listKey: "normalizers") }
+    var preTokenizers: [[String: Any]] { HFTokenizerJSON.flatten(root["pre_tokenizer"], listKey: "pretokenizers") }
+    var decoders: [[String: Any]] { HFTokenizerJSON.flatten(root["decoder"], listKey: "decoders") }
+
+    /// Llama 2 style: byte fallback, "▁" for spaces (Metaspace or Replace normalizer).
+    var isSentencePieceStyle: Bool {
+        if byteFallback { return true }
+        if preTokenizers.contains(where: { $0["type"] as? String == "Metaspace" }) { return true }
+        if decoders.contains(where: { $0["type"] as? String == "ByteFallback" }) { return true }
+        return normalizers.contains { n in
+            n["type"] as? String == "Replace" && (n["content"] as? String) == "▁"
+        }
+    }
+
+    /// True when the post-processor template puts a special token before the sequence.
+    var templateAddsBos: Bool {
+        for p in HFTokenizerJSON.flatten(root["post_processor"], listKey: "processors")
+        where p["type"] as? String == "TemplateProcessing" {
+            if let single = p["single"] as? [Any], let first = single.first as? [String: Any],
+               first["SpecialToken"] != nil {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Id of a token name: added tokens first, then the vocabulary.
+    func id(of name: String?) -> Int? {
+        guard let n = name else { return nil }
+        if let a = added.first(where: { $0.content == n }) { return a.id }
+        return vocab[n]
+    }
+}
+
+extension ByteLevelBPE {
+    static let llama3Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    static let qwen2Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    static let gpt2Regex = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+
+    /// The pre-tokenizer (and ByteLevel add_prefix_space) of a byte-level tokenizer.json.
+    static func preTokenizer(of hf: HFTokenizerJSON) throws -> (BytePreTokenizer, Bool) {
+        let list = hf.preTokenizers
+        func byteLevel(_ o: [String: Any]) -> (regex: Bool, prefix: Bool)? {
+            guard o["type"] as? String == "ByteLevel" else { return nil }
+            return (jsonBool(o["use_regex"]) ?? true, jsonBool(o["add_prefix_space"]) ?? false)
+        }
+        func unsupported() -> TensorError {
+            let names = list.map { ($0["type"] as? String) ?? "?" }.joined(separator: ", ")
+            return TensorError("\(hf.file): unsupported pre_tokenizer [\(names)] for byte-level BPE")
+        }
+        if list.isEmpty { return (.none, false) }
+        if list.count == 1, let bl = byteLevel(list[0]) { return (bl.regex ? .gpt2 : .none, bl.prefix) }
+        if list.count == 2, let bl = byteLevel(list[1]) {
+            let first = list[0]
+            switch first["type"] as? String {
+            case "Digits" where jsonBool(first["individual_digits"]) == true && bl.regex:
+                return (.smollm, bl.prefix)
+            case "Split" where !bl.regex:
+                guard let pattern = first["pattern"] as? [String: Any], let rx = pattern["Regex"] as? String,
+                      (first["behavior"] as? String ?? "Isolated") == "Isolated",
+                      jsonBool(first["invert"]) != true else { throw unsupported() }
+                switch rx {
+                case llama3Regex: return (.llama3, bl.prefix)
+                case qwen2Regex: return (.qwen2, bl.prefix)
+                case gpt2Regex: return (.gpt2, bl.prefix)
+                default:
+                    throw TensorError("\(hf.file): unsupported pre-tokenizer split pattern \(TinyQuote.q(rx))")
+                }
+            default: break
+            }
+        }
+        throw unsupported()
+    }
+
+    /// A byte-level tokenizer.json (constructor (b)).
+    static func load(hf: HFTokenizerJSON, config: HFTokenizerConfig) throws -> ByteLevelBPE {
+        var nfc = false
+        for n in hf.normalizers {
+            switch n["type"] as? String {
+            case "NFC": nfc = true
+            default:
+                throw TensorError("\(hf.file): unsupported normalizer \(TinyQuote.q(n["type"] as? String ?? "?")) for byte-level BPE")
+            }
+        }
+        let (pre, prefixSpace) = try preTokenizer(of: hf)
+        let vocabList = hf.vocab.map { ($0.key, $0.value) }
+        let table = try tokenTable(vocabList, extra: hf.added.map { ($0.content, $0.id) }, file: hf.file)
+        let specials = hf.added.map {
+            Special(id: $0.id, text: $0.content, lstrip: $0.lstrip, rstrip: $0.rstrip, singleWord: $0.singleWord)
+        }
+        return ByteLevelBPE(tokenBytes: table, merges: mergeTable(hf.merges, vocab: hf.vocab), specials: specials,
+                            preTokenizer: pre, ignoreMerges: hf.ignoreMerges, addPrefixSpace: prefixSpace, nfc: nfc,
+                            bos: hf.id(of: config.bos), eos: hf.id(of: config.eos), pad: hf.id(of: config.pad),
+                            unk: hf.id(of: config.unk ?? hf.unkToken),
+                            addBos: config.addBos ?? hf.templateAddsBos)
+    }
+}
+
+extension SentencePieceBPE {
+    /// A Llama 2 style tokenizer.json: BPE with byte_fallback, merges give the order.
+    static func load(hf: HFTokenizerJSON, config: HFTokenizerConfig) throws -> SentencePieceBPE {
+        // Where the dummy prefix goes.
+        var prefix: Prefix = .none
+        for n in hf.normalizers {
+            switch n["type"] as? String {
+            case "Prepend":
+                guard (n["prepend"] as? String) == "▁" else {
+                    throw TensorError("\(hf.file): unsupported Prepend normalizer (expected \"▁\")")
+                }
+                prefix = .everySegment
+            case "Replace":
+                let pattern = (n["pattern"] as? [String: Any])?["String"] as? String
+                guard pattern == " ", (n["content"] as? String) == "▁" else {
+                    throw TensorError("\(hf.file): unsupported Replace normalizer (expected \" \" -> \"▁\")")
+                }
+            default:
+                throw TensorError("\(hf.file): unsupported normalizer \(TinyQuote.q(n["type"] as? String ?? "?"))")
+            }
+        }
+        for p in hf.preTokenizers {
+            guard p["type"] as? String == "Metaspace" else {
+                throw TensorError("\(hf.file): unsupported pre_tokenizer \(TinyQuote.q(p["type"] as? String ?? "?")) for SentencePiece-style BPE")
+            }
+            guard (p["replacement"] as? String ?? "▁") == "▁", jsonBool(p["split"]) != true else {
+                throw TensorError("\(hf.file): unsupported Metaspace options (expected replacement \"▁\", split false)")
+            }
+            switch p["prepend_scheme"] as? String {
+            case "always": prefix = .everySegment
+            case "first": prefix = .textStart
+            case "never": prefix = .none
+            default: prefix = (jsonBool(p["add_prefix_space"]) ?? true) ? .everySegment : .none
+            }
+        }
+        var maxId = hf.vocab.values.max() ?? -1
+        for a in hf.added { maxId = max(maxId, a.id) }
+        guard maxId >= 0 else { throw TensorError("\(hf.file): empty vocabulary") }
+        var pieces = [[UInt8]](repeating: [], count: maxId + 1)
+        var kinds = [Kind](repeating: .unused, count: maxId + 1)
+        for (t, id) in hf.vocab {
+            pieces[id] = Array(t.utf8)
+            kinds[id] = hf.byteFallback && parseByteToken(pieces[id]) != nil ? .byte : .normal
+        }
+        for a in hf.added {
+            pieces[a.id] = Array(a.content.utf8)
+            kinds[a.id] = a.special ? .control : .userDefined
+        }
+        if let u = hf.unkToken, let id = hf.vocab[u] { kinds[id] = .unknown }
+        var m = MergeTable()
+        m.reserve(hf.merges.count)
+        for (rank, (a, b)) in hf.merges.enumerated() {
+            guard let ia = hf.vocab[a], let ib = hf.vocab[b], let im = hf.vocab[a + b] else { continue }
+            m.add(Int32(ia), Int32(ib), priority: UInt32(rank), merged: Int32(im))
+        }
+        return SentencePieceBPE(pieces: pieces, kinds: kinds, merges: m, prefix: prefix,
+                                bos: hf.id(of: config.bos), eos: hf.id(of: config.eos), pad: hf.id(of: config.pad),
+                                unk: hf.id(of: config.unk ?? hf.unkToken),
+                                addBos: config.addBos ?? hf.templateAddsBos)
+    }
+}
