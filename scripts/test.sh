@@ -18,9 +18,13 @@ echo "== lua tests"
 echo "== command-line tests"
 FP=.build/release/fp bash Tests/cli/test_pull.sh 2>&1 | tee "$log/cli" || status=1
 
-# totals: XCTest's "Executed N tests, with F failures", and the "N passed, N failed[, N skipped]" lines
-read -r sw_n sw_f < <(grep -E "Executed [0-9]+ tests" "$log/swift" | tail -n 1 | sed -E 's/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/' || echo "0 1")
-passed=$(( ${sw_n:-0} - ${sw_f:-0} )); failed=${sw_f:-1}; skipped=0
+# totals: XCTest's "Executed N tests, with [S tests skipped and] F failures", and the
+# "N passed, N failed[, N skipped]" lines of the other runners
+xc=$(grep -E "Executed [0-9]+ tests?" "$log/swift" | tail -n 1 || true)
+sw_n=$(grep -oE "Executed [0-9]+" <<<"$xc" | grep -oE "[0-9]+" || echo 0)
+sw_s=$(grep -oE "[0-9]+ tests? skipped" <<<"$xc" | grep -oE "^[0-9]+" || echo 0)
+sw_f=$(grep -oE "[0-9]+ failures?" <<<"$xc" | grep -oE "^[0-9]+" || echo 1)
+passed=$((sw_n - sw_s - sw_f)); failed=$sw_f; skipped=$sw_s
 for f in "$log/lua" "$log/cli"; do
   line=$(grep -E "^[0-9]+ passed, [0-9]+ failed" "$f" | tail -n 1 || true)
   [ -n "$line" ] || { failed=$((failed + 1)); continue; }

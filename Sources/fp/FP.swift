@@ -1,5 +1,6 @@
 import ArgumentParser
 import FPLua
+import FPModels
 import Foundation
 
 let fpVersion = "0.1.0"
@@ -98,12 +99,26 @@ struct Test: ParsableCommand {
 }
 
 struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print fp's build and BLAS configuration.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print fp's build and BLAS configuration, or a model's config, BOS default and hook points.")
+
+    @Argument(help: "A model name or path (optional).")
+    var model: String?
 
     func run() throws {
-        print("fp \(fpVersion)")
-        print(BLASSetup.description)
-        print("Lua: \(luaVersion())")
-        print("stdlib: \(LuaHost.findStdlib(executable: CommandLine.arguments[0]) ?? "(not found)")")
+        guard let model else {
+            print("fp \(fpVersion)")
+            print(BLASSetup.description)
+            print("Lua: \(luaVersion())")
+            print("stdlib: \(LuaHost.findStdlib(executable: CommandLine.arguments[0]) ?? "(not found)")")
+            print("models folder: \(ModelLoader.modelsFolder)")
+            return
+        }
+        do {
+            try ModelInfo.print(model)
+        } catch {
+            printError("info: \(error)")
+            throw ExitCode(1)
+        }
     }
 }
