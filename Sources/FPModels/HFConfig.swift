@@ -35,7 +35,7 @@ enum HFConfig {
             if j["n_inner"]?.isNull == true { c.dMLP = 4 * d }
             try c.validate(path)
             return c
-        case "llama", "mistral":
+        case "llama":
             let d = try int("hidden_size"), h = try int("num_attention_heads")
             guard h > 0, d % h == 0 || j["head_dim"] != nil else { throw TensorError("load_model: '\(path)': hidden_size \(d) is not divisible by num_attention_heads \(h)") }
             var c = ModelConfig(family: .llama, modelName: name, nLayers: try int("num_hidden_layers"),

@@ -66,7 +66,10 @@ public enum ModelLoader {
             if src.shape(of: "lm_head.weight") == nil { cfg.tiedEmbeddings = true }
             weights = try LlamaWeights.load(src, cfg)
         }
-        let tok = try TokenizerFactory.fromFolder(folder, family: cfg.family)
+        let tok = try TokenizerFactory.fromFolder(folder, family: cfg.family, vocab: cfg.dVocab)
+        if let t = tok, t.vocabSize > cfg.dVocab {
+            throw TensorError("load_model: '\(folder)': the tokenizer has \(t.vocabSize) tokens but the model's vocabulary is \(cfg.dVocab)")
+        }
         // BOS default (DESIGN.md): GPT-2 true as in TransformerLens, otherwise the tokenizer's own setting
         if cfg.family != .gpt2 { cfg.defaultPrependBOS = tok?.addBosByDefault ?? false }
         return try Transformer(cfg: cfg, weights: weights, tokenizer: tok, source: folder)

@@ -5,7 +5,7 @@ import Foundation
 enum TokenizerFactory {
     /// A Hugging Face folder's tokenizer files; for GPT-2 without them, fp's models folder's
     /// gpt2.tiktoken (the same ranks, fetched by scripts/fetch-models.sh).
-    static func fromFolder(_ folder: String, family: ModelConfig.Family) throws -> Tokenizer? {
+    static func fromFolder(_ folder: String, family: ModelConfig.Family, vocab: Int) throws -> Tokenizer? {
         do {
             return try TokenizerLoader.fromHuggingFaceFolder(folder)
         } catch {
@@ -16,7 +16,10 @@ enum TokenizerFactory {
             if hasFiles { throw error }   // files exist but are broken: say so
             if family == .gpt2 {
                 let tik = (ModelLoader.modelsFolder as NSString).appendingPathComponent("gpt2.tiktoken")
-                if fm.fileExists(atPath: tik) { return try TokenizerLoader.fromTiktoken(path: tik) }
+                if fm.fileExists(atPath: tik) {
+                    let t = try TokenizerLoader.fromTiktoken(path: tik)
+                    if t.vocabSize == vocab { return t }   // only for GPT-2's own vocabulary
+                }
             }
             return nil
         }
