@@ -15,6 +15,8 @@ final class LuaHookDispatcher: HookDispatcher {
     var cacheFilter: ((String) throws -> Bool)?
     var cached: [(String, Tensor)] = []
     private var wantsMemo: [String: Bool] = [:]
+    /// Other registry references this run holds (a names_filter function).
+    var ownedRefs: [Int32] = []
 
     init(_ L: OpaquePointer) { self.L = L }
 
@@ -25,7 +27,9 @@ final class LuaHookDispatcher: HookDispatcher {
             luaL_unref(L, fp_registryindex(), e.fn)
             if case .filter(let r) = e.matcher { luaL_unref(L, fp_registryindex(), r) }
         }
+        for r in ownedRefs { luaL_unref(L, fp_registryindex(), r) }
         entries = []
+        ownedRefs = []
         wantsMemo = [:]
     }
 
@@ -56,18 +60,22 @@ final class LuaHookDispatcher: HookDispatcher {
     private func matches(_ m: Matcher, _ name: String) throws -> Bool {
         switch m {
         case .name(let n): return n == name
-        case .filter(let ref):
-            lua_rawgeti(L, fp_registryindex(), lua_Integer(ref))
-            lua_pushstring(L, name)
-            guard fp_pcall(L, 1, 1) == LUA_OK else {
-                let msg = fp_tostring(L, -1).map { String(cString: $0) } ?? "error"
-                fp_pop(L, 1)
-                throw TensorError("hook filter raised an error for '\(name)': \(msg)")
-            }
-            let r = lua_toboolean(L, -1) != 0
-            fp_pop(L, 1)
-            return r
+        case .filter(let ref): return try LuaHookDispatcher.callPredicate(L, ref, name, what: "hook filter")
         }
+    }
+
+    /// Calls the Lua function(name) -> boolean held at registry `ref`.
+    static func callPredicate(_ L: OpaquePointer, _ ref: Int32, _ name: String, what: String) throws -> Bool {
+        lua_rawgeti(L, fp_registryindex(), lua_Integer(ref))
+        lua_pushstring(L, name)
+        guard fp_pcall(L, 1, 1) == LUA_OK else {
+            let msg = fp_tostring(L, -1).map { String(cString: $0) } ?? "error"
+            fp_pop(L, 1)
+            throw TensorError("\(what) raised an error for '\(name)': \(msg)")
+        }
+        let r = lua_toboolean(L, -1) != 0
+        fp_pop(L, 1)
+        return r
     }
 
     func wants(_ name: String) -> Bool {

@@ -161,7 +161,7 @@ enum LuaModelMethods {
     }
 
     /// names_filter: nil (all), a name, a list of names or a function(name) -> boolean.
-    static func namesFilter(_ l: Lua, _ b: ModelBox, _ opts: Int32) throws -> (String) throws -> Bool {
+    static func namesFilter(_ l: Lua, _ b: ModelBox, _ opts: Int32, owner: LuaHookDispatcher) throws -> (String) throws -> Bool {
         guard let idx = l.option(opts, "names_filter") else { return { _ in true } }
         switch lua_type(l.L, idx) {
         case LUA_TSTRING:
@@ -180,20 +180,10 @@ enum LuaModelMethods {
             for n in names where !b.hookPoints.contains(n) { throw LuaError("\(l.function): names_filter: no hook point named '\(n)'") }
             return { names.contains($0) }
         case LUA_TFUNCTION:
-            let ref = luaL_ref(l.L, fp_registryindex())   // pops it
+            let ref = luaL_ref(l.L, fp_registryindex())   // pops it; released with the run's hooks
+            owner.ownedRefs.append(ref)
             let L = l.L
-            return { name in
-                lua_rawgeti(L, fp_registryindex(), lua_Integer(ref))
-                lua_pushstring(L, name)
-                guard fp_pcall(L, 1, 1) == LUA_OK else {
-                    let m = fp_tostring(L, -1).map { String(cString: $0) } ?? "error"
-                    fp_pop(L, 1)
-                    throw TensorError("names_filter raised an error for '\(name)': \(m)")
-                }
-                let r = lua_toboolean(L, -1) != 0
-                fp_pop(L, 1)
-                return r
-            }
+            return { try LuaHookDispatcher.callPredicate(L, ref, $0, what: "names_filter") }
         default:
             fp_pop(l.L, 1)
             throw LuaError("\(l.function): names_filter must be a name, a list of names or a function(name)")
@@ -216,7 +206,7 @@ enum LuaModelMethods {
                 let b = try LuaModel.box(l)
                 let d = try runHooks(l, b, 3)
                 defer { d.releaseAll() }
-                d.cacheFilter = try namesFilter(l, b, 3)
+                d.cacheFilter = try namesFilter(l, b, 3, owner: d)
                 let n = try run(l, hooks: CombinedHooks([b.permanentHooks, d]))
                 lua_createtable(l.L, 0, Int32(d.cached.count))
                 for (name, t) in d.cached {

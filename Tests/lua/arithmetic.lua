@@ -3,22 +3,8 @@
 -- checked against Lua's math library.
 local fp = require "fp"
 
-local function eq(a, b, what)
-  if a ~= b then error(string.format("%s: expected %s, got %s", what or "value", tostring(b), tostring(a)), 2) end
-end
-
-local function same_list(a, b, path)
-  path = path or "list"
-  if type(b) == "table" then
-    if type(a) ~= "table" then error(path .. ": expected a table, got " .. tostring(a), 2) end
-    if #a ~= #b then error(string.format("%s: length %d, expected %d", path, #a, #b), 2) end
-    for i = 1, #b do same_list(a[i], b[i], path .. "[" .. i .. "]") end
-  elseif a ~= b then
-    error(string.format("%s: expected %s, got %s", path, tostring(b), tostring(a)), 2)
-  end
-end
-
-local function shape_of(t) return "[" .. table.concat(t.shape, ", ") .. "]" end
+-- shared assertions from fp.testing (fp test provides them)
+local eq, same_list, shape_of = assert_equal, assert_equal, shape_string
 
 -- |got - want| <= atol + rtol |want| for every element of a flat list
 local function close_each(got, want, rtol, atol, what)

@@ -4,6 +4,8 @@
 --                               (plain text first, then as a Lua pattern)
 --   assert_close(a, b, tol)     numbers or tensors, max |a - b| <= tol (default 1e-5), same shape
 --   skip(reason)                inside a test: count it as skipped, with the reason
+--   assert_equal(got, want, what)  exact equality, tables compared element by element
+--   shape_string(t)             "[2, 3]" for a tensor's shape
 -- and ends with the line "N passed, N failed, N skipped".
 local fp = require "fp"
 
@@ -31,6 +33,19 @@ function M.expect_error(fn, pattern)
 end
 
 local function shape_str(t) return "[" .. table.concat(t.shape, ", ") .. "]" end
+M.shape_string = shape_str
+
+-- Exact equality; tables (nested lists) are compared element by element with their path.
+function M.assert_equal(got, want, path)
+  path = path or "value"
+  if type(want) == "table" then
+    if type(got) ~= "table" then fail(path .. ": expected a table, got " .. tostring(got), 2) end
+    if #got ~= #want then fail(string.format("%s: length %d, expected %d", path, #got, #want), 2) end
+    for i = 1, #want do M.assert_equal(got[i], want[i], path .. "[" .. i .. "]") end
+  elseif got ~= want then
+    fail(string.format("%s: expected %s, got %s", path, tostring(want), tostring(got)), 2)
+  end
+end
 
 function M.assert_close(a, b, tol, what)
   tol = tol or 1e-5
@@ -69,10 +84,11 @@ end
 -- Runs the given files; prints one line per test and the summary. Returns the failure count.
 function M.run_files(files)
   local passed, failed, skipped = 0, 0, 0
-  local env_names = { "test", "expect_error", "assert_close", "skip" }
+  local env_names = { "test", "expect_error", "assert_close", "skip", "assert_equal", "shape_string" }
   local saved = {}
   for _, n in ipairs(env_names) do saved[n] = rawget(_G, n) end
   _G.expect_error, _G.assert_close, _G.skip = M.expect_error, M.assert_close, M.skip
+  _G.assert_equal, _G.shape_string = M.assert_equal, M.shape_string
   for fi = 1, #files do
     local file = files[fi]
     _G.test = function(name, fn)
