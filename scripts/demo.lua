@@ -1,54 +1,44 @@
--- fp demo (the main job until model loading lands): a toy attention head in plain tensor
--- operations, the way an interpretability notebook would probe one.
---   fp run scripts/demo.lua [--seq N] [--d-model D]
-local seq, d_model, d_head = 8, 64, 16
-for i = 1, #arg do
-  if arg[i] == "--seq" then seq = tonumber(arg[i + 1]) end
-  if arg[i] == "--d-model" then d_model = tonumber(arg[i + 1]) end
-end
-fp.seed(0)
-print(string.format("fp demo: one attention head, seq=%d, d_model=%d, d_head=%d", seq, d_model, d_head))
-print("BLAS core: " .. fp.config().blas_core .. ", threads: " .. fp.config().threads)
+-- fp demo: the IOI prompt on SmolLM2-135M (fetched by scripts/fetch-models.sh), a logit
+-- difference, and residual-stream patching at the position where the prompts differ, one
+-- layer at a time, the way a TransformerLens notebook does it.
+--   fp run scripts/demo.lua [--model NAME_OR_PATH]
+local model_name = "smollm2-135m"
+for i = 1, #arg do if arg[i] == "--model" then model_name = arg[i + 1] end end
 
--- residual stream and weights (TransformerLens shapes: W_Q [d_model, d_head])
-local resid = fp.randn(1, seq, d_model)
-local W_Q, W_K, W_V = fp.randn(d_model, d_head) / 8, fp.randn(d_model, d_head) / 8, fp.randn(d_model, d_head) / 8
-local W_O = fp.randn(d_head, d_model) / 4
-
-local q = fp.einsum("batch pos d_model, d_model d_head -> batch pos d_head", resid, W_Q)
-local k = fp.einsum("batch pos d_model, d_model d_head -> batch pos d_head", resid, W_K)
-local v = resid:matmul(W_V)
-local scores = fp.einsum("bqh,bkh->bqk", q, k) / math.sqrt(d_head)
-
--- causal mask: key positions after the query are -inf
-local causal = fp.arange(seq):unsqueeze(1):lt(fp.arange(seq):unsqueeze(0))
-local pattern = scores:masked_fill(causal, -math.huge):softmax(-1)
-print("attention pattern of the last query (0-based positions):")
-print(pattern[{0, -1}])
-print(string.format("rows sum to 1: max |sum - 1| = %.2e", (pattern:sum(-1) - 1):abs():max()))
-
--- where does the last position look, and how much does the head write?
-local top_w, top_pos = pattern[{0, -1}]:topk(3)
-for i = 0, 2 do
-  print(string.format("  key pos %d  weight %.3f", top_pos[{i}], top_w[{i}]))
-end
-local z = pattern:matmul(v)
-local out = z:matmul(W_O)
-print(string.format("head output norm per position: %s", tostring(out:norm(2, -1)[{0}])))
-
--- a rank-1 edit to W_O and its effect, undone afterwards (clone keeps the original)
-local original = W_O:clone()
-local u, s, vh = fp.linalg.svd(W_O)
-W_O:copy_(W_O - fp.outer(u[{ {}, 0 }], vh[{0}]) * s[{0}])
-print(string.format("removing the top singular direction (sigma=%.3f) changes the output by %.3f",
-  s[{0}], (z:matmul(W_O) - out):norm()))
-W_O:copy_(original)
-print(string.format("restored: max |W_O - original| = %g", (W_O - original):abs():max()))
-
--- throughput of the operation every forward pass is made of
-local a, b = fp.randn(256, 768), fp.randn(768, 3072)
-a:matmul(b)
 local t0 = fp.time()
-for _ = 1, 20 do a:matmul(b) end
-local dt = (fp.time() - t0) / 20
-print(string.format("matmul 256x768 @ 768x3072: %.2f ms (%.0f GFLOP/s)", dt * 1e3, 2 * 256 * 768 * 3072 / dt / 1e9))
+local model = fp.load_model(model_name)
+print(string.format("%s: %d layers, d_model %d, %d heads (loaded in %.2f s; BLAS %s, %d threads)",
+  model.cfg.model_name, model.cfg.n_layers, model.cfg.d_model, model.cfg.n_heads, fp.time() - t0,
+  fp.config().blas_core, fp.config().threads))
+
+local clean = "After John and Mary went to the store, Mary gave a bottle of milk to"
+local corrupt = "After John and Mary went to the store, John gave a bottle of milk to"
+local clean_toks, corrupt_toks = model:to_tokens(clean), model:to_tokens(corrupt)
+local john, mary = model:to_single_token(" John"), model:to_single_token(" Mary")
+
+local function logit_diff(logits) return logits[{ 0, -1, john }] - logits[{ 0, -1, mary }] end
+
+local clean_logits, cache = model:run_with_cache(clean_toks, {
+  names_filter = function(name) return name:find("hook_resid_pre", 1, true) ~= nil end })
+local corrupt_logits = model:forward(corrupt_toks)
+local clean_diff, corrupt_diff = logit_diff(clean_logits), logit_diff(corrupt_logits)
+print(string.format("logit diff (' John' - ' Mary'): clean %.3f, corrupted %.3f", clean_diff, corrupt_diff))
+
+-- the position where the two prompts differ (the second name)
+local pos
+for p = 0, clean_toks.shape[2] - 1 do
+  if clean_toks[{ 0, p }] ~= corrupt_toks[{ 0, p }] then pos = p break end
+end
+print(string.format("patching the clean residual stream into the corrupted run at position %d (%q):",
+  pos, model:to_str_tokens(clean)[pos + 1]))
+
+t0 = fp.time()
+for layer = 0, model.cfg.n_layers - 1 do
+  local name = "blocks." .. layer .. ".hook_resid_pre"
+  local patched = model:run_with_hooks(corrupt_toks, { fwd_hooks = { { name, function(act)
+    act[{ 0, pos }] = cache[name][{ 0, pos }]
+  end } } })
+  local normalized = (logit_diff(patched) - corrupt_diff) / (clean_diff - corrupt_diff)
+  print(string.format("  layer %2d  %6.3f  %s", layer, normalized, string.rep("#", math.max(0, math.floor(normalized * 40 + 0.5)))))
+end
+print(string.format("%d patched runs in %.2f s", model.cfg.n_layers, fp.time() - t0))
