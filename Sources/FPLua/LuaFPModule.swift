@@ -116,6 +116,7 @@ enum LuaFPModule {
             ("is_tensor", { l in l.push(bool: LuaTensor.get(l.L, 1) != nil); return 1 }),
             ("memory", { l in l.push(int: Storage.liveBytes); return 1 }),
             ("load_model", LuaModel.load),
+            ("isatty", { l in l.push(bool: isatty(Int32(try l.int(1))) != 0); return 1 }),
             ("time", { l in
                 // Monotonic wall-clock seconds, like Python's time.perf_counter().
                 var ts = timespec()

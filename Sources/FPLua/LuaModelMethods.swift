@@ -98,9 +98,8 @@ enum LuaModelMethods {
         let opts: Int32 = 3
         if !l.isNone(opts) && l.type(opts) != LUA_TTABLE { throw l.argError(opts, "options table expected") }
         var tokens: Tensor, mask: Tensor?
-        let start = try l.intOption(opts, "start_at_layer") ?? 0
-        if start != 0, let resid = LuaTensor.get(l.L, 2), resid.dtype == .float32 {
-            tokens = resid; mask = nil
+        if let resid = LuaTensor.get(l.L, 2), resid.dtype == .float32 {
+            tokens = resid; mask = nil    // a residual stream, for start_at_layer
         } else {
             (tokens, mask, _) = try input(l, b, 2, opts)
         }

@@ -68,14 +68,20 @@ public final class Transformer {
         }
         var resid: Tensor
         let B: Int, P: Int
-        if start == 0 {
+        // Token ids [batch, pos] start at the embedding; a float residual stream
+        // [batch, pos, d_model] enters at start_at_layer (0 included: it skips the embedding).
+        let fromResidual = input.dtype == .float32
+        if !fromResidual {
             guard input.rank == 2, input.dtype == .int64 else {
                 throw TensorError("forward: tokens must be an int tensor of shape [batch, pos], got \(input.dtype.rawValue) \(input.shape)")
             }
+            guard start == 0 else {
+                throw TensorError("forward: with start_at_layer \(start) the input must be the residual stream [batch, pos, \(d)], not token ids")
+            }
             B = input.shape[0]; P = input.shape[1]
         } else {
-            guard input.rank == 3, input.shape[2] == d, input.dtype == .float32 else {
-                throw TensorError("forward: with start_at_layer the input must be a float residual stream [batch, pos, \(d)], got \(input.dtype.rawValue) \(input.shape)")
+            guard input.rank == 3, input.shape[2] == d else {
+                throw TensorError("forward: a float input must be the residual stream [batch, pos, \(d)], got \(input.shape)")
             }
             B = input.shape[0]; P = input.shape[1]
         }
@@ -90,10 +96,10 @@ public final class Transformer {
         let mask = try attentionMask(options.attentionMask, B: B, P: P, past: past)
         let positions = Transformer.positions(mask: mask, B: B, P: P, past: past)
 
-        if start == 0 {
-            resid = try embed(input, positions: positions, B: B, P: P, hooks: hooks)
-        } else {
+        if fromResidual {
             resid = try input.contiguous().clone()
+        } else {
+            resid = try embed(input, positions: positions, B: B, P: P, hooks: hooks)
         }
         for l in start..<stop {
             resid = try block(l, resid, B: B, P: P, mask: mask, positions: positions, cache: options.kvCache, hooks: hooks)

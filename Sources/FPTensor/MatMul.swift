@@ -105,6 +105,7 @@ public func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor, alpha: Float = 1, bet
     guard let opA = oa, let opB = ob else { throw TensorError("matmul: internal layout error") }
     let pa = try aa.floatPointer(), pb = try bb.floatPointer(), pc = try c.floatPointer()
     let ldc = c.strides[0]
+    BLASThreads.forProduct(m: m, n: n, k: k)
     if m == 1 && opB.trans == CblasNoTrans && aa.strides[1] == 1 && c.strides[1] == 1 {
         // Vector-matrix: sgemv on B^T is faster than sgemm with m = 1.
         cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, pb, Int32(opB.ld), pa, 1, beta, pc, 1)

@@ -1,4 +1,5 @@
 import CBLAS
+import FPTensor
 import Foundation
 
 /// OpenBLAS picks its kernels once, when the library loads, from the CPU id or from
@@ -22,7 +23,7 @@ enum BLASSetup {
             if let v = Int(s), v > 0, v <= 1024 { n = v }
             else { FileHandle.standardError.write("fp: ignoring FP_NUM_THREADS=\(s) (expected a positive integer)\n".data(using: .utf8)!) }
         }
-        openblas_set_num_threads(Int32(n))
+        BLASThreads.configure(n)
     }
 
     static var description: String {

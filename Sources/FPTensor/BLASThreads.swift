@@ -1,0 +1,31 @@
+import CBLAS
+
+/// BLAS thread count. Small products (a few tokens through one layer) run faster on one
+/// thread: OpenBLAS's workers cost more to wake and synchronize than they save, so `gemm`
+/// switches to one thread below `singleThreadMACs` multiply-adds.
+public enum BLASThreads {
+    /// The count chosen at start-up (FP_NUM_THREADS, default all cores).
+    public nonisolated(unsafe) private(set) static var configured = 1
+    nonisolated(unsafe) private static var current = -1
+    /// Below this many multiply-adds a product runs on one thread.
+    public nonisolated(unsafe) static var singleThreadMACs = 1 << 25
+
+    public static func configure(_ n: Int) {
+        configured = Swift.max(1, n)
+        use(configured)
+    }
+
+    /// Sets OpenBLAS's thread count for the next call (cheap when unchanged).
+    @inline(__always) static func use(_ n: Int) {
+        if n != current {
+            openblas_set_num_threads(Int32(n))
+            current = n
+        }
+    }
+
+    @inline(__always) static func forProduct(m: Int, n: Int, k: Int) {
+        let (mn, o1) = m.multipliedReportingOverflow(by: n)
+        let (mnk, o2) = mn.multipliedReportingOverflow(by: k)
+        use(!o1 && !o2 && mnk < singleThreadMACs ? 1 : configured)
+    }
+}

@@ -1,0 +1,78 @@
+-- fp.patching's fast sweeps (start_at_layer + batched cells) against the plain loop
+-- (one full run_with_hooks per cell), on the tiny fixtures and on SmolLM2's IOI pair.
+local patching = require "fp.patching"
+local dir = "Tests/fixtures/models/"
+local clean = fp.tensor({ { 17, 301, 42, 5, 488, 133, 260 } }, "int")
+local corrupt = fp.tensor({ { 17, 301, 42, 9, 488, 133, 260 } }, "int")
+local function metric(logits) return logits[{ 0, -1, 5 }] - logits[{ 0, -1, 7 }] end
+
+local function cells(L, n2, n3)
+  local out = {}
+  for l = 0, L - 1 do for a = 0, n2 - 1 do
+    if n3 then for h = 0, n3 - 1 do out[#out + 1] = { l, a, head = h } end
+    else out[#out + 1] = { l, a } end
+  end end
+  return out
+end
+
+for _, name in ipairs({ "gpt2-tiny", "llama-tiny" }) do
+  local m = fp.load_model(dir .. name)
+  local _, cache = m:run_with_cache(clean)
+  local L, H, P = m.cfg.n_layers, m.cfg.n_heads, 7
+
+  test(name .. ": resid/attn/mlp sweeps equal the plain loop (raw metric, 1e-4 of its scale)", function()
+    for _, kind in ipairs({ "resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out" }) do
+      local fast = patching[kind](m, corrupt, cache, metric)
+      local slow = patching.generic(m, corrupt, cache, metric,
+        function(i) return "blocks." .. i[1] .. ".hook_" .. kind end, cells(L, P), { shape = { L, P } })
+      assert_close(fast, slow, 1e-4 * math.max(1, slow:abs():max()), kind)
+      assert(slow:max() - slow:min() > 1e-3, kind .. ": the sweep should vary")
+    end
+  end)
+
+  test(name .. ": head sweeps (z all positions, z by position, pattern) equal the plain loop", function()
+    local heads = {}
+    for l = 0, L - 1 do for h = 0, H - 1 do heads[#heads + 1] = { l, head = h } end end
+    local z = function(i) return "blocks." .. i[1] .. ".attn.hook_z" end
+    assert_close(patching.attn_head_out_all_pos(m, corrupt, cache, metric),
+      patching.generic(m, corrupt, cache, metric, z, heads, { shape = { L, H } }), 1e-4, "all pos")
+    assert_close(patching.attn_head_out_by_pos(m, corrupt, cache, metric, { positions = { -1 } }),
+      patching.generic(m, corrupt, cache, metric, z, cells(L, P, H), { shape = { L, P, H } }), 1e-4, "by pos")
+    assert_close(patching.attn_head_pattern_all_pos(m, corrupt, cache, metric),
+      patching.generic(m, corrupt, cache, metric, function(i) return "blocks." .. i[1] .. ".attn.hook_pattern" end, heads,
+        { shape = { L, H }, setter = function(act, i, c) act[{ 0, i.head }] = c[{ 0, i.head }] end }), 1e-4, "pattern")
+  end)
+
+  test(name .. ": block_every stacks resid_pre, attn_out, mlp_out; bad arguments are errors", function()
+    local every = patching.block_every(m, corrupt, cache, metric)
+    assert(every.shape[1] == 3 and every.shape[2] == L and every.shape[3] == P)
+    assert_close(every[{ 0 }], patching.resid_pre(m, corrupt, cache, metric), 0)
+    expect_error(function() patching.resid_pre(m, corrupt, {}, metric) end, "the clean cache has no 'blocks.0.hook_resid_pre'")
+    expect_error(function() patching.resid_pre(m, corrupt, cache, 3) end, "metric must be a function")
+    expect_error(function() patching.resid_pre(m, corrupt[{ 0 }], cache, metric) end, "shape [1, pos]")
+    expect_error(function() patching.resid_pre(m, corrupt, cache, function() return "x" end) end, "metric must return a number")
+  end)
+end
+
+test("SmolLM2 IOI: resid_pre patching is 1 at the differing name in layer 0, ~0 elsewhere, ~1 at the end", function()
+  local m = fp.load_model("smollm2-135m")
+  local clean_t = m:to_tokens("After John and Mary went to the store, Mary gave a bottle of milk to")
+  local corrupt_t = m:to_tokens("After John and Mary went to the store, John gave a bottle of milk to")
+  local john, mary = m:to_single_token(" John"), m:to_single_token(" Mary")
+  local clean_logits, cache = m:run_with_cache(clean_t, { names_filter = function(n) return n:find("resid_pre", 1, true) ~= nil end })
+  local function diff(l) return l[{ 0, -1, john }] - l[{ 0, -1, mary }] end
+  local cd, kd = diff(clean_logits), diff(m:forward(corrupt_t))
+  local function normalized(l) return (diff(l) - kd) / (cd - kd) end
+  local r = patching.resid_pre(m, corrupt_t, cache, normalized, { positions = { -1 } })
+  local P, L = clean_t.shape[2], m.cfg.n_layers
+  local pos = 9   -- " Mary" / " John", the second name
+  for p = 0, P - 1 do
+    local want = p == pos and 1 or 0
+    assert(math.abs(r[{ 0, p }] - want) < 1e-3, "layer 0 pos " .. p .. ": " .. r[{ 0, p }])
+  end
+  assert(math.abs(r[{ L - 1, P - 1 }] - 1) < 0.05, "last layer, last position: " .. r[{ L - 1, P - 1 }])
+  -- a few cells against the plain loop
+  local some = { { 0, pos }, { 15, pos }, { 22, P - 1 }, { 29, P - 1 } }
+  local plain = patching.generic(m, corrupt_t, cache, normalized, function(i) return "blocks." .. i[1] .. ".hook_resid_pre" end, some)
+  for k, c in ipairs(some) do assert_close(r[{ c[1], c[2] }], plain[k], 1e-4, "cell " .. c[1] .. "," .. c[2]) end
+end)

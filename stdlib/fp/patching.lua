@@ -1,0 +1,209 @@
+-- Activation patching with TransformerLens's argument order and semantics
+-- (transformer_lens.patching.get_act_patch_*): the clean activation is patched into the
+-- corrupted run, one cell at a time, and metric(logits) is called once per cell with logits
+-- shaped like model:forward(corrupted_tokens) (or [1, #positions, vocab] with
+-- opts.positions = {-1}, which computes only the logits the metric reads).
+--
+-- Fast path: a patch at layer L leaves layers < L equal to the corrupted run, so each sweep
+-- starts from the corrupted residual stream at layer L (start_at_layer) and runs many cells
+-- of the same layer as one batch. `generic` is the plain loop (one full run per cell), kept as
+-- the reference the fast helpers are tested against.
+--
+--   local patching = require "fp.patching"
+--   local r = patching.resid_pre(model, corrupted_tokens, clean_cache, metric)   -- [layer, pos]
+--   opts: positions = {-1}, attention_mask = mask, max_batch = 64, progress = true/false
+local fp = require "fp"
+
+local M = {}
+
+-- Progress on stderr for long sweeps, only when stderr is a terminal.
+local function progress(opts, total, label)
+  local show = opts.progress
+  if show == nil then show = fp.isatty(2) end
+  if not show then return function() end end
+  local done, t0 = 0, fp.time()
+  return function(n)
+    done = done + n
+    local frac = done / total
+    local width = 30
+    local bar = string.rep("#", math.floor(frac * width)) .. string.rep("-", width - math.floor(frac * width))
+    io.stderr:write(string.format("\r%s [%s] %d/%d %.1fs", label, bar, done, total, fp.time() - t0))
+    if done >= total then io.stderr:write("\n") end
+  end
+end
+
+local function metric_value(metric, logits)
+  local v = metric(logits)
+  local ok, n = pcall(fp.item, v)
+  if not ok then error("patching: metric must return a number or a one-element tensor, got " .. tostring(v), 3) end
+  return n
+end
+
+local function need(cache, name)
+  local t = cache[name]
+  if not t then error("patching: the clean cache has no '" .. name .. "' (cache it with run_with_cache)", 3) end
+  return t
+end
+
+local function check_args(model, tokens, cache, metric)
+  if not (fp.is_tensor(tokens) and tokens:dim() == 2 and tokens.shape[1] == 1) then
+    error("patching: corrupted tokens must be an int tensor of shape [1, pos] (model:to_tokens of one prompt)", 3)
+  end
+  if type(cache) ~= "table" then error("patching: clean_cache must be the cache from run_with_cache", 3) end
+  if type(metric) ~= "function" then error("patching: metric must be a function(logits) -> number", 3) end
+end
+
+-- Corrupted residual streams at the start of every layer (one run, cached once per sweep).
+local function corrupted_resid(model, tokens, opts)
+  local _, cache = model:run_with_cache(tokens, { names_filter = function(n) return n:find("hook_resid_pre", 1, true) ~= nil end,
+    attention_mask = opts.attention_mask })
+  return cache
+end
+
+-- Runs batches of cells that all patch layer `layer`. `cells` is a list; `prepare(batch, i, cell)`
+-- edits item i of the batched residual stream (before start_at_layer), `hook` (optional) is
+-- {name, fn(act, cell_of_item)} applied inside the layer. Calls record(cell, value) per cell.
+local function run_layer(model, opts, layer, start_resid, cells, prepare, hook, metric, record, tick)
+  local P = start_resid.shape[2]
+  local npos = opts.positions and #opts.positions or P
+  local per_item = npos * model.cfg.d_vocab * 4
+  local max_batch = opts.max_batch or math.max(1, math.min(64, (256 * 2 ^ 20) // per_item))
+  for first = 1, #cells, max_batch do
+    local last = math.min(#cells, first + max_batch - 1)
+    local n = last - first + 1
+    local batch = start_resid:expand(n, P, start_resid.shape[3]):clone()
+    for i = first, last do if prepare then prepare(batch, i - first, cells[i]) end end
+    local run_opts = { start_at_layer = layer, positions = opts.positions }
+    if opts.attention_mask then run_opts.attention_mask = opts.attention_mask:expand(n, P) end
+    local logits
+    if hook then
+      run_opts.fwd_hooks = { { hook[1], function(act)
+        for i = first, last do hook[2](act, i - first, cells[i]) end
+      end } }
+      logits = model:run_with_hooks(batch, run_opts)
+    else
+      logits = model:forward(batch, run_opts)
+    end
+    for i = first, last do
+      local k = i - first
+      record(cells[i], metric_value(metric, logits[{ { k, k + 1 } }]))
+    end
+    tick(n)
+  end
+end
+
+-- Residual-stream style sweeps: result [n_layers, pos].
+local function resid_sweep(kind)
+  return function(model, tokens, clean_cache, metric, opts)
+    opts = opts or {}
+    check_args(model, tokens, clean_cache, metric)
+    local L, P = model.cfg.n_layers, tokens.shape[2]
+    local out = fp.zeros(L, P)
+    local corrupted = corrupted_resid(model, tokens, opts)
+    local tick = progress(opts, L * P, "patching " .. kind)
+    local cells = {}
+    for p = 0, P - 1 do cells[#cells + 1] = p end
+    for layer = 0, L - 1 do
+      local record = function(p, v) out[{ layer, p }] = v end
+      if kind == "resid_pre" or kind == "resid_post" then
+        local name = "blocks." .. layer .. ".hook_" .. kind
+        local clean = need(clean_cache, name)
+        local start = kind == "resid_pre" and layer or layer + 1
+        local base = start < L and corrupted["blocks." .. start .. ".hook_resid_pre"] or nil
+        if not base then
+          -- patching resid_post of the last layer: run just the final norm and unembedding
+          base = model:forward(tokens, { stop_at_layer = L, attention_mask = opts.attention_mask })
+        end
+        run_layer(model, opts, start, base, cells,
+          function(batch, i, p) batch[{ i, p }] = clean[{ 0, p }] end, nil, metric, record, tick)
+      else
+        local name = "blocks." .. layer .. ".hook_" .. kind
+        local clean = need(clean_cache, name)
+        run_layer(model, opts, layer, corrupted["blocks." .. layer .. ".hook_resid_pre"], cells, nil,
+          { name, function(act, i, p) act[{ i, p }] = clean[{ 0, p }] end }, metric, record, tick)
+      end
+    end
+    return out
+  end
+end
+
+M.resid_pre = resid_sweep("resid_pre")
+M.resid_mid = resid_sweep("resid_mid")
+M.resid_post = resid_sweep("resid_post")
+M.attn_out = resid_sweep("attn_out")
+M.mlp_out = resid_sweep("mlp_out")
+
+-- Attention-head sweeps through hook_z (the head's output before W_O), as TransformerLens.
+local function head_sweep(by_pos, point)
+  return function(model, tokens, clean_cache, metric, opts)
+    opts = opts or {}
+    check_args(model, tokens, clean_cache, metric)
+    local L, H, P = model.cfg.n_layers, model.cfg.n_heads, tokens.shape[2]
+    local out = by_pos and fp.zeros(L, P, H) or fp.zeros(L, H)
+    local corrupted = corrupted_resid(model, tokens, opts)
+    local cells = {}
+    if by_pos then
+      for p = 0, P - 1 do for h = 0, H - 1 do cells[#cells + 1] = { p, h } end end
+    else
+      for h = 0, H - 1 do cells[#cells + 1] = h end
+    end
+    local tick = progress(opts, L * #cells, "patching heads")
+    for layer = 0, L - 1 do
+      local name = "blocks." .. layer .. ".attn.hook_" .. point
+      local clean = need(clean_cache, name)
+      local setter
+      if point == "pattern" then
+        setter = function(act, i, h) act[{ i, h }] = clean[{ 0, h }] end                  -- [B, head, q, k]
+      elseif by_pos then
+        setter = function(act, i, c) act[{ i, c[1], c[2] }] = clean[{ 0, c[1], c[2] }] end -- [B, pos, head, d]
+      else
+        setter = function(act, i, h) act[{ i, {}, h }] = clean[{ 0, {}, h }] end
+      end
+      local record = by_pos and function(c, v) out[{ layer, c[1], c[2] }] = v end
+                             or function(h, v) out[{ layer, h }] = v end
+      run_layer(model, opts, layer, corrupted["blocks." .. layer .. ".hook_resid_pre"], cells, nil,
+        { name, setter }, metric, record, tick)
+    end
+    return out
+  end
+end
+
+M.attn_head_out_all_pos = head_sweep(false, "z")
+M.attn_head_out_by_pos = head_sweep(true, "z")
+M.attn_head_pattern_all_pos = head_sweep(false, "pattern")
+
+-- resid_pre, attn_out and mlp_out stacked: [3, n_layers, pos] (TransformerLens's get_act_patch_block_every).
+function M.block_every(model, tokens, clean_cache, metric, opts)
+  return fp.stack({ M.resid_pre(model, tokens, clean_cache, metric, opts),
+                    M.attn_out(model, tokens, clean_cache, metric, opts),
+                    M.mlp_out(model, tokens, clean_cache, metric, opts) }, 0)
+end
+
+-- The plain loop: for each index in index_list, one full run of the corrupted tokens with the
+-- hook point hook_name_fn(index) patched by setter(act, index, clean_act) (default: for
+-- index {layer, pos} set position pos; {layer, pos, head} set that head at pos; {layer, head =
+-- h} set head h at every position). Returns a list of metric values in index_list order, or a
+-- tensor of `opts.shape` when given.
+function M.generic(model, tokens, clean_cache, metric, hook_name_fn, index_list, opts)
+  opts = opts or {}
+  check_args(model, tokens, clean_cache, metric)
+  local setter = opts.setter or function(act, idx, clean)
+    if idx.head ~= nil and idx[2] ~= nil then act[{ 0, idx[2], idx.head }] = clean[{ 0, idx[2], idx.head }]
+    elseif idx.head ~= nil then act[{ 0, {}, idx.head }] = clean[{ 0, {}, idx.head }]
+    else act[{ 0, idx[2] }] = clean[{ 0, idx[2] }] end
+  end
+  local values = {}
+  local tick = progress(opts, #index_list, "patching")
+  for i, idx in ipairs(index_list) do
+    local name = hook_name_fn(idx)
+    local clean = need(clean_cache, name)
+    local logits = model:run_with_hooks(tokens, { positions = opts.positions, attention_mask = opts.attention_mask,
+      fwd_hooks = { { name, function(act) setter(act, idx, clean) end } } })
+    values[i] = metric_value(metric, logits)
+    tick(1)
+  end
+  if opts.shape then return fp.tensor(values):reshape(opts.shape) end
+  return values
+end
+
+return M
