@@ -81,7 +81,7 @@ public final class Transformer {
             B = input.shape[0]; P = input.shape[1]
         } else {
             guard input.rank == 3, input.shape[2] == d else {
-                throw TensorError("forward: a float input must be the residual stream [batch, pos, \(d)], got \(input.shape)")
+                throw TensorError("forward: token ids must be an int tensor [batch, pos]; a float input must be the residual stream [batch, pos, \(d)], got float32 \(input.shape)")
             }
             B = input.shape[0]; P = input.shape[1]
         }
