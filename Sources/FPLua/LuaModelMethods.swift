@@ -207,11 +207,25 @@ enum LuaModelMethods {
                 defer { d.releaseAll() }
                 d.cacheFilter = try namesFilter(l, b, 3, owner: d)
                 let n = try run(l, hooks: CombinedHooks([b.permanentHooks, d]))
+                // the cache: a name -> tensor table with the ActivationCache methods of fp.cache
+                lua_getglobal(l.L, "require")
+                lua_pushstring(l.L, "fp.cache")
+                guard fp_pcall(l.L, 1, 1) == LUA_OK else {
+                    let msg = fp_tostring(l.L, -1).map { String(cString: $0) } ?? "error"
+                    throw LuaError("run_with_cache: cannot load fp.cache: \(msg)")
+                }
+                lua_getfield(l.L, -1, "wrap")
                 lua_createtable(l.L, 0, Int32(d.cached.count))
                 for (name, t) in d.cached {
                     l.push(t)
                     lua_setfield(l.L, -2, name)
                 }
+                lua_pushvalue(l.L, 1)
+                guard fp_pcall(l.L, 2, 1) == LUA_OK else {
+                    let msg = fp_tostring(l.L, -1).map { String(cString: $0) } ?? "error"
+                    throw LuaError("run_with_cache: \(msg)")
+                }
+                fp_remove(l.L, -2)
                 return n + 1
             }),
             ("to_tokens", { l in

@@ -1,0 +1,206 @@
+-- ActivationCache methods for the table that model:run_with_cache returns (names -> tensors),
+-- in TransformerLens's names: cache["blocks.3.hook_resid_pre"], cache:act("pattern", 9),
+-- cache:keys(), accumulated_resid, decompose_resid, stack_head_results,
+-- get_full_resid_decomposition, apply_ln_to_stack, logit_attrs, free.
+-- Components are stacked along a new first dim, as in TransformerLens: [component, batch, pos, d_model].
+local fp = require "fp"
+
+local M = {}
+local methods = {}
+local model_of = setmetatable({}, { __mode = "k" })   -- cache -> model (weak keys)
+local meta = { __index = methods, __name = "fp.ActivationCache" }
+
+-- Makes a plain name -> tensor table an ActivationCache of `model`.
+function M.wrap(cache, model)
+  model_of[cache] = model
+  return setmetatable(cache, meta)
+end
+
+local function model(cache)
+  local m = model_of[cache]
+  if not m then error("ActivationCache: this cache has no model (make it with model:run_with_cache)", 3) end
+  return m
+end
+
+local attn_points = { q = 1, k = 1, v = 1, z = 1, rot_q = 1, rot_k = 1, attn_scores = 1, pattern = 1, result = 1 }
+local mlp_points = { pre = 1, post = 1, pre_linear = 1 }
+
+-- TransformerLens's utils.get_act_name: ("resid_pre", 3) -> "blocks.3.hook_resid_pre".
+function M.act_name(name, layer, sub)
+  if name:find("hook_", 1, true) then return name end
+  if name == "embed" or name == "pos_embed" then return "hook_" .. name end
+  if name == "scale" or name == "normalized" then
+    if layer == nil then return "ln_final.hook_" .. name end
+    return "blocks." .. layer .. "." .. (sub or "ln1") .. ".hook_" .. name
+  end
+  if layer == nil then error("act_name: '" .. name .. "' needs a layer", 2) end
+  if attn_points[name] then return "blocks." .. layer .. ".attn.hook_" .. name end
+  if mlp_points[name] then return "blocks." .. layer .. ".mlp.hook_" .. name end
+  return "blocks." .. layer .. ".hook_" .. name
+end
+
+local function get(cache, name)
+  local t = rawget(cache, name)
+  if t == nil then
+    error("ActivationCache: '" .. name .. "' is not in this cache (widen names_filter in run_with_cache)", 3)
+  end
+  return t
+end
+
+function methods:act(name, layer, sub) return get(self, M.act_name(name, layer, sub)) end
+
+function methods:keys()
+  local ks = {}
+  for k in pairs(self) do ks[#ks + 1] = k end
+  table.sort(ks)
+  return ks
+end
+
+function methods:free()
+  for k, t in pairs(self) do t:free(); self[k] = nil end
+end
+
+-- pos_slice: nil (all), an integer (one position, kept as a dim of size 1 like TL's Slice(-1)
+-- would drop it: here it is dropped), or a range table {a, b}.
+local function slice_pos(t, pos_slice, pos_dim)
+  if pos_slice == nil then return t end
+  local idx = {}
+  for d = 1, pos_dim do idx[d] = {} end
+  idx[pos_dim + 1] = pos_slice
+  return t[idx]
+end
+
+local function stack(parts) return fp.stack(parts, 0) end
+
+-- Residual stream at the start of each layer up to `layer` (n_layers or nil: also the final
+-- residual), with resid_mid between when incl_mid. Returns stack [C, batch, pos, d] and labels.
+function methods:accumulated_resid(layer, incl_mid, pos_slice, apply_ln)
+  local m = model(self)
+  local L = m.cfg.n_layers
+  layer = layer or L
+  local parts, labels = {}, {}
+  for l = 0, math.min(layer, L) - 1 do
+    parts[#parts + 1] = get(self, "blocks." .. l .. ".hook_resid_pre"); labels[#labels + 1] = l .. "_pre"
+    if incl_mid then
+      parts[#parts + 1] = get(self, "blocks." .. l .. ".hook_resid_mid"); labels[#labels + 1] = l .. "_mid"
+    end
+  end
+  if layer >= L then
+    parts[#parts + 1] = get(self, "blocks." .. (L - 1) .. ".hook_resid_post"); labels[#labels + 1] = "final_post"
+  end
+  local s = slice_pos(stack(parts), pos_slice, 2)
+  if apply_ln then s = self:apply_ln_to_stack(s, layer) end
+  return s, labels
+end
+
+-- The residual stream before `layer` (nil: the final one) as embed (+ pos_embed) and each
+-- earlier layer's attention and MLP outputs; they sum to it. mlp_input: include layer's attn_out.
+function methods:decompose_resid(layer, mlp_input, incl_embeds, pos_slice, apply_ln)
+  local m = model(self)
+  local L = m.cfg.n_layers
+  layer = layer or L
+  if incl_embeds == nil then incl_embeds = true end
+  local parts, labels = {}, {}
+  if incl_embeds then
+    parts[#parts + 1] = get(self, "hook_embed"); labels[#labels + 1] = "embed"
+    if rawget(self, "hook_pos_embed") or m.cfg.positional_embedding_type == "standard" then
+      parts[#parts + 1] = get(self, "hook_pos_embed"); labels[#labels + 1] = "pos_embed"
+    end
+  end
+  for l = 0, math.min(layer, L) - 1 do
+    parts[#parts + 1] = get(self, "blocks." .. l .. ".hook_attn_out"); labels[#labels + 1] = l .. "_attn_out"
+    parts[#parts + 1] = get(self, "blocks." .. l .. ".hook_mlp_out"); labels[#labels + 1] = l .. "_mlp_out"
+  end
+  if mlp_input and layer < L then
+    parts[#parts + 1] = get(self, "blocks." .. layer .. ".hook_attn_out"); labels[#labels + 1] = layer .. "_attn_out"
+  end
+  local s = slice_pos(stack(parts), pos_slice, 2)
+  if apply_ln then s = self:apply_ln_to_stack(s, layer, mlp_input) end
+  return s, labels
+end
+
+-- Per-head outputs of every layer before `layer`: [layer * n_heads, batch, pos, d], labels "L0H3".
+-- Uses hook_result when cached, else z @ W_O (the same numbers).
+function methods:stack_head_results(layer, pos_slice, apply_ln)
+  local m = model(self)
+  local L, H = m.cfg.n_layers, m.cfg.n_heads
+  layer = layer or L
+  local parts, labels = {}, {}
+  for l = 0, math.min(layer, L) - 1 do
+    local result = rawget(self, "blocks." .. l .. ".attn.hook_result")
+    if not result then
+      result = fp.einsum("b p h d, h d m -> b p h m", get(self, "blocks." .. l .. ".attn.hook_z"), m.blocks[l].attn.W_O)
+    end
+    for h = 0, H - 1 do
+      parts[#parts + 1] = result[{ {}, {}, h }]
+      labels[#labels + 1] = "L" .. l .. "H" .. h
+    end
+  end
+  local s = slice_pos(stack(parts), pos_slice, 2)
+  if apply_ln then s = self:apply_ln_to_stack(s, layer) end
+  return s, labels
+end
+
+-- Every component of the residual stream before `layer`: each head's result, each MLP output
+-- (or each neuron's contribution with expand_neurons), the embeddings, and all biases summed.
+function methods:get_full_resid_decomposition(layer, expand_neurons, pos_slice, apply_ln)
+  local m = model(self)
+  local L = m.cfg.n_layers
+  layer = layer or L
+  local heads, labels = self:stack_head_results(layer)
+  local parts = {}
+  for i = 0, heads.shape[1] - 1 do parts[#parts + 1] = heads[{ i }] end
+  local bias = fp.zeros(m.cfg.d_model)
+  for l = 0, math.min(layer, L) - 1 do
+    if expand_neurons then
+      local post = get(self, "blocks." .. l .. ".mlp.hook_post")
+      local W_out = m.blocks[l].mlp.W_out
+      local neurons = fp.einsum("b p n, n m -> n b p m", post, W_out)
+      for n = 0, neurons.shape[1] - 1 do parts[#parts + 1] = neurons[{ n }]; labels[#labels + 1] = "L" .. l .. "N" .. n end
+      bias = bias + m.blocks[l].mlp.b_out
+    else
+      parts[#parts + 1] = get(self, "blocks." .. l .. ".hook_mlp_out"); labels[#labels + 1] = l .. "_mlp_out"
+    end
+    bias = bias + m.blocks[l].attn.b_O
+  end
+  parts[#parts + 1] = get(self, "hook_embed"); labels[#labels + 1] = "embed"
+  if m.cfg.positional_embedding_type == "standard" then
+    parts[#parts + 1] = get(self, "hook_pos_embed"); labels[#labels + 1] = "pos_embed"
+  end
+  parts[#parts + 1] = bias:expand(parts[1].shape); labels[#labels + 1] = "bias"
+  local s = slice_pos(stack(parts), pos_slice, 2)
+  if apply_ln then s = self:apply_ln_to_stack(s, layer) end
+  return s, labels
+end
+
+-- Applies the layer norm that reads the residual stream at `layer` (nil/n_layers: ln_final;
+-- mlp_input: ln2) to each component: centered (LayerNorm only) and divided by the cached scale
+-- of the whole stream, as TransformerLens does (it assumes the norm weights are folded).
+function methods:apply_ln_to_stack(stack, layer, mlp_input, pos_slice)
+  local m = model(self)
+  local L = m.cfg.n_layers
+  local scale
+  if layer == nil or layer >= L then scale = get(self, "ln_final.hook_scale")
+  else scale = get(self, "blocks." .. layer .. "." .. (mlp_input and "ln2" or "ln1") .. ".hook_scale") end
+  scale = slice_pos(scale, pos_slice, 1)
+  if m.cfg.normalization_type == "LN" then stack = stack - stack:mean(-1, true) end
+  return stack / scale
+end
+
+-- Logit attribution of each component: the component dotted with W_U[:, tokens]
+-- (minus W_U[:, incorrect_tokens] when given). tokens: an id, or a tensor of ids per batch item.
+function methods:logit_attrs(stack, tokens, incorrect_tokens)
+  local m = model(self)
+  local W_U = m.W_U
+  local function dirs(t)
+    if type(t) == "number" then return W_U[{ {}, t }] end
+    return W_U:index_select(1, t):T()   -- [batch, d_model]
+  end
+  local dir = dirs(tokens)
+  if incorrect_tokens ~= nil then dir = dir - dirs(incorrect_tokens) end
+  if dir:dim() == 1 then return stack:matmul(dir) end
+  -- stack [C, batch, pos, d], dir [batch, d] -> [C, batch, pos]
+  return fp.einsum("c b p d, b d -> c b p", stack, dir)
+end
+
+return M
