@@ -8,7 +8,7 @@ static int trampoline(lua_State *L) {
     fp_swift_fn fn = (fp_swift_fn)lua_touserdata(L, lua_upvalueindex(1));
     int n = fn(L);
     if (n >= 0) return n;
-    if (lua_type(L, -1) == LUA_TSTRING) {
+    if (n != FP_LUA_RERAISE && lua_type(L, -1) == LUA_TSTRING) {
         // "file:line:" of the nearest Lua caller (metamethods such as __index sit between).
         lua_Debug ar;
         for (int level = 1; level <= 3 && lua_getstack(L, level, &ar); level++) {

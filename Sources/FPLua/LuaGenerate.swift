@@ -24,7 +24,7 @@ enum LuaGenerate {
         guard P + maxNew <= m.cfg.nCtx else {
             throw LuaError("generate: \(P) prompt tokens + \(maxNew) new ones exceed the context of \(m.cfg.nCtx)")
         }
-        let hooks: HookDispatcher? = b.permanentHooks.entries.isEmpty ? nil : b.permanentHooks
+        let hooks = b.activeHooks()
         let cache = try KVCache(cfg: m.cfg, batch: B, capacity: P + maxNew)
         var o = Transformer.Options()
         o.kvCache = cache

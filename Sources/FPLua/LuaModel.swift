@@ -7,6 +7,8 @@ import Foundation
 final class ModelBox {
     let model: Transformer
     let permanentHooks: LuaHookDispatcher
+    /// Hooks of enclosing model:hooks(list, fn) calls, innermost last.
+    var scopedHooks: [LuaHookDispatcher] = []
     var snapshot: [Tensor]? = nil
     var nextHookHandle = 1
     lazy var hookPoints: Set<String> = Set(model.hookPointNames)
@@ -14,6 +16,12 @@ final class ModelBox {
     init(_ model: Transformer, _ L: OpaquePointer) {
         self.model = model
         permanentHooks = LuaHookDispatcher(L)
+    }
+
+    /// Every hook that applies to a run: permanent, scoped, then the run's own; nil when none.
+    func activeHooks(_ run: LuaHookDispatcher? = nil) -> HookDispatcher? {
+        let parts = ([permanentHooks] + scopedHooks + [run].compactMap { $0 }).filter { !$0.entries.isEmpty || $0.cacheFilter != nil }
+        return parts.isEmpty ? nil : CombinedHooks(parts)
     }
 }
 

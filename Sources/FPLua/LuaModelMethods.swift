@@ -193,20 +193,20 @@ enum LuaModelMethods {
         [
             ("forward", { l in
                 let b = try LuaModel.box(l)
-                return try run(l, hooks: b.permanentHooks.entries.isEmpty ? nil : b.permanentHooks)
+                return try run(l, hooks: b.activeHooks())
             }),
             ("run_with_hooks", { l in
                 let b = try LuaModel.box(l)
                 let d = try runHooks(l, b, 3)
                 defer { d.releaseAll() }
-                return try run(l, hooks: CombinedHooks([b.permanentHooks, d]))
+                return try run(l, hooks: b.activeHooks(d))
             }),
             ("run_with_cache", { l in
                 let b = try LuaModel.box(l)
                 let d = try runHooks(l, b, 3)
                 defer { d.releaseAll() }
                 d.cacheFilter = try namesFilter(l, b, 3, owner: d)
-                let n = try run(l, hooks: CombinedHooks([b.permanentHooks, d]))
+                let n = try run(l, hooks: b.activeHooks(d))
                 // the cache: a name -> tensor table with the ActivationCache methods of fp.cache
                 lua_getglobal(l.L, "require")
                 lua_pushstring(l.L, "fp.cache")
@@ -292,6 +292,37 @@ enum LuaModelMethods {
                 return 1
             }),
             ("reset_hooks", { l in try LuaModel.box(l).permanentHooks.releaseAll(); return 0 }),
+            ("hooks", { l in
+                // model:hooks({ {name, fn}, ... }, function() ... end): the hooks apply to every run
+                // inside the function and are removed when it returns or raises.
+                let b = try LuaModel.box(l)
+                guard l.type(2) == LUA_TTABLE else { throw l.argError(2, "list of {name, fn} pairs expected") }
+                guard fp_isfunction(l.L, 3) != 0 else { throw l.argError(3, "function expected") }
+                let d = LuaHookDispatcher(l.L)
+                let n = Int(lua_rawlen(l.L, 2))
+                for k in 0..<n {
+                    lua_rawgeti(l.L, 2, lua_Integer(k + 1))
+                    let pair = lua_gettop(l.L)
+                    guard lua_type(l.L, pair) == LUA_TTABLE else { throw LuaError("hooks: entry \(k + 1) must be a {name, fn} pair") }
+                    lua_rawgeti(l.L, pair, 1)
+                    lua_rawgeti(l.L, pair, 2)
+                    defer { lua_settop(l.L, pair - 1) }
+                    try d.add(l, nameIndex: pair + 1, fnIndex: pair + 2, knownPoints: b.hookPoints)
+                }
+                b.scopedHooks.append(d)
+                defer {
+                    b.scopedHooks.removeAll { $0 === d }
+                    d.releaseAll()
+                }
+                let base = lua_gettop(l.L)
+                lua_pushvalue(l.L, 3)
+                guard fp_pcall(l.L, 0, LUA_MULTRET) == LUA_OK else {
+                    // re-raised as it is (its own file:line), after the hooks are removed
+                    let msg = fp_tostring(l.L, -1).map { String(cString: $0) } ?? "error"
+                    throw LuaReraise(msg)
+                }
+                return lua_gettop(l.L) - base
+            }),
             ("snapshot", { l in
                 let b = try LuaModel.box(l)
                 b.snapshot = try b.model.weights.all.map { try $0.clone() }

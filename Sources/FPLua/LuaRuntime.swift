@@ -25,6 +25,9 @@ public enum LuaRegistry {
         let lua = Lua(state, function: entry.name, isMethod: entry.isMethod)
         do {
             return try entry.body(lua)
+        } catch let e as LuaReraise {
+            lua.pushString(e.message)
+            return FP_LUA_RERAISE
         } catch let e as LuaError {
             lua.pushString(e.message)
         } catch let e as TensorError {
@@ -56,6 +59,12 @@ public struct LuaError: Error, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// An error from Lua code that Swift called (a user's function): raised again unchanged.
+public struct LuaReraise: Error {
+    public let message: String
+    public init(_ message: String) { self.message = message }
 }
 
 /// Access to the Lua stack for one call of a Swift function.

@@ -76,3 +76,55 @@ test("SmolLM2 IOI: resid_pre patching is 1 at the differing name in layer 0, ~0 
   local plain = patching.generic(m, corrupt_t, cache, normalized, function(i) return "blocks." .. i[1] .. ".hook_resid_pre" end, some)
   for k, c in ipairs(some) do assert_close(r[{ c[1], c[2] }], plain[k], 1e-4, "cell " .. c[1] .. "," .. c[2]) end
 end)
+
+test("path patching: senders in the last layer to the final residual equal patching their z", function()
+  local m = fp.load_model(dir .. "gpt2-tiny")
+  local _, cache = m:run_with_cache(clean)
+  local senders = {}
+  for h = 0, m.cfg.n_heads - 1 do senders[#senders + 1] = { 1, h } end
+  local via_path = patching.path(m, corrupt, cache, metric, senders, { "blocks.1.hook_resid_post" })
+  local direct = m:run_with_hooks(corrupt, { fwd_hooks = { { "blocks.1.attn.hook_z", function() return cache["blocks.1.attn.hook_z"] end } } })
+  assert_close(via_path, metric(direct), 1e-5)
+end)
+
+test("path patching with frozen MLPs: a layer-0 head reaches the output only through its own direct path", function()
+  for _, name in ipairs({ "gpt2-tiny", "llama-tiny" }) do
+    local m = fp.load_model(dir .. name)
+    local _, cache = m:run_with_cache(clean)
+    local _, cc = m:run_with_cache(corrupt)
+    local h = 2
+    local got = patching.path(m, corrupt, cache, metric, { { 0, h } }, { "blocks.1.hook_resid_post" }, { freeze_mlps = true })
+    -- expected: corrupted final residual + (clean - corrupted) output of head (0, h)
+    local W_O = m.blocks[0].attn.W_O[{ h }]
+    local delta = (cache["blocks.0.attn.hook_z"][{ {}, {}, h }] - cc["blocks.0.attn.hook_z"][{ {}, {}, h }]):matmul(W_O)
+    local resid = cc["blocks.1.hook_resid_post"] + delta
+    local want = metric(m:forward(resid, { start_at_layer = m.cfg.n_layers }))
+    assert_close(got, want, 1e-4, name)
+    -- same-layer receivers see nothing from a sender
+    local none = patching.path_heads(m, corrupt, cache, metric, { { 0, 1, "q" } })
+    assert_close(none, fp.full(none.shape, metric(m:forward(corrupt))), 1e-5, name .. " same layer")
+  end
+end)
+
+test("model:hooks scopes hooks to a function, also when it raises", function()
+  local m = fp.load_model(dir .. "gpt2-tiny")
+  local base = m:forward(clean)
+  local zero = { { "blocks.0.hook_attn_out", function(a) a:zero_() end } }
+  local inside = m:hooks(zero, function() return m:forward(clean) end)
+  assert((inside - base):abs():max() > 1e-3)
+  assert_close(m:forward(clean), base, 0)
+  expect_error(function() m:hooks(zero, function() error("inner failure") end) end, "inner failure")
+  assert_close(m:forward(clean), base, 0)
+end)
+
+test("fp.utils: topk_nd, logit_diff, position labels", function()
+  local utils = require "fp.utils"
+  local v, where = utils.topk_nd(fp.tensor({ { 1, 9, 3 }, { 7, 2, 8 } }), 2)
+  assert_close(v, { 9, 8 })
+  assert_equal(where, { { 0, 1 }, { 1, 2 } })
+  local logits = fp.tensor({ { { 0, 1, 5 } }, { { 2, 0, 1 } } })   -- [2, 1, 3]
+  assert_close(utils.logit_diff(logits, 2, 0), ((5 - 0) + (1 - 2)) / 2)
+  assert_close(utils.logit_diff(logits, fp.tensor({ 2, 0 }, "int"), fp.tensor({ 1, 1 }, "int"), { per_prompt = true }), { 4, 2 })
+  local smol = fp.load_model("smollm2-135m")
+  assert_equal(utils.position_labels(smol, "After John"), { "After_0", " John_1" })
+end)

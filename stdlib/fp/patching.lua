@@ -206,4 +206,88 @@ function M.generic(model, tokens, clean_cache, metric, hook_name_fn, index_list,
   return values
 end
 
+-- Path patching (as in the IOI paper, with TransformerLens's clean-into-corrupted direction):
+-- the clean output (hook_z) of the sender heads reaches the receivers' inputs only along direct
+-- paths. Run 1: corrupted tokens, senders' z from the clean cache, every other head's z frozen
+-- at its corrupted value (MLPs recompute unless opts.freeze_mlps); the receivers' inputs are
+-- recorded. Run 2: corrupted tokens with only those receiver inputs patched. Returns metric(logits).
+--   senders:   { {layer, head}, ... }
+--   receivers: { {layer, head, "q" | "k" | "v"}, ... } or hook names ("blocks.11.hook_resid_post")
+function M.path(model, tokens, clean_cache, metric, senders, receivers, opts)
+  opts = opts or {}
+  check_args(model, tokens, clean_cache, metric)
+  local L = model.cfg.n_layers
+  local _, corrupted = model:run_with_cache(tokens, { attention_mask = opts.attention_mask, names_filter = function(n)
+    return n:find("attn.hook_z", 1, true) ~= nil or (opts.freeze_mlps and n:find("hook_mlp_out", 1, true) ~= nil)
+  end })
+  local sender_at = {}
+  for _, s in ipairs(senders) do
+    local l, h = s[1], s[2]
+    if type(l) ~= "number" or type(h) ~= "number" then error("patching.path: senders are {layer, head} pairs", 2) end
+    sender_at[l] = sender_at[l] or {}
+    sender_at[l][h] = true
+  end
+  -- receiver hook points and how to copy what they need
+  local points, order = {}, {}
+  for _, r in ipairs(receivers) do
+    local name, head
+    if type(r) == "string" then name = r
+    else
+      if not (r[3] == "q" or r[3] == "k" or r[3] == "v") then error("patching.path: a receiver head is {layer, head, \"q\"|\"k\"|\"v\"}", 2) end
+      name, head = "blocks." .. r[1] .. ".attn.hook_" .. r[3], r[2]
+    end
+    if not points[name] then points[name] = { heads = {}, whole = false }; order[#order + 1] = name end
+    if head then points[name].heads[#points[name].heads + 1] = head else points[name].whole = true end
+  end
+  -- run 1: senders clean, other heads frozen, record the receivers' inputs
+  local hooks = {}
+  for l = 0, L - 1 do
+    local name = "blocks." .. l .. ".attn.hook_z"
+    local clean_z, frozen = need(clean_cache, name), corrupted[name]
+    hooks[#hooks + 1] = { name, function(z)
+      local patched = frozen:clone()
+      for h in pairs(sender_at[l] or {}) do patched[{ {}, {}, h }] = clean_z[{ {}, {}, h }] end
+      return patched
+    end }
+    if opts.freeze_mlps then
+      local mname = "blocks." .. l .. ".hook_mlp_out"
+      hooks[#hooks + 1] = { mname, function() return corrupted[mname] end }
+    end
+  end
+  local recorded = {}
+  for _, name in ipairs(order) do
+    hooks[#hooks + 1] = { name, function(act) recorded[name] = act:clone() end }
+  end
+  model:run_with_hooks(tokens, { fwd_hooks = hooks, attention_mask = opts.attention_mask, positions = { -1 } })
+  -- run 2: only the receivers' inputs patched
+  local hooks2 = {}
+  for _, name in ipairs(order) do
+    local p = points[name]
+    hooks2[#hooks2 + 1] = { name, function(act)
+      if p.whole then return recorded[name] end
+      for _, h in ipairs(p.heads) do act[{ {}, {}, h }] = recorded[name][{ {}, {}, h }] end
+    end }
+  end
+  local logits = model:run_with_hooks(tokens, { fwd_hooks = hooks2, attention_mask = opts.attention_mask,
+    positions = opts.positions })
+  return metric_value(metric, logits)
+end
+
+-- Path patching from every single head (as sender) to the given receivers: [n_layers, n_heads].
+-- Heads at or after the last receiver layer have no path and stay 0... unless a receiver is a
+-- residual hook point after them.
+function M.path_heads(model, tokens, clean_cache, metric, receivers, opts)
+  opts = opts or {}
+  local L, H = model.cfg.n_layers, model.cfg.n_heads
+  local out = fp.zeros(L, H)
+  local tick = progress(opts, L * H, "path patching")
+  for l = 0, L - 1 do
+    for h = 0, H - 1 do
+      out[{ l, h }] = M.path(model, tokens, clean_cache, metric, { { l, h } }, receivers, opts)
+      tick(1)
+    end
+  end
+  return out
+end
+
 return M

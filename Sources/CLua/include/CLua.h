@@ -11,6 +11,8 @@
 // Swift frame has returned (a longjmp across Swift frames is never allowed).
 typedef int (*fp_swift_fn)(lua_State *L);
 #define FP_LUA_ERROR (-1)
+// Like FP_LUA_ERROR, but the message is raised as it is (it already carries its position).
+#define FP_LUA_RERAISE (-2)
 
 // Pushes a Lua function that calls `fn` through the trampoline. `fp_pushswift_id` adds an
 // integer upvalue (index 2) that the Swift side reads with fp_swift_id to dispatch on.
