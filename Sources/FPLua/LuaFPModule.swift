@@ -177,5 +177,9 @@ enum LuaFPModule {
         lua_getfield(L, -1, "__methods")
         lua_setfield(L, mod, "Tensor")
         fp_pop(L, 1)
+        _ = fp_getmetatable_named(L, LuaModel.metatableName)
+        lua_getfield(L, -1, "__methods")
+        lua_setfield(L, mod, "Model")
+        fp_pop(L, 1)
     }
 }

@@ -20,7 +20,13 @@ public final class LuaHost {
         lua_pushvalue(L, -3)
         lua_setfield(L, -2, "fp")
         lua_settop(L, 0)
-        if let stdlibPath { addToPackagePath(stdlibPath) }
+        if let stdlibPath {
+            addToPackagePath(stdlibPath)
+            // Lua-written model methods (model:batch, ...); fp works without them if absent.
+            if let err = runString("require('fp.extensions')", name: "=fp.extensions") {
+                FileHandle.standardError.write("fp: warning: cannot load fp.extensions: \(err)\n".data(using: .utf8) ?? Data())
+            }
+        }
     }
 
     deinit { lua_close(L) }

@@ -128,3 +128,22 @@ test("fp.utils: topk_nd, logit_diff, position labels", function()
   local smol = fp.load_model("smollm2-135m")
   assert_equal(utils.position_labels(smol, "After John"), { "After_0", " John_1" })
 end)
+
+test("model:batch runs items with their own hooks in one pass; an item reads another's activation", function()
+  for _, name in ipairs({ "gpt2-tiny", "llama-tiny" }) do
+    local m = fp.load_model(dir .. name)
+    local point = "blocks.1.hook_resid_pre"
+    local out = m:batch({ { input = clean }, { input = corrupt, hooks = { { point, function(act, hook)
+      act[{ 0, 3 }] = hook.of(1)[{ 0, 3 }]
+    end } } } })
+    local _, cache = m:run_with_cache(clean, { names_filter = point })
+    local ref = m:run_with_hooks(corrupt, { fwd_hooks = { { point, function(act) act[{ 0, 3 }] = cache[point][{ 0, 3 }] end } } })
+    assert_close(out[1], m:forward(clean), 1e-5, name .. " clean item")
+    assert_close(out[2], ref, 1e-5, name .. " patched item")
+    -- different lengths are left-padded: the last position matches the prompt alone
+    local short = fp.tensor({ { 17, 301, 42 } }, "int")
+    local o2 = m:batch({ { input = clean }, { input = short } })
+    assert_close(o2[2][{ 0, -1 }], m:forward(short)[{ 0, -1 }], 1e-4, name .. " padded")
+  end
+  expect_error(function() fp.load_model(dir .. "gpt2-tiny"):batch({ { input = 3 } }) end, "batch: item 1: input must be")
+end)
