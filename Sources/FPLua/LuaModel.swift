@@ -107,6 +107,13 @@ enum LuaModel {
         var opts = ModelLoader.Options()
         if l.type(2) == LUA_TTABLE {
             opts.tokenizerPath = try l.stringOption(2, "tokenizer")
+            // TransformerLens's from_pretrained processing flags (default: no processing)
+            opts.processing = ProcessingOptions(
+                foldLN: try l.boolOption(2, "fold_ln", default: false),
+                centerWritingWeights: try l.boolOption(2, "center_writing_weights", default: false),
+                centerUnembed: try l.boolOption(2, "center_unembed", default: false),
+                foldValueBiases: try l.boolOption(2, "fold_value_biases", default: false),
+                refactorFactoredAttnMatrices: try l.boolOption(2, "refactor_factored_attn_matrices", default: false))
         } else if !l.isNone(2) {
             throw l.argError(2, "options table expected")
         }

@@ -19,6 +19,8 @@ enum LuaModelFields {
         case "b_U": l.push(try w.bU ?? Tensor(zeros: [cfg.dVocab]))
         case "ln_final": try pushNorm(l, w.lnFinalW, w.lnFinalB)
         case "blocks": try pushBlocks(l, b)
+        case "OV": try LuaFactoredMatrix.pushHeads(l, b.model, .ov)
+        case "QK": try LuaFactoredMatrix.pushHeads(l, b.model, .qk)
         case "tokenizer_name": l.pushNil()
         default: l.pushNil()
         }
@@ -39,7 +41,9 @@ enum LuaModelFields {
                                      ("n_params", m.weights.parameterCount)]
         for (k, v) in ints { l.push(int: v); lua_setfield(l.L, -2, k) }
         let strs: [(String, String)] = [("model_name", c.modelName), ("family", c.family.rawValue),
-                                        ("act_fn", c.activation.rawValue), ("normalization_type", c.normalization.rawValue),
+                                        ("act_fn", c.activation.rawValue),
+                                        // TL: folded norms become LNPre / RMSPre (no weights)
+                                        ("normalization_type", c.normalization.rawValue + (c.processing.contains("fold_ln") ? "Pre" : "")),
                                         ("positional_embedding_type", c.rotary ? "rotary" : "standard"), ("source", m.source)]
         for (k, v) in strs { l.pushString(v); lua_setfield(l.L, -2, k) }
         l.push(c.normEps); lua_setfield(l.L, -2, "eps")
@@ -47,6 +51,7 @@ enum LuaModelFields {
         l.push(bool: c.gatedMLP); lua_setfield(l.L, -2, "gated_mlp")
         l.push(bool: c.tiedEmbeddings); lua_setfield(l.L, -2, "tied_embeddings")
         if c.rotary { l.push(c.ropeTheta); lua_setfield(l.L, -2, "rotary_base") }
+        l.push(strings: c.processing); lua_setfield(l.L, -2, "processing")
     }
 
     static func pushNorm(_ l: Lua, _ w: Tensor, _ b: Tensor?) throws {

@@ -29,6 +29,9 @@ public struct ModelConfig {
     public var hasBiases: Bool
     /// BOS default for to_tokens (DESIGN.md: GPT-2 true, otherwise the tokenizer's own setting).
     public var defaultPrependBOS: Bool
+    /// Weight processing applied at load, in order, in TransformerLens's flag names
+    /// ("fold_ln", "center_writing_weights", ...); empty for the unprocessed model.
+    public var processing: [String] = []
 
     public struct RopeScaling {
         public var factor: Double

@@ -43,10 +43,16 @@ public enum ModelLoader {
 
     public struct Options {
         public var tokenizerPath: String? = nil
+        /// TransformerLens's weight processing flags (all off: the unprocessed model).
+        public var processing = ProcessingOptions()
         public init() {}
     }
 
     public static func load(_ name: String, options: Options = Options()) throws -> Transformer {
+        try WeightProcessing.apply(options.processing, to: try loadUnprocessed(name, options: options))
+    }
+
+    static func loadUnprocessed(_ name: String, options: Options) throws -> Transformer {
         let path = try resolve(name)
         var isDir: ObjCBool = false
         FileManager.default.fileExists(atPath: path, isDirectory: &isDir)

@@ -20,6 +20,9 @@ void sgesdd_(const char *jobz, const int *m, const int *n, float *a, const int *
              float *work, const int *lwork, int *iwork, int *info);
 void sgesv_(const int *n, const int *nrhs, float *a, const int *lda, int *ipiv,
             float *b, const int *ldb, int *info);
+void sgeev_(const char *jobvl, const char *jobvr, const int *n, float *a, const int *lda,
+            float *wr, float *wi, float *vl, const int *ldvl, float *vr, const int *ldvr,
+            float *work, const int *lwork, int *info);
 void ssyevd_(const char *jobz, const char *uplo, const int *n, float *a, const int *lda,
              float *w, float *work, const int *lwork, int *iwork, const int *liwork, int *info);
 
