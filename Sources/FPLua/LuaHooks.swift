@@ -7,12 +7,16 @@ import FPTensor
 /// `name` and `layer`. Functions are held in the Lua registry while the dispatcher lives.
 final class LuaHookDispatcher: HookDispatcher {
     enum Matcher { case name(String), filter(Int32) }
-    struct Entry { let matcher: Matcher; let fn: Int32 }
+    struct Entry { let matcher: Matcher; let fn: Int32; let id: Int }
 
     let L: OpaquePointer
     private(set) var entries: [Entry] = []
     /// For run_with_cache: hook points whose activations are copied out, and the copies.
     var cacheFilter: ((String) throws -> Bool)?
+    /// run_with_cache's pos_slice: positions kept (a half-open range; dim 1, or the query dim 2
+    /// of attention scores and patterns).
+    var cachePositions: (Int?, Int?)?
+    private var nextID = 1
     var cached: [(String, Tensor)] = []
     private var wantsMemo: [String: Bool] = [:]
     /// Other registry references this run holds (a names_filter function).
@@ -22,11 +26,22 @@ final class LuaHookDispatcher: HookDispatcher {
 
     deinit { releaseAll() }
 
+    private func release(_ e: Entry) {
+        luaL_unref(L, fp_registryindex(), e.fn)
+        if case .filter(let r) = e.matcher { luaL_unref(L, fp_registryindex(), r) }
+    }
+
+    /// Removes the hook with this handle; false if there is none.
+    func remove(id: Int) -> Bool {
+        guard let i = entries.firstIndex(where: { $0.id == id }) else { return false }
+        release(entries[i])
+        entries.remove(at: i)
+        wantsMemo = [:]
+        return true
+    }
+
     func releaseAll() {
-        for e in entries {
-            luaL_unref(L, fp_registryindex(), e.fn)
-            if case .filter(let r) = e.matcher { luaL_unref(L, fp_registryindex(), r) }
-        }
+        for e in entries { release(e) }
         for r in ownedRefs { luaL_unref(L, fp_registryindex(), r) }
         entries = []
         ownedRefs = []
@@ -34,7 +49,8 @@ final class LuaHookDispatcher: HookDispatcher {
     }
 
     /// Adds a hook: name (string) or filter function at `nameIndex`, function at `fnIndex`.
-    func add(_ lua: Lua, nameIndex: Int32, fnIndex: Int32, knownPoints: Set<String>) throws {
+    @discardableResult
+    func add(_ lua: Lua, nameIndex: Int32, fnIndex: Int32, knownPoints: Set<String>) throws -> Int {
         guard fp_isfunction(L, fnIndex) != 0 else {
             throw LuaError("\(lua.function): a hook must be a function(act, hook), got \(lua.typeName(fnIndex))")
         }
@@ -53,8 +69,11 @@ final class LuaHookDispatcher: HookDispatcher {
             throw LuaError("\(lua.function): a hook point must be a name or a filter function(name), got \(lua.typeName(nameIndex))")
         }
         lua_pushvalue(L, fnIndex)
-        entries.append(Entry(matcher: matcher, fn: luaL_ref(L, fp_registryindex())))
+        let id = nextID
+        nextID += 1
+        entries.append(Entry(matcher: matcher, fn: luaL_ref(L, fp_registryindex()), id: id))
         wantsMemo = [:]
+        return id
     }
 
     private func matches(_ m: Matcher, _ name: String) throws -> Bool {
@@ -114,7 +133,12 @@ final class LuaHookDispatcher: HookDispatcher {
             fp_pop(L, 1)
         }
         if let f = cacheFilter, try f(name) {
-            cached.append((name, try (current ?? act).clone()))
+            var kept = current ?? act
+            if let (a, b) = cachePositions, kept.rank >= 2 {
+                let dim = name.hasSuffix("hook_pattern") || name.hasSuffix("hook_attn_scores") ? 2 : 1
+                kept = try kept.slice(dim, a, b)
+            }
+            cached.append((name, try kept.clone()))
         }
         return current
     }

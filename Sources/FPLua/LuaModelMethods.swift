@@ -206,6 +206,20 @@ enum LuaModelMethods {
                 let d = try runHooks(l, b, 3)
                 defer { d.releaseAll() }
                 d.cacheFilter = try namesFilter(l, b, 3, owner: d)
+                if let idx = l.option(3, "pos_slice") {
+                    defer { fp_pop(l.L, 1) }
+                    // an integer p keeps position p (as a dim of size 1); {a, b} keeps a..b-1; {a} a..end
+                    if lua_type(l.L, idx) == LUA_TNUMBER {
+                        let p = try Lua(l.L, function: "run_with_cache").int(idx)
+                        d.cachePositions = (p, p == -1 ? nil : p + 1)
+                    } else if lua_type(l.L, idx) == LUA_TTABLE {
+                        let r = try Lua(l.L, function: "run_with_cache").intTable(idx)
+                        guard r.count == 1 || r.count == 2 else { throw LuaError("run_with_cache: pos_slice must be a position or a {start, stop} range") }
+                        d.cachePositions = (r[0], r.count == 2 ? r[1] : nil)
+                    } else {
+                        throw LuaError("run_with_cache: pos_slice must be a position or a {start, stop} range")
+                    }
+                }
                 let n = try run(l, hooks: b.activeHooks(d))
                 // the cache: a name -> tensor table with the ActivationCache methods of fp.cache
                 lua_getglobal(l.L, "require")
@@ -287,9 +301,14 @@ enum LuaModelMethods {
             ("hook_points", { l in l.push(strings: try LuaModel.box(l).model.hookPointNames); return 1 }),
             ("add_hook", { l in
                 let b = try LuaModel.box(l)
-                try b.permanentHooks.add(l, nameIndex: 2, fnIndex: 3, knownPoints: b.hookPoints)
-                l.push(int: b.permanentHooks.entries.count)
+                l.push(int: try b.permanentHooks.add(l, nameIndex: 2, fnIndex: 3, knownPoints: b.hookPoints))
                 return 1
+            }),
+            ("remove_hook", { l in
+                let b = try LuaModel.box(l)
+                let id = try l.int(2)
+                guard b.permanentHooks.remove(id: id) else { throw LuaError("remove_hook: no permanent hook with handle \(id)") }
+                return 0
             }),
             ("reset_hooks", { l in try LuaModel.box(l).permanentHooks.releaseAll(); return 0 }),
             ("hooks", { l in
