@@ -85,6 +85,12 @@ enum LuaModelMethods {
         }
         o.startAtLayer = try l.intOption(opts, "start_at_layer") ?? 0
         o.stopAtLayer = try l.intOption(opts, "stop_at_layer")
+        if let idx = l.option(opts, "past") {
+            defer { fp_pop(l.L, 1) }
+            guard let kv = LuaKVCache.get(l.L, idx) else { throw LuaError("\(l.function): past must be a KV cache from model:kv_cache") }
+            let n = try l.intOption(opts, "past_length") ?? kv.length
+            o.prefix = (kv, n)
+        }
         if let idx = l.option(opts, "positions") {
             defer { fp_pop(l.L, 1) }
             o.logitPositions = try Lua(l.L, function: l.function).intTable(idx)
@@ -354,6 +360,7 @@ enum LuaModelMethods {
                 return 0
             }),
             ("generate", LuaGenerate.generate),
+            ("kv_cache", LuaKVCache.make),
         ]
     }
 }

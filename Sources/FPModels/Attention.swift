@@ -6,7 +6,7 @@ extension Transformer {
     /// Q, K and V come from one GEMM; scores and outputs are per-head GEMMs on strided views
     /// (no copies); grouped-query heads share their K/V head.
     func attention(_ l: Int, _ x: Tensor, B: Int, P: Int, mask: [UInt8]?, positions: [Int32],
-                   cache: KVCache?, hooks: HookDispatcher?) throws -> Tensor {
+                   cache: KVCache?, prefix: (cache: KVCache, length: Int)? = nil, hooks: HookDispatcher?) throws -> Tensor {
         let w = weights.blocks[l], n = hookNames[l]
         let nH = cfg.nHeads, nKV = cfg.nKVHeads, dh = cfg.dHead, W = cfg.qkvWidth, N = B * P
         let qkv = try Tensor.empty([N, W])
@@ -26,9 +26,13 @@ extension Transformer {
             try hooks?.run(n.rotK, layer: l, k)
         }
         // Keys and values of every position attended to: the cache (past + new) or this run's.
-        let past = cache?.length ?? 0, T = past + P
+        let past = cache?.length ?? prefix?.length ?? 0, T = past + P
         var keys = k, vals = v
-        if let cache {
+        if let (pc, p0) = prefix, p0 > 0 {
+            let shape = [B, p0, nKV, dh]
+            keys = try Tensor.cat([try pc.keys[l].slice(1, 0, p0).expand(shape), k], dim: 1)
+            vals = try Tensor.cat([try pc.values[l].slice(1, 0, p0).expand(shape), v], dim: 1)
+        } else if let cache {
             guard T <= cache.capacity else { throw TensorError("forward: KV cache full (\(cache.capacity) positions)") }
             try cache.keys[l].slice(1, past, T).copyFrom(k)
             try cache.values[l].slice(1, past, T).copyFrom(v)

@@ -48,6 +48,10 @@ public final class Transformer {
         public var startAtLayer: Int = 0
         public var stopAtLayer: Int? = nil
         public var kvCache: KVCache? = nil
+        /// Read-only past: the first `length` positions' keys and values of another run
+        /// (batch 1, shared by every item); this run's tokens come after them. Used to re-run
+        /// only the positions a patch can change (attention is causal).
+        public var prefix: (cache: KVCache, length: Int)? = nil
         /// Only these positions are unembedded (e.g. [-1]); nil = all.
         public var logitPositions: [Int]? = nil
         public init() {}
@@ -86,7 +90,13 @@ public final class Transformer {
             B = input.shape[0]; P = input.shape[1]
         }
         guard B > 0, P > 0 else { throw TensorError("forward: empty input of shape \(input.shape)") }
-        let past = options.kvCache?.length ?? 0
+        if let p = options.prefix {
+            guard options.kvCache == nil else { throw TensorError("forward: a prefix and a KV cache cannot be combined") }
+            guard p.length >= 0, p.length <= p.cache.length, p.cache.batch == 1 || p.cache.batch == B else {
+                throw TensorError("forward: the prefix holds \(p.cache.length) positions for batch \(p.cache.batch); asked for \(p.length) with batch \(B)")
+            }
+        }
+        let past = options.kvCache?.length ?? options.prefix?.length ?? 0
         if let c = options.kvCache, c.batch != B {
             throw TensorError("forward: the KV cache holds batch \(c.batch), input has batch \(B)")
         }
@@ -102,7 +112,8 @@ public final class Transformer {
             resid = try embed(input, positions: positions, B: B, P: P, hooks: hooks)
         }
         for l in start..<stop {
-            resid = try block(l, resid, B: B, P: P, mask: mask, positions: positions, cache: options.kvCache, hooks: hooks)
+            resid = try block(l, resid, B: B, P: P, mask: mask, positions: positions, cache: options.kvCache,
+                              prefix: options.prefix, hooks: hooks)
         }
         if let c = options.kvCache, stop == cfg.nLayers { c.length = past + P }
         // stop_at_layer (TransformerLens): the residual stream after blocks[..<stop], no unembedding
@@ -188,12 +199,13 @@ public final class Transformer {
     }
 
     func block(_ l: Int, _ residPre: Tensor, B: Int, P: Int, mask: [UInt8]?, positions: [Int32],
-               cache: KVCache?, hooks: HookDispatcher?) throws -> Tensor {
+               cache: KVCache?, prefix: (cache: KVCache, length: Int)?, hooks: HookDispatcher?) throws -> Tensor {
         let w = weights.blocks[l], n = hookNames[l]
         let d = cfg.dModel, N = B * P
         try hooks?.run(n.residPre, layer: l, residPre)
         let x1 = try norm(residPre, w: w.ln1W, b: w.ln1B, scaleHook: n.ln1Scale, normalizedHook: n.ln1Normalized, layer: l, hooks: hooks)
-        let attnOut = try attention(l, x1.view([N, d]), B: B, P: P, mask: mask, positions: positions, cache: cache, hooks: hooks)
+        let attnOut = try attention(l, x1.view([N, d]), B: B, P: P, mask: mask, positions: positions, cache: cache,
+                                    prefix: prefix, hooks: hooks)
         try hooks?.run(n.attnOut, layer: l, attnOut)
         let residMid = try Tensor.binary(.add, residPre, attnOut)
         try hooks?.run(n.residMid, layer: l, residMid)

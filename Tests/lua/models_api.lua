@@ -163,3 +163,19 @@ test("remove_hook removes one permanent hook by its handle", function()
   expect_error(function() gpt2:remove_hook(h1) end, "no permanent hook with handle")
   gpt2:reset_hooks()
 end)
+
+test("model:kv_cache keeps a run's keys and values; past reruns only the later positions", function()
+  for _, m in ipairs({ gpt2, llama }) do
+    local kv = m:kv_cache(ids)
+    assert(kv.length == 7 and kv.batch == 1)
+    local full = m:forward(ids)
+    local _, cache = m:run_with_cache(ids, { names_filter = "blocks.1.hook_resid_pre" })
+    local tail = cache["blocks.1.hook_resid_pre"][{ {}, { 4 } }]
+    assert_close(m:forward(tail, { start_at_layer = 1, past = kv, past_length = 4 }), full[{ {}, { 4 } }], 1e-4)
+    -- the past is shared by every item of a batch
+    local three = m:forward(tail:expand(3, 3, m.cfg.d_model), { start_at_layer = 1, past = kv, past_length = 4 })
+    assert_close(three[{ 2 }], full[{ 0, { 4 } }], 1e-4)
+    expect_error(function() m:forward(tail, { start_at_layer = 1, past = kv, past_length = 9 }) end, "the prefix holds 7 positions")
+    expect_error(function() m:forward(tail, { start_at_layer = 1, past = 3 }) end, "past must be a KV cache")
+  end
+end)
