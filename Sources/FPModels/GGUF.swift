@@ -296,26 +296,19 @@ public final class GGUFFile: WeightSource {
     private let index: [String: Int]
 
     /// Opens and validates `path` (memory-mapped; the mapping lives as long as this object).
-    public init(path: String) throws {
-        let b = try MappedFile(path: path)
-        let p = try GGUFFile.parse(b.bytes, file: path)
-        bytes = b
-        location = path
-        version = p.version
-        metadata = p.metadata
-        metadataKeys = p.keys
-        tensorInfos = p.tensors
-        alignment = p.alignment
-        dataOffset = p.dataOffset
-        index = p.index
+    public convenience init(path: String) throws {
+        try self.init(bytes: try MappedFile(path: path))
     }
 
     /// Parses GGUF bytes held in memory (`name` is used in messages).
-    public init(data: Data, name: String) throws {
-        let b = try MappedFile(copying: data, name: name)
-        let p = try GGUFFile.parse(b.bytes, file: name)
+    public convenience init(data: Data, name: String) throws {
+        try self.init(bytes: try MappedFile(copying: data, name: name))
+    }
+
+    private init(bytes b: MappedFile) throws {
+        let p = try GGUFFile.parse(b.bytes, file: b.path)
         bytes = b
-        location = name
+        location = b.path
         version = p.version
         metadata = p.metadata
         metadataKeys = p.keys
