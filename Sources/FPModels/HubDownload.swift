@@ -80,7 +80,7 @@ public enum HubCache {
             let dir = (snaps as NSString).appendingPathComponent(name)
             guard isDirectory(dir) else { continue }
             let date = ((try? fm.attributesOfItem(atPath: dir))?[.modificationDate] as? Date) ?? .distantPast
-            if best == nil || date > best!.date { best = (date, dir) }
+            if date > (best?.date ?? .distantPast) || best == nil { best = (date, dir) }
         }
         return best?.path
     }
