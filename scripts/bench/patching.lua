@@ -38,6 +38,14 @@ local function peak_rss_mb()
   s:close()
 end
 
+local function load1()
+  local s = io.open("/proc/loadavg")
+  if not s then return nil end
+  local v = tonumber(s:read("l"):match("^(%S+)"))
+  s:close()
+  return v
+end
+
 local t0 = fp.time()
 local model = fp.load_model(model_name)
 local load_s = fp.time() - t0
@@ -110,5 +118,5 @@ for _, kind in ipairs(tasks) do
   end
   print(json.encode({ tool = "fp", model = label, task = task_name[kind], seconds = secs, n = n, times = times,
     result = total, wsum = wsum, shape = { rows, cols }, threads = fp.config().threads,
-    peak_rss_mb = peak_rss_mb() }))
+    peak_rss_mb = peak_rss_mb(), load1 = load1() }))
 end
