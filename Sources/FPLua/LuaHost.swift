@@ -87,7 +87,9 @@ public final class LuaHost {
     /// executable (the source tree when run from .build/release), else /usr/local/share/fp/stdlib.
     public static func findStdlib(executable: String) -> String? {
         if let env = ProcessInfo.processInfo.environment["FP_STDLIB"] { return env }
-        var dir = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
+        // /proc/self/exe is the running binary even when it was found through PATH
+        let exe = FileManager.default.fileExists(atPath: "/proc/self/exe") ? "/proc/self/exe" : executable
+        var dir = URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<6 {
             let cand = dir.appendingPathComponent("stdlib")
             if FileManager.default.fileExists(atPath: cand.appendingPathComponent("fp").path) { return cand.path }

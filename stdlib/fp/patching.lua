@@ -235,6 +235,8 @@ function M.path(model, tokens, clean_cache, metric, senders, receivers, opts)
     else
       if not (r[3] == "q" or r[3] == "k" or r[3] == "v") then error("patching.path: a receiver head is {layer, head, \"q\"|\"k\"|\"v\"}", 2) end
       name, head = "blocks." .. r[1] .. ".attn.hook_" .. r[3], r[2]
+      -- with grouped-query attention, k and v have n_key_value_heads: a query head reads its group's
+      if r[3] ~= "q" then head = head // (model.cfg.n_heads // model.cfg.n_key_value_heads) end
     end
     if not points[name] then points[name] = { heads = {}, whole = false }; order[#order + 1] = name end
     if head then points[name].heads[#points[name].heads + 1] = head else points[name].whole = true end
