@@ -55,8 +55,16 @@ enum LuaFPModule {
                 let dt: DType = try l.isNone(vi + 1) ? (isBool ? .bool : .float32) : LuaTensorMethods.parseDType(l, vi + 1)
                 let t = try Tensor(zeros: shape, dtype: dt); try t.fill(v); l.push(t); return 1
             }),
-            ("zeros_like", { l in let t = try l.tensor(1); l.push(try Tensor(zeros: t.shape, dtype: t.dtype)); return 1 }),
-            ("ones_like", { l in let t = try Tensor(zeros: try l.tensor(1).shape, dtype: try l.tensor(1).dtype); try t.fill(1); l.push(t); return 1 }),
+            ("zeros_like", { l in
+                let t = try l.tensor(1)
+                l.push(try Tensor(zeros: t.shape, dtype: l.isNone(2) ? t.dtype : try LuaTensorMethods.parseDType(l, 2)))
+                return 1
+            }),
+            ("ones_like", { l in
+                let t = try l.tensor(1)
+                let out = try Tensor(zeros: t.shape, dtype: l.isNone(2) ? t.dtype : try LuaTensorMethods.parseDType(l, 2))
+                try out.fill(1); l.push(out); return 1
+            }),
             ("arange", { l in
                 // arange(n) or arange(start, stop[, step]); ints give int64 as in torch
                 let a = try l.number(1)

@@ -7,6 +7,7 @@ public enum ModelLoader {
     /// Short names and the files or Hugging Face ids they stand for.
     static let aliases: [String: [String]] = [
         "gpt2": ["openai-community/gpt2", "gpt2"],
+        "gpt2-small": ["openai-community/gpt2", "gpt2"],
         "gpt2-medium": ["openai-community/gpt2-medium", "gpt2-medium"],
         "gpt2-large": ["openai-community/gpt2-large", "gpt2-large"],
         "gpt2-xl": ["openai-community/gpt2-xl", "gpt2-xl"],
@@ -37,7 +38,9 @@ public enum ModelLoader {
         }
         var hint = "fp pull ORG/NAME downloads a Hugging Face model folder"
         if name.lowercased().hasPrefix("smollm2") { hint = "scripts/fetch-models.sh fetches SmolLM2-135M-Instruct (GGUF) into \(modelsFolder)" }
-        if name.lowercased().hasPrefix("gpt2") { hint = "fp pull openai-community/\(name.lowercased()) downloads it (GPT-2 weights need access to the Hugging Face hub)" }
+        if let repo = aliases[name.lowercased()]?.first, name.lowercased().hasPrefix("gpt2") {
+            hint = "fp pull \(repo) downloads it (GPT-2 weights need access to the Hugging Face hub)"
+        }
         throw TensorError("load_model: no model '\(name)'; looked in:\n  " + (["'\(expanded)' (as a path)"] + looked).joined(separator: "\n  ") + "\n\(hint)")
     }
 
