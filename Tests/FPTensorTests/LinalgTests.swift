@@ -56,17 +56,6 @@ final class LinalgTests: XCTestCase {
         return (0..<m).map { _ in (0..<n).map { _ in next() } }
     }
 
-    private func assertThrows(_ expr: @autoclosure () throws -> Any, contains text: String, line: UInt = #line) {
-        do {
-            _ = try expr()
-            XCTFail("expected an error containing \"\(text)\"", line: line)
-        } catch let e as TensorError {
-            XCTAssertTrue(e.message.contains(text), "message \"\(e.message)\" lacks \"\(text)\"", line: line)
-        } catch {
-            XCTFail("unexpected error \(error)", line: line)
-        }
-    }
-
     // MARK: QR
 
     private func checkQR(_ a: Mat, reduced: Bool, input: Tensor? = nil, line: UInt = #line) throws {

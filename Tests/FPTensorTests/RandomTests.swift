@@ -4,16 +4,6 @@ import XCTest
 /// Statistical checks use sample sizes where the tolerance is many standard errors wide,
 /// and fixed seeds, so they are deterministic.
 final class RandomTests: XCTestCase {
-    private func assertThrows(_ expr: @autoclosure () throws -> Any, contains text: String, line: UInt = #line) {
-        do {
-            _ = try expr()
-            XCTFail("expected an error containing \"\(text)\"", line: line)
-        } catch let e as TensorError {
-            XCTAssertTrue(e.message.contains(text), "message \"\(e.message)\" lacks \"\(text)\"", line: line)
-        } catch {
-            XCTFail("unexpected error \(error)", line: line)
-        }
-    }
 
     func testRandnMeanAndStd() throws {
         RandomSource.seed(1)

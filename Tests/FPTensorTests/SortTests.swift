@@ -3,16 +3,6 @@ import XCTest
 
 /// sort/topk against Swift's stable `sorted(by:)` applied to each slice.
 final class SortTests: XCTestCase {
-    private func assertThrows(_ expr: @autoclosure () throws -> Any, contains text: String, line: UInt = #line) {
-        do {
-            _ = try expr()
-            XCTFail("expected an error containing \"\(text)\"", line: line)
-        } catch let e as TensorError {
-            XCTAssertTrue(e.message.contains(text), "message \"\(e.message)\" lacks \"\(text)\"", line: line)
-        } catch {
-            XCTFail("unexpected error \(error)", line: line)
-        }
-    }
 
     /// Deterministic data with many ties: multiples of 0.5 in [-3, 3], optionally with a
     /// continuous part.
