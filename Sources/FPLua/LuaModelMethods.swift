@@ -361,6 +361,7 @@ enum LuaModelMethods {
             }),
             ("generate", LuaGenerate.generate),
             ("kv_cache", LuaKVCache.make),
+            ("patch_sweep", LuaPatchSweep.make),
         ]
     }
 }

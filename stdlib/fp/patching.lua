@@ -4,14 +4,19 @@
 -- shaped like model:forward(corrupted_tokens) (or [1, #positions, vocab] with
 -- opts.positions = {-1}, which computes only the logits the metric reads).
 --
--- Fast path: a patch at layer L leaves layers < L equal to the corrupted run, so each sweep
--- starts from the corrupted residual stream at layer L (start_at_layer) and runs many cells
--- of the same layer as one batch. `generic` is the plain loop (one full run per cell), kept as
--- the reference the fast helpers are tested against.
+-- Fast path: the sweep engine (model:patch_sweep, Swift). A patch at layer L leaves layers < L
+-- equal to the corrupted run, and a patch at position p leaves positions < p equal to it at
+-- every layer (causal attention): each cell joins at its own layer and computes only the rows
+-- from its first changed position on, and the cells of all layers share each layer's matrix
+-- products. When the model has hooks attached or an attention_mask is given, sweeps fall back
+-- to batched runs per layer from the corrupted residual stream (start_at_layer). `generic` is
+-- the plain loop (one full run per cell), kept as the reference the fast helpers are tested
+-- against.
 --
 --   local patching = require "fp.patching"
 --   local r = patching.resid_pre(model, corrupted_tokens, clean_cache, metric)   -- [layer, pos]
---   opts: positions = {-1}, attention_mask = mask, max_batch = 64, progress = true/false
+--   opts: positions = {-1}, attention_mask = mask, max_batch = cells per pass, progress = true/false,
+--         engine = false (always use the per-layer batched runs)
 local fp = require "fp"
 
 local M = {}
@@ -92,6 +97,38 @@ local function run_layer(model, opts, layer, start_resid, cells, prepare, hook, 
   end
 end
 
+-- The sweep engine for this sweep, or nil when it cannot run it (hooks attached, a mask).
+local function engine_for(model, tokens, opts)
+  if opts.attention_mask or opts.engine == false then return nil end
+  local ok, s = pcall(model.patch_sweep, model, tokens, { positions = opts.positions })
+  if ok then return s end
+  if tostring(s):find("hooks attached", 1, true) then return nil end
+  error(s, 0)
+end
+
+-- Queues cells on the engine and runs them in passes bounded by memory (logits and rows).
+-- build(cell) -> layer, stage, patched activation; record(cell, value) per cell.
+local function run_cells(model, s, opts, cells, build, metric, record, tick)
+  local per_cell = #s.positions * model.cfg.d_vocab * 4
+  local max_cells = opts.max_batch or math.max(1, (256 * 2 ^ 20) // per_cell)
+  local row_bytes = 4 * math.max(model.cfg.d_mlp, 3 * model.cfg.d_model)
+  local max_rows = math.max(256, (512 * 2 ^ 20) // row_bytes)
+  local queued = {}
+  local function flush()
+    if #queued == 0 then return end
+    local logits = s:run()
+    for k, c in ipairs(queued) do record(c, metric_value(metric, logits[{ { k - 1, k } }])) end
+    tick(#queued)
+    queued = {}
+  end
+  for _, c in ipairs(cells) do
+    s:add(build(c))
+    queued[#queued + 1] = c
+    if #queued >= max_cells or s.pending_rows >= max_rows then flush() end
+  end
+  flush()
+end
+
 -- Residual-stream style sweeps: result [n_layers, pos].
 local function resid_sweep(kind)
   return function(model, tokens, clean_cache, metric, opts)
@@ -99,8 +136,40 @@ local function resid_sweep(kind)
     check_args(model, tokens, clean_cache, metric)
     local L, P = model.cfg.n_layers, tokens.shape[2]
     local out = fp.zeros(L, P)
-    local corrupted = corrupted_resid(model, tokens, opts)
+    local clean_at = {}
+    for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".hook_" .. kind) end
     local tick = progress(opts, L * P, "patching " .. kind)
+    local s = engine_for(model, tokens, opts)
+    if s then
+      local cells = {}
+      for layer = 0, L - 1 do for p = 0, P - 1 do cells[#cells + 1] = { layer, p } end end
+      local function build(c)
+        local layer, p = c[1], c[2]
+        local clean_row = clean_at[layer][{ 0, p }]
+        local act
+        if kind == "resid_pre" or kind == "resid_mid" then
+          local stage = kind == "resid_pre" and "pre" or "mid"
+          act = s:reference(layer, stage)
+          act[{ p }] = clean_row
+          return layer, stage, act
+        elseif kind == "resid_post" then
+          act = s:reference(layer + 1, "pre")
+          act[{ p }] = clean_row
+          return layer + 1, "pre", act
+        elseif kind == "attn_out" then          -- resid_mid = resid_pre + attn_out
+          act = s:reference(layer, "mid")
+          act[{ p }] = s:reference(layer, "pre")[{ p }] + clean_row
+          return layer, "mid", act
+        else                                    -- mlp_out: resid_post = resid_mid + mlp_out
+          act = s:reference(layer + 1, "pre")
+          act[{ p }] = s:reference(layer, "mid")[{ p }] + clean_row
+          return layer + 1, "pre", act
+        end
+      end
+      run_cells(model, s, opts, cells, build, metric, function(c, v) out[{ c[1], c[2] }] = v end, tick)
+      return out
+    end
+    local corrupted = corrupted_resid(model, tokens, opts)
     local cells = {}
     for p = 0, P - 1 do cells[#cells + 1] = p end
     for layer = 0, L - 1 do
@@ -140,7 +209,6 @@ local function head_sweep(by_pos, point)
     check_args(model, tokens, clean_cache, metric)
     local L, H, P = model.cfg.n_layers, model.cfg.n_heads, tokens.shape[2]
     local out = by_pos and fp.zeros(L, P, H) or fp.zeros(L, H)
-    local corrupted = corrupted_resid(model, tokens, opts)
     local cells = {}
     if by_pos then
       for p = 0, P - 1 do for h = 0, H - 1 do cells[#cells + 1] = { p, h } end end
@@ -148,6 +216,25 @@ local function head_sweep(by_pos, point)
       for h = 0, H - 1 do cells[#cells + 1] = h end
     end
     local tick = progress(opts, L * #cells, "patching heads")
+    local clean_at = {}
+    for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".attn.hook_" .. point) end
+    local s = point == "z" and engine_for(model, tokens, opts) or nil
+    if s then
+      local all = {}
+      for layer = 0, L - 1 do for _, c in ipairs(cells) do all[#all + 1] = { layer, c } end end
+      local function build(lc)
+        local layer, c = lc[1], lc[2]
+        local z = s:reference(layer, "z")           -- [pos, head, d_head]
+        if by_pos then z[{ c[1], c[2] }] = clean_at[layer][{ 0, c[1], c[2] }]
+        else z[{ {}, c }] = clean_at[layer][{ 0, {}, c }] end
+        return layer, "z", z
+      end
+      local record = by_pos and function(lc, v) out[{ lc[1], lc[2][1], lc[2][2] }] = v end
+                             or function(lc, v) out[{ lc[1], lc[2] }] = v end
+      run_cells(model, s, opts, all, build, metric, record, tick)
+      return out
+    end
+    local corrupted = corrupted_resid(model, tokens, opts)
     for layer = 0, L - 1 do
       local name = "blocks." .. layer .. ".attn.hook_" .. point
       local clean = need(clean_cache, name)
