@@ -18,6 +18,7 @@
 --   opts: positions = {-1}, attention_mask = mask, max_batch = cells per pass, progress = true/false,
 --         engine = false (always use the per-layer batched runs)
 local fp = require "fp"
+local raise = require("fp.errors").raise
 
 local M = {}
 
@@ -40,22 +41,22 @@ end
 local function metric_value(metric, logits)
   local v = metric(logits)
   local ok, n = pcall(fp.item, v)
-  if not ok then error("patching: metric must return a number or a one-element tensor, got " .. tostring(v), 3) end
+  if not ok then raise("patching: metric must return a number or a one-element tensor, got " .. tostring(v)) end
   return n
 end
 
 local function need(cache, name)
   local t = cache[name]
-  if not t then error("patching: the clean cache has no '" .. name .. "' (cache it with run_with_cache)", 3) end
+  if not t then raise("patching: the clean cache has no '" .. name .. "' (cache it with run_with_cache)") end
   return t
 end
 
 local function check_args(model, tokens, cache, metric)
   if not (fp.is_tensor(tokens) and tokens:dim() == 2 and tokens.shape[1] == 1) then
-    error("patching: corrupted tokens must be an int tensor of shape [1, pos] (model:to_tokens of one prompt)", 3)
+    raise("patching: corrupted tokens must be an int tensor of shape [1, pos] (model:to_tokens of one prompt)")
   end
-  if type(cache) ~= "table" then error("patching: clean_cache must be the cache from run_with_cache", 3) end
-  if type(metric) ~= "function" then error("patching: metric must be a function(logits) -> number", 3) end
+  if type(cache) ~= "table" then raise("patching: clean_cache must be the cache from run_with_cache") end
+  if type(metric) ~= "function" then raise("patching: metric must be a function(logits) -> number") end
 end
 
 -- Corrupted residual streams at the start of every layer (one run, cached once per sweep).
@@ -310,7 +311,7 @@ function M.path(model, tokens, clean_cache, metric, senders, receivers, opts)
   local sender_at = {}
   for _, s in ipairs(senders) do
     local l, h = s[1], s[2]
-    if type(l) ~= "number" or type(h) ~= "number" then error("patching.path: senders are {layer, head} pairs", 2) end
+    if type(l) ~= "number" or type(h) ~= "number" then raise("patching.path: senders are {layer, head} pairs") end
     sender_at[l] = sender_at[l] or {}
     sender_at[l][h] = true
   end
@@ -320,7 +321,7 @@ function M.path(model, tokens, clean_cache, metric, senders, receivers, opts)
     local name, head
     if type(r) == "string" then name = r
     else
-      if not (r[3] == "q" or r[3] == "k" or r[3] == "v") then error("patching.path: a receiver head is {layer, head, \"q\"|\"k\"|\"v\"}", 2) end
+      if not (r[3] == "q" or r[3] == "k" or r[3] == "v") then raise("patching.path: a receiver head is {layer, head, \"q\"|\"k\"|\"v\"}") end
       name, head = "blocks." .. r[1] .. ".attn.hook_" .. r[3], r[2]
       -- with grouped-query attention, k and v have n_key_value_heads: a query head reads its group's
       if r[3] ~= "q" then head = head // (model.cfg.n_heads // model.cfg.n_key_value_heads) end
