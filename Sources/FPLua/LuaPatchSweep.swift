@@ -5,7 +5,7 @@ import FPTensor
 /// `model:patch_sweep(corrupted_tokens, { positions = {-1} })`: the engine under fp.patching's
 /// sweeps (see PatchSweep). `s:reference(layer, stage)` is the corrupted run's activation,
 /// `s:add(layer, stage, act)` queues a patched copy, `s:run()` returns the queued cells' logits
-/// [cells, npos, d_vocab]; `s.corrupted_logits`, `s.pending`, `s.pending_rows`.
+/// [cells, batch, npos, d_vocab]; `s.corrupted_logits`, `s.pending`, `s.pending_rows`.
 enum LuaPatchSweep {
     static let metatableName = "fp.PatchSweep"
 

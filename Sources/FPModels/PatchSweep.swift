@@ -20,38 +20,51 @@ public final class PatchSweep {
     struct Cell {
         let layer: Int
         let stage: Stage
-        /// First position that differs from the corrupted run (P: none does).
+        /// First position that differs from the corrupted run in any batch item (P: none does).
         let first: Int
-        /// The cell's activation rows first..<P, [P - first, width].
+        /// The cell's activation rows first..<P of every item, [batch, P - first, width].
         let rows: Tensor?
     }
 
+    /// Rows of one batch item of one cell in the packed activations.
+    struct Segment {
+        let cell: Int
+        let item: Int
+        var offset: Int
+        var positions: [Int]
+    }
+
     public let model: Transformer
+    public let batch: Int
     public let positionsCount: Int
     /// The positions whose logits are returned (absolute, in the order asked).
     public let logitPositions: [Int]
-    /// The corrupted run's logits at those positions, [1, npos, d_vocab].
+    /// The same positions sorted, without repeats: the rows kept past the last attention.
+    let logitRows: [Int]
+    /// The corrupted run's logits at those positions, [batch, npos, d_vocab].
     public let corruptedLogits: Tensor
     let kv: KVCache
-    /// The corrupted run's activations that cells are compared with and filled from.
+    /// The corrupted run's activations that cells are compared with and filled from, [batch, P, width].
     var reference: [String: Tensor] = [:]
     var cells: [Cell] = []
 
-    /// Runs the corrupted tokens [1, pos] once, keeping its keys, values, residual streams and
-    /// hook_z outputs.
+    /// Runs the corrupted tokens [batch, pos] once (no padding: every item has pos tokens),
+    /// keeping its keys, values, residual streams and hook_z outputs.
     public init(model: Transformer, tokens: Tensor, logitPositions: [Int]?) throws {
-        guard tokens.rank == 2, tokens.shape[0] == 1, tokens.dtype == .int64 else {
-            throw TensorError("patch sweep: tokens must be an int tensor [1, pos], got \(tokens.dtype.rawValue) \(tokens.shape)")
+        guard tokens.rank == 2, tokens.dtype == .int64, tokens.shape[0] > 0, tokens.shape[1] > 0 else {
+            throw TensorError("patch sweep: tokens must be an int tensor [batch, pos], got \(tokens.dtype.rawValue) \(tokens.shape)")
         }
         let P = tokens.shape[1]
         self.model = model
+        batch = tokens.shape[0]
         positionsCount = P
         self.logitPositions = try (logitPositions ?? Array(0..<P)).map { p in
             let q = p < 0 ? p + P : p
             guard q >= 0 && q < P else { throw TensorError("patch sweep: logit position \(p) is out of range for \(P) positions") }
             return q
         }
-        kv = try KVCache(cfg: model.cfg, batch: 1, capacity: P)
+        logitRows = Array(Set(self.logitPositions)).sorted()
+        kv = try KVCache(cfg: model.cfg, batch: batch, capacity: P)
         let capture = ReferenceCapture(model.hookNames, layers: model.cfg.nLayers)
         var opts = Transformer.Options()
         opts.kvCache = kv
@@ -60,13 +73,14 @@ public final class PatchSweep {
         reference = capture.kept
     }
 
-    /// The corrupted run's activation at a stage, [P, width] (pre at n_layers = the final residual).
+    /// The corrupted run's activation at a stage: [batch, P, d_model] for pre (at n_layers:
+    /// the final residual) and mid, [batch, P, n_heads, d_head] for z.
     public func referenceActivation(layer: Int, stage: Stage) throws -> Tensor {
         let t = try referenceRows(layer: layer, stage: stage)
-        return stage == .z ? try t.view([positionsCount, model.cfg.nHeads, model.cfg.dHead]) : t
+        return stage == .z ? try t.view([batch, positionsCount, model.cfg.nHeads, model.cfg.dHead]) : t
     }
 
-    /// The same as [P, width] rows.
+    /// The same as [batch, P, width].
     func referenceRows(layer: Int, stage: Stage) throws -> Tensor {
         guard let t = reference[Self.key(layer, stage)] else {
             throw TensorError("patch sweep: no \(stage.rawValue) activation at layer \(layer) (layers 0..\(model.cfg.nLayers - 1)\(stage == .pre ? ", or \(model.cfg.nLayers) for the final residual" : ""))")
@@ -76,100 +90,97 @@ public final class PatchSweep {
 
     static func key(_ layer: Int, _ stage: Stage) -> String { "\(stage.rawValue).\(layer)" }
 
-    /// Adds a cell: `act` is the whole patched activation at (layer, stage), [P, d_model] for
-    /// pre/mid or [P, n_heads, d_head] for z (a leading batch dim of 1 is allowed). Returns
-    /// the cell's index in the next `run()`'s output.
+    /// Adds a cell: `act` is the whole patched activation at (layer, stage), shaped like
+    /// `referenceActivation`. Returns the cell's index in the next `run()`'s output.
     @discardableResult
     public func add(layer: Int, stage: Stage, _ act: Tensor) throws -> Int {
         let ref = try referenceRows(layer: layer, stage: stage)
-        let P = positionsCount, width = ref.shape[1]
-        guard act.dtype == .float32, act.count == P * width,
-              act.shape.last == (stage == .z ? model.cfg.dHead : width) else {
-            let want = stage == .z ? "[\(P), \(model.cfg.nHeads), \(model.cfg.dHead)]" : "[\(P), \(width)]"
+        let B = batch, P = positionsCount, width = ref.shape[2]
+        let want = stage == .z ? [B, P, model.cfg.nHeads, model.cfg.dHead] : [B, P, width]
+        guard act.dtype == .float32, act.shape == want else {
             throw TensorError("patch sweep: a \(stage.rawValue) activation must be \(want), got \(act.dtype.rawValue) \(act.shape)")
         }
-        let a = try act.contiguous().view([P, width])
-        // Bitwise comparison: rows equal to the corrupted run's are skipped exactly.
+        let a = try act.contiguous().view([B, P, width])
+        // Bitwise comparison: rows equal to the corrupted run's in every item are skipped exactly.
         let pa = try a.floatPointer(), pr = try ref.floatPointer()
         var first = P
-        for r in 0..<P where memcmp(pa + r * width, pr + r * width, width * MemoryLayout<Float>.size) != 0 {
-            first = r
-            break
+        for b in 0..<B {
+            for r in 0..<first {
+                let o = (b * P + r) * width
+                if memcmp(pa + o, pr + o, width * MemoryLayout<Float>.size) != 0 { first = r; break }
+            }
         }
-        let rows = first < P ? try a.slice(0, first, P).clone() : nil
+        let rows = first < P ? try a.slice(1, first, P).clone() : nil
         cells.append(Cell(layer: layer, stage: stage, first: first, rows: rows))
         return cells.count - 1
     }
 
     public var pendingCells: Int { cells.count }
     /// Rows the queued cells will compute (their positions from the first difference on).
-    public var pendingRows: Int { cells.reduce(0) { $0 + positionsCount - $1.first } }
+    public var pendingRows: Int { cells.reduce(0) { $0 + batch * (positionsCount - $1.first) } }
 
-    /// Runs every added cell and forgets them. Returns logits [cells, npos, d_vocab] at
+    /// Runs every added cell and forgets them. Returns logits [cells, batch, npos, d_vocab] at
     /// `logitPositions` (positions before a cell's first difference get the corrupted logits).
     public func run() throws -> Tensor {
-        let cfg = model.cfg, L = cfg.nLayers, d = cfg.dModel, P = positionsCount
+        let cfg = model.cfg, L = cfg.nLayers, d = cfg.dModel, P = positionsCount, B = batch
         let npos = logitPositions.count, V = cfg.dVocab
         let all = cells
         cells = []
-        let out = try Tensor.empty([all.count, npos, V])
-        for c in 0..<all.count { try out.select(0, c).copyFrom(try corruptedLogits.select(0, 0)) }
-        // Active cells in X's row order: (cell index, first row in X, positions of its rows).
-        var active: [(cell: Int, offset: Int, positions: [Int])] = []
+        let out = try Tensor.empty([all.count, B, npos, V])
+        for c in 0..<all.count { try out.select(0, c).copyFrom(corruptedLogits) }
+        var segments: [Segment] = []
         var x: Tensor? = nil
-        func join(_ stage: Stage, _ layer: Int, rowsFor: (Int, Cell) throws -> Tensor) throws {
+        var rowCount = 0
+        /// Appends the cells joining at (layer, stage): rowsFor gives item b's rows [n, width].
+        func join(_ stage: Stage, _ layer: Int, rowsFor: (Cell, Int) throws -> Tensor) throws {
             var parts: [Tensor] = []
-            var rowCount = x?.shape[0] ?? 0
             for (i, c) in all.enumerated() where c.layer == layer && c.stage == stage && c.first < P {
-                let r = try rowsFor(i, c)
-                parts.append(r)
-                active.append((i, rowCount, Array(c.first..<P)))
-                rowCount += r.shape[0]
+                for b in 0..<B {
+                    let r = try rowsFor(c, b)
+                    parts.append(r)
+                    segments.append(Segment(cell: i, item: b, offset: rowCount, positions: Array(c.first..<P)))
+                    rowCount += r.shape[0]
+                }
             }
             guard !parts.isEmpty else { return }
             x = try Tensor.cat((x.map { [$0] } ?? []) + parts, dim: 0)
         }
         let firstLayer = all.map(\.layer).min() ?? L
         for l in firstLayer..<L {
-            let w = model.weights.blocks[l]
-            try join(.pre, l) { _, c in c.rows! }
+            let w = model.weights.blocks[l], last = l == L - 1
+            try join(.pre, l) { c, b in try c.rows!.select(0, b) }
             var z: Tensor? = nil
-            if let xin = x {
-                z = try attention(l, xin, active)
-            }
+            if let xin = x { z = try attention(l, xin, segments) }
             // z cells: their heads' outputs join here; their residual is the corrupted one.
-            let zCells = all.enumerated().filter { $0.element.layer == l && $0.element.stage == .z && $0.element.first < P }
-            if !zCells.isEmpty {
+            let zRows = try all.filter { $0.layer == l && $0.stage == .z && $0.first < P }
+                .flatMap { c in try (0..<B).map { try c.rows!.select(0, $0) } }
+            if !zRows.isEmpty {
                 let refPre = try referenceRows(layer: l, stage: .pre)
-                let zs = try zCells.map { $0.element.rows! }
-                z = try Tensor.cat((z.map { [$0] } ?? []) + zs, dim: 0)
-                try join(.z, l) { _, c in try refPre.slice(0, c.first, P) }
+                z = try Tensor.cat((z.map { [$0] } ?? []) + zRows, dim: 0)
+                try join(.z, l) { c, b in try refPre.select(0, b).slice(0, c.first, P) }
             }
             if let zz = z, var xx = x {
-                var rowsZ = zz
-                if l == L - 1 {
-                    // Only the rows whose logits are read go on past attention.
-                    let keep = lastLayerRows(&active)
-                    rowsZ = try zz.indexSelect(0, try Tensor(ints: keep, shape: [keep.count]))
-                    xx = try xx.indexSelect(0, try Tensor(ints: keep, shape: [keep.count]))
+                var zUsed = zz
+                if last {
+                    // Only the rows whose logits are read go on past the last attention.
+                    let rows = keepLogitRows(&segments)
+                    let keep = try Tensor(ints: rows, shape: [rows.count])
+                    zUsed = try zz.indexSelect(0, keep)
+                    xx = try xx.indexSelect(0, keep)
+                    rowCount = xx.shape[0]
                 }
-                let o = try Tensor.empty([rowsZ.shape[0], d])
-                try gemm(rowsZ, w.wO, into: o)
+                let o = try Tensor.empty([zUsed.shape[0], d])
+                try gemm(zUsed, w.wO, into: o)
                 if let b = w.bO { try Kernels.addBias(o, b) }
                 x = try Tensor.binary(.add, xx, o)
             }
-            try join(.mid, l) { _, c in
-                guard l == L - 1 else { return c.rows! }
-                let keep = logitPositions.filter { $0 >= c.first }.map { $0 - c.first }
-                return try c.rows!.indexSelect(0, try Tensor(ints: keep, shape: [keep.count]))
+            try join(.mid, l) { c, b in
+                let rows = try c.rows!.select(0, b)
+                guard last else { return rows }
+                let keep = logitRows.filter { $0 >= c.first }.map { $0 - c.first }
+                return try rows.indexSelect(0, try Tensor(ints: keep, shape: [keep.count]))
             }
-            if l == L - 1 {
-                // mid cells joined with only their logit rows
-                for k in active.indices where all[active[k].cell].layer == l && all[active[k].cell].stage == .mid {
-                    active[k].positions = logitPositions.filter { $0 >= all[active[k].cell].first }
-                }
-                try recomputeOffsets(&active)
-            }
+            if last { _ = keepLogitRows(&segments) }   // mid cells joined with their logit rows only
             if let xx = x {
                 let n = xx.shape[0]
                 let x2 = try model.norm(xx.view([1, n, d]), w: w.ln2W, b: w.ln2B, scaleHook: "", normalizedHook: "", layer: l, hooks: nil)
@@ -177,13 +188,13 @@ public final class PatchSweep {
                 x = try Tensor.binary(.add, xx, m.view([n, d]))
             }
         }
-        try join(.pre, L) { _, c in c.rows! }
+        try join(.pre, L) { c, b in try c.rows!.select(0, b) }
         guard let xf = x else { return out }
         // Unembed the rows at the requested positions and scatter them into the output.
-        var rowIndex: [Int] = [], target: [(cell: Int, pos: Int)] = []
-        for a in active {
+        var rowIndex: [Int] = [], target: [(cell: Int, item: Int, pos: Int)] = []
+        for s in segments {
             for (j, q) in logitPositions.enumerated() {
-                if let k = a.positions.firstIndex(of: q) { rowIndex.append(a.offset + k); target.append((a.cell, j)) }
+                if let k = s.positions.firstIndex(of: q) { rowIndex.append(s.offset + k); target.append((s.cell, s.item, j)) }
             }
         }
         guard !rowIndex.isEmpty else { return out }
@@ -191,37 +202,33 @@ public final class PatchSweep {
         let logits = try model.unembed(rows.view([1, rowIndex.count, d]), B: 1, P: rowIndex.count, positions: nil, hooks: nil)
         let lv = try logits.view([rowIndex.count, V])
         for (r, t) in target.enumerated() {
-            try out.select(0, t.cell).select(0, t.pos).copyFrom(try lv.select(0, r))
+            try out.select(0, t.cell).select(0, t.item).select(0, t.pos).copyFrom(try lv.select(0, r))
         }
         return out
     }
 
-    /// In the last layer: keep each active cell's rows at logit positions; returns their row
-    /// indices in X and updates the bookkeeping to the shrunk X.
-    func lastLayerRows(_ active: inout [(cell: Int, offset: Int, positions: [Int])]) -> [Int] {
-        var keep: [Int] = []
-        for k in active.indices {
-            let a = active[k]
+    /// Keeps each segment's rows at logit positions: returns their indices in the packed rows
+    /// and renumbers the segments for the packed rows that remain.
+    func keepLogitRows(_ segments: inout [Segment]) -> [Int] {
+        var keep: [Int] = [], offset = 0
+        for k in segments.indices {
+            let s = segments[k]
             var kept: [Int] = []
-            for (j, q) in a.positions.enumerated() where logitPositions.contains(q) {
-                keep.append(a.offset + j)
+            for (j, q) in s.positions.enumerated() where logitRows.contains(q) {
+                keep.append(s.offset + j)
                 kept.append(q)
             }
-            active[k].positions = kept
+            segments[k].positions = kept
+            segments[k].offset = offset
+            offset += kept.count
         }
-        try? recomputeOffsets(&active)
         return keep
     }
 
-    func recomputeOffsets(_ active: inout [(cell: Int, offset: Int, positions: [Int])]) throws {
-        var o = 0
-        for k in active.indices { active[k].offset = o; o += active[k].positions.count }
-    }
-
-    /// Causal self-attention of layer l for the packed rows x [R, d]; each active cell's rows
-    /// (positions first..<P) attend to the corrupted run's keys/values before `first` and to
-    /// their own. Returns the heads' outputs z [R, n_heads * d_head].
-    func attention(_ l: Int, _ x: Tensor, _ active: [(cell: Int, offset: Int, positions: [Int])]) throws -> Tensor {
+    /// Causal self-attention of layer l for the packed rows x [R, d]; each segment's rows
+    /// (positions first..<P of one batch item) attend to that item's corrupted keys/values
+    /// before `first` and to their own. Returns the heads' outputs z [R, n_heads * d_head].
+    func attention(_ l: Int, _ x: Tensor, _ segments: [Segment]) throws -> Tensor {
         let cfg = model.cfg, w = model.weights.blocks[l]
         let nH = cfg.nHeads, nKV = cfg.nKVHeads, dh = cfg.dHead, W = cfg.qkvWidth, P = positionsCount, d = cfg.dModel
         let R = x.shape[0], group = nH / nKV, kvw = nKV * dh
@@ -231,7 +238,7 @@ public final class PatchSweep {
         if let b = w.bQKV { try Kernels.addBias(qkv, b) }
         if let cosT = model.ropeCos, let sinT = model.ropeSin {
             var pos = [Int32](repeating: 0, count: R)
-            for a in active { for (j, q) in a.positions.enumerated() { pos[a.offset + j] = Int32(q) } }
+            for s in segments { for (j, q) in s.positions.enumerated() { pos[s.offset + j] = Int32(q) } }
             let qkv4 = try qkv.view([1, R, W])
             try Kernels.rope(try qkv4.slice(2, 0, nH * dh).view([1, R, nH, dh]), positions: pos, cos: cosT, sin: sinT)
             try Kernels.rope(try qkv4.slice(2, nH * dh, (nH + nKV) * dh).view([1, R, nKV, dh]), positions: pos, cos: cosT, sin: sinT)
@@ -242,22 +249,22 @@ public final class PatchSweep {
         let ck = try kv.keys[l].floatPointer(), cv = try kv.values[l].floatPointer()
         let alpha = 1 / Float(dh).squareRoot()
         let ps = try scores.floatPointer()
-        for a in active {
-            let first = a.positions[0], n = a.positions.count
-            // keys/values: the corrupted run's rows before `first`, then the cell's own
+        for s in segments {
+            let first = s.positions[0], n = s.positions.count
+            // keys/values: the item's corrupted rows before `first`, then the cell's own
             if first > 0 {
-                pk.update(from: ck, count: first * kvw)
-                pv.update(from: cv, count: first * kvw)
+                pk.update(from: ck + s.item * P * kvw, count: first * kvw)
+                pv.update(from: cv + s.item * P * kvw, count: first * kvw)
             }
             for j in 0..<n {
-                let src = pq + (a.offset + j) * W
+                let src = pq + (s.offset + j) * W
                 (pk + (first + j) * kvw).update(from: src + nH * dh, count: kvw)
                 (pv + (first + j) * kvw).update(from: src + (nH + nKV) * dh, count: kvw)
             }
             let sc = Tensor(storage: scores.storage, shape: [n, P], strides: [P, 1], offset: scores.offset)
             for h in 0..<nH {
                 let g = h / group
-                let q = Tensor(storage: qkv.storage, shape: [n, dh], strides: [W, 1], offset: qkv.offset + a.offset * W + h * dh)
+                let q = Tensor(storage: qkv.storage, shape: [n, dh], strides: [W, 1], offset: qkv.offset + s.offset * W + h * dh)
                 let kT = Tensor(storage: keys.storage, shape: [dh, P], strides: [1, kvw], offset: keys.offset + g * dh)
                 try gemm(q, kT, into: sc, alpha: alpha)
                 // causal: the row at position first + j sees keys 0...first + j
@@ -267,7 +274,7 @@ public final class PatchSweep {
                     if visible < P { (row + visible).update(repeating: 0, count: P - visible) }
                 }
                 let v = Tensor(storage: vals.storage, shape: [P, dh], strides: [kvw, 1], offset: vals.offset + g * dh)
-                let zv = Tensor(storage: z.storage, shape: [n, dh], strides: [nH * dh, 1], offset: z.offset + a.offset * nH * dh + h * dh)
+                let zv = Tensor(storage: z.storage, shape: [n, dh], strides: [nH * dh, 1], offset: z.offset + s.offset * nH * dh + h * dh)
                 try gemm(sc, v, into: zv)
             }
         }
@@ -295,8 +302,8 @@ final class ReferenceCapture: HookDispatcher {
 
     func fire(_ name: String, layer: Int?, _ act: Tensor) throws -> Tensor? {
         guard let key = wanted[name] else { return nil }
-        let width = act.count / act.shape[1]
-        kept[key] = try act.contiguous().clone().view([act.shape[1], width])
+        let B = act.shape[0], P = act.shape[1]
+        kept[key] = try act.contiguous().clone().view([B, P, act.count / (B * P)])
         return nil
     }
 }

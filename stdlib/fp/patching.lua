@@ -1,8 +1,10 @@
 -- Activation patching with TransformerLens's argument order and semantics
 -- (transformer_lens.patching.get_act_patch_*): the clean activation is patched into the
 -- corrupted run, one cell at a time, and metric(logits) is called once per cell with logits
--- shaped like model:forward(corrupted_tokens) (or [1, #positions, vocab] with
--- opts.positions = {-1}, which computes only the logits the metric reads).
+-- shaped like model:forward(corrupted_tokens) (or [batch, #positions, vocab] with
+-- opts.positions = {-1}, which computes only the logits the metric reads). Several prompts
+-- ([batch, pos] tokens and a clean cache of the same batch) are patched together, as in
+-- TransformerLens: each cell patches every prompt at that layer/position/head.
 --
 -- Fast path: the sweep engine (model:patch_sweep, Swift). A patch at layer L leaves layers < L
 -- equal to the corrupted run, and a patch at position p leaves positions < p equal to it at
@@ -45,15 +47,22 @@ local function metric_value(metric, logits)
   return n
 end
 
-local function need(cache, name)
+-- tokens (optional): the clean activation must be for as many prompts and positions (dim
+-- pos_dim, default 2) as the corrupted tokens.
+local function need(cache, name, tokens, pos_dim)
   local t = cache[name]
   if not t then raise("patching: the clean cache has no '" .. name .. "' (cache it with run_with_cache)") end
+  pos_dim = pos_dim or 2
+  if tokens and (t.shape[1] ~= tokens.shape[1] or t.shape[pos_dim] ~= tokens.shape[2]) then
+    raise("patching: the clean cache's '" .. name .. "' is for " .. t.shape[1] .. " prompt(s) of " .. t.shape[pos_dim]
+      .. " positions, the corrupted tokens are " .. tokens.shape[1] .. " of " .. tokens.shape[2])
+  end
   return t
 end
 
 local function check_args(model, tokens, cache, metric)
-  if not (fp.is_tensor(tokens) and tokens:dim() == 2 and tokens.shape[1] == 1) then
-    raise("patching: corrupted tokens must be an int tensor of shape [1, pos] (model:to_tokens of one prompt)")
+  if not (fp.is_tensor(tokens) and tokens:dim() == 2 and tokens.dtype == "int64") then
+    raise("patching: corrupted tokens must be an int tensor of shape [batch, pos] (model:to_tokens)")
   end
   if type(cache) ~= "table" then raise("patching: clean_cache must be the cache from run_with_cache") end
   if type(metric) ~= "function" then raise("patching: metric must be a function(logits) -> number") end
@@ -118,7 +127,7 @@ local function run_cells(model, s, opts, cells, build, metric, record, tick)
   local function flush()
     if #queued == 0 then return end
     local logits = s:run()
-    for k, c in ipairs(queued) do record(c, metric_value(metric, logits[{ { k - 1, k } }])) end
+    for k, c in ipairs(queued) do record(c, metric_value(metric, logits[{ k - 1 }])) end
     tick(#queued)
     queued = {}
   end
@@ -138,7 +147,7 @@ local function resid_sweep(kind)
     local L, P = model.cfg.n_layers, tokens.shape[2]
     local out = fp.zeros(L, P)
     local clean_at = {}
-    for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".hook_" .. kind) end
+    for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".hook_" .. kind, tokens) end
     local tick = progress(opts, L * P, "patching " .. kind)
     local s = engine_for(model, tokens, opts)
     if s then
@@ -146,29 +155,35 @@ local function resid_sweep(kind)
       for layer = 0, L - 1 do for p = 0, P - 1 do cells[#cells + 1] = { layer, p } end end
       local function build(c)
         local layer, p = c[1], c[2]
-        local clean_row = clean_at[layer][{ 0, p }]
+        local clean_row = clean_at[layer][{ {}, p }]
         local act
         if kind == "resid_pre" or kind == "resid_mid" then
           local stage = kind == "resid_pre" and "pre" or "mid"
           act = s:reference(layer, stage)
-          act[{ p }] = clean_row
+          act[{ {}, p }] = clean_row
           return layer, stage, act
         elseif kind == "resid_post" then
           act = s:reference(layer + 1, "pre")
-          act[{ p }] = clean_row
+          act[{ {}, p }] = clean_row
           return layer + 1, "pre", act
         elseif kind == "attn_out" then          -- resid_mid = resid_pre + attn_out
           act = s:reference(layer, "mid")
-          act[{ p }] = s:reference(layer, "pre")[{ p }] + clean_row
+          act[{ {}, p }] = s:reference(layer, "pre")[{ {}, p }] + clean_row
           return layer, "mid", act
         else                                    -- mlp_out: resid_post = resid_mid + mlp_out
           act = s:reference(layer + 1, "pre")
-          act[{ p }] = s:reference(layer, "mid")[{ p }] + clean_row
+          act[{ {}, p }] = s:reference(layer, "mid")[{ {}, p }] + clean_row
           return layer + 1, "pre", act
         end
       end
       run_cells(model, s, opts, cells, build, metric, function(c, v) out[{ c[1], c[2] }] = v end, tick)
       return out
+    end
+    if tokens.shape[1] > 1 then   -- several prompts with hooks or a mask: one run per cell
+      local cells = {}
+      for layer = 0, L - 1 do for p = 0, P - 1 do cells[#cells + 1] = { layer, p } end end
+      return M.generic(model, tokens, clean_cache, metric, function(c) return "blocks." .. c[1] .. ".hook_" .. kind end,
+        cells, { shape = { L, P }, positions = opts.positions, attention_mask = opts.attention_mask, progress = opts.progress })
     end
     local corrupted = corrupted_resid(model, tokens, opts)
     local cells = {}
@@ -218,22 +233,34 @@ local function head_sweep(by_pos, point)
     end
     local tick = progress(opts, L * #cells, "patching heads")
     local clean_at = {}
-    for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".attn.hook_" .. point) end
+    for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".attn.hook_" .. point, tokens, point == "pattern" and 3 or 2) end
     local s = point == "z" and engine_for(model, tokens, opts) or nil
     if s then
       local all = {}
       for layer = 0, L - 1 do for _, c in ipairs(cells) do all[#all + 1] = { layer, c } end end
       local function build(lc)
         local layer, c = lc[1], lc[2]
-        local z = s:reference(layer, "z")           -- [pos, head, d_head]
-        if by_pos then z[{ c[1], c[2] }] = clean_at[layer][{ 0, c[1], c[2] }]
-        else z[{ {}, c }] = clean_at[layer][{ 0, {}, c }] end
+        local z = s:reference(layer, "z")           -- [batch, pos, head, d_head]
+        if by_pos then z[{ {}, c[1], c[2] }] = clean_at[layer][{ {}, c[1], c[2] }]
+        else z[{ {}, {}, c }] = clean_at[layer][{ {}, {}, c }] end
         return layer, "z", z
       end
       local record = by_pos and function(lc, v) out[{ lc[1], lc[2][1], lc[2][2] }] = v end
                              or function(lc, v) out[{ lc[1], lc[2] }] = v end
       run_cells(model, s, opts, all, build, metric, record, tick)
       return out
+    end
+    if tokens.shape[1] > 1 then   -- several prompts with hooks or a mask: one run per cell
+      local all = {}
+      for layer = 0, L - 1 do
+        for _, c in ipairs(cells) do
+          all[#all + 1] = by_pos and { layer, c[1], head = c[2] } or { layer, head = c }
+        end
+      end
+      local setter = point == "pattern" and function(act, i, clean) act[{ {}, i.head }] = clean[{ {}, i.head }] end or nil
+      return M.generic(model, tokens, clean_cache, metric, function(c) return "blocks." .. c[1] .. ".attn.hook_" .. point end,
+        all, { shape = by_pos and { L, P, H } or { L, H }, setter = setter, positions = opts.positions,
+               attention_mask = opts.attention_mask, progress = opts.progress })
     end
     local corrupted = corrupted_resid(model, tokens, opts)
     for layer = 0, L - 1 do
@@ -276,9 +303,9 @@ function M.generic(model, tokens, clean_cache, metric, hook_name_fn, index_list,
   opts = opts or {}
   check_args(model, tokens, clean_cache, metric)
   local setter = opts.setter or function(act, idx, clean)
-    if idx.head ~= nil and idx[2] ~= nil then act[{ 0, idx[2], idx.head }] = clean[{ 0, idx[2], idx.head }]
-    elseif idx.head ~= nil then act[{ 0, {}, idx.head }] = clean[{ 0, {}, idx.head }]
-    else act[{ 0, idx[2] }] = clean[{ 0, idx[2] }] end
+    if idx.head ~= nil and idx[2] ~= nil then act[{ {}, idx[2], idx.head }] = clean[{ {}, idx[2], idx.head }]
+    elseif idx.head ~= nil then act[{ {}, {}, idx.head }] = clean[{ {}, {}, idx.head }]
+    else act[{ {}, idx[2] }] = clean[{ {}, idx[2] }] end
   end
   local values = {}
   local tick = progress(opts, #index_list, "patching")
