@@ -234,6 +234,19 @@ enum LuaAutograd {
             ("cross_entropy", crossEntropy),
             ("no_grad", withGradMode(false)),
             ("enable_grad", withGradMode(true)),
+            // update kernels of stdlib/fp/optim.lua (in place): p, g, state..., hyperparameters
+            ("_sgd_step", { l in
+                try OptimizerSteps.sgd(try l.tensor(1), try l.tensor(2), LuaTensor.get(l.L, 3), lr: Float(try l.number(4)),
+                                       momentum: Float(try l.number(5)), weightDecay: Float(try l.number(6)),
+                                       nesterov: try l.bool(7), first: try l.bool(8))
+                return 0
+            }),
+            ("_adam_step", { l in
+                try OptimizerSteps.adam(try l.tensor(1), try l.tensor(2), try l.tensor(3), try l.tensor(4), step: try l.int(5),
+                                        lr: Float(try l.number(6)), beta1: Float(try l.number(7)), beta2: Float(try l.number(8)),
+                                        eps: Float(try l.number(9)), weightDecay: Float(try l.number(10)), decoupled: try l.bool(11))
+                return 0
+            }),
             ("is_grad_enabled", { l in l.push(bool: Autograd.enabled); return 1 }),
             ("set_grad_enabled", { l in
                 let was = Autograd.enabled
