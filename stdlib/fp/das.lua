@@ -25,14 +25,14 @@ function M.interchange_hook(param, pos, source)
 end
 
 local function tokens_of(model, x)
-  if type(x) == "string" then return model:to_tokens(x) end
+  if type(x) == "string" then return (model:to_tokens(x, { prepend_bos = true })) end
   return x
 end
 
 -- Probability of each of `ids` (and top-k completions) at the last position, with `hooks`.
 function M.last_probs(model, tokens, hooks)
   return fp.no_grad(function()
-    local logits = model:run_with_hooks(tokens, { fwd_hooks = hooks or {} })
+    local logits = hooks and model:run_with_hooks(tokens, { fwd_hooks = hooks }) or model:forward(tokens)
     return logits[{ 0, -1 }]:softmax(-1)
   end)
 end
