@@ -66,3 +66,7 @@ function Model:batch(items, opts)
   for i = 1, #items do out[i] = logits[{ { i - 1, i } }] end
   return out
 end
+
+-- fp.optim and fp.nn (optimizers, schedules, parametrizations) live in stdlib/fp/{optim,nn}.lua.
+fp.optim = require "fp.optim"
+fp.nn = require "fp.nn"
