@@ -1,6 +1,7 @@
 -- JSON for fp scripts: json.decode(text) -> Lua value, json.encode(value) -> text.
 --
--- decode: objects become tables with string keys, arrays 1-based lists, null becomes json.null.
+-- decode: objects become tables with string keys (marked with the json.object metatable, so
+-- they encode back as objects, {} included), arrays 1-based lists, null becomes json.null.
 -- Numbers with a fraction or an exponent become Lua floats, others Lua integers (floats when
 -- they do not fit in 64 bits). \uXXXX escapes, surrogate pairs included, become UTF-8; a lone
 -- surrogate becomes U+FFFD. Errors give the line, column and character of the problem.
@@ -14,6 +15,8 @@
 -- replaced by U+FFFD, so the output is always valid JSON.
 local M = {}
 M.null = setmetatable({}, { __tostring = function() return "null" end })
+-- The metatable that marks a table to be written as an object ({} rather than [] when empty).
+M.object = {}
 
 ---------------------------------------------------------------------------------------------
 -- decode
@@ -118,7 +121,7 @@ local function value(s, i, depth)
   i = skip(s, i)
   local c = s:sub(i, i)
   if c == "{" then
-    local obj = {}
+    local obj = setmetatable({}, M.object) -- so that {} encodes back as {}
     i = skip(s, i + 1)
     if s:sub(i, i) == "}" then return obj, i + 1 end
     while true do
@@ -131,6 +134,7 @@ local function value(s, i, depth)
       i = skip(s, i)
       local d = s:sub(i, i)
       if d == "}" then return obj, i + 1 end
+      if d == "" then fail(s, i, "unexpected end of input") end
       if d ~= "," then fail(s, i, "expected ',' or '}'") end
       i = skip(s, i + 1)
     end
@@ -143,6 +147,7 @@ local function value(s, i, depth)
       i = skip(s, i)
       local d = s:sub(i, i)
       if d == "]" then return arr, i + 1 end
+      if d == "" then fail(s, i, "unexpected end of input") end
       if d ~= "," then fail(s, i, "expected ',' or ']'") end
       i = i + 1
     end
@@ -270,8 +275,6 @@ local function encode(v, indent, depth, seen, f32)
   return out
 end
 
--- Marks an empty table to be written as {} rather than [].
-M.object = {}
 function M.empty_object() return setmetatable({}, M.object) end
 
 -- json.encode(value[, { indent = "  " }])
