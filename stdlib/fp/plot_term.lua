@@ -115,7 +115,7 @@ function M.render(t, opts)
   if not fits then
     local keys, width, line = {}, 0, {}
     for j = 1, C do
-      local item = string.format("%d %q", j - 1, xl[j]):gsub("\\\n", "\\n")
+      local item = string.format('%d "%s"', j - 1, xl[j])
       if width + #item > 96 and #line > 0 then keys[#keys + 1] = table.concat(line, "  "); line, width = {}, 0 end
       line[#line + 1] = item
       width = width + #item + 2
