@@ -322,6 +322,30 @@ function M.imshow(t, opts)
     width = math.max(width, tx + tw / 2 + 10)
   end
 
+  -- opts.values: numbers in the cells, with one number of decimals for the whole figure
+  -- (3 significant digits at the largest |value|) or opts.values as a format like "%.1f".
+  local value_text, value_chars
+  if opts.values then
+    local fmt = opts.values
+    if type(fmt) ~= "string" then
+      local m = math.max(math.abs(zmin), math.abs(zmax))
+      local decimals = clamp(2 - math.floor(math.log(m > 0 and m or 1, 10)), 0, 4)
+      fmt = "%." .. decimals .. "f"
+    end
+    value_text = function(v)
+      if v ~= v then return "NaN" end
+      local s = string.format(fmt, v)
+      if s:match("^%-0%.?0*$") then s = s:sub(2) end
+      return s
+    end
+    value_chars = 1
+    for _, rows in ipairs(facets) do
+      for _, row in ipairs(rows) do
+        for _, v in ipairs(row) do value_chars = math.max(value_chars, #value_text(v)) end
+      end
+    end
+  end
+
   local out = { svg_open(width, height) }
   if opts.title then out[#out + 1] = title_svg(opts.title, tx, 10 + TITLE_FS) end
   local yname = opts.ylabel or "row"
@@ -346,17 +370,19 @@ function M.imshow(t, opts)
     end
     out[#out + 1] = "</g>"
     out[#out + 1] = string.format('<rect x="%.1f" y="%.1f" width="%d" height="%d" fill="none" stroke="#888" stroke-width="0.6"/>', px, py, pw, ph)
-    if opts.values then
-      local size = math.min(FS, ch - 3, cw / 4)
-      out[#out + 1] = string.format('<g text-anchor="middle" font-size="%.1f" pointer-events="none">', size)
-      for i = 1, R do
-        for j = 1, C do
-          local v = rows[i][j]
-          local fill = color.luminance(colorize(v)) < 0.5 and "#ffffff" or "#111111"
-          out[#out + 1] = S.text(px + (j - 0.5) * cw, py + (i - 0.5) * ch, S.fmt(v), string.format('dy="0.35em" fill="%s"', fill))
+    if value_text then
+      local size = math.min(FS, ch - 3, (cw - 3) / (0.6 * value_chars))
+      if size >= 6 then -- smaller text is unreadable: leave the values to the tooltips
+        out[#out + 1] = string.format('<g text-anchor="middle" font-size="%.1f" pointer-events="none">', size)
+        for i = 1, R do
+          for j = 1, C do
+            local v = rows[i][j]
+            local fill = color.luminance(colorize(v)) < 0.5 and "#ffffff" or "#111111"
+            out[#out + 1] = S.text(px + (j - 0.5) * cw, py + (i - 0.5) * ch, value_text(v), string.format('dy="0.35em" fill="%s"', fill))
+          end
         end
+        out[#out + 1] = "</g>"
       end
-      out[#out + 1] = "</g>"
     end
     -- column labels under every panel, row labels left of the first panel of each row
     local xs = {}
@@ -470,6 +496,9 @@ local function frame(spec)
   out[#out + 1] = "</g>"
   if ys.lo < 0 and ys.hi > 0 then
     out[#out + 1] = string.format('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#888" stroke-width="1"/>', left, ys.px(0), left + W, ys.px(0))
+  end
+  if spec.xs and spec.xs.lo < 0 and spec.xs.hi > 0 then
+    out[#out + 1] = string.format('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#888" stroke-width="1"/>', px(0), top, px(0), top + H)
   end
   out[#out + 1] = string.format('<rect x="%.1f" y="%.1f" width="%d" height="%d" fill="none" stroke="#888" stroke-width="0.8"/>', left, top, W, H)
   out[#out + 1] = '<g text-anchor="end" fill="#222">'
