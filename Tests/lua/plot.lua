@@ -76,6 +76,11 @@ test("imshow: labels present, escaped, control characters visible, long ones cut
   assert(svg:find("rotate(-45)", 1, true), "labels wider than a cell are rotated")
   -- the full label is still in the tooltip
   assert(svg:find(long, 1, true))
+  -- bytes XML cannot hold never reach the file, whatever the strings
+  svg = plot.imshow(fp.ones(1, 2), { x = { "\1a", "b\xff" }, title = "t\0\2", xlabel = "\xc3", colorbar_label = "\27[1m" }):svg()
+  assert(utf8.len(svg), "valid UTF-8")
+  assert(not svg:find("[%z\1-\8\11\12\14-\31]"), "no control characters")
+  assert(svg:find(">\\x01a<", 1, true) and svg:find("b\u{FFFD}", 1, true))
 end)
 
 test("imshow: every text and cell stays inside the SVG", function()

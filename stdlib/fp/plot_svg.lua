@@ -4,9 +4,25 @@ local M = {}
 
 M.font = "DejaVu Sans, Helvetica, Arial, sans-serif"
 
--- XML-escapes text for element content and attribute values.
+local function valid_utf8(s)
+  if utf8.len(s) then return s end
+  local out, i = {}, 1
+  while i <= #s do
+    local n, bad = utf8.len(s, i)
+    if n then out[#out + 1] = s:sub(i); break end
+    out[#out + 1] = s:sub(i, bad - 1) .. "\u{FFFD}"
+    i = bad + 1
+  end
+  return table.concat(out)
+end
+
+-- XML-escapes text for element content and attribute values. Characters XML cannot hold
+-- (control characters other than tab and newline, invalid UTF-8) become visible escapes or
+-- U+FFFD, so any Lua string gives a well-formed file.
 function M.esc(s)
-  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }))
+  s = valid_utf8(tostring(s))
+  s = s:gsub("[%z\1-\8\11\12\14-\31\127]", function(c) return string.format("\\x%02x", c:byte()) end)
+  return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
 
 -- Makes a label printable: control characters become visible escapes (a newline token reads
@@ -18,16 +34,7 @@ function M.clean_label(s, max)
     local named = { ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" }
     return named[c] or string.format("\\x%02x", c:byte())
   end)
-  if not utf8.len(s) then
-    local out, i = {}, 1
-    while i <= #s do
-      local n, bad = utf8.len(s, i)
-      if n then out[#out + 1] = s:sub(i); break end
-      out[#out + 1] = s:sub(i, bad - 1) .. "\u{FFFD}"
-      i = bad + 1
-    end
-    s = table.concat(out)
-  end
+  s = valid_utf8(s)
   if max and utf8.len(s) > max then
     s = s:sub(1, utf8.offset(s, max) - 1) .. "\u{2026}"
   end
