@@ -180,6 +180,7 @@ test("imshow errors name the argument and what was expected", function()
   expect_error(function() plot.imshow(fp.ones(0, 3)) end, "empty tensor")
   expect_error(function() plot.imshow(nil) end, "got nil")
   expect_error(function() plot.imshow(fp.ones(2, 2), 5) end, "opts must be a table")
+  expect_error(function() plot.imshow(fp.ones(3, 4), { max_cells = 10 }) end, "12 cells are too many for a readable figure (max_cells = 10)")
   -- Lua lists work like tensors
   assert_equal(#cell_fills(plot.imshow({ { 1, 2 }, { 3, 4 } }):svg()), 4)
 end)

@@ -278,6 +278,11 @@ function M.imshow(t, opts)
   end
   local F, R, C = #facets, shape[#shape - 1], shape[#shape]
   if F == 0 or R == 0 or C == 0 then fail(who, "cannot draw an empty tensor of shape " .. shape_str(shape)) end
+  local max_cells = opts.max_cells or 250000
+  if F * R * C > max_cells then
+    fail(who, string.format("%d cells are too many for a readable figure (max_cells = %d): slice or average the tensor first, or raise opts.max_cells",
+      F * R * C, max_cells))
+  end
   local max_label = opts.max_label or 20
   local xs_full = labels_of(opts.x, C, who, "x", "the tensor's last dim (columns)")
   local ys_full = labels_of(opts.y, R, who, "y", "the tensor's rows")
@@ -348,8 +353,10 @@ function M.imshow(t, opts)
 
   local out = { svg_open(width, height) }
   if opts.title then out[#out + 1] = title_svg(opts.title, tx, 10 + TITLE_FS) end
-  local yname = opts.ylabel or "row"
-  local xname = opts.xlabel or "col"
+  -- tooltip lines, escaped once: "<ylabel>: <row label>\n<xlabel>: <col label>\nvalue: v"
+  local row_tips, col_tips = {}, {}
+  for i = 1, R do row_tips[i] = S.esc((opts.ylabel or "row") .. ": " .. S.clean_label(ys_full[i])) end
+  for j = 1, C do col_tips[j] = S.esc("\n" .. (opts.xlabel or "col") .. ": " .. S.clean_label(xs_full[j])) end
   for f = 1, F do
     local px = left + ((f - 1) % ncols) * (pw + hgap)
     local py = top + ((f - 1) // ncols) * (row_h + vgap) + fh
@@ -358,14 +365,14 @@ function M.imshow(t, opts)
     end
     out[#out + 1] = string.format('<g class="panel" shape-rendering="crispEdges">')
     local rows = facets[f]
+    local facet_tip = fs_full and S.esc(S.clean_label(fs_full[f]) .. "\n") or ""
     for i = 1, R do
       local row = rows[i]
+      local row_tip = facet_tip .. row_tips[i]
       for j = 1, C do
         local v = row[j]
-        local tip = string.format("%s%s: %s\n%s: %s\nvalue: %s", fs_full and (S.clean_label(fs_full[f]) .. "\n") or "",
-          yname, S.clean_label(ys_full[i]), xname, S.clean_label(xs_full[j]), S.fmt(v))
-        out[#out + 1] = string.format('<rect class="cell" x="%.1f" y="%.1f" width="%d" height="%d" fill="%s"><title>%s</title></rect>',
-          px + (j - 1) * cw, py + (i - 1) * ch, cw, ch, colorize(v), S.esc(tip))
+        out[#out + 1] = string.format('<rect class="cell" x="%.1f" y="%.1f" width="%d" height="%d" fill="%s"><title>%s%s\nvalue: %s</title></rect>',
+          px + (j - 1) * cw, py + (i - 1) * ch, cw, ch, colorize(v), row_tip, col_tips[j], S.fmt(v))
       end
     end
     out[#out + 1] = "</g>"
