@@ -299,7 +299,10 @@ function M.imshow(t, opts)
   local ncols = opts.facet_cols or math.min(F, 4)
   local nrows = math.ceil(F / ncols)
   local cw = opts.cell_width or clamp(math.floor(math.min(680, 960 / ncols) / C), 6, 56)
-  local ch = opts.cell_height or clamp(math.floor(math.min(520, 900 / nrows) / R), 6, 40)
+  local ch = opts.cell_height or clamp(math.floor(math.min(520, 720 / nrows) / R), 6, 40)
+  -- narrow columns: widen to one text line per column when the figure stays under ~1000 px,
+  -- so that every (rotated) column label can be shown
+  if not opts.cell_width and cw < FS + 3 and C * (FS + 3) * ncols <= 1000 then cw = FS + 3 end
   if opts.aspect == "equal" then cw = math.min(cw, ch); ch = cw end
   local pw, ph = C * cw, R * ch
 
@@ -408,7 +411,7 @@ function M.imshow(t, opts)
   end
   if opts.ylabel then
     out[#out + 1] = string.format('<text transform="translate(%.1f,%.1f) rotate(-90)" text-anchor="middle" dy="0.35em" font-size="%d">%s</text>',
-      10 + AXIS_FS / 2, top + fh + math.min(gh - fh, ph) / 2, AXIS_FS, S.esc(opts.ylabel))
+      10 + AXIS_FS / 2, (top + fh + top + gh - xlay.height) / 2, AXIS_FS, S.esc(opts.ylabel))
   end
   colorbar(out, map, zmin, zmax, cbx, top + fh, cbh, opts.colorbar_label)
   out[#out + 1] = "</svg>"
