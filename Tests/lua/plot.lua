@@ -235,11 +235,19 @@ test("bar: one bar per value, blue up, red down, horizontal for long labels", fu
   expect_error(function() plot.bar({ labels = {} }) end, "values missing")
 end)
 
+test("term colours: an xterm palette colour maps to its own index", function()
+  local T = require "fp.plot_term"
+  local cases = { ["#000000"] = 16, ["#5f0000"] = 52, ["#005f87"] = 24, ["#d7afff"] = 183, ["#ffffff"] = 231,
+                  ["#eeeeee"] = 255, ["#080808"] = 232, ["#bcbcbc"] = 250, ["#87d7ff"] = 117 }
+  for hex, n in pairs(cases) do assert_equal(T.xterm(hex), n, hex) end
+  assert_equal(T.xterm("#bdbdbd"), 250)          -- one step off a palette grey
+end)
+
 test("term: 256-colour cells, labels, legend; t:show prints the same", function()
   local t = fp.tensor({ { 0, 1 }, { -1, 0 / 0 } })
   local s = plot.term_string(t, { x = { "ab", "cd" }, y = { "first", "second" }, title = "resid" })
   assert(s:find("\27[48;5;231m", 1, true), "white (xterm 231) for 0")
-  assert(s:find("\27[48;5;23m", 1, true), "dark blue-green end (xterm 23) for +1")
+  assert(s:find("\27[48;5;24m", 1, true), "dark blue (xterm 24, #005f87) for +1, RdBu's #053061")
   assert(s:find("\27[48;5;52m", 1, true), "dark red (xterm 52) for -1")
   assert(s:find("\27[48;5;250m", 1, true), "grey (xterm 250) for NaN")
   assert(s:find("first", 1, true) and s:find("second", 1, true))

@@ -330,29 +330,9 @@ function M.imshow(t, opts)
     width = math.max(width, tx + tw / 2 + 10)
   end
 
-  -- opts.values: numbers in the cells, with one number of decimals for the whole figure
-  -- (3 significant digits at the largest |value|) or opts.values as a format like "%.1f".
+  -- opts.values: numbers in the cells (see S.value_format)
   local value_text, value_chars
-  if opts.values then
-    local fmt = opts.values
-    if type(fmt) ~= "string" then
-      local m = math.max(math.abs(zmin), math.abs(zmax))
-      local decimals = clamp(2 - math.floor(math.log(m > 0 and m or 1, 10)), 0, 4)
-      fmt = "%." .. decimals .. "f"
-    end
-    value_text = function(v)
-      if v ~= v then return "NaN" end
-      local s = string.format(fmt, v)
-      if s:match("^%-0%.?0*$") then s = s:sub(2) end
-      return s
-    end
-    value_chars = 1
-    for _, rows in ipairs(facets) do
-      for _, row in ipairs(rows) do
-        for _, v in ipairs(row) do value_chars = math.max(value_chars, #value_text(v)) end
-      end
-    end
-  end
+  if opts.values then value_text, value_chars = S.value_format(facets, zmin, zmax, opts.values) end
 
   local out = { svg_open(width, height) }
   if opts.title then out[#out + 1] = title_svg(opts.title, tx, 10 + TITLE_FS) end

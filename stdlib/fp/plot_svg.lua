@@ -75,6 +75,30 @@ function M.fmt(v)
   return s
 end
 
+-- Numbers written in heatmap cells: one format for the whole figure, fmt if it is a string
+-- (e.g. "%.1f"), else fixed decimals that give 3 significant digits at the largest |limit|.
+-- Returns the formatter and the widest text's length.
+function M.value_format(values, zmin, zmax, fmt)
+  if type(fmt) ~= "string" then
+    local m = math.max(math.abs(zmin), math.abs(zmax))
+    local decimals = math.max(0, math.min(4, 2 - math.floor(math.log(m > 0 and m or 1, 10))))
+    fmt = "%." .. decimals .. "f"
+  end
+  local function text(v)
+    if v ~= v then return "NaN" end
+    local s = string.format(fmt, v)
+    if s:match("^%-0%.?0*$") then s = s:sub(2) end -- no "-0.00"
+    return s
+  end
+  local widest = 1
+  local function visit(x)
+    if type(x) == "table" then for _, y in ipairs(x) do visit(y) end
+    else widest = math.max(widest, #text(x)) end
+  end
+  visit(values)
+  return text, widest
+end
+
 -- "Nice" tick values covering [lo, hi]: steps of 1, 2, 2.5 or 5 times a power of ten, about n ticks.
 function M.ticks(lo, hi, n)
   n = n or 5
