@@ -77,10 +77,16 @@ test("imshow: labels present, escaped, control characters visible, long ones cut
   -- the full label is still in the tooltip
   assert(svg:find(long, 1, true))
   -- bytes XML cannot hold never reach the file, whatever the strings
-  svg = plot.imshow(fp.ones(1, 2), { x = { "\1a", "b\xff" }, title = "t\0\2", xlabel = "\xc3", colorbar_label = "\27[1m" }):svg()
+  svg = plot.imshow(fp.ones(1, 2), { x = { "\1a", "b\xff" }, title = "t\0\2\xff", xlabel = "\xc3", colorbar_label = "\27[1m" }):svg()
   assert(utf8.len(svg), "valid UTF-8")
   assert(not svg:find("[%z\1-\8\11\12\14-\31]"), "no control characters")
   assert(svg:find(">\\x01a<", 1, true) and svg:find("b\u{FFFD}", 1, true))
+  for _, fig in ipairs({ plot.line({ { name = "\xff", y = { 1 } } }, { title = "\xfe", x = { "\xc3" } }),
+                         plot.bar({ labels = { "\xff", "\1" }, values = { 1, 2 } }, { title = "\xfe" }),
+                         plot.bar({ labels = { "\xff long label here", "\1" }, values = { 1, 2 } }),
+                         plot.scatter({ { name = "\xff", x = { 1 }, y = { 1 }, labels = { "\2" } } }, { annotate = true }) }) do
+    assert(utf8.len(fig:svg()) and not fig:svg():find("[%z\1-\8\11\12\14-\31]"), fig.kind)
+  end
 end)
 
 test("imshow: every text and cell stays inside the SVG", function()

@@ -47,6 +47,7 @@ local narrow = {}
 for c in (" .,:;'|!ijlrtf()[]"):gmatch(".") do narrow[c:byte()] = true end
 
 function M.text_width(s, size)
+  s = valid_utf8(tostring(s))
   local w = 0
   for _, cp in utf8.codes(s) do
     if cp >= 0x1100 then w = w + 1.0
