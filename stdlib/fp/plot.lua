@@ -65,20 +65,31 @@ local HTML_SCRIPT = [[
 })();
 ]]
 
-function Figure:html()
-  local data = json.encode(self.data or {}):gsub("</", "<\\/")
+-- An HTML page around SVG bodies (with optional headings) and their data.
+local function page_html(title, parts, data)
+  local body = {}
+  for _, p in ipairs(parts) do
+    if p.heading then body[#body + 1] = "<h2>" .. S.esc(p.heading) .. "</h2>\n" end
+    body[#body + 1] = "<div class=\"fp-figure\">" .. p.svg .. "</div>\n"
+  end
+  local text = json.encode(data or {}):gsub("</", "<\\/")
   return table.concat({
     "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-    "<title>", S.esc(self.title or ("fp " .. self.kind)), "</title>\n<style>\n",
+    "<title>", S.esc(title), "</title>\n<style>\n",
     "body { margin: 16px; background: #fff; font-family: ", S.font, "; }\n",
+    "h1 { font-size: 20px; } h2 { font-size: 16px; margin: 24px 0 6px; }\n",
     "#fp-tip { position: fixed; display: none; pointer-events: none; background: rgba(255,255,255,0.96);",
     " border: 1px solid #888; border-radius: 3px; padding: 4px 7px; font-size: 12px; white-space: pre;",
     " box-shadow: 0 1px 4px rgba(0,0,0,0.25); }\n",
     ".fp-hl { stroke: #000; stroke-width: 1.5px; }\n</style>\n</head>\n<body>\n",
-    self._svg, "\n<div id=\"fp-tip\"></div>\n",
-    "<script type=\"application/json\" id=\"fp-data\">", data, "</script>\n",
+    table.concat(body), "<div id=\"fp-tip\"></div>\n",
+    "<script type=\"application/json\" id=\"fp-data\">", text, "</script>\n",
     "<script>\n", HTML_SCRIPT, "</script>\n</body>\n</html>\n",
   })
+end
+
+function Figure:html()
+  return page_html(self.title or ("fp " .. self.kind), { { svg = self._svg } }, self.data)
 end
 
 -- fig:save(path): ".svg" writes the SVG, ".html"/".htm" the page. Missing parent folders are
@@ -95,6 +106,39 @@ function Figure:save(path)
     error(string.format("plot save: cannot save a figure as '%s' (expected a .svg or .html file name)", path), 2)
   end
   files.write_atomic(path, text, "plot save")
+  return self
+end
+
+-- plot.page(figures, opts): several figures on one HTML page, each under its title (or
+-- opts.headings[i]); opts.title names the page. page:save("out/report.html"), page:html().
+local Page = {}
+Page.__index = Page
+
+function M.page(figs, opts)
+  local who = "plot.page"
+  opts = opts or {}
+  if type(figs) ~= "table" or #figs == 0 then error(who .. ": expected a list of figures", 2) end
+  for i, f in ipairs(figs) do
+    if getmetatable(f) ~= Figure then error(string.format("%s: entry %d is not a figure (got %s)", who, i, type(f)), 2) end
+  end
+  return setmetatable({ figures = figs, title = opts.title, headings = opts.headings or {} }, Page)
+end
+
+function Page:html()
+  local parts, data = {}, {}
+  for i, f in ipairs(self.figures) do
+    parts[i] = { heading = self.headings[i], svg = f._svg }
+    data[i] = f.data or json.empty_object()
+  end
+  local title = self.title or "fp figures"
+  return (page_html(title, parts, data):gsub("<body>\n", "<body>\n<h1>" .. S.esc(title):gsub("%%", "%%%%") .. "</h1>\n", 1))
+end
+
+function Page:save(path)
+  if type(path) ~= "string" or not ({ html = true, htm = true })[files.extension(path) or ""] then
+    error(string.format("plot page save: expected a .html file name, got %s", type(path) == "string" and ("'" .. path .. "'") or type(path)), 2)
+  end
+  files.write_atomic(path, self:html(), "plot page save")
   return self
 end
 
