@@ -120,6 +120,9 @@ test("nested values round-trip; objects get sorted keys; empty object and array"
   assert_equal(back.cells[1].a, 1.5)
   assert_equal(json.encode(back), text)                       -- decoded objects stay objects, {} included
   assert_equal(json.encode({ 1, { x = 2 } }, { indent = "  " }), '[\n  1,\n  {\n    "x": 2\n  }\n]')
+  -- rows of plain values stay on one line
+  assert_equal(json.encode({ m = { { 1, 2 }, { 3, json.null } }, s = { "a", true } }, { indent = "  " }),
+    '{\n  "m": [\n    [1, 2],\n    [3, null]\n  ],\n  "s": ["a", true]\n}')
 end)
 
 test("decode errors give line, column and character", function()

@@ -7,7 +7,9 @@
 -- surrogate becomes U+FFFD. Errors give the line, column and character of the problem.
 --
 -- encode: tables with keys 1..n (and no others) are arrays, other tables objects with sorted
--- keys (stable output for results.json diffs); json.empty_object() is written as {}. Integers
+-- keys (stable output for results.json diffs); json.empty_object() is written as {}. With
+-- { indent = "  " }, arrays of plain values (numbers, strings, booleans, null) stay on one
+-- line, so a [30, 16] result reads as 30 lines. Integers
 -- are written as integers; floats with the fewest digits (15, 16 or 17 significant) that read
 -- back as the same float, with ".0" when they have no fraction so they stay floats. NaN and
 -- infinities have no JSON form and are written as null. Tensors are written via tolist. UTF-8
@@ -257,8 +259,14 @@ local function encode(v, indent, depth, seen, f32)
   local out
   local as_object = getmetatable(v) == M.object
   if count == n and not as_object then
-    for i = 1, n do parts[i] = encode(v[i], indent, depth + 1, seen, f32) end
-    out = n == 0 and "[]" or "[" .. nl .. table.concat(parts, "," .. nl) .. close .. "]"
+    local flat = true -- an array of plain values (a row of numbers) stays on one line
+    for i = 1, n do
+      parts[i] = encode(v[i], indent, depth + 1, seen, f32)
+      if type(v[i]) == "table" and v[i] ~= M.null or is_tensor(v[i]) then flat = false end
+    end
+    if n == 0 then out = "[]"
+    elseif flat and indent then out = "[" .. table.concat(parts, ", ") .. "]"
+    else out = "[" .. nl .. table.concat(parts, "," .. nl) .. close .. "]" end
   else
     local keys = {}
     for k in pairs(v) do
