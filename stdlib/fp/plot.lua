@@ -453,6 +453,9 @@ local function scale(lo, hi, a, b, n, pad)
   if lo == hi then lo, hi = lo - 1, hi + 1 end
   if pad then local d = (hi - lo) * pad; lo, hi = lo - d, hi + d end
   local ticks, step = S.ticks(lo, hi, n)
+  -- data well past the outer tick: extend the axis to the next tick so that its end is labelled
+  if hi - ticks[#ticks] > 0.25 * step then ticks[#ticks + 1] = ticks[#ticks] + step; hi = ticks[#ticks] end
+  if ticks[1] - lo > 0.25 * step then table.insert(ticks, 1, ticks[1] - step); lo = ticks[1] end
   lo = math.min(lo, ticks[1]); hi = math.max(hi, ticks[#ticks])
   return {
     lo = lo, hi = hi, ticks = ticks, step = step,
