@@ -70,3 +70,9 @@ end
 -- fp.optim and fp.nn (optimizers, schedules, parametrizations) live in stdlib/fp/{optim,nn}.lua.
 fp.optim = require "fp.optim"
 fp.nn = require "fp.nn"
+
+-- t:show(opts): the tensor as a heatmap in the terminal (fp.plot.term; same options).
+function fp.Tensor.show(t, opts) require("fp.plot").term(t, opts) end
+
+-- fp.save also writes result tables: .json (fp.json) and .csv (fp.csv). See fp.results.
+require "fp.results"
