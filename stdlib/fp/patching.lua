@@ -234,14 +234,24 @@ local function head_sweep(by_pos, point)
     local tick = progress(opts, L * #cells, "patching heads")
     local clean_at = {}
     for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".attn.hook_" .. point, tokens, point == "pattern" and 3 or 2) end
-    local s = point == "z" and engine_for(model, tokens, opts) or nil
+    local s = engine_for(model, tokens, opts)
     if s then
       local all = {}
       for layer = 0, L - 1 do for _, c in ipairs(cells) do all[#all + 1] = { layer, c } end end
+      -- a patched pattern changes its head's z to pattern @ v (v: the corrupted run's values)
+      local values
+      if point == "pattern" then
+        local _, vc = model:run_with_cache(tokens, { names_filter = function(n) return n:sub(-11) == "attn.hook_v" end })
+        values = vc
+      end
+      local group = model.cfg.n_heads // model.cfg.n_key_value_heads
       local function build(lc)
         local layer, c = lc[1], lc[2]
         local z = s:reference(layer, "z")           -- [batch, pos, head, d_head]
-        if by_pos then z[{ {}, c[1], c[2] }] = clean_at[layer][{ {}, c[1], c[2] }]
+        if point == "pattern" then
+          local v = values["blocks." .. layer .. ".attn.hook_v"][{ {}, {}, c // group }]      -- [batch, pos, d_head]
+          z[{ {}, {}, c }] = clean_at[layer][{ {}, c }]:matmul(v)
+        elseif by_pos then z[{ {}, c[1], c[2] }] = clean_at[layer][{ {}, c[1], c[2] }]
         else z[{ {}, {}, c }] = clean_at[layer][{ {}, {}, c }] end
         return layer, "z", z
       end
