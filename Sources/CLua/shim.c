@@ -1,6 +1,11 @@
 #include "CLua.h"
 #include <signal.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
 // Calls the Swift function stored as light userdata in upvalue 1. A negative return means
 // the Swift side pushed an error message: raise it here, after the Swift frame is gone.
@@ -80,32 +85,51 @@ int fp_pcall_traceback(lua_State *L, int nargs, int nresults) {
     return status;
 }
 
-// --- Ctrl-C -----------------------------------------------------------------------------
+// --- Ctrl-C and --timeout ----------------------------------------------------------------
 
-static volatile sig_atomic_t cancel_flag = 0;
-static lua_State *armed_state = NULL;
+static volatile sig_atomic_t cancel_flag = 0;    // Ctrl-C: cleared once raised
+static volatile sig_atomic_t timeout_flag = 0;   // --timeout expired: sticky, raised again and again
+static volatile int timeout_seconds = 0;
+static lua_State *volatile armed_state = NULL;
+// While armed, a count hook looks at the flags every this many VM instructions. Coroutines
+// created afterwards inherit it, so a runaway loop inside a coroutine stops too.
+#define FP_CANCEL_EVERY 10000
 
-int fp_cancel_requested(void) { return cancel_flag; }
+int fp_cancel_requested(void) { return cancel_flag || timeout_flag; }
+int fp_timed_out(void) { return timeout_flag; }
+int fp_timeout_seconds(void) { return timeout_seconds; }
 void fp_clear_cancel(void) { cancel_flag = 0; }
 void fp_request_cancel(void) { cancel_flag = 1; }
 
-static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+static void cancel_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
-    lua_sethook(L, NULL, 0, 0);
-    cancel_flag = 0;
-    luaL_error(L, "interrupted");
+    // A timeout keeps the every-instruction hook: a pcall in the script cannot swallow it.
+    if (timeout_flag) luaL_error(L, "timeout after %d s", (int)timeout_seconds);
+    if (cancel_flag) {
+        cancel_flag = 0;
+        lua_sethook(L, cancel_hook, LUA_MASKCOUNT, FP_CANCEL_EVERY);
+        luaL_error(L, "interrupted");
+    }
+}
+
+// Makes the armed state stop at its next instruction, call or return.
+static void stop_now(void) {
+    lua_State *L = armed_state;
+    // lua_sethook is safe to call asynchronously (lua.c calls it from its signal handler).
+    if (L) lua_sethook(L, cancel_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
 static void on_sigint(int sig) {
     (void)sig;
     cancel_flag = 1;
-    // lua_sethook is safe to call from a signal handler (see lua.c).
-    if (armed_state) lua_sethook(armed_state, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    stop_now();
 }
 
 void fp_sigint_arm(lua_State *L) {
     armed_state = L;
     cancel_flag = 0;
+    lua_sethook(L, cancel_hook, LUA_MASKCOUNT, FP_CANCEL_EVERY);
+    if (timeout_flag) stop_now();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -114,6 +138,35 @@ void fp_sigint_arm(lua_State *L) {
 }
 
 void fp_sigint_disarm(void) {
+    lua_State *L = armed_state;
     armed_state = NULL;
+    if (L) lua_sethook(L, NULL, 0, 0);
+    cancel_flag = 0;
     signal(SIGINT, SIG_DFL);
+}
+
+// The timeout thread: sets the flag after `seconds`; if the process is still running
+// `grace` seconds later (stuck in one long native call), it exits with status 124.
+static void *timeout_thread(void *arg) {
+    int grace = (int)(intptr_t)arg;
+    struct timespec ts = { timeout_seconds, 0 };
+    while (nanosleep(&ts, &ts) != 0) {}
+    timeout_flag = 1;
+    stop_now();
+    ts.tv_sec = grace; ts.tv_nsec = 0;
+    while (nanosleep(&ts, &ts) != 0) {}
+    char msg[96];
+    int n = snprintf(msg, sizeof msg, "fp: timeout after %d s (did not stop within %d s more; exiting)\n", (int)timeout_seconds, grace);
+    if (n > 0) { ssize_t w = write(2, msg, (size_t)n); (void)w; }
+    _exit(124);
+    return NULL;
+}
+
+int fp_timeout_start(int seconds, int grace) {
+    if (seconds <= 0) return -1;
+    timeout_seconds = seconds;
+    pthread_t th;
+    if (pthread_create(&th, NULL, timeout_thread, (void *)(intptr_t)grace) != 0) return -1;
+    pthread_detach(th);
+    return 0;
 }
