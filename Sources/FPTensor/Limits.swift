@@ -24,7 +24,8 @@ public enum Limits {
         if Storage.liveBytes + bytes <= limit { return }
         reclaim?()
         guard Storage.liveBytes + bytes > limit else { return }
-        throw TensorError("out of tensor memory: limit \(Storage.describe(bytes: limit)), requested \(Storage.describe(bytes: bytes)) with \(Storage.describe(bytes: Storage.liveBytes)) in use (fp run --max-memory SIZE)")
+        // (the limit sits before the colon so the Lua bridge still prefixes the function name)
+        throw TensorError("out of tensor memory (limit \(Storage.describe(bytes: limit))): requested \(Storage.describe(bytes: bytes)) with \(Storage.describe(bytes: Storage.liveBytes)) in use (fp run --max-memory SIZE)")
     }
 
     /// "512M", "2G", "1.5g", "100000" (bytes), "64K" as a byte count; nil if malformed.
