@@ -87,9 +87,6 @@ enum LuaFPModule {
             }),
             ("eye", { l in
                 let n = try l.int(1), m = try l.optInt(2) ?? n
-                guard n >= 0, m >= 0, n.multipliedReportingOverflow(by: m).overflow == false else {
-                    throw LuaError("eye: sizes must be non-negative and not overflow, got \(n) x \(m)")
-                }
                 let t: Tensor
                 do { t = try Tensor(zeros: [n, m]) } catch let e as TensorError { throw LuaError("eye: \(e.message)") }
                 let p = try t.floatPointer()
