@@ -7,6 +7,7 @@ local M = {}
 -- multi-indices as Lua lists, largest first (TransformerLens's topk_of_Nd_tensor).
 --   local v, where = utils.topk_nd(head_scores, 3)   -- where[1] = {layer, head}
 function M.topk_nd(t, k, opts)
+  if not fp.is_tensor(t) then error("topk_nd: argument 1 must be a tensor, got " .. type(t), 2) end
   local largest = not (opts and opts.largest == false)
   local values, flat = t:reshape(-1):topk(k, { largest = largest })
   local shape, where = t.shape, {}
@@ -30,6 +31,7 @@ function M.logit_diff(logits, a, b, opts)
   local last = logits[{ {}, pos }]                      -- [batch, vocab]
   local function pick(tok)
     if type(tok) == "number" then return last[{ {}, tok }] end
+    if not fp.is_tensor(tok) then error("logit_diff: token ids must be numbers or int tensors, got " .. type(tok), 3) end
     return last:gather(1, tok:reshape(-1, 1)):reshape(-1)
   end
   local d = pick(a) - pick(b)
