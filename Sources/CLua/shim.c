@@ -121,6 +121,13 @@ static void stop_now(void) {
 
 static void on_sigint(int sig) {
     (void)sig;
+    if (cancel_flag) {
+        // The first Ctrl-C has not been acted on: a long native call without checks is
+        // running (a huge matmul, a C string function). A second one ends the process.
+        static const char msg[] = "\nfp: interrupted twice; exiting\n";
+        ssize_t w = write(2, msg, sizeof msg - 1); (void)w;
+        _exit(130);
+    }
     cancel_flag = 1;
     stop_now();
 }

@@ -37,7 +37,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let host = try makeHost()
         if let code = execute {
-            let timeout = try safety.apply(to: host, home: FileManager.default.currentDirectoryPath, args: rest)
+            let timeout = try safety.apply(to: host, home: nil, args: rest)
             host.setArgs(script: "-e", rest)
             try startTimeout(timeout)
             if let err = host.runString(code) { try fail(err) }

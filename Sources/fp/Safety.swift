@@ -58,9 +58,9 @@ struct SafetyOptions: ParsableArguments {
     }
 
     /// Applies the limits and, when sandboxed, the sandbox to `host`. `home` is the folder of
-    /// the script (or the current folder for the REPL); `args` are the script's arguments
-    /// (those naming existing files or folders become readable). Returns the timeout, if any.
-    func apply(to host: LuaHost, home: String, args: [String]) throws -> Int? {
+    /// the script (nil for the REPL and -e); `args` are the script's arguments (those naming
+    /// existing files or folders become readable). Returns the timeout, if any.
+    func apply(to host: LuaHost, home: String?, args: [String]) throws -> Int? {
         let d = try SafetyOptions.defaults()
         guard !(sandbox && noSandbox) else { throw ValidationError("--sandbox and --no-sandbox contradict each other") }
         let configured = try d["sandbox"].map { try SafetyOptions.truthy($0, "sandbox setting") } ?? false
@@ -90,7 +90,18 @@ struct SafetyOptions: ParsableArguments {
             for p in allowRead where !fm.fileExists(atPath: p) {
                 throw ValidationError("--allow-read \(p): no such file or folder")
             }
-            var read = [home] + allowRead
+            var read = allowRead
+            if let home {
+                // A script saved straight into the home folder (or /) must not make all of it
+                // readable (~/.ssh, tokens): only what --allow-read names.
+                let userHome = ProcessInfo.processInfo.environment["HOME"].flatMap(SandboxPolicy.resolve)
+                let resolved = SandboxPolicy.resolve(home)
+                if resolved == "/" || (userHome != nil && resolved == userHome) {
+                    printError("sandbox: the script's folder \(home) is not made readable (it is your home folder or /); use --allow-read for the files the script needs")
+                } else {
+                    read.append(home)
+                }
+            }
             if let stdlib = LuaHost.findStdlib(executable: CommandLine.arguments[0]) { read.append(stdlib) }
             read += SandboxPolicy.folderAndLinkTargets(ModelLoader.modelsFolder)
             read.append(HubCache.cacheRoot())

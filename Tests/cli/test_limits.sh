@@ -93,6 +93,24 @@ for s in lua_loop swift_loop; do
     else bad "Ctrl-C on $s (${el} s)"; fi
 done
 
+# ---- a native call with no checks: the timeout's grace period, a second Ctrl-C ----
+cat > "$TMP/native.lua" <<'LUA'
+-- Lua's pattern matcher is C code: no instruction hook fires while it backtracks
+print(string.find(string.rep("a", 5000), ".-.-.-.-.-b"))
+LUA
+t0=$(now)
+"$FP" run --timeout 1 "$TMP/native.lua" >"$TMP/out" 2>&1; RC=$?
+el=$(secs "$t0" "$(now)")
+if [ $RC -eq 124 ] && grep -qF "timeout after 1 s (did not stop within 5 s more; exiting)" "$TMP/out" && awk -v e="$el" 'BEGIN { exit !(e < 9) }'; then
+    ok "--timeout ends a stuck native call after the grace period (${el} s)"
+else bad "--timeout grace exit (${el} s)"; fi
+"$FP" run "$TMP/native.lua" >"$TMP/out" 2>&1 &
+pid=$!
+sleep 1; kill -INT $pid; sleep 1
+t0=$(now); kill -INT $pid; wait $pid; RC=$?
+el=$(secs "$t0" "$(now)")
+[ $RC -eq 130 ] && grep -qF "interrupted twice; exiting" "$TMP/out" && ok "a second Ctrl-C ends a stuck native call (${el} s)" || bad "second Ctrl-C"
+
 # ---- the REPL survives Ctrl-C ----
 mkfifo "$TMP/in"
 "$FP" repl <"$TMP/in" >"$TMP/out" 2>&1 &

@@ -127,6 +127,17 @@ assert(os.getenv("HOME") ~= nil)
 print("OK")
 os.exit(0)'
 
+# a script saved in the home folder does not make the home folder readable
+printf 'print(io.open("%s/data.txt"))\n' "$S" > "$S/home.lua"
+(cd "$TMP" && HOME="$S" "$FP" run --sandbox "$S/home.lua") >"$TMP/out" 2>&1; RC=$?
+grep -qF "is not made readable (it is your home folder or /)" "$TMP/out" && grep -qF "io.open: sandbox: reading" "$TMP/out" \
+    && ok "a script in the home folder does not open the home folder" || bad "script in home"
+# -e code: no implicit folder; --allow-read . opens the current one
+(cd "$S" && "$FP" run --sandbox -e 'assert(io.open("data.txt"))') >"$TMP/out" 2>&1; RC=$?
+[ $RC -ne 0 ] && grep -qF "io.open: sandbox: reading 'data.txt'" "$TMP/out" && ok "-e: the current folder is not readable by default" || bad "-e default"
+(cd "$S" && "$FP" run --sandbox --allow-read . -e 'assert(io.open("data.txt")); print("OK")') >"$TMP/out" 2>&1; RC=$?
+[ $RC -eq 0 ] && grep -q "^OK" "$TMP/out" && ok "-e with --allow-read ." || bad "-e --allow-read ."
+
 # ---- defaults and overrides ----
 run_lua plain -- 'os.execute("true"); print("OK")'
 [ $RC -eq 0 ] && ok "without --sandbox os.execute works" || bad "no sandbox by default"
