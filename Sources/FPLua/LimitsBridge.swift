@@ -10,10 +10,19 @@ public enum LimitsBridge {
             if fp_timed_out() != 0 { return "timeout after \(fp_timeout_seconds()) s" }
             return fp_cancel_requested() != 0 ? "interrupted" : nil
         }
+        state = L
         Limits.reclaim = {
+            guard let L = state else { return }
             fp_gc_collect(L)
             fp_gc_collect(L)   // the second pass frees what the first one's finalizers released
         }
+    }
+
+    /// The state whose GC reclaims memory; cleared when that state closes.
+    nonisolated(unsafe) static var state: OpaquePointer?
+
+    static func uninstall(_ L: OpaquePointer) {
+        if state == L { state = nil }
     }
 
     /// `fp run --timeout SECONDS`: starts the timer (the process exits with status 124 if the

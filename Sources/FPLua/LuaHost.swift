@@ -30,7 +30,10 @@ public final class LuaHost {
         }
     }
 
-    deinit { lua_close(L) }
+    deinit {
+        LimitsBridge.uninstall(L)
+        lua_close(L)
+    }
 
     /// Prepends `dir/?.lua;dir/?/init.lua` to package.path.
     public func addToPackagePath(_ dir: String) {
