@@ -41,8 +41,20 @@ local a = fp.randn(512, 512)
 while true do a = (a:matmul(a)):tanh() end
 LUA
 
+cat > "$TMP/nested_coroutines.lua" <<'LUA'
+-- a loop two coroutines deep, started after other coroutines have come and gone
+for i = 1, 3 do coroutine.wrap(function() coroutine.yield() end)() end
+local outer = coroutine.create(function()
+  local inner = coroutine.wrap(function() while true do end end)
+  inner()
+end)
+print(coroutine.resume(outer))
+print("after resume")
+while true do end
+LUA
+
 # ---- --timeout ----
-for s in lua_loop pcall_loop coroutine_loop swift_loop matmul_loop; do
+for s in lua_loop pcall_loop coroutine_loop nested_coroutines swift_loop matmul_loop; do
     t0=$(now)
     "$FP" run --timeout 2 "$TMP/$s.lua" >"$TMP/out" 2>&1
     RC=$?
@@ -82,7 +94,7 @@ grep -qF "zeros: out of tensor memory (limit 64.0 MB)" "$TMP/out" && ok "FP_MAX_
 [ $RC -ne 0 ] && grep -qF -- "--max-memory: expected a size like 512M or 2G, got 'lots'" "$TMP/out" && ok "bad --max-memory is refused" || bad "bad --max-memory"
 
 # ---- Ctrl-C ----
-for s in lua_loop swift_loop; do
+for s in lua_loop coroutine_loop nested_coroutines swift_loop; do
     "$FP" run "$TMP/$s.lua" >"$TMP/out" 2>&1 &
     pid=$!
     sleep 3

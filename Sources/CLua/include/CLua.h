@@ -39,6 +39,9 @@ int fp_cancel_requested(void);
 // --timeout: after `seconds` the running Lua code raises "timeout after N s" (again at every
 // instruction, so pcall cannot swallow it); `grace` seconds later the process exits (124).
 int fp_timeout_start(int seconds, int grace);
+// Replaces coroutine.resume and coroutine.wrap with versions that track the running
+// coroutine, so Ctrl-C and the timeout stop a loop inside a coroutine too.
+void fp_install_coroutine_tracking(lua_State *L);
 int fp_timed_out(void);
 int fp_timeout_seconds(void);
 void fp_clear_cancel(void);
