@@ -6,6 +6,7 @@ import FPTensor
 public enum LimitsBridge {
     /// Called once per Lua state, by LuaHost.
     static func install(_ L: OpaquePointer) {
+        fp_install_coroutine_tracking(L)
         Limits.cancelReason = {
             if fp_timed_out() != 0 { return "timeout after \(fp_timeout_seconds()) s" }
             return fp_cancel_requested() != 0 ? "interrupted" : nil
