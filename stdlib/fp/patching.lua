@@ -61,6 +61,10 @@ local function need(cache, name, tokens, pos_dim)
 end
 
 local function check_args(model, tokens, cache, metric)
+  local mt = getmetatable(model)
+  if not (type(model) == "userdata" and type(mt) == "table" and mt.__name == "fp.Model") then
+    raise("patching: model must be a model from fp.load_model, got " .. type(model))
+  end
   if not (fp.is_tensor(tokens) and tokens:dim() == 2 and tokens.dtype == "int64") then
     raise("patching: corrupted tokens must be an int tensor of shape [batch, pos] (model:to_tokens)")
   end
@@ -341,6 +345,9 @@ end
 function M.path(model, tokens, clean_cache, metric, senders, receivers, opts)
   opts = opts or {}
   check_args(model, tokens, clean_cache, metric)
+  if type(senders) ~= "table" or type(receivers) ~= "table" then
+    raise("patching.path: senders and receivers must be lists of {layer, head} (receivers: {layer, head, \"q\"|\"k\"|\"v\"} or hook names)")
+  end
   local L = model.cfg.n_layers
   local _, corrupted = model:run_with_cache(tokens, { attention_mask = opts.attention_mask, names_filter = function(n)
     return n:find("attn.hook_z", 1, true) ~= nil or (opts.freeze_mlps and n:find("hook_mlp_out", 1, true) ~= nil)
