@@ -60,6 +60,18 @@ enum LuaFPExtras {
                 }
                 return 1
             }),
+            ("make_dirs", { l in
+                // mkdir -p: the folder and its missing parents (result files' --out folders)
+                let path = try l.string(1)
+                guard !path.isEmpty else { throw l.argError(1, message: "empty path") }
+                try SandboxPolicy.checkWrite(path, "make_dirs")
+                do {
+                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                } catch {
+                    throw LuaError("make_dirs: cannot create the folder '\(path)': \(error.localizedDescription)")
+                }
+                return 0
+            }),
             ("write_file_atomic", { l in
                 // The whole string goes to a temporary file next to path, then is renamed over
                 // it: an interrupted run never leaves a truncated results file.

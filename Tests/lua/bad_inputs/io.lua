@@ -14,8 +14,8 @@ local base = dir .. "/fp_bad_io_" .. math.random(1, 1e9)
 local function write(path, bytes) local f = assert(io.open(path, "wb")); f:write(bytes); f:close() end
 
 bad("save: no path", function() return fp.save(nil, fp.ones(2)) end, "bad argument #1 to 'save' (string expected, got nil)")
-bad("save: no tensor", function() return fp.save(base .. ".npy") end, "bad argument #2 to 'save' (tensor or table of named tensors expected, got no value)")
-bad("save: unknown extension", function() return fp.save(base .. ".pt", fp.ones(2)) end, "save: '" .. base .. ".pt': unknown extension (expected .npy, .npz or .safetensors)")
+bad("save: no tensor", function() return fp.save(base .. ".npy") end, "bad argument #2 to 'save' (tensor or table of named tensors expected, got nil)")
+bad("save: unknown extension", function() return fp.save(base .. ".pt", fp.ones(2)) end, "fp.save: cannot save to '" .. base .. ".pt': unknown extension (expected .npy, .npz, .safetensors, .json or .csv)")
 bad("save: table with a non-tensor", function() return fp.save(base .. ".npz", { a = fp.ones(2), b = 3 }) end, "entry 'b' must be a tensor, got number")
 bad("save: empty table", function() return fp.save(base .. ".npz", {}) end, "no tensors to save")
 bad("save: several tensors to .npy", function() return fp.save(base .. ".npy", { a = fp.ones(2), b = fp.ones(2) }) end, ".npy holds a single tensor")
