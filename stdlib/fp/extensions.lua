@@ -65,3 +65,9 @@ function Model:batch(items, opts)
   for i = 1, #items do out[i] = logits[{ { i - 1, i } }] end
   return out
 end
+
+-- t:show(opts): the tensor as a heatmap in the terminal (fp.plot.term; same options).
+function fp.Tensor.show(t, opts) require("fp.plot").term(t, opts) end
+
+-- fp.save also writes result tables: .json (fp.json) and .csv (fp.csv). See fp.results.
+require "fp.results"
