@@ -12,7 +12,6 @@ local args = require "fp.args"
 local patching = require "fp.patching"
 local datasets = require "fp.datasets"
 local utils = require "fp.utils"
-local json = require "fp.json"
 local has_plot, plot = pcall(require, "fp.plot")
 
 local opts = args.parse(arg, {
@@ -150,9 +149,7 @@ local results = {
   seconds = { patching = t_patch, total = fp.time() - t_start },
   figures = figures,
 }
-local f = assert(io.open(opts.out .. "/results.json", "w"))
-f:write(json.encode(results, { indent = "  " }), "\n")
-f:close()
+fp.save(opts.out .. "/results.json", results)
 
 print(string.format("model %s: %d of %d generated acronyms right on all three letters (letters: %d, %d, %d)",
   model.cfg.model_name, results.candidates_right.all, #candidates, per_letter_right[1], per_letter_right[2], per_letter_right[3]))

@@ -10,7 +10,6 @@ local args = require "fp.args"
 local patching = require "fp.patching"
 local datasets = require "fp.datasets"
 local utils = require "fp.utils"
-local json = require "fp.json"
 local has_plot, plot = pcall(require, "fp.plot")
 
 local opts = args.parse(arg, {
@@ -137,9 +136,7 @@ local results = {
   seconds = { resid_pre = t_resid, heads = t_heads, total = fp.time() - t_start },
   figures = figures,
 }
-local f = assert(io.open(opts.out .. "/results.json", "w"))
-f:write(json.encode(results, { indent = "  " }), "\n")
-f:close()
+fp.save(opts.out .. "/results.json", results)
 
 -- Summary.
 print(string.format("model %s (%d layers, %d heads), %d tokens", model.cfg.model_name, L, H, P))
