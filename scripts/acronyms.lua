@@ -62,7 +62,16 @@ for _, it in ipairs(candidates) do
   end
   if all and #kept < n_prompts then it.clean_diffs = d; kept[#kept + 1] = it end
 end
-if #kept == 0 then error("acronyms.lua: the model gets no generated acronym right") end
+if #kept == 0 then
+  -- a model that gets none right (a small or random one): patch the best candidates anyway
+  io.stderr:write("acronyms.lua: the model gets no generated acronym right on all three letters; using the best ones\n")
+  table.sort(measured, function(a, b) return math.min(table.unpack(a.diffs)) > math.min(table.unpack(b.diffs)) end)
+  for _, m in ipairs(measured) do
+    for _, it in ipairs(candidates) do
+      if it.text == m.text and #kept < n_prompts then it.clean_diffs = m.diffs; kept[#kept + 1] = it end
+    end
+  end
+end
 
 -- Patching: for each prompt and letter i, the clean run patched into the run with word i
 -- corrupted; metric = letter i's logit diff. Averaged over prompts.
