@@ -13,12 +13,13 @@ local patching = require "fp.patching"
 local datasets = require "fp.datasets"
 local utils = require "fp.utils"
 local has_plot, plot = pcall(require, "fp.plot")
+local tty = fp.isatty(2)   -- progress lines only on a terminal
 
 local opts = args.parse(arg, {
   model = "smollm2-135m",
   out = "out/acronyms",
   quick = false,
-  n_prompts = { 6, "prompts to patch (the model must get all three letters right; quick: 1)" },
+  n_prompts = { 4, "prompts to patch (the model must get all three letters right; quick: 1)" },
   candidates = { 40, "generated prompts to measure before keeping the ones the model gets right" },
   seed = { 0, "dataset seed" },
   top = { 5, "top heads listed per letter" },
@@ -84,7 +85,7 @@ local function wanted(name)
 end
 local t0 = fp.time()
 for n, it in ipairs(kept) do
-  io.stderr:write(string.format("\rpatching prompt %d/%d (%s)   ", n, #kept, it.acronym))
+  if tty then io.stderr:write(string.format("\rpatching prompt %d/%d (%s) %.0fs   ", n, #kept, it.acronym, fp.time() - t0)) end
   local clean_toks = model:to_tokens(it.text)
   local _, clean_cache = model:run_with_cache(clean_toks, { names_filter = wanted })
   for i = 1, 3 do
@@ -99,7 +100,7 @@ for n, it in ipairs(kept) do
   end
   clean_cache:free()
 end
-io.stderr:write("\n")
+if tty then io.stderr:write("\n") end
 local t_patch = fp.time() - t0
 
 -- Normalized: 0 = the corrupted mean, 1 = the clean mean, per letter.

@@ -13,6 +13,7 @@ local args = require "fp.args"
 local datasets = require "fp.datasets"
 local utils = require "fp.utils"
 local has_plot, plot = pcall(require, "fp.plot")
+local tty = fp.isatty(2)   -- progress lines only on a terminal
 
 local opts = args.parse(arg, {
   model = "smollm2-135m",
@@ -109,7 +110,7 @@ local ablations = {}
 local t0 = fp.time()
 for i = 1, math.min(n_facts, #known) do
   local k = known[i]
-  io.stderr:write(string.format("\rablating fact %d/%d   ", i, math.min(n_facts, #known)))
+  if tty then io.stderr:write(string.format("\rablating fact %d/%d %.0fs   ", i, math.min(n_facts, #known), fp.time() - t0)) end
   local toks = model:to_tokens(k.prompt)
   local P = toks.shape[2]
   -- noise: one batch of noise_samples copies, each with its own noise on the subject positions
@@ -120,16 +121,16 @@ for i = 1, math.min(n_facts, #known) do
   end } } })
   local p_noise = mean(target_probs(noised, k.token))
   -- resample: random subjects, one prompt each (their token counts differ)
-  local p_res = {}
+  -- resample: random subjects, one batch (left-padded, masked: their token counts may differ)
   local template = k.entry.requested_rewrite.prompt
-  for _, w in ipairs(random_words(resample_samples)) do
-    local text = template:gsub("{}", function() return w end)
-    p_res[#p_res + 1] = target_probs(model:forward(model:to_tokens(text), { positions = { -1 } }), k.token)[1]
-  end
+  local texts = {}
+  for _, w in ipairs(random_words(resample_samples)) do texts[#texts + 1] = (template:gsub("{}", function() return w end)) end
+  local rtoks, mask = model:to_tokens(texts, { padding_side = "left" })
+  local p_res = target_probs(model:forward(rtoks, { positions = { -1 }, attention_mask = mask }), k.token)
   ablations[#ablations + 1] = { prompt = k.prompt, subject = k.subject, target = k.target, subject_positions = { k.first, k.last },
                                 clean = k.p, noise = p_noise, resample = mean(p_res) }
 end
-io.stderr:write("\n")
+if tty then io.stderr:write("\n") end
 local t_ablate = fp.time() - t0
 local mean_clean, mean_noise, mean_resample = 0, 0, 0
 for _, a in ipairs(ablations) do

@@ -106,7 +106,7 @@ if has_plot then
     title = "Normalized logit difference after patching resid_pre (" .. model.cfg.model_name .. ")" })
   fig:save(opts.out .. "/resid_pre.svg"); fig:save(opts.out .. "/resid_pre.html")
   fig = plot.imshow(heads, { x = head_labels, y = layer_labels, xlabel = "Head", ylabel = "Layer",
-    title = "Normalized logit difference after patching each head's output (all positions)" })
+    title = "Head output patching (normalized logit diff)" })
   fig:save(opts.out .. "/heads.svg"); fig:save(opts.out .. "/heads.html")
   local bl, bv = {}, {}
   for _, h in ipairs(top_heads) do bl[#bl + 1] = h.name; bv[#bv + 1] = h.value end
