@@ -223,6 +223,10 @@ local function token_labels(text)
   return out
 end
 local labels = token_labels(ioi_prompts[1])
+-- the two prompts share the axes: where their tokens differ (the second name) the label says S2
+for p = 0, ioi_toks.shape[2] - 1 do
+  if ioi_toks[{ 0, p }] ~= ioi_toks[{ 1, p }] then labels[p + 1] = "S2/" .. p end
+end
 local pattern = ioi_cache:act("pattern", layer)[{ {}, head }]   -- [2, q, k]
 local io_pos
 local toks0 = ioi_toks[0]
@@ -244,7 +248,8 @@ local io_resid = io_stack[{ {}, 0 }]                        -- prompt 1: [C, d]
 -- attended only to the IO position
 local scales = ioi_cache["blocks." .. layer .. ".ln1.hook_scale"][{ 0, io_pos }] * ioi_cache["ln_final.hook_scale"][{ 0, -1 }]
 local projection = io_resid:matmul(unembed_vec) / fp.item(scales)            -- [C]
-local projection_normed = projection / (io_resid:norm(2, 1) + 1e-6)
+-- per unit of each component's norm (the notebook's second plot; in results.json only)
+local projection_normed = io_resid:matmul(unembed_vec) / (io_resid:norm(2, 1) + 1e-6)
 local proj_vals, proj_idx = projection:topk(5)
 local proj_top = {}
 for i = 0, 4 do proj_top[#proj_top + 1] = { component = io_labels[proj_idx[i] + 1], value = proj_vals[i] } end
@@ -272,8 +277,7 @@ if has_plot then
   fig = plot.imshow(pattern, { x = labels, y = labels, facets = { "S2 = Alex (IO = Tim)", "S2 = Tim (IO = Alex)" },
     title = "Attention pattern of " .. head_name, xlabel = "key", ylabel = "query", zmin = 0, zmax = 1, cmap = "Blues" })
   fig:save(opts.out .. "/pattern.svg"); fig:save(opts.out .. "/pattern.html")
-  plot.line({ { name = "projection", y = projection },
-              { name = "projection / norm", y = projection_normed } },
+  plot.line({ { name = "projection", y = projection } },
     { x = io_labels, title = "IO residual stream (" .. labels[io_pos + 1] .. ") -> unembed(' Tim') via " .. head_name .. "'s OV",
       xlabel = "component", ylabel = "logit contribution" })
     :save(opts.out .. "/ov_projection.svg")
