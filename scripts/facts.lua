@@ -307,8 +307,12 @@ local rels = {}
 for r, v in pairs(per_relation) do rels[#rels + 1] = string.format("%s %d/%d", r, v.known, v.total) end
 table.sort(rels)
 print("  by relation: " .. table.concat(rels, ", "))
-print(string.format("subject ablation over %d known facts: P(answer) clean %.3f, noise %.3f, resampled subject %.3f",
-  #ablations, mean_clean, mean_noise, mean_resample))
+if #ablations > 0 then
+  print(string.format("subject ablation over %d known facts: P(answer) clean %.3f, noise %.3f, resampled subject %.3f",
+    #ablations, mean_clean, mean_noise, mean_resample))
+else
+  print("subject ablation: the model knows none of the measured facts, nothing to ablate")
+end
 print(string.format("DLA of %q (%s vs%s): logit diff %.3f, sum of %d components %.3f", dla_prompt, dla_true, dla_new,
   logit_diff, #comp, dla_sum))
 local tops = {}
