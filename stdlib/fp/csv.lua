@@ -67,8 +67,12 @@ function M.encode(rows, opts)
   local keyed, given = false, rows
   rows = {}
   for r, row in ipairs(given) do
+    if is_tensor(row) then
+      if row:dim() ~= 1 then error(string.format("%s: row %d is a %d-D tensor, expected 1-D", who, r, row:dim()), 0) end
+      row = row:tolist()
+    end
     if type(row) ~= "table" then error(string.format("%s: row %d must be a table, got %s", who, r, type(row)), 0) end
-    if is_tensor(row) then rows[r] = row:tolist() else rows[r] = row end
+    rows[r] = row
     if not is_list(rows[r]) then keyed = true end
   end
   if keyed and header == nil then

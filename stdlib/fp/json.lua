@@ -1,12 +1,15 @@
 -- JSON for fp scripts: json.decode(text) -> Lua value, json.encode(value) -> text.
 --
--- decode: objects become tables with string keys, arrays 1-based lists, null becomes json.null.
+-- decode: objects become tables with string keys (marked with the json.object metatable, so
+-- they encode back as objects, {} included), arrays 1-based lists, null becomes json.null.
 -- Numbers with a fraction or an exponent become Lua floats, others Lua integers (floats when
 -- they do not fit in 64 bits). \uXXXX escapes, surrogate pairs included, become UTF-8; a lone
 -- surrogate becomes U+FFFD. Errors give the line, column and character of the problem.
 --
 -- encode: tables with keys 1..n (and no others) are arrays, other tables objects with sorted
--- keys (stable output for results.json diffs); json.empty_object() is written as {}. Integers
+-- keys (stable output for results.json diffs); json.empty_object() is written as {}. With
+-- { indent = "  " }, arrays of plain values (numbers, strings, booleans, null) stay on one
+-- line, so a [30, 16] result reads as 30 lines. Integers
 -- are written as integers; floats with the fewest digits (15, 16 or 17 significant) that read
 -- back as the same float, with ".0" when they have no fraction so they stay floats. NaN and
 -- infinities have no JSON form and are written as null. Tensors are written via tolist. UTF-8
@@ -14,6 +17,8 @@
 -- replaced by U+FFFD, so the output is always valid JSON.
 local M = {}
 M.null = setmetatable({}, { __tostring = function() return "null" end })
+-- The metatable that marks a table to be written as an object ({} rather than [] when empty).
+M.object = {}
 
 ---------------------------------------------------------------------------------------------
 -- decode
@@ -118,7 +123,7 @@ local function value(s, i, depth)
   i = skip(s, i)
   local c = s:sub(i, i)
   if c == "{" then
-    local obj = {}
+    local obj = setmetatable({}, M.object) -- so that {} encodes back as {}
     i = skip(s, i + 1)
     if s:sub(i, i) == "}" then return obj, i + 1 end
     while true do
@@ -131,6 +136,7 @@ local function value(s, i, depth)
       i = skip(s, i)
       local d = s:sub(i, i)
       if d == "}" then return obj, i + 1 end
+      if d == "" then fail(s, i, "unexpected end of input") end
       if d ~= "," then fail(s, i, "expected ',' or '}'") end
       i = skip(s, i + 1)
     end
@@ -143,6 +149,7 @@ local function value(s, i, depth)
       i = skip(s, i)
       local d = s:sub(i, i)
       if d == "]" then return arr, i + 1 end
+      if d == "" then fail(s, i, "unexpected end of input") end
       if d ~= "," then fail(s, i, "expected ',' or ']'") end
       i = i + 1
     end
@@ -252,8 +259,14 @@ local function encode(v, indent, depth, seen, f32)
   local out
   local as_object = getmetatable(v) == M.object
   if count == n and not as_object then
-    for i = 1, n do parts[i] = encode(v[i], indent, depth + 1, seen, f32) end
-    out = n == 0 and "[]" or "[" .. nl .. table.concat(parts, "," .. nl) .. close .. "]"
+    local flat = true -- an array of plain values (a row of numbers) stays on one line
+    for i = 1, n do
+      parts[i] = encode(v[i], indent, depth + 1, seen, f32)
+      if type(v[i]) == "table" and v[i] ~= M.null or is_tensor(v[i]) then flat = false end
+    end
+    if n == 0 then out = "[]"
+    elseif flat and indent then out = "[" .. table.concat(parts, ", ") .. "]"
+    else out = "[" .. nl .. table.concat(parts, "," .. nl) .. close .. "]" end
   else
     local keys = {}
     for k in pairs(v) do
@@ -270,8 +283,6 @@ local function encode(v, indent, depth, seen, f32)
   return out
 end
 
--- Marks an empty table to be written as {} rather than [].
-M.object = {}
 function M.empty_object() return setmetatable({}, M.object) end
 
 -- json.encode(value[, { indent = "  " }])

@@ -65,20 +65,31 @@ local HTML_SCRIPT = [[
 })();
 ]]
 
-function Figure:html()
-  local data = json.encode(self.data or {}):gsub("</", "<\\/")
+-- An HTML page around SVG bodies (with optional headings) and their data.
+local function page_html(title, parts, data)
+  local body = {}
+  for _, p in ipairs(parts) do
+    if p.heading then body[#body + 1] = "<h2>" .. S.esc(p.heading) .. "</h2>\n" end
+    body[#body + 1] = "<div class=\"fp-figure\">" .. p.svg .. "</div>\n"
+  end
+  local text = json.encode(data or {}):gsub("</", "<\\/")
   return table.concat({
     "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-    "<title>", S.esc(self.title or ("fp " .. self.kind)), "</title>\n<style>\n",
+    "<title>", S.esc(title), "</title>\n<style>\n",
     "body { margin: 16px; background: #fff; font-family: ", S.font, "; }\n",
+    "h1 { font-size: 20px; } h2 { font-size: 16px; margin: 24px 0 6px; }\n",
     "#fp-tip { position: fixed; display: none; pointer-events: none; background: rgba(255,255,255,0.96);",
     " border: 1px solid #888; border-radius: 3px; padding: 4px 7px; font-size: 12px; white-space: pre;",
     " box-shadow: 0 1px 4px rgba(0,0,0,0.25); }\n",
     ".fp-hl { stroke: #000; stroke-width: 1.5px; }\n</style>\n</head>\n<body>\n",
-    self._svg, "\n<div id=\"fp-tip\"></div>\n",
-    "<script type=\"application/json\" id=\"fp-data\">", data, "</script>\n",
+    table.concat(body), "<div id=\"fp-tip\"></div>\n",
+    "<script type=\"application/json\" id=\"fp-data\">", text, "</script>\n",
     "<script>\n", HTML_SCRIPT, "</script>\n</body>\n</html>\n",
   })
+end
+
+function Figure:html()
+  return page_html(self.title or ("fp " .. self.kind), { { svg = self._svg } }, self.data)
 end
 
 -- fig:save(path): ".svg" writes the SVG, ".html"/".htm" the page. Missing parent folders are
@@ -95,6 +106,39 @@ function Figure:save(path)
     error(string.format("plot save: cannot save a figure as '%s' (expected a .svg or .html file name)", path), 2)
   end
   files.write_atomic(path, text, "plot save")
+  return self
+end
+
+-- plot.page(figures, opts): several figures on one HTML page, each under its title (or
+-- opts.headings[i]); opts.title names the page. page:save("out/report.html"), page:html().
+local Page = {}
+Page.__index = Page
+
+function M.page(figs, opts)
+  local who = "plot.page"
+  opts = opts or {}
+  if type(figs) ~= "table" or #figs == 0 then error(who .. ": expected a list of figures", 2) end
+  for i, f in ipairs(figs) do
+    if getmetatable(f) ~= Figure then error(string.format("%s: entry %d is not a figure (got %s)", who, i, type(f)), 2) end
+  end
+  return setmetatable({ figures = figs, title = opts.title, headings = opts.headings or {} }, Page)
+end
+
+function Page:html()
+  local parts, data = {}, {}
+  for i, f in ipairs(self.figures) do
+    parts[i] = { heading = self.headings[i], svg = f._svg }
+    data[i] = f.data or json.empty_object()
+  end
+  local title = self.title or "fp figures"
+  return (page_html(title, parts, data):gsub("<body>\n", "<body>\n<h1>" .. S.esc(title):gsub("%%", "%%%%") .. "</h1>\n", 1))
+end
+
+function Page:save(path)
+  if type(path) ~= "string" or not ({ html = true, htm = true })[files.extension(path) or ""] then
+    error(string.format("plot page save: expected a .html file name, got %s", type(path) == "string" and ("'" .. path .. "'") or type(path)), 2)
+  end
+  files.write_atomic(path, self:html(), "plot page save")
   return self
 end
 
@@ -278,6 +322,11 @@ function M.imshow(t, opts)
   end
   local F, R, C = #facets, shape[#shape - 1], shape[#shape]
   if F == 0 or R == 0 or C == 0 then fail(who, "cannot draw an empty tensor of shape " .. shape_str(shape)) end
+  local max_cells = opts.max_cells or 250000
+  if F * R * C > max_cells then
+    fail(who, string.format("%d cells are too many for a readable figure (max_cells = %d): slice or average the tensor first, or raise opts.max_cells",
+      F * R * C, max_cells))
+  end
   local max_label = opts.max_label or 20
   local xs_full = labels_of(opts.x, C, who, "x", "the tensor's last dim (columns)")
   local ys_full = labels_of(opts.y, R, who, "y", "the tensor's rows")
@@ -294,7 +343,10 @@ function M.imshow(t, opts)
   local ncols = opts.facet_cols or math.min(F, 4)
   local nrows = math.ceil(F / ncols)
   local cw = opts.cell_width or clamp(math.floor(math.min(680, 960 / ncols) / C), 6, 56)
-  local ch = opts.cell_height or clamp(math.floor(math.min(520, 900 / nrows) / R), 6, 40)
+  local ch = opts.cell_height or clamp(math.floor(math.min(520, 720 / nrows) / R), 6, 40)
+  -- narrow columns: widen to one text line per column when the figure stays under ~1000 px,
+  -- so that every (rotated) column label can be shown
+  if not opts.cell_width and cw < FS + 3 and C * (FS + 3) * ncols <= 1000 then cw = FS + 3 end
   if opts.aspect == "equal" then cw = math.min(cw, ch); ch = cw end
   local pw, ph = C * cw, R * ch
 
@@ -322,10 +374,16 @@ function M.imshow(t, opts)
     width = math.max(width, tx + tw / 2 + 10)
   end
 
+  -- opts.values: numbers in the cells (see S.value_format)
+  local value_text, value_chars
+  if opts.values then value_text, value_chars = S.value_format(facets, zmin, zmax, opts.values) end
+
   local out = { svg_open(width, height) }
   if opts.title then out[#out + 1] = title_svg(opts.title, tx, 10 + TITLE_FS) end
-  local yname = opts.ylabel or "row"
-  local xname = opts.xlabel or "col"
+  -- tooltip lines, escaped once: "<ylabel>: <row label>\n<xlabel>: <col label>\nvalue: v"
+  local row_tips, col_tips = {}, {}
+  for i = 1, R do row_tips[i] = S.esc((opts.ylabel or "row") .. ": " .. S.clean_label(ys_full[i])) end
+  for j = 1, C do col_tips[j] = S.esc("\n" .. (opts.xlabel or "col") .. ": " .. S.clean_label(xs_full[j])) end
   for f = 1, F do
     local px = left + ((f - 1) % ncols) * (pw + hgap)
     local py = top + ((f - 1) // ncols) * (row_h + vgap) + fh
@@ -334,29 +392,31 @@ function M.imshow(t, opts)
     end
     out[#out + 1] = string.format('<g class="panel" shape-rendering="crispEdges">')
     local rows = facets[f]
+    local facet_tip = fs_full and S.esc(S.clean_label(fs_full[f]) .. "\n") or ""
     for i = 1, R do
       local row = rows[i]
+      local row_tip = facet_tip .. row_tips[i]
       for j = 1, C do
         local v = row[j]
-        local tip = string.format("%s%s: %s\n%s: %s\nvalue: %s", fs_full and (S.clean_label(fs_full[f]) .. "\n") or "",
-          yname, S.clean_label(ys_full[i]), xname, S.clean_label(xs_full[j]), S.fmt(v))
-        out[#out + 1] = string.format('<rect class="cell" x="%.1f" y="%.1f" width="%d" height="%d" fill="%s"><title>%s</title></rect>',
-          px + (j - 1) * cw, py + (i - 1) * ch, cw, ch, colorize(v), S.esc(tip))
+        out[#out + 1] = string.format('<rect class="cell" x="%.1f" y="%.1f" width="%d" height="%d" fill="%s"><title>%s%s\nvalue: %s</title></rect>',
+          px + (j - 1) * cw, py + (i - 1) * ch, cw, ch, colorize(v), row_tip, col_tips[j], S.fmt(v))
       end
     end
     out[#out + 1] = "</g>"
     out[#out + 1] = string.format('<rect x="%.1f" y="%.1f" width="%d" height="%d" fill="none" stroke="#888" stroke-width="0.6"/>', px, py, pw, ph)
-    if opts.values then
-      local size = math.min(FS, ch - 3, cw / 4)
-      out[#out + 1] = string.format('<g text-anchor="middle" font-size="%.1f" pointer-events="none">', size)
-      for i = 1, R do
-        for j = 1, C do
-          local v = rows[i][j]
-          local fill = color.luminance(colorize(v)) < 0.5 and "#ffffff" or "#111111"
-          out[#out + 1] = S.text(px + (j - 0.5) * cw, py + (i - 0.5) * ch, S.fmt(v), string.format('dy="0.35em" fill="%s"', fill))
+    if value_text then
+      local size = math.min(FS, ch - 3, (cw - 3) / (0.6 * value_chars))
+      if size >= 6 then -- smaller text is unreadable: leave the values to the tooltips
+        out[#out + 1] = string.format('<g text-anchor="middle" font-size="%.1f" pointer-events="none">', size)
+        for i = 1, R do
+          for j = 1, C do
+            local v = rows[i][j]
+            local fill = color.luminance(colorize(v)) < 0.5 and "#ffffff" or "#111111"
+            out[#out + 1] = S.text(px + (j - 0.5) * cw, py + (i - 0.5) * ch, value_text(v), string.format('dy="0.35em" fill="%s"', fill))
+          end
         end
+        out[#out + 1] = "</g>"
       end
-      out[#out + 1] = "</g>"
     end
     -- column labels under every panel, row labels left of the first panel of each row
     local xs = {}
@@ -375,7 +435,7 @@ function M.imshow(t, opts)
   end
   if opts.ylabel then
     out[#out + 1] = string.format('<text transform="translate(%.1f,%.1f) rotate(-90)" text-anchor="middle" dy="0.35em" font-size="%d">%s</text>',
-      10 + AXIS_FS / 2, top + fh + math.min(gh - fh, ph) / 2, AXIS_FS, S.esc(opts.ylabel))
+      10 + AXIS_FS / 2, (top + fh + top + gh - xlay.height) / 2, AXIS_FS, S.esc(opts.ylabel))
   end
   colorbar(out, map, zmin, zmax, cbx, top + fh, cbh, opts.colorbar_label)
   out[#out + 1] = "</svg>"
@@ -393,6 +453,9 @@ local function scale(lo, hi, a, b, n, pad)
   if lo == hi then lo, hi = lo - 1, hi + 1 end
   if pad then local d = (hi - lo) * pad; lo, hi = lo - d, hi + d end
   local ticks, step = S.ticks(lo, hi, n)
+  -- data well past the outer tick: extend the axis to the next tick so that its end is labelled
+  if hi - ticks[#ticks] > 0.25 * step then ticks[#ticks + 1] = ticks[#ticks] + step; hi = ticks[#ticks] end
+  if ticks[1] - lo > 0.25 * step then table.insert(ticks, 1, ticks[1] - step); lo = ticks[1] end
   lo = math.min(lo, ticks[1]); hi = math.max(hi, ticks[#ticks])
   return {
     lo = lo, hi = hi, ticks = ticks, step = step,
@@ -470,6 +533,9 @@ local function frame(spec)
   out[#out + 1] = "</g>"
   if ys.lo < 0 and ys.hi > 0 then
     out[#out + 1] = string.format('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#888" stroke-width="1"/>', left, ys.px(0), left + W, ys.px(0))
+  end
+  if spec.xs and spec.xs.lo < 0 and spec.xs.hi > 0 then
+    out[#out + 1] = string.format('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#888" stroke-width="1"/>', px(0), top, px(0), top + H)
   end
   out[#out + 1] = string.format('<rect x="%.1f" y="%.1f" width="%d" height="%d" fill="none" stroke="#888" stroke-width="0.8"/>', left, top, W, H)
   out[#out + 1] = '<g text-anchor="end" fill="#222">'

@@ -4,9 +4,25 @@ local M = {}
 
 M.font = "DejaVu Sans, Helvetica, Arial, sans-serif"
 
--- XML-escapes text for element content and attribute values.
+local function valid_utf8(s)
+  if utf8.len(s) then return s end
+  local out, i = {}, 1
+  while i <= #s do
+    local n, bad = utf8.len(s, i)
+    if n then out[#out + 1] = s:sub(i); break end
+    out[#out + 1] = s:sub(i, bad - 1) .. "\u{FFFD}"
+    i = bad + 1
+  end
+  return table.concat(out)
+end
+
+-- XML-escapes text for element content and attribute values. Characters XML cannot hold
+-- (control characters other than tab and newline, invalid UTF-8) become visible escapes or
+-- U+FFFD, so any Lua string gives a well-formed file.
 function M.esc(s)
-  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }))
+  s = valid_utf8(tostring(s))
+  s = s:gsub("[%z\1-\8\11\12\14-\31\127]", function(c) return string.format("\\x%02x", c:byte()) end)
+  return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
 
 -- Makes a label printable: control characters become visible escapes (a newline token reads
@@ -18,16 +34,7 @@ function M.clean_label(s, max)
     local named = { ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" }
     return named[c] or string.format("\\x%02x", c:byte())
   end)
-  if not utf8.len(s) then
-    local out, i = {}, 1
-    while i <= #s do
-      local n, bad = utf8.len(s, i)
-      if n then out[#out + 1] = s:sub(i); break end
-      out[#out + 1] = s:sub(i, bad - 1) .. "\u{FFFD}"
-      i = bad + 1
-    end
-    s = table.concat(out)
-  end
+  s = valid_utf8(s)
   if max and utf8.len(s) > max then
     s = s:sub(1, utf8.offset(s, max) - 1) .. "\u{2026}"
   end
@@ -40,6 +47,7 @@ local narrow = {}
 for c in (" .,:;'|!ijlrtf()[]"):gmatch(".") do narrow[c:byte()] = true end
 
 function M.text_width(s, size)
+  s = valid_utf8(tostring(s))
   local w = 0
   for _, cp in utf8.codes(s) do
     if cp >= 0x1100 then w = w + 1.0
@@ -66,6 +74,30 @@ function M.fmt(v)
   local s = string.format("%.4g", v)
   if s == "-0" then s = "0" end
   return s
+end
+
+-- Numbers written in heatmap cells: one format for the whole figure, fmt if it is a string
+-- (e.g. "%.1f"), else fixed decimals that give 3 significant digits at the largest |limit|.
+-- Returns the formatter and the widest text's length.
+function M.value_format(values, zmin, zmax, fmt)
+  if type(fmt) ~= "string" then
+    local m = math.max(math.abs(zmin), math.abs(zmax))
+    local decimals = math.max(0, math.min(4, 2 - math.floor(math.log(m > 0 and m or 1, 10))))
+    fmt = "%." .. decimals .. "f"
+  end
+  local function text(v)
+    if v ~= v then return "NaN" end
+    local s = string.format(fmt, v)
+    if s:match("^%-0%.?0*$") then s = s:sub(2) end -- no "-0.00"
+    return s
+  end
+  local widest = 1
+  local function visit(x)
+    if type(x) == "table" then for _, y in ipairs(x) do visit(y) end
+    else widest = math.max(widest, #text(x)) end
+  end
+  visit(values)
+  return text, widest
 end
 
 -- "Nice" tick values covering [lo, hi]: steps of 1, 2, 2.5 or 5 times a power of ten, about n ticks.

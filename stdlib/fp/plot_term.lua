@@ -8,26 +8,48 @@ local M = {}
 
 local LEVELS = { 0, 95, 135, 175, 215, 255 } -- the cube's channel values
 
-local function nearest_level(v)
-  local best, bi = math.huge, 0
-  for i, l in ipairs(LEVELS) do
-    local d = math.abs(v - l)
-    if d < best then best, bi = d, i - 1 end
+-- CIELAB of an sRGB colour (D65), for picking the palette entry a person sees as closest.
+local function lab(r, g, b)
+  local function lin(c)
+    c = c / 255
+    return c <= 0.04045 and c / 12.92 or ((c + 0.055) / 1.055) ^ 2.4
   end
-  return bi
+  r, g, b = lin(r), lin(g), lin(b)
+  local x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+  local y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+  local z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+  local function f(t) return t > 0.008856 and t ^ (1 / 3) or 7.787 * t + 16 / 116 end
+  local fx, fy, fz = f(x), f(y), f(z)
+  return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
 end
 
--- The xterm-256 colour index closest to "#rrggbb".
+-- xterm colours 16..255 (the 6x6x6 cube, then 24 greys) with their Lab values.
+local palette = {}
+for n = 16, 255 do
+  local r, g, b
+  if n >= 232 then
+    r = 8 + 10 * (n - 232); g, b = r, r
+  else
+    local k = n - 16
+    r, g, b = LEVELS[k // 36 + 1], LEVELS[(k // 6) % 6 + 1], LEVELS[k % 6 + 1]
+  end
+  local L, A, B = lab(r, g, b)
+  palette[#palette + 1] = { n = n, L = L, a = A, b = B }
+end
+
+local cache = {}
+
+-- The xterm-256 colour index that looks closest to "#rrggbb" (smallest CIELAB distance).
 function M.xterm(hex)
-  local r, g, b = color.rgb(hex)
-  local ri, gi, bi = nearest_level(r), nearest_level(g), nearest_level(b)
-  local cube = 16 + 36 * ri + 6 * gi + bi
-  local dc = (r - LEVELS[ri + 1]) ^ 2 + (g - LEVELS[gi + 1]) ^ 2 + (b - LEVELS[bi + 1]) ^ 2
-  local k = math.max(0, math.min(23, math.floor(((r + g + b) / 3 - 8) / 10 + 0.5)))
-  local grey = 8 + 10 * k
-  local dg = (r - grey) ^ 2 + (g - grey) ^ 2 + (b - grey) ^ 2
-  if dg < dc then return 232 + k end
-  return cube
+  if cache[hex] then return cache[hex] end
+  local L, A, B = lab(color.rgb(hex))
+  local best, bn = math.huge, 16
+  for _, p in ipairs(palette) do
+    local d = (p.L - L) ^ 2 + (p.a - A) ^ 2 + (p.b - B) ^ 2
+    if d < best then best, bn = d, p.n end
+  end
+  cache[hex] = bn
+  return bn
 end
 
 local RESET = "\27[0m"
@@ -62,7 +84,9 @@ function M.render(t, opts)
   local zmin, zmax = color.limits(map, facets, opts.zmin, opts.zmax, who)
   local colorize = color.colorizer(map, zmin, zmax)
 
-  local cw = opts.cell_width or (opts.values and 7 or (C <= 40 and 3 or 2))
+  local value_text, value_chars
+  if opts.values then value_text, value_chars = S.value_format(facets, zmin, zmax, opts.values) end
+  local cw = opts.cell_width or (opts.values and value_chars + 2 or (C <= 40 and 3 or 2))
   local max_label = opts.max_label or 14
   local yl, lw = {}, 0
   for i, s in ipairs(ys) do yl[i] = S.clean_label(s, max_label); lw = math.max(lw, utf8.len(yl[i])) end
@@ -79,6 +103,7 @@ function M.render(t, opts)
   for j = 1, C do
     local s = fits and xl[j] or tostring(j - 1)
     local at = (j - 1) * cw
+    if value_text then at = at + math.max(0, cw - 1 - utf8.len(s)) end -- over right-aligned numbers
     if at >= used then
       head[#head + 1] = string.rep(" ", at - used) .. s
       used = at + utf8.len(s) + 1
@@ -95,10 +120,8 @@ function M.render(t, opts)
         local v = facets[f][i][j]
         local c = colorize(v)
         local text = string.rep(" ", cw)
-        if opts.values then
-          local s = S.fmt(v)
-          if utf8.len(s) > cw - 1 then s = string.format("%.1e", v) end
-          text = fg_for(c) .. pad_left(s, cw - 1) .. " "
+        if value_text then
+          text = fg_for(c) .. pad_left(value_text(v), cw - 1) .. " "
         end
         line[#line + 1] = bg(c) .. text
       end
@@ -115,7 +138,7 @@ function M.render(t, opts)
   if not fits then
     local keys, width, line = {}, 0, {}
     for j = 1, C do
-      local item = string.format("%d %q", j - 1, xl[j]):gsub("\\\n", "\\n")
+      local item = string.format('%d "%s"', j - 1, xl[j])
       if width + #item > 96 and #line > 0 then keys[#keys + 1] = table.concat(line, "  "); line, width = {}, 0 end
       line[#line + 1] = item
       width = width + #item + 2
