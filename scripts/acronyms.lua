@@ -53,7 +53,7 @@ local last3 = { positions = { -3, -2, -1 } }
 
 -- Measure the generated prompts; keep the ones where all three letters win.
 local candidates = datasets.acronyms(model, { n = opts.quick and math.max(10, 3 * n_prompts) or opts.candidates, seed = opts.seed })
-local kept, per_letter_right, measured = {}, { 0, 0, 0 }, {}
+local kept, per_letter_right, measured, all_right = {}, { 0, 0, 0 }, {}, 0
 for _, it in ipairs(candidates) do
   local d = letter_diffs(model:forward(model:to_tokens(it.text), last3), it.answers)
   measured[#measured + 1] = { text = it.text, acronym = it.acronym, diffs = d }
@@ -61,13 +61,15 @@ for _, it in ipairs(candidates) do
   for i = 1, 3 do
     if d[i] > 0 then per_letter_right[i] = per_letter_right[i] + 1 else all = false end
   end
+  if all then all_right = all_right + 1 end
   if all and #kept < n_prompts then it.clean_diffs = d; kept[#kept + 1] = it end
 end
 if #kept == 0 then
   -- a model that gets none right (a small or random one): patch the best candidates anyway
   io.stderr:write("acronyms.lua: the model gets no generated acronym right on all three letters; using the best ones\n")
-  table.sort(measured, function(a, b) return math.min(table.unpack(a.diffs)) > math.min(table.unpack(b.diffs)) end)
-  for _, m in ipairs(measured) do
+  local ranked = { table.unpack(measured) }
+  table.sort(ranked, function(a, b) return math.min(table.unpack(a.diffs)) > math.min(table.unpack(b.diffs)) end)
+  for _, m in ipairs(ranked) do
     for _, it in ipairs(candidates) do
       if it.text == m.text and #kept < n_prompts then it.clean_diffs = m.diffs; kept[#kept + 1] = it end
     end
@@ -144,9 +146,7 @@ local results = {
   model = model.cfg.model_name,
   settings = { n_prompts = #kept, candidates = #candidates, seed = opts.seed, quick = opts.quick,
                direction = "clean activations patched into the run with word i corrupted" },
-  candidates_right = { all = #candidates > 0 and (function() local c = 0; for _, m in ipairs(measured) do
-      if m.diffs[1] > 0 and m.diffs[2] > 0 and m.diffs[3] > 0 then c = c + 1 end end; return c end)() or 0,
-    per_letter = per_letter_right, of = #candidates },
+  candidates_right = { all = all_right, per_letter = per_letter_right, of = #candidates },
   measured = measured,
   prompts = prompts,
   position_labels = labels,
@@ -162,7 +162,7 @@ local results = {
 fp.save(opts.out .. "/results.json", results)
 
 print(string.format("model %s: %d of %d generated acronyms right on all three letters (letters: %d, %d, %d)",
-  model.cfg.model_name, results.candidates_right.all, #candidates, per_letter_right[1], per_letter_right[2], per_letter_right[3]))
+  model.cfg.model_name, all_right, #candidates, per_letter_right[1], per_letter_right[2], per_letter_right[3]))
 local shown = {}
 for _, it in ipairs(kept) do shown[#shown + 1] = it.acronym end
 print(string.format("patched %d prompts: %s (e.g. %q)", #kept, table.concat(shown, " "), kept[1].text))

@@ -55,8 +55,10 @@ local known, per_relation = {}, {}
 -- quick: about 40 facts spread over the whole list (every relation)
 local stride = opts.quick and math.max(1, #facts // 40) or 1
 local measured = 0
+local t_measure = fp.time()
 for i = 1, #facts, stride do
   measured = measured + 1
+  if tty then io.stderr:write(string.format("\rmeasuring fact %d/%d %.0fs   ", i, #facts, fp.time() - t_measure)) end
   local e = facts[i]
   local prompt, subject, target = datasets.fact_prompt(e)
   local ok_span, first, last = pcall(datasets.subject_span, model, prompt, subject)
@@ -71,6 +73,8 @@ for i = 1, #facts, stride do
                           p = target_probs(logits, tok)[1], first = first, last = last }
   end
 end
+
+if tty then io.stderr:write("\n") end
 
 ---------------------------------------------------------------------------------------------
 -- 2. Noise ablation: Gaussian noise (noise_scale x the embedding std) added to the subject's
