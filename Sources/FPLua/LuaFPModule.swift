@@ -167,7 +167,7 @@ enum LuaFPModule {
         LuaModel.install(L)
         fp_newtable(L)
         let mod = lua_gettop(L)
-        for (name, body) in functions + LuaFPExtras.functions {
+        for (name, body) in functions + LuaFPExtras.functions + LuaAutograd.functions {
             LuaRegistry.push(L, id: LuaRegistry.register(name, body))
             lua_setfield(L, mod, name)
         }

@@ -99,7 +99,7 @@ enum LuaModelMethods {
     }
 
     /// Runs the model on the input at index 2 with options at 3; pushes logits / loss per return_type.
-    static func run(_ l: Lua, hooks: HookDispatcher?) throws -> Int32 {
+    static func run(_ l: Lua, hooks: HookDispatcher?, backward: BackwardHookDispatcher? = nil) throws -> Int32 {
         let b = try LuaModel.box(l)
         let opts: Int32 = 3
         if !l.isNone(opts) && l.type(opts) != LUA_TTABLE { throw l.argError(opts, "options table expected") }
@@ -117,7 +117,13 @@ enum LuaModelMethods {
         if returnType != "logits" && (o.stopAtLayer != nil || o.startAtLayer != 0 || o.logitPositions != nil) {
             throw LuaError("\(l.function): return_type \"\(returnType)\" needs full logits from tokens (no start/stop_at_layer or positions)")
         }
-        let out = try b.model.forward(tokens, options: o, hooks: hooks)
+        // taped from the first point a grad-requiring tensor can enter (TapedForward.swift)
+        let out = try b.model.forwardAuto(tokens, options: o, hooks: hooks, backward: backward)
+        if out.requiresGrad && (returnType == "loss" || returnType == "both") {
+            let lossT = try LuaModelGrad.loss(out, tokens, mask: o.attentionMask)
+            if returnType == "both" { l.push(out) }
+            l.push(lossT); return returnType == "both" ? 2 : 1
+        }
         switch returnType {
         case "loss": l.push(try loss(out, tokens, mask: o.attentionMask)); return 1
         case "both": l.push(out); l.push(try loss(out, tokens, mask: o.attentionMask)); return 2
@@ -205,7 +211,8 @@ enum LuaModelMethods {
                 let b = try LuaModel.box(l)
                 let d = try runHooks(l, b, 3)
                 defer { d.releaseAll() }
-                return try run(l, hooks: b.activeHooks(d))
+                let bwd = try LuaBackwardHooks.parse(l, 3, knownPoints: b.hookPoints)
+                return try run(l, hooks: b.activeHooks(d), backward: bwd)
             }),
             ("run_with_cache", { l in
                 let b = try LuaModel.box(l)
@@ -361,6 +368,7 @@ enum LuaModelMethods {
             }),
             ("generate", LuaGenerate.generate),
             ("kv_cache", LuaKVCache.make),
+            ("patch_sweep", LuaPatchSweep.make),
         ]
     }
 }

@@ -11,7 +11,7 @@ enum LuaTensorMeta {
         // methods table, also reachable as fp.Tensor for completion and extension from Lua
         fp_newtable(L)
         let methods = lua_gettop(L)
-        for (name, body) in LuaTensorMethods.methods + LuaFPExtras.methods {
+        for (name, body) in LuaTensorMethods.methods + LuaFPExtras.methods + LuaAutograd.methods {
             LuaRegistry.push(L, id: LuaRegistry.register(name, method: true, body))
             lua_setfield(L, methods, name)
         }
@@ -37,6 +37,10 @@ enum LuaTensorMeta {
         for (name, body) in meta2 {
             // Error messages name the operation as users write it: "add", "index assignment".
             let shown = name == "__newindex" ? "index assignment" : String(name.dropFirst(2))
+            LuaRegistry.push(L, id: LuaRegistry.register(shown, body))
+            lua_setfield(L, meta, name)
+        }
+        for (name, shown, body) in LuaAutograd.metamethods {
             LuaRegistry.push(L, id: LuaRegistry.register(shown, body))
             lua_setfield(L, meta, name)
         }
@@ -69,14 +73,14 @@ enum LuaTensorMeta {
             case "dtype": l.pushString(t.dtype.rawValue)
             case "ndim": l.push(int: t.rank)
             case "grad": if let g = t.grad { l.push(g) } else { l.pushNil() }
-            case "requires_grad": l.push(bool: t.requiresGrad)
+            case "needs_grad", "requires_grad": l.push(bool: t.requiresGrad)   // requires_grad: the method wins
             case "is_freed": l.push(bool: !t.storage.isValid)
             default: l.pushNil()
             }
             return 1
         }
         let items = try LuaConvert.indexItems(l.L, 2)
-        let r = try t.index(items)
+        let r = try AG.index(t, items)
         // A full integer index gives a Lua number.
         let allInts = items.allSatisfy { if case .int = $0 { return true }; return false }
         if allInts && items.count == t.rank && !t.requiresGrad {
@@ -91,12 +95,18 @@ enum LuaTensorMeta {
         let t = try l.tensor(1)
         if l.type(2) == LUA_TSTRING {
             let k = try l.string(2)
+            if k == "grad" {   // t.grad = nil clears; t.grad = g sets
+                if l.isNone(3) { t.grad = nil; return 0 }
+                let g = try l.tensor(3)
+                guard g.shape == t.shape else { throw LuaError("tensor field 'grad': shape \(shapeString(g.shape)) does not match the tensor's \(shapeString(t.shape))") }
+                t.grad = g.detached(); return 0
+            }
             throw LuaError("tensor field '\(k)' cannot be assigned (tensors have no user fields; index with a table: t[{...}] = v)")
         }
         let items = try LuaConvert.indexItems(l.L, 2)
         let value: Tensor
         do { value = try l.tensorOrScalar(3) } catch { throw LuaError("tensor assignment: value must be a tensor or a number, got \(l.typeName(3))") }
-        try t.indexAssign(items, value)
+        try AG.indexAssign(t, items, value)
         return 0
     }
 }

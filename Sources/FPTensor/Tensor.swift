@@ -7,9 +7,15 @@ public final class Tensor {
     public let strides: [Int]
     public let offset: Int
 
-    /// Autograd state (used by FPTensor's tape; nil/false for plain tensors).
-    public var requiresGrad = false
+    /// Autograd state (used by FPTensor's tape; nil/false for plain tensors). Results of taped
+    /// operations require grad too and carry the node that made them (Autograd/GradNode.swift).
+    public var requiresGrad = false {
+        didSet { if requiresGrad != oldValue { Autograd.liveGradTensors += requiresGrad ? 1 : -1 } }
+    }
     public var grad: Tensor?
+    public internal(set) var gradNode: GradNode?
+
+    deinit { if requiresGrad { Autograd.liveGradTensors -= 1 } }
 
     public var dtype: DType { storage.dtype }
     public var rank: Int { shape.count }

@@ -74,8 +74,12 @@ struct Repl: ParsableCommand {
         }
         let n = lua_gettop(L) - base
         if n > 0 {
-            // print(...) the results, as lua.c does
-            lua_getglobal(L, "print")
+            // show the results as print does, tables by their contents (stdlib fp/repl.lua)
+            let show = "return require('fp.repl').show"
+            if fp_loadbuffer(L, show, strlen(show), "=repl") != LUA_OK || host.call(nargs: 0, nresults: 1) != nil {
+                lua_settop(L, base + n)
+                lua_getglobal(L, "print")
+            }
             fp_insert(L, base + 1)
             if let err = host.call(nargs: n, nresults: 0) { printError(err) }
         }

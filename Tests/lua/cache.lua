@@ -51,3 +51,45 @@ for _, name in ipairs({ "gpt2-tiny", "llama-tiny" }) do
     assert_close(attrs[{ {}, 0, -1 }]:sum() + bias, want, 1e-4)
   end)
 end
+
+test("apply_ln = true with a pos_slice scales each position by its own norm scale", function()
+  local m = fp.load_model("Tests/fixtures/models/gpt2-tiny")
+  local toks = fp.tensor({ { 17, 301, 42, 5, 488 }, { 3, 99, 42, 7, 1 } }, "int")
+  local logits, cache = m:run_with_cache(toks)
+  local whole = cache:decompose_resid(nil, false, true, nil, true)          -- [C, 2, 5, d]
+  for _, ps in ipairs({ -1, 2, { 1, 4 } }) do
+    local sliced = cache:decompose_resid(nil, false, true, ps, true)
+    local idx = { {}, {}, ps }
+    assert_close(sliced, whole[idx], 1e-6, "pos_slice " .. tostring(ps))
+  end
+  local acc = cache:accumulated_resid(nil, false, -1, true)
+  assert_close(acc[{ -1 }], cache["ln_final.hook_normalized"][{ {}, -1 }], 1e-4, "final accumulated resid at -1 = normalized")
+  local heads = cache:stack_head_results(nil, { 0, 2 }, true)
+  assert_close(heads, cache:stack_head_results(nil, nil, true)[{ {}, {}, { 0, 2 } }], 1e-6, "heads")
+  local full = cache:get_full_resid_decomposition(nil, false, 3, true)
+  assert_close(full, cache:get_full_resid_decomposition(nil, false, nil, true)[{ {}, {}, 3 }], 1e-6, "full")
+
+  -- logit_attrs with per-prompt answer tokens, on a position-sliced stack and on the whole one
+  local right, wrong = fp.tensor({ 5, 9 }, "int"), fp.tensor({ 7, 11 }, "int")
+  local ln = cache:decompose_resid(nil, false, true, -1, true) * m.ln_final.w
+  local attrs = cache:logit_attrs(ln, right, wrong)                             -- [C, 2]
+  assert(attrs:dim() == 2 and attrs.shape[2] == 2)
+  for b = 0, 1 do
+    local r, w = right[{ b }], wrong[{ b }]
+    local want = logits[{ b, -1, r }] - logits[{ b, -1, w }]
+    local bias = fp.item(m.ln_final.b:matmul(m.W_U[{ {}, r }] - m.W_U[{ {}, w }])) + m.b_U[{ r }] - m.b_U[{ w }]
+    assert_close(attrs[{ {}, b }]:sum() + bias, want, 1e-4, "prompt " .. b)
+  end
+  local per_pos = cache:logit_attrs(whole * m.ln_final.w, toks, toks)          -- tokens [batch, pos]
+  assert(per_pos:dim() == 3 and per_pos:abs():max() == 0, "a token minus itself attributes nothing")
+  expect_error(function() cache:logit_attrs(whole, fp.tensor({ { { 1 } } }, "int")) end, "logit_attrs: a stack of shape")
+end)
+
+test("errors raised inside fp.cache and fp.patching name the caller's file and line", function()
+  local m = fp.load_model("Tests/fixtures/models/gpt2-tiny")
+  local _, cache = m:run_with_cache(fp.tensor({ { 1, 2, 3 } }, "int"), { names_filter = { "blocks.0.hook_resid_pre" } })
+  local ok, err = pcall(function() return cache:act("resid_post", 1) end)
+  assert(not ok and err:find("Tests/lua/cache.lua:%d+: ActivationCache: 'blocks.1.hook_resid_post' is not in this cache"), err)
+  ok, err = pcall(function() require("fp.patching").resid_pre(m, fp.tensor({ { 1, 2, 3 } }, "int"), cache, 3) end)
+  assert(not ok and err:find("Tests/lua/cache.lua:%d+: patching: metric must be a function"), err)
+end)

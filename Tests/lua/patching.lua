@@ -49,7 +49,7 @@ for _, name in ipairs({ "gpt2-tiny", "llama-tiny" }) do
     assert_close(every[{ 0 }], patching.resid_pre(m, corrupt, cache, metric), 0)
     expect_error(function() patching.resid_pre(m, corrupt, {}, metric) end, "the clean cache has no 'blocks.0.hook_resid_pre'")
     expect_error(function() patching.resid_pre(m, corrupt, cache, 3) end, "metric must be a function")
-    expect_error(function() patching.resid_pre(m, corrupt[{ 0 }], cache, metric) end, "shape [1, pos]")
+    expect_error(function() patching.resid_pre(m, corrupt[{ 0 }], cache, metric) end, "shape [batch, pos]")
     expect_error(function() patching.resid_pre(m, corrupt, cache, function() return "x" end) end, "metric must return a number")
   end)
 end

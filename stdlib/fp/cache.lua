@@ -4,6 +4,7 @@
 -- get_full_resid_decomposition, apply_ln_to_stack, logit_attrs, free.
 -- Components are stacked along a new first dim, as in TransformerLens: [component, batch, pos, d_model].
 local fp = require "fp"
+local raise = require("fp.errors").raise
 
 local M = {}
 local methods = {}
@@ -18,7 +19,7 @@ end
 
 local function model(cache)
   local m = model_of[cache]
-  if not m then error("ActivationCache: this cache has no model (make it with model:run_with_cache)", 3) end
+  if not m then raise("ActivationCache: this cache has no model (make it with model:run_with_cache)") end
   return m
 end
 
@@ -33,7 +34,7 @@ function M.act_name(name, layer, sub)
     if layer == nil then return "ln_final.hook_" .. name end
     return "blocks." .. layer .. "." .. (sub or "ln1") .. ".hook_" .. name
   end
-  if layer == nil then error("act_name: '" .. name .. "' needs a layer", 2) end
+  if layer == nil then raise("act_name: '" .. name .. "' needs a layer") end
   if attn_points[name] then return "blocks." .. layer .. ".attn.hook_" .. name end
   if mlp_points[name] then return "blocks." .. layer .. ".mlp.hook_" .. name end
   return "blocks." .. layer .. ".hook_" .. name
@@ -42,7 +43,7 @@ end
 local function get(cache, name)
   local t = rawget(cache, name)
   if t == nil then
-    error("ActivationCache: '" .. name .. "' is not in this cache (widen names_filter in run_with_cache)", 3)
+    raise("ActivationCache: '" .. name .. "' is not in this cache (widen names_filter in run_with_cache)")
   end
   return t
 end
@@ -89,7 +90,7 @@ function methods:accumulated_resid(layer, incl_mid, pos_slice, apply_ln)
     parts[#parts + 1] = get(self, "blocks." .. (L - 1) .. ".hook_resid_post"); labels[#labels + 1] = "final_post"
   end
   local s = slice_pos(stack(parts), pos_slice, 2)
-  if apply_ln then s = self:apply_ln_to_stack(s, layer) end
+  if apply_ln then s = self:apply_ln_to_stack(s, layer, nil, pos_slice) end
   return s, labels
 end
 
@@ -115,7 +116,7 @@ function methods:decompose_resid(layer, mlp_input, incl_embeds, pos_slice, apply
     parts[#parts + 1] = get(self, "blocks." .. layer .. ".hook_attn_out"); labels[#labels + 1] = layer .. "_attn_out"
   end
   local s = slice_pos(stack(parts), pos_slice, 2)
-  if apply_ln then s = self:apply_ln_to_stack(s, layer, mlp_input) end
+  if apply_ln then s = self:apply_ln_to_stack(s, layer, mlp_input, pos_slice) end
   return s, labels
 end
 
@@ -137,7 +138,7 @@ function methods:stack_head_results(layer, pos_slice, apply_ln)
     end
   end
   local s = slice_pos(stack(parts), pos_slice, 2)
-  if apply_ln then s = self:apply_ln_to_stack(s, layer) end
+  if apply_ln then s = self:apply_ln_to_stack(s, layer, nil, pos_slice) end
   return s, labels
 end
 
@@ -169,7 +170,7 @@ function methods:get_full_resid_decomposition(layer, expand_neurons, pos_slice, 
   end
   parts[#parts + 1] = bias:expand(parts[1].shape); labels[#labels + 1] = "bias"
   local s = slice_pos(stack(parts), pos_slice, 2)
-  if apply_ln then s = self:apply_ln_to_stack(s, layer) end
+  if apply_ln then s = self:apply_ln_to_stack(s, layer, nil, pos_slice) end
   return s, labels
 end
 
@@ -188,19 +189,32 @@ function methods:apply_ln_to_stack(stack, layer, mlp_input, pos_slice)
 end
 
 -- Logit attribution of each component: the component dotted with W_U[:, tokens]
--- (minus W_U[:, incorrect_tokens] when given). tokens: an id, or a tensor of ids per batch item.
+-- (minus W_U[:, incorrect_tokens] when given). tokens: an id, a tensor of ids per batch item
+-- [batch], or per batch item and position [batch, pos]. stack: [C, batch, pos, d] or, after an
+-- integer pos_slice, [C, batch, d].
 function methods:logit_attrs(stack, tokens, incorrect_tokens)
   local m = model(self)
   local W_U = m.W_U
+  local d = m.cfg.d_model
   local function dirs(t)
     if type(t) == "number" then return W_U[{ {}, t }] end
-    return W_U:index_select(1, t):T()   -- [batch, d_model]
+    if not fp.is_tensor(t) then raise("logit_attrs: tokens must be a token id or a tensor of ids, got " .. type(t)) end
+    local shape = t.shape
+    local cols = W_U:index_select(1, t:reshape(-1)):T()          -- [n, d_model]
+    shape[#shape + 1] = d
+    return cols:reshape(table.unpack(shape))
   end
   local dir = dirs(tokens)
   if incorrect_tokens ~= nil then dir = dir - dirs(incorrect_tokens) end
   if dir:dim() == 1 then return stack:matmul(dir) end
-  -- stack [C, batch, pos, d], dir [batch, d] -> [C, batch, pos]
-  return fp.einsum("c b p d, b d -> c b p", stack, dir)
+  if dir:dim() == 2 then                                      -- per batch item [batch, d]
+    if stack:dim() == 4 then return fp.einsum("c b p d, b d -> c b p", stack, dir) end
+    if stack:dim() == 3 then return fp.einsum("c b d, b d -> c b", stack, dir) end
+  elseif dir:dim() == 3 and stack:dim() == 4 then             -- per item and position [batch, pos, d]
+    return fp.einsum("c b p d, b p d -> c b p", stack, dir)
+  end
+  local function shape(t) return "[" .. table.concat(t.shape, ", ") .. "]" end
+  raise("logit_attrs: a stack of shape " .. shape(stack) .. " does not fit tokens of shape " .. shape(tokens))
 end
 
 return M

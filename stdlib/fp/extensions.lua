@@ -1,6 +1,7 @@
 -- Model methods written in Lua, installed into fp.Model when fp starts (fp loads this module
 -- after its own). Swift does the numbers; these only arrange runs.
 local fp = require "fp"
+local raise = require("fp.errors").raise
 local Model = fp.Model
 
 -- model:batch(items): several inputs with their own hooks as one batched forward pass
@@ -13,13 +14,13 @@ local Model = fp.Model
 -- Returns one logits tensor [1, pos, vocab] per item, in order.
 function Model:batch(items, opts)
   opts = opts or {}
-  if type(items) ~= "table" or #items == 0 then error("batch: expected a list of {input = ..., hooks = {...}} items", 2) end
+  if type(items) ~= "table" or #items == 0 then raise("batch: expected a list of {input = ..., hooks = {...}} items") end
   local rows, lengths = {}, {}
   for i, item in ipairs(items) do
     local input = item.input
     if type(input) == "string" then input = self:to_tokens(input, { prepend_bos = opts.prepend_bos }) end
     if not (fp.is_tensor(input) and input:dim() == 2 and input.shape[1] == 1) then
-      error("batch: item " .. i .. ": input must be a string or tokens of shape [1, pos]", 2)
+      raise("batch: item " .. i .. ": input must be a string or tokens of shape [1, pos]")
     end
     rows[i], lengths[i] = input, input.shape[2]
   end
@@ -44,7 +45,7 @@ function Model:batch(items, opts)
     for k, pair in ipairs(item.hooks or {}) do
       local name, fn = pair[1], pair[2]
       if type(name) ~= "string" or type(fn) ~= "function" then
-        error("batch: item " .. i .. ", hook " .. k .. ": expected {name, function(act, hook)}", 2)
+        raise("batch: item " .. i .. ", hook " .. k .. ": expected {name, function(act, hook)}")
       end
       if not by_name[name] then by_name[name] = {}; order[#order + 1] = name end
       table.insert(by_name[name], { item = i, fn = fn })
@@ -65,6 +66,10 @@ function Model:batch(items, opts)
   for i = 1, #items do out[i] = logits[{ { i - 1, i } }] end
   return out
 end
+
+-- fp.optim and fp.nn (optimizers, schedules, parametrizations) live in stdlib/fp/{optim,nn}.lua.
+fp.optim = require "fp.optim"
+fp.nn = require "fp.nn"
 
 -- t:show(opts): the tensor as a heatmap in the terminal (fp.plot.term; same options).
 function fp.Tensor.show(t, opts) require("fp.plot").term(t, opts) end

@@ -1,18 +1,26 @@
 -- Activation patching with TransformerLens's argument order and semantics
 -- (transformer_lens.patching.get_act_patch_*): the clean activation is patched into the
 -- corrupted run, one cell at a time, and metric(logits) is called once per cell with logits
--- shaped like model:forward(corrupted_tokens) (or [1, #positions, vocab] with
--- opts.positions = {-1}, which computes only the logits the metric reads).
+-- shaped like model:forward(corrupted_tokens) (or [batch, #positions, vocab] with
+-- opts.positions = {-1}, which computes only the logits the metric reads). Several prompts
+-- ([batch, pos] tokens and a clean cache of the same batch) are patched together, as in
+-- TransformerLens: each cell patches every prompt at that layer/position/head.
 --
--- Fast path: a patch at layer L leaves layers < L equal to the corrupted run, so each sweep
--- starts from the corrupted residual stream at layer L (start_at_layer) and runs many cells
--- of the same layer as one batch. `generic` is the plain loop (one full run per cell), kept as
--- the reference the fast helpers are tested against.
+-- Fast path: the sweep engine (model:patch_sweep, Swift). A patch at layer L leaves layers < L
+-- equal to the corrupted run, and a patch at position p leaves positions < p equal to it at
+-- every layer (causal attention): each cell joins at its own layer and computes only the rows
+-- from its first changed position on, and the cells of all layers share each layer's matrix
+-- products. When the model has hooks attached or an attention_mask is given, sweeps fall back
+-- to batched runs per layer from the corrupted residual stream (start_at_layer). `generic` is
+-- the plain loop (one full run per cell), kept as the reference the fast helpers are tested
+-- against.
 --
 --   local patching = require "fp.patching"
 --   local r = patching.resid_pre(model, corrupted_tokens, clean_cache, metric)   -- [layer, pos]
---   opts: positions = {-1}, attention_mask = mask, max_batch = 64, progress = true/false
+--   opts: positions = {-1}, attention_mask = mask, max_batch = cells per pass, progress = true/false,
+--         engine = false (always use the per-layer batched runs)
 local fp = require "fp"
+local raise = require("fp.errors").raise
 
 local M = {}
 
@@ -35,22 +43,29 @@ end
 local function metric_value(metric, logits)
   local v = metric(logits)
   local ok, n = pcall(fp.item, v)
-  if not ok then error("patching: metric must return a number or a one-element tensor, got " .. tostring(v), 3) end
+  if not ok then raise("patching: metric must return a number or a one-element tensor, got " .. tostring(v)) end
   return n
 end
 
-local function need(cache, name)
+-- tokens (optional): the clean activation must be for as many prompts and positions (dim
+-- pos_dim, default 2) as the corrupted tokens.
+local function need(cache, name, tokens, pos_dim)
   local t = cache[name]
-  if not t then error("patching: the clean cache has no '" .. name .. "' (cache it with run_with_cache)", 3) end
+  if not t then raise("patching: the clean cache has no '" .. name .. "' (cache it with run_with_cache)") end
+  pos_dim = pos_dim or 2
+  if tokens and (t.shape[1] ~= tokens.shape[1] or t.shape[pos_dim] ~= tokens.shape[2]) then
+    raise("patching: the clean cache's '" .. name .. "' is for " .. t.shape[1] .. " prompt(s) of " .. t.shape[pos_dim]
+      .. " positions, the corrupted tokens are " .. tokens.shape[1] .. " of " .. tokens.shape[2])
+  end
   return t
 end
 
 local function check_args(model, tokens, cache, metric)
-  if not (fp.is_tensor(tokens) and tokens:dim() == 2 and tokens.shape[1] == 1) then
-    error("patching: corrupted tokens must be an int tensor of shape [1, pos] (model:to_tokens of one prompt)", 3)
+  if not (fp.is_tensor(tokens) and tokens:dim() == 2 and tokens.dtype == "int64") then
+    raise("patching: corrupted tokens must be an int tensor of shape [batch, pos] (model:to_tokens)")
   end
-  if type(cache) ~= "table" then error("patching: clean_cache must be the cache from run_with_cache", 3) end
-  if type(metric) ~= "function" then error("patching: metric must be a function(logits) -> number", 3) end
+  if type(cache) ~= "table" then raise("patching: clean_cache must be the cache from run_with_cache") end
+  if type(metric) ~= "function" then raise("patching: metric must be a function(logits) -> number") end
 end
 
 -- Corrupted residual streams at the start of every layer (one run, cached once per sweep).
@@ -92,6 +107,38 @@ local function run_layer(model, opts, layer, start_resid, cells, prepare, hook, 
   end
 end
 
+-- The sweep engine for this sweep, or nil when it cannot run it (hooks attached, a mask).
+local function engine_for(model, tokens, opts)
+  if opts.attention_mask or opts.engine == false then return nil end
+  local ok, s = pcall(model.patch_sweep, model, tokens, { positions = opts.positions })
+  if ok then return s end
+  if tostring(s):find("hooks attached", 1, true) then return nil end
+  error(s, 0)
+end
+
+-- Queues cells on the engine and runs them in passes bounded by memory (logits and rows).
+-- build(cell) -> layer, stage, patched activation; record(cell, value) per cell.
+local function run_cells(model, s, opts, cells, build, metric, record, tick)
+  local per_cell = #s.positions * model.cfg.d_vocab * 4
+  local max_cells = opts.max_batch or math.max(1, (256 * 2 ^ 20) // per_cell)
+  local row_bytes = 4 * math.max(model.cfg.d_mlp, 3 * model.cfg.d_model)
+  local max_rows = math.max(256, (512 * 2 ^ 20) // row_bytes)
+  local queued = {}
+  local function flush()
+    if #queued == 0 then return end
+    local logits = s:run()
+    for k, c in ipairs(queued) do record(c, metric_value(metric, logits[{ k - 1 }])) end
+    tick(#queued)
+    queued = {}
+  end
+  for _, c in ipairs(cells) do
+    s:add(build(c))
+    queued[#queued + 1] = c
+    if #queued >= max_cells or s.pending_rows >= max_rows then flush() end
+  end
+  flush()
+end
+
 -- Residual-stream style sweeps: result [n_layers, pos].
 local function resid_sweep(kind)
   return function(model, tokens, clean_cache, metric, opts)
@@ -99,8 +146,46 @@ local function resid_sweep(kind)
     check_args(model, tokens, clean_cache, metric)
     local L, P = model.cfg.n_layers, tokens.shape[2]
     local out = fp.zeros(L, P)
-    local corrupted = corrupted_resid(model, tokens, opts)
+    local clean_at = {}
+    for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".hook_" .. kind, tokens) end
     local tick = progress(opts, L * P, "patching " .. kind)
+    local s = engine_for(model, tokens, opts)
+    if s then
+      local cells = {}
+      for layer = 0, L - 1 do for p = 0, P - 1 do cells[#cells + 1] = { layer, p } end end
+      local function build(c)
+        local layer, p = c[1], c[2]
+        local clean_row = clean_at[layer][{ {}, p }]
+        local act
+        if kind == "resid_pre" or kind == "resid_mid" then
+          local stage = kind == "resid_pre" and "pre" or "mid"
+          act = s:reference(layer, stage)
+          act[{ {}, p }] = clean_row
+          return layer, stage, act
+        elseif kind == "resid_post" then
+          act = s:reference(layer + 1, "pre")
+          act[{ {}, p }] = clean_row
+          return layer + 1, "pre", act
+        elseif kind == "attn_out" then          -- resid_mid = resid_pre + attn_out
+          act = s:reference(layer, "mid")
+          act[{ {}, p }] = s:reference(layer, "pre")[{ {}, p }] + clean_row
+          return layer, "mid", act
+        else                                    -- mlp_out: resid_post = resid_mid + mlp_out
+          act = s:reference(layer + 1, "pre")
+          act[{ {}, p }] = s:reference(layer, "mid")[{ {}, p }] + clean_row
+          return layer + 1, "pre", act
+        end
+      end
+      run_cells(model, s, opts, cells, build, metric, function(c, v) out[{ c[1], c[2] }] = v end, tick)
+      return out
+    end
+    if tokens.shape[1] > 1 then   -- several prompts with hooks or a mask: one run per cell
+      local cells = {}
+      for layer = 0, L - 1 do for p = 0, P - 1 do cells[#cells + 1] = { layer, p } end end
+      return M.generic(model, tokens, clean_cache, metric, function(c) return "blocks." .. c[1] .. ".hook_" .. kind end,
+        cells, { shape = { L, P }, positions = opts.positions, attention_mask = opts.attention_mask, progress = opts.progress })
+    end
+    local corrupted = corrupted_resid(model, tokens, opts)
     local cells = {}
     for p = 0, P - 1 do cells[#cells + 1] = p end
     for layer = 0, L - 1 do
@@ -140,7 +225,6 @@ local function head_sweep(by_pos, point)
     check_args(model, tokens, clean_cache, metric)
     local L, H, P = model.cfg.n_layers, model.cfg.n_heads, tokens.shape[2]
     local out = by_pos and fp.zeros(L, P, H) or fp.zeros(L, H)
-    local corrupted = corrupted_resid(model, tokens, opts)
     local cells = {}
     if by_pos then
       for p = 0, P - 1 do for h = 0, H - 1 do cells[#cells + 1] = { p, h } end end
@@ -148,6 +232,37 @@ local function head_sweep(by_pos, point)
       for h = 0, H - 1 do cells[#cells + 1] = h end
     end
     local tick = progress(opts, L * #cells, "patching heads")
+    local clean_at = {}
+    for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".attn.hook_" .. point, tokens, point == "pattern" and 3 or 2) end
+    local s = point == "z" and engine_for(model, tokens, opts) or nil
+    if s then
+      local all = {}
+      for layer = 0, L - 1 do for _, c in ipairs(cells) do all[#all + 1] = { layer, c } end end
+      local function build(lc)
+        local layer, c = lc[1], lc[2]
+        local z = s:reference(layer, "z")           -- [batch, pos, head, d_head]
+        if by_pos then z[{ {}, c[1], c[2] }] = clean_at[layer][{ {}, c[1], c[2] }]
+        else z[{ {}, {}, c }] = clean_at[layer][{ {}, {}, c }] end
+        return layer, "z", z
+      end
+      local record = by_pos and function(lc, v) out[{ lc[1], lc[2][1], lc[2][2] }] = v end
+                             or function(lc, v) out[{ lc[1], lc[2] }] = v end
+      run_cells(model, s, opts, all, build, metric, record, tick)
+      return out
+    end
+    if tokens.shape[1] > 1 then   -- several prompts with hooks or a mask: one run per cell
+      local all = {}
+      for layer = 0, L - 1 do
+        for _, c in ipairs(cells) do
+          all[#all + 1] = by_pos and { layer, c[1], head = c[2] } or { layer, head = c }
+        end
+      end
+      local setter = point == "pattern" and function(act, i, clean) act[{ {}, i.head }] = clean[{ {}, i.head }] end or nil
+      return M.generic(model, tokens, clean_cache, metric, function(c) return "blocks." .. c[1] .. ".attn.hook_" .. point end,
+        all, { shape = by_pos and { L, P, H } or { L, H }, setter = setter, positions = opts.positions,
+               attention_mask = opts.attention_mask, progress = opts.progress })
+    end
+    local corrupted = corrupted_resid(model, tokens, opts)
     for layer = 0, L - 1 do
       local name = "blocks." .. layer .. ".attn.hook_" .. point
       local clean = need(clean_cache, name)
@@ -188,9 +303,9 @@ function M.generic(model, tokens, clean_cache, metric, hook_name_fn, index_list,
   opts = opts or {}
   check_args(model, tokens, clean_cache, metric)
   local setter = opts.setter or function(act, idx, clean)
-    if idx.head ~= nil and idx[2] ~= nil then act[{ 0, idx[2], idx.head }] = clean[{ 0, idx[2], idx.head }]
-    elseif idx.head ~= nil then act[{ 0, {}, idx.head }] = clean[{ 0, {}, idx.head }]
-    else act[{ 0, idx[2] }] = clean[{ 0, idx[2] }] end
+    if idx.head ~= nil and idx[2] ~= nil then act[{ {}, idx[2], idx.head }] = clean[{ {}, idx[2], idx.head }]
+    elseif idx.head ~= nil then act[{ {}, {}, idx.head }] = clean[{ {}, {}, idx.head }]
+    else act[{ {}, idx[2] }] = clean[{ {}, idx[2] }] end
   end
   local values = {}
   local tick = progress(opts, #index_list, "patching")
@@ -223,7 +338,7 @@ function M.path(model, tokens, clean_cache, metric, senders, receivers, opts)
   local sender_at = {}
   for _, s in ipairs(senders) do
     local l, h = s[1], s[2]
-    if type(l) ~= "number" or type(h) ~= "number" then error("patching.path: senders are {layer, head} pairs", 2) end
+    if type(l) ~= "number" or type(h) ~= "number" then raise("patching.path: senders are {layer, head} pairs") end
     sender_at[l] = sender_at[l] or {}
     sender_at[l][h] = true
   end
@@ -233,7 +348,7 @@ function M.path(model, tokens, clean_cache, metric, senders, receivers, opts)
     local name, head
     if type(r) == "string" then name = r
     else
-      if not (r[3] == "q" or r[3] == "k" or r[3] == "v") then error("patching.path: a receiver head is {layer, head, \"q\"|\"k\"|\"v\"}", 2) end
+      if not (r[3] == "q" or r[3] == "k" or r[3] == "v") then raise("patching.path: a receiver head is {layer, head, \"q\"|\"k\"|\"v\"}") end
       name, head = "blocks." .. r[1] .. ".attn.hook_" .. r[3], r[2]
       -- with grouped-query attention, k and v have n_key_value_heads: a query head reads its group's
       if r[3] ~= "q" then head = head // (model.cfg.n_heads // model.cfg.n_key_value_heads) end

@@ -1,0 +1,61 @@
+import CLua
+import FPModels
+import FPTensor
+
+/// A run's `bwd_hooks = { {name, fn}, ... }`: fn(grad, hook) is called with the gradient at that
+/// hook point when the run's graph is backpropagated. The Lua functions stay referenced for as
+/// long as the graph (the closures) lives, and are released with it.
+final class LuaBackwardHooks: BackwardHookDispatcher {
+    let L: OpaquePointer
+    private var entries: [(name: String, ref: Int32)] = []
+
+    init(_ L: OpaquePointer) { self.L = L }
+
+    deinit { for e in entries { luaL_unref(L, fp_registryindex(), e.ref) } }
+
+    var isEmpty: Bool { entries.isEmpty }
+
+    /// Parses opts.bwd_hooks at options index `opts`; nil when there are none.
+    static func parse(_ l: Lua, _ opts: Int32, knownPoints: Set<String>) throws -> LuaBackwardHooks? {
+        guard let idx = l.option(opts, "bwd_hooks") else { return nil }
+        defer { fp_pop(l.L, 1) }
+        guard lua_type(l.L, idx) == LUA_TTABLE else { throw LuaError("\(l.function): bwd_hooks must be a list of {name, fn} pairs") }
+        let h = LuaBackwardHooks(l.L)
+        for k in 0..<Int(lua_rawlen(l.L, idx)) {
+            lua_rawgeti(l.L, idx, lua_Integer(k + 1))
+            let pair = lua_gettop(l.L)
+            defer { lua_settop(l.L, pair - 1) }
+            guard lua_type(l.L, pair) == LUA_TTABLE else { throw LuaError("\(l.function): bwd_hooks entry \(k + 1) must be a {name, fn} pair") }
+            lua_rawgeti(l.L, pair, 1)
+            lua_rawgeti(l.L, pair, 2)
+            guard lua_type(l.L, pair + 1) == LUA_TSTRING else { throw LuaError("\(l.function): bwd_hooks entry \(k + 1): the hook point must be a name") }
+            let name = String(cString: lua_tolstring(l.L, pair + 1, nil))
+            guard knownPoints.contains(name) else { throw LuaError("\(l.function): bwd_hooks: no hook point named '\(name)'; model:hook_points() lists them") }
+            guard fp_isfunction(l.L, pair + 2) != 0 else { throw LuaError("\(l.function): bwd_hooks entry \(k + 1): a hook must be a function(grad, hook)") }
+            lua_pushvalue(l.L, pair + 2)
+            h.entries.append((name, luaL_ref(l.L, fp_registryindex())))
+        }
+        return h.entries.isEmpty ? nil : h
+    }
+
+    func wantsBackward(_ name: String) -> Bool { entries.contains { $0.name == name } }
+
+    func backwardHook(_ name: String, layer: Int?) -> (Tensor) throws -> Void {
+        let refs = entries.filter { $0.name == name }.map { $0.ref }
+        // the closure keeps this object (and so the Lua functions) alive with the graph
+        return { [self] grad in
+            for ref in refs {
+                lua_rawgeti(L, fp_registryindex(), lua_Integer(ref))
+                LuaTensor.push(L, grad)
+                lua_createtable(L, 0, 2)
+                lua_pushstring(L, name); lua_setfield(L, -2, "name")
+                if let layer { lua_pushinteger(L, lua_Integer(layer)); lua_setfield(L, -2, "layer") }
+                guard fp_pcall(L, 2, 0) == LUA_OK else {
+                    let msg = fp_tostring(L, -1).map { String(cString: $0) } ?? "(error object is not a string)"
+                    fp_pop(L, 1)
+                    throw TensorError("backward hook '\(name)' raised an error: \(msg)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+/// Reverse-mode autograd. An operation whose inputs include a tensor that requires grad (and
+/// runs while grad mode is on) records a `GradNode` on its result: the inputs and a closure that
+/// maps the gradient of the result to gradients of the inputs. `Autograd.backward` walks the
+/// nodes from a root in reverse topological order and accumulates `.grad` on leaves (tensors
+/// that require grad and were made by no taped operation). Without a grad-requiring input
+/// nothing is recorded and the plain operation runs unchanged.
+public final class GradNode {
+    public let name: String
+    let inputs: [Tensor]
+    /// Gradient of the result -> one gradient (or nil) per input, shaped like that input.
+    let backward: (Tensor) throws -> [Tensor?]
+    /// Called with the gradient that reaches this node's result (backward hooks).
+    var gradHooks: [(Tensor) throws -> Void] = []
+
+    init(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) throws -> [Tensor?]) {
+        self.name = name
+        self.inputs = inputs
+        self.backward = backward
+    }
+}
+
+public enum Autograd {
+    /// Grad mode (off inside fp.no_grad).
+    public nonisolated(unsafe) static var enabled = true
+    /// How many live tensors require grad: zero means no forward pass needs a tape.
+    public nonisolated(unsafe) static var liveGradTensors = 0
+
+    /// True when an operation on these inputs must be recorded.
+    @inline(__always) public static func taping(_ inputs: Tensor?...) -> Bool {
+        guard enabled else { return false }
+        for t in inputs where t?.requiresGrad == true { return true }
+        return false
+    }
+
+    /// Marks `out` as the result of a taped operation on `inputs`.
+    @discardableResult
+    public static func record(_ out: Tensor, _ name: String, _ inputs: [Tensor],
+                              _ backward: @escaping (Tensor) throws -> [Tensor?]) -> Tensor {
+        out.gradNode = GradNode(name, inputs, backward)
+        out.requiresGrad = true
+        return out
+    }
+
+    /// Runs `body` with grad mode set to `on`, restoring the previous mode afterwards.
+    public static func withMode<R>(_ on: Bool, _ body: () throws -> R) rethrows -> R {
+        let was = enabled
+        enabled = on
+        defer { enabled = was }
+        return try body()
+    }
+
+    /// Adds a hook called with the gradient of `t` during backward (t must be taped or a leaf).
+    public static func addGradHook(_ t: Tensor, _ hook: @escaping (Tensor) throws -> Void) throws {
+        guard t.requiresGrad else { throw TensorError("backward hook: the tensor does not require grad") }
+        if t.gradNode == nil {
+            // a leaf: an identity node in front would not be reached; use a pass-through node
+            throw TensorError("backward hook: cannot hook a leaf tensor")
+        }
+        t.gradNode?.gradHooks.append(hook)
+    }
+
+    /// Backpropagates from `root` (gradient `seed`, default 1 for a one-element root) and adds
+    /// the gradients into `.grad` of the leaves that require grad.
+    public static func backward(_ root: Tensor, _ seed: Tensor? = nil) throws {
+        guard root.requiresGrad else {
+            throw TensorError("backward: the tensor does not require grad (no input of the computation called requires_grad)")
+        }
+        let g0: Tensor
+        if let seed {
+            guard seed.shape == root.shape || seed.count == root.count else {
+                throw TensorError("backward: gradient of shape \(fmt(seed.shape)) does not match the tensor's shape \(fmt(root.shape))")
+            }
+            g0 = try seed.to(.float32).contiguous().reshape(root.shape)
+        } else {
+            guard root.count == 1 else {
+                throw TensorError("backward: a gradient argument is needed for a tensor of shape \(fmt(root.shape)) (only one-element tensors default to 1)")
+            }
+            g0 = try Tensor([1], shape: []).reshape(root.shape)
+        }
+        // Reverse topological order by an iterative depth-first search.
+        var order: [Tensor] = []
+        var seen = Set<ObjectIdentifier>()
+        var stack: [(Tensor, Int)] = [(root, 0)]
+        seen.insert(ObjectIdentifier(root))
+        while let (t, i) = stack.popLast() {
+            let inputs = t.gradNode?.inputs ?? []
+            if i < inputs.count {
+                stack.append((t, i + 1))
+                let u = inputs[i]
+                if u.requiresGrad && !seen.contains(ObjectIdentifier(u)) {
+                    seen.insert(ObjectIdentifier(u))
+                    stack.append((u, 0))
+                }
+            } else {
+                order.append(t)
+            }
+        }
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): g0]
+        try withMode(false) {
+            for t in order.reversed() {
+                guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+                guard let node = t.gradNode else {
+                    // a leaf: accumulate
+                    let gg = try sumToShape(g, t.shape)
+                    t.grad = try t.grad.map { try Tensor.binary(.add, $0, gg) } ?? gg.contiguous().clone()
+                    continue
+                }
+                for h in node.gradHooks { try h(g) }
+                let ins = try node.backward(g)
+                for (u, gu) in zip(node.inputs, ins) {
+                    guard let gu, u.requiresGrad else { continue }
+                    let k = ObjectIdentifier(u)
+                    if let prev = grads[k] { grads[k] = try Tensor.binary(.add, prev, gu) } else { grads[k] = gu }
+                }
+            }
+        }
+    }
+
+    /// Sums a broadcast gradient back to `shape` (the inverse of broadcasting).
+    public static func sumToShape(_ g: Tensor, _ shape: [Int]) throws -> Tensor {
+        if g.shape == shape { return g }
+        var r = g
+        let extra = r.rank - shape.count
+        if extra > 0 { r = try r.reduce(.sum, dims: Array(0..<extra)) }
+        let dims = (0..<shape.count).filter { shape[$0] == 1 && r.shape[$0] != 1 }
+        if !dims.isEmpty { r = try r.reduce(.sum, dims: dims, keepdim: true) }
+        guard r.shape == shape else {
+            throw TensorError("backward: cannot reduce a gradient of shape \(fmt(g.shape)) to \(fmt(shape))")
+        }
+        return r
+    }
+}
+
+extension Tensor {
+    /// A tensor sharing this one's memory with no autograd history.
+    public func detached() -> Tensor {
+        Tensor(storage: storage, shape: shape, strides: strides, offset: offset)
+    }
+
+    public var isLeaf: Bool { gradNode == nil }
+}

@@ -1,0 +1,21 @@
+-- fp side of scripts/bench/das: seconds per DAS training step (taped forward from the hook
+-- layer + backward + Adam) on SmolLM2, 1-D Householder subspace at blocks.L.hook_resid_pre.
+-- Writes the token ids it used to arg[1] (JSON) so the PyTorch side gets the same ids.
+local das = require "fp.das"
+local json = require "fp.json"
+local out_ids, steps, layer = arg[1], tonumber(arg[2] or "10"), tonumber(arg[3] or "4")
+local model = fp.load_model("smollm2-135m")
+local base = (model:to_tokens("Paris is in the country of", { prepend_bos = true }))
+local source = (model:to_tokens("Rio is in the country of", { prepend_bos = true }))
+local target = model:to_single_token(" Brazil")
+local hook = "blocks." .. layer .. ".hook_resid_pre"
+local f = assert(io.open(out_ids, "w"))
+f:write(json.encode({ base = base[{ 0 }]:tolist(), source = source[{ 0 }]:tolist(), target = target,
+                      layer = layer, base_pos = 1, source_pos = 2 }))
+f:close()
+fp.seed(0)
+das.train(model, { base = base, source = source, hook = hook, base_pos = 1, source_pos = 2, target = target, steps = 2, lr = 0.1 })
+local t0 = fp.time()
+local run = das.train(model, { base = base, source = source, hook = hook, base_pos = 1, source_pos = 2, target = target, steps = steps, lr = 0.1 })
+local per = (fp.time() - t0) / steps
+print(string.format('{"tool": "fp", "sec_per_step": %.5f, "first_loss": %.4f}', per, run.losses[1]))

@@ -1,0 +1,106 @@
+"""PyTorch side of scripts/bench/das: the same DAS step as scripts/bench/das.lua (1-D Householder
+subspace at the input of decoder layer L, interchange at base_pos from the source's source_pos,
+loss -log p(target) at the last position, Adam) on the HF conversion of the same SmolLM2 GGUF,
+with plain forward hooks and with nnsight.  Usage: python das_peers.py IDS_JSON STEPS HF_DIR
+Prints one JSON line per tool."""
+import json
+import sys
+import time
+
+import torch
+from transformers import AutoModelForCausalLM
+
+ids = json.load(open(sys.argv[1]))
+steps = int(sys.argv[2])
+torch.set_num_threads(int(__import__("os").environ.get("THREADS", "2")))
+model = AutoModelForCausalLM.from_pretrained(sys.argv[3], dtype=torch.float32)
+model.eval()
+for p in model.parameters():
+    p.requires_grad_(False)
+layer = model.model.layers[ids["layer"]]
+base = torch.tensor([ids["base"]])
+source = torch.tensor([ids["source"]])
+bp, sp, target = ids["base_pos"], ids["source_pos"], ids["target"]
+d = model.config.hidden_size
+
+
+def weight(v):
+    x = torch.eye(d)[:, :1]
+    u = v[0]
+    return x - 2 * torch.outer(u, u @ x) / (u @ u)
+
+
+with torch.no_grad():
+    cap = {}
+    h = layer.register_forward_pre_hook(lambda m, a, kw: cap.__setitem__("s", (a[0] if a else kw["hidden_states"])[0, sp].clone()), with_kwargs=True)
+    model(source)
+    h.remove()
+src = cap["s"]
+
+
+def bench_plain():
+    torch.manual_seed(0)
+    v = torch.randn(1, d, requires_grad=True)
+    opt = torch.optim.Adam([v], lr=0.1)
+
+    def pre(m, args, kwargs):
+        x = args[0] if args else kwargs["hidden_states"]
+        W = weight(v)
+        x = x.clone()
+        b = x[0, bp].clone()
+        x[0, bp] = b + W @ ((src - b) @ W)
+        if args:
+            return (x,) + tuple(args[1:]), kwargs
+        kwargs["hidden_states"] = x
+        return args, kwargs
+    h = layer.register_forward_pre_hook(pre, with_kwargs=True)
+
+    def step():
+        opt.zero_grad()
+        logits = model(base, logits_to_keep=1).logits
+        loss = -torch.log_softmax(logits[0, -1], -1)[target]
+        loss.backward()
+        opt.step()
+        return loss.item()
+    for _ in range(2):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    h.remove()
+    return (time.perf_counter() - t0) / steps
+
+
+def bench_nnsight():
+    from nnsight import NNsight
+    nn_model = NNsight(model)
+    torch.manual_seed(0)
+    v = torch.randn(1, d, requires_grad=True)
+    opt = torch.optim.Adam([v], lr=0.1)
+
+    def step():
+        opt.zero_grad()
+        with nn_model.trace(base):
+            x = nn_model.model.layers[ids["layer"]].input
+            W = weight(v)
+            b = x[0, bp].clone()
+            x[0, bp] = b + W @ ((src - b) @ W)
+            logits = nn_model.lm_head.output
+            loss = -torch.log_softmax(logits[0, -1], -1)[target]
+            loss.backward()
+            out = loss.save()
+        opt.step()
+        return float(out)
+    for _ in range(2):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - t0) / steps
+
+
+print(json.dumps({"tool": "torch_hooks", "sec_per_step": bench_plain()}))
+try:
+    print(json.dumps({"tool": "nnsight", "sec_per_step": bench_nnsight()}))
+except Exception as e:  # report, do not hide
+    print(json.dumps({"tool": "nnsight", "error": repr(e)[:300]}))

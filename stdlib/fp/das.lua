@@ -1,0 +1,95 @@
+-- fp.das: Distributed Alignment Search, a rotated-subspace interchange intervention.
+-- At a hook point and position, the base activation b takes the source activation s's
+-- coordinates in a learned k-dim orthonormal subspace W (d x k, fp.nn.orthogonal):
+--     b <- b + W W^T (s - b)
+-- (k = d is the full rotation). `train` fits W so that the intervened run predicts a target.
+--   local das = require "fp.das"
+--   local run = das.train(model, { base = "Paris is in the country of", source = "Rio is in the country of",
+--     hook = "blocks.15.hook_resid_pre", base_pos = 0, source_pos = 1, target = " Brazil", k = 1, steps = 20 })
+local fp = require "fp"
+local M = {}
+
+-- The source activation at `hook`, position `pos` (batch 0), as a plain [d] tensor.
+function M.source_activation(model, tokens, hook, pos)
+  local _, cache = model:run_with_cache(tokens, { names_filter = hook })
+  return cache[hook][{ 0, pos }]:clone()
+end
+
+-- A forward hook that applies the interchange with W = param:weight() at `pos`.
+function M.interchange_hook(param, pos, source)
+  return function(act)
+    local W = param:weight()                       -- [d, k]
+    local b = act[{ 0, pos }]:clone()              -- clone: b is read again after the write
+    act[{ 0, pos }] = b + W:matmul((source - b):matmul(W))
+  end
+end
+
+local function tokens_of(model, x)
+  if type(x) == "string" then return (model:to_tokens(x, { prepend_bos = true })) end
+  return x
+end
+
+-- Probability of each of `ids` (and top-k completions) at the last position, with `hooks`.
+function M.last_probs(model, tokens, hooks)
+  return fp.no_grad(function()
+    local logits = hooks and model:run_with_hooks(tokens, { fwd_hooks = hooks }) or model:forward(tokens)
+    return logits[{ 0, -1 }]:softmax(-1)
+  end)
+end
+
+-- Top-k completions {token = str, p = prob} of a prompt, plain or with the interchange.
+function M.top_k(model, prompt, k, hooks)
+  local probs = M.last_probs(model, tokens_of(model, prompt), hooks)
+  local v, i = probs:topk(k)
+  local out = {}
+  for j = 0, k - 1 do out[#out + 1] = { token = model:to_string(i[j]), p = v[j] } end
+  return out
+end
+
+local function bar(step, total, loss)
+  if not fp.isatty(2) then return end
+  local w = 30
+  local n = math.floor(w * step / total)
+  io.stderr:write(string.format("\r[%s%s] %d/%d loss %.4f", string.rep("#", n), string.rep(".", w - n), step, total, loss))
+  if step == total then io.stderr:write("\n") end
+end
+
+-- Trains an interchange subspace. opts: base, source (text or tokens), hook, base_pos,
+-- source_pos, target (token string or id), k (1), steps (20), lr (1e-2), seed, param (an
+-- existing parametrization to continue). Loss: -log p(target) at the base's last position.
+-- Returns { param, hook_fn, losses, best_loss } with param restored to the best step.
+function M.train(model, opts)
+  local base, source = tokens_of(model, opts.base), tokens_of(model, opts.source)
+  local target = opts.target
+  if type(target) == "string" then target = model:to_single_token(target) end
+  if opts.seed then fp.seed(opts.seed) end
+  local d = model.cfg.d_model
+  local param = opts.param or fp.nn.orthogonal(d, opts.k or 1)
+  local src = M.source_activation(model, source, opts.hook, opts.source_pos)
+  local hook_fn = M.interchange_hook(param, opts.base_pos, src)
+  local opt = fp.optim.Adam(param:parameters(), { lr = opts.lr or 1e-2 })
+  local steps = opts.steps or 20
+  local losses, best, best_state = {}, math.huge, nil
+  for step = 1, steps do
+    opt:zero_grad()
+    local logits = model:run_with_hooks(base, { fwd_hooks = { { opts.hook, hook_fn } }, positions = { -1 } })
+    local loss = -logits[{ 0, -1 }]:log_softmax(-1)[target]
+    loss:backward()
+    local l = fp.item(loss)
+    losses[#losses + 1] = l
+    if l < best then
+      best = l
+      best_state = {}
+      for i, p in ipairs(param:parameters()) do best_state[i] = p:detach():clone() end
+    end
+    opt:step()
+    bar(step, steps, l)
+  end
+  -- keep the best checkpoint (the loss after the last step is not measured)
+  fp.no_grad(function()
+    for i, p in ipairs(param:parameters()) do p:detach():copy_(best_state[i]) end
+  end)
+  return { param = param, hook_fn = hook_fn, losses = losses, best_loss = best, source = src }
+end
+
+return M
