@@ -13,13 +13,12 @@ local patching = require "fp.patching"
 local datasets = require "fp.datasets"
 local utils = require "fp.utils"
 local has_plot, plot = pcall(require, "fp.plot")
-local tty = fp.isatty(2)   -- progress lines only on a terminal
 
 local opts = args.parse(arg, {
   model = "smollm2-135m",
   out = "out/acronyms",
   quick = false,
-  n_prompts = { 4, "prompts to patch (the model must get all three letters right; quick: 1)" },
+  n_prompts = { 6, "prompts to patch (the model must get all three letters right; quick: 1)" },
   candidates = { 40, "generated prompts to measure before keeping the ones the model gets right" },
   seed = { 0, "dataset seed" },
   top = { 5, "top heads listed per letter" },
@@ -76,41 +75,49 @@ if #kept == 0 then
   end
 end
 
--- Patching: for each prompt and letter i, the clean run patched into the run with word i
--- corrupted; metric = letter i's logit diff. Averaged over prompts.
-local P = model:to_tokens(kept[1].text).shape[2]
-local resid_sum = { fp.zeros(L, P), fp.zeros(L, P), fp.zeros(L, P) }
-local heads_sum = { fp.zeros(L, H), fp.zeros(L, H), fp.zeros(L, H) }
-local clean_mean, corrupted_mean = { 0, 0, 0 }, { 0, 0, 0 }
+-- Patching, as in the notebook: all prompts in one batch. For letter i, the clean run is
+-- patched into the run with word i corrupted; metric = letter i's logit diff averaged over the
+-- prompts.
+local texts = {}
+for n, it in ipairs(kept) do texts[n] = it.text end
+local clean_toks = model:to_tokens(texts)                          -- [N, P]: every prompt has 7 tokens (+ BOS)
+local P = clean_toks.shape[2]
 local function wanted(name)
   return name:find("hook_resid_pre", 1, true) ~= nil or name:find("attn.hook_z", 1, true) ~= nil
 end
-local t0 = fp.time()
-for n, it in ipairs(kept) do
-  if tty then io.stderr:write(string.format("\rpatching prompt %d/%d (%s) %.0fs   ", n, #kept, it.acronym, fp.time() - t0)) end
-  local clean_toks = model:to_tokens(it.text)
-  local _, clean_cache = model:run_with_cache(clean_toks, { names_filter = wanted })
-  for i = 1, 3 do
-    local corrupted_toks = model:to_tokens(it.corrupted[i])
-    local function metric(logits) return letter_diffs(logits, it.answers)[i] end
-    local corrupted = letter_diffs(model:forward(corrupted_toks, last3), it.answers)[i]
-    clean_mean[i] = clean_mean[i] + it.clean_diffs[i] / #kept
-    corrupted_mean[i] = corrupted_mean[i] + corrupted / #kept
-    local popts = { positions = { -3, -2, -1 }, progress = false }
-    resid_sum[i] = resid_sum[i] + patching.resid_pre(model, corrupted_toks, clean_cache, metric, popts)
-    heads_sum[i] = heads_sum[i] + patching.attn_head_out_all_pos(model, corrupted_toks, clean_cache, metric, popts)
-  end
-  clean_cache:free()
+local _, clean_cache = model:run_with_cache(clean_toks, { names_filter = wanted })
+
+-- letter i's logit diff for every prompt of a batch: logits [N, 3, vocab] -> [N]
+local function batch_letter_diff(logits, answers, i)
+  local rows = logits[{ {}, i - 1 }]                                 -- [N, vocab]
+  local correct = rows:gather(1, answers:reshape(-1, 1)):reshape(-1)
+  local others = rows:index_select(1, cap_index)                     -- [N, 26]
+  others = others:masked_fill(cap_index:reshape(1, -1):eq(answers:reshape(-1, 1)), -math.huge)
+  return correct - others:amax(1)
 end
-if tty then io.stderr:write("\n") end
+
+local resid_raw, heads_raw, clean_mean, corrupted_mean = {}, {}, {}, {}
+local t0 = fp.time()
+for i = 1, 3 do
+  local corrupted_texts, answer_ids = {}, {}
+  for n, it in ipairs(kept) do corrupted_texts[n] = it.corrupted[i]; answer_ids[n] = it.answers[i] end
+  local answers = fp.tensor(answer_ids, "int")
+  local corrupted_toks = model:to_tokens(corrupted_texts)
+  local function metric(logits) return batch_letter_diff(logits, answers, i):mean() end
+  clean_mean[i] = fp.item(metric(model:forward(clean_toks, last3)))
+  corrupted_mean[i] = fp.item(metric(model:forward(corrupted_toks, last3)))
+  local popts = { positions = { -3, -2, -1 } }
+  resid_raw[i] = patching.resid_pre(model, corrupted_toks, clean_cache, metric, popts)
+  heads_raw[i] = patching.attn_head_out_all_pos(model, corrupted_toks, clean_cache, metric, popts)
+end
 local t_patch = fp.time() - t0
 
 -- Normalized: 0 = the corrupted mean, 1 = the clean mean, per letter.
 local resid, heads, top = {}, {}, {}
 for i = 1, 3 do
   local scale = clean_mean[i] - corrupted_mean[i]
-  resid[i] = (resid_sum[i] / #kept - corrupted_mean[i]) / scale
-  heads[i] = (heads_sum[i] / #kept - corrupted_mean[i]) / scale
+  resid[i] = (resid_raw[i] - corrupted_mean[i]) / scale
+  heads[i] = (heads_raw[i] - corrupted_mean[i]) / scale
   local vals, where = utils.topk_nd(heads[i], math.min(opts.top, L * H))
   top[i] = {}
   for j, w in ipairs(where) do top[i][j] = { layer = w[1], head = w[2], name = "L" .. w[1] .. "H" .. w[2], value = vals[j - 1] } end
