@@ -161,7 +161,7 @@ end
 local dla_logits, dla_cache = model:run_with_cache(dla_prompt, { names_filter = for_dla })
 local logit_diff = dla_logits[{ 0, -1, true_tok }] - dla_logits[{ 0, -1, new_tok }]
 local stack, comp = dla_cache:get_full_resid_decomposition(nil, false, -1)
--- apply_ln_to_stack with the same pos_slice (the apply_ln argument would not slice the scale)
+-- the final norm's cached scale at the same position, then its weight (unprocessed weights)
 local scaled = dla_cache:apply_ln_to_stack(stack, nil, false, -1) * model.ln_final.w
 local attrs = dla_cache:logit_attrs(scaled, true_tok, new_tok)[{ {}, 0 }]   -- [component]
 -- constants the components do not carry: the final norm's bias and the unembedding bias
