@@ -1,4 +1,3 @@
-local fp = require "fp"
 -- Command-line options for experiment scripts.
 --
 --   local opts = require("fp.args").parse(arg, {
@@ -10,6 +9,7 @@ local fp = require "fp"
 -- in a name counts as an underscore (--n-prompts). The type of each default decides how a value
 -- is read (number, string, boolean). --help prints the usage and exits with status 0; an
 -- unknown flag or a bad value is an error that names it. The `out` folder is created.
+local fp = require "fp"
 local M = {}
 
 -- Default value and help text of one spec entry (a plain default or {default, "help"}).
