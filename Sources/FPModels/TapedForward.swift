@@ -212,7 +212,7 @@ struct TapedRun {
         pattern = try hook(n.pattern, l, pattern)
         let z = try hook(n.z, l, AG.permute(AG.matmul(pattern, vh), [0, 2, 1, 3]))   // [B, P, H, dh]
         let wO3 = try AG.reshaped(w.wO, "view") { try $0.reshape([nH, dh, d]) }
-        if let hooks, hooks.wants(n.result) || (backward?.wantsBackward(n.result) ?? false) {
+        if (hooks?.wants(n.result) ?? false) || (backward?.wantsBackward(n.result) ?? false) {
             let result = try hook(n.result, l, AG.einsum("bphe,hed->bphd", [z, wO3]))
             let out = try AG.reduce(.sum, result, dims: [2], keepdim: false)
             return try w.bO.map { try AG.binary(.add, out, $0) } ?? out
