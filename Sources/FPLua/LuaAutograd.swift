@@ -158,6 +158,16 @@ enum LuaAutograd {
             ("where", { l in l.push(try AG.whereSelect(try l.tensorOrScalar(2), try l.tensor(1), try l.tensorOrScalar(3))); return 1 }),
             ("masked_fill", { l in l.push(try AG.maskedFill(try l.tensor(1), try l.tensor(2), try l.number(3))); return 1 }),
             ("copy_", { l in let t = try l.tensor(1); try AG.copyInto(t, try l.tensorOrScalar(2)); l.push(t); return 1 }),
+            // plain in-place writes: saved tensors that use the memory keep their values first
+            ("fill_", { l in let t = try l.tensor(1); try Autograd.willWrite(t); try t.fill(try l.number(2)); l.push(t); return 1 }),
+            ("zero_", { l in let t = try l.tensor(1); try Autograd.willWrite(t); try t.fill(0); l.push(t); return 1 }),
+            ("masked_fill_", { l in
+                let t = try l.tensor(1); try Autograd.willWrite(t); try t.maskedFillInPlace(try l.tensor(2), try l.number(3)); l.push(t); return 1
+            }),
+            ("scatter_", { l in
+                let t = try l.tensor(1); try Autograd.willWrite(t)
+                try t.scatterInPlace(try l.int(2), try l.tensor(3), try l.tensorOrScalar(4)); l.push(t); return 1
+            }),
             ("gather", { l in l.push(try AG.gather(try l.tensor(1), dim: try l.int(2), try l.tensor(3))); return 1 }),
             ("index_select", { l in l.push(try AG.indexSelect(try l.tensor(1), try l.int(2), try l.tensor(3))); return 1 }),
             ("cross_entropy", crossEntropy),

@@ -139,3 +139,43 @@ extension Tensor {
 
     public var isLeaf: Bool { gradNode == nil }
 }
+
+/// A tensor kept for a backward rule. Before a taped or plain in-place write into memory that a
+/// saved tensor uses (`Autograd.willWrite`), the saved tensor is replaced by a copy of its
+/// current values, so backward sees the values the forward pass used (torch raises an error
+/// here instead).
+public final class SavedTensor {
+    public private(set) var value: Tensor
+    init(_ t: Tensor) { value = t.detached() }
+    func preserve() throws { value = try value.clone() }
+}
+
+private final class WeakSaved { weak var ref: SavedTensor?; init(_ s: SavedTensor) { ref = s } }
+
+extension Autograd {
+    /// Saved tensors by the base address of their storage.
+    nonisolated(unsafe) private static var saved: [UnsafeMutableRawPointer: [WeakSaved]] = [:]
+    nonisolated(unsafe) private static var registrations = 0
+
+    static func save(_ t: Tensor) -> SavedTensor {
+        let s = SavedTensor(t)
+        guard let key = try? t.storage.raw() else { return s }
+        saved[key, default: []].append(WeakSaved(s))
+        registrations += 1
+        if registrations >= 4096 {
+            // drop entries whose backward rules are gone
+            registrations = 0
+            saved = saved.compactMapValues { l in
+                let alive = l.filter { $0.ref != nil }
+                return alive.isEmpty ? nil : alive
+            }
+        }
+        return s
+    }
+
+    /// Call before writing into `t`'s memory in place.
+    public static func willWrite(_ t: Tensor) throws {
+        guard !saved.isEmpty, let key = try? t.storage.raw(), let list = saved.removeValue(forKey: key) else { return }
+        for w in list { try w.ref?.preserve() }
+    }
+}

@@ -9,17 +9,17 @@ extension AG {
         if a.rank == 1 { return try reshaped(matmul(reshaped(a, "unsqueeze") { try $0.unsqueeze(0) }, b), "squeeze") { try $0.squeeze(-2) } }
         if b.rank == 1 { return try reshaped(matmul(a, reshaped(b, "unsqueeze") { try $0.unsqueeze(1) }), "squeeze") { try $0.squeeze(-1) } }
         let out = try a.matmul(b)
-        let av = a.detached(), bv = b.detached(), ga = a.requiresGrad, gb = b.requiresGrad
+        let av = Autograd.save(a), bv = Autograd.save(b), ga = a.requiresGrad, gb = b.requiresGrad
         return Autograd.record(out, "matmul", [a, b]) { g in
             var gA: Tensor? = nil, gB: Tensor? = nil
-            if ga { gA = try Autograd.sumToShape(g.matmul(bv.transpose(-1, -2)), av.shape) }
+            if ga { gA = try Autograd.sumToShape(g.matmul(bv.value.transpose(-1, -2)), av.value.shape) }
             if gb {
-                if bv.rank == 2 && av.rank > 2 {
+                if bv.value.rank == 2 && av.value.rank > 2 {
                     // fold a's batch dims into rows: one GEMM instead of a batch and a sum
-                    let k = av.shape[av.rank - 1], n = g.shape[g.rank - 1]
-                    gB = try av.contiguous().reshape([-1, k]).T().matmul(g.contiguous().reshape([-1, n]))
+                    let k = av.value.shape[av.value.rank - 1], n = g.shape[g.rank - 1]
+                    gB = try av.value.contiguous().reshape([-1, k]).T().matmul(g.contiguous().reshape([-1, n]))
                 } else {
-                    gB = try Autograd.sumToShape(av.transpose(-1, -2).matmul(g), bv.shape)
+                    gB = try Autograd.sumToShape(av.value.transpose(-1, -2).matmul(g), bv.value.shape)
                 }
             }
             return [gA, gB]
@@ -44,7 +44,7 @@ extension AG {
         let spec = try Einsum.parse(equation, operands: ts.count)
         let named = spec.inputs.joined().contains { $0.count > 1 } || spec.output.contains { $0.count > 1 }
         func side(_ axes: [String]) -> String { named ? axes.joined(separator: " ") : axes.joined() }
-        let saved = ts.map { $0.detached() }
+        let saved = ts.map { Autograd.save($0) }
         return Autograd.record(out, "einsum", ts) { g in
             try (0..<ts.count).map { i -> Tensor? in
                 guard ts[i].requiresGrad else { return nil }
@@ -58,11 +58,11 @@ extension AG {
                 let local = mine.filter { !available.contains($0) }
                 let target = mine.filter { available.contains($0) }
                 let eq = ([side(spec.output)] + others.map { side(spec.inputs[$0]) }).joined(separator: ",") + "->" + side(target)
-                var r = try Einsum.evaluate(eq, [g] + others.map { saved[$0] })
+                var r = try Einsum.evaluate(eq, [g] + others.map { saved[$0].value })
                 if !local.isEmpty {
                     var shape = [Int](), at = 0
                     for a in mine { if local.contains(a) { shape.append(1) } else { shape.append(r.shape[at]); at += 1 } }
-                    r = try r.contiguous().reshape(shape).expand(saved[i].shape).contiguous()
+                    r = try r.contiguous().reshape(shape).expand(saved[i].value.shape).contiguous()
                 }
                 return r
             }

@@ -67,6 +67,7 @@ extension AG {
     /// t[items] = v in place. If v (or t) requires grad, t becomes the result of a taped op whose
     /// inputs are t's previous version and v (the gradient of v is the assigned region's).
     public static func indexAssign(_ t: Tensor, _ items: [IndexItem], _ value: Tensor) throws {
+        try Autograd.willWrite(t)
         guard Autograd.taping(t, value) else { try t.indexAssign(items, value); return }
         if t.requiresGrad && t.isLeaf {
             throw TensorError("index assignment: a leaf tensor that requires grad cannot be changed in place (assign into a clone, or use fp.no_grad)")
