@@ -5,8 +5,13 @@
 /// that require grad and were made by no taped operation). Without a grad-requiring input
 /// nothing is recorded and the plain operation runs unchanged.
 public final class GradNode {
+    /// Where an input's gradient goes: the node that made it (captured when this node is
+    /// recorded, so a later in-place write that gives the tensor a new node does not change
+    /// this graph), a leaf to accumulate into, or nowhere.
+    enum Edge { case node(GradNode), leaf(Tensor), none }
+
     public let name: String
-    let inputs: [Tensor]
+    let edges: [Edge]
     /// Gradient of the result -> one gradient (or nil) per input, shaped like that input.
     let backward: (Tensor) throws -> [Tensor?]
     /// Called with the gradient that reaches this node's result (backward hooks).
@@ -14,7 +19,11 @@ public final class GradNode {
 
     init(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) throws -> [Tensor?]) {
         self.name = name
-        self.inputs = inputs
+        self.edges = inputs.map { t in
+            guard t.requiresGrad else { return .none }
+            if let n = t.gradNode { return .node(n) }
+            return .leaf(t)
+        }
         self.backward = backward
     }
 }
@@ -77,43 +86,49 @@ public enum Autograd {
             }
             g0 = try Tensor([1], shape: []).reshape(root.shape)
         }
-        // Reverse topological order by an iterative depth-first search.
-        var order: [Tensor] = []
-        var seen = Set<ObjectIdentifier>()
-        var stack: [(Tensor, Int)] = [(root, 0)]
-        seen.insert(ObjectIdentifier(root))
-        while let (t, i) = stack.popLast() {
-            let inputs = t.gradNode?.inputs ?? []
-            if i < inputs.count {
-                stack.append((t, i + 1))
-                let u = inputs[i]
-                if u.requiresGrad && !seen.contains(ObjectIdentifier(u)) {
+        guard let rootNode = root.gradNode else {
+            try accumulate(root, g0)
+            return
+        }
+        // Reverse topological order of the nodes by an iterative depth-first search.
+        var order: [GradNode] = []
+        var seen = Set<ObjectIdentifier>([ObjectIdentifier(rootNode)])
+        var stack: [(GradNode, Int)] = [(rootNode, 0)]
+        while let (n, i) = stack.popLast() {
+            if i < n.edges.count {
+                stack.append((n, i + 1))
+                if case .node(let u) = n.edges[i], !seen.contains(ObjectIdentifier(u)) {
                     seen.insert(ObjectIdentifier(u))
                     stack.append((u, 0))
                 }
             } else {
-                order.append(t)
+                order.append(n)
             }
         }
-        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): g0]
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(rootNode): g0]
         try withMode(false) {
-            for t in order.reversed() {
-                guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
-                guard let node = t.gradNode else {
-                    // a leaf: accumulate
-                    let gg = try sumToShape(g, t.shape)
-                    t.grad = try t.grad.map { try Tensor.binary(.add, $0, gg) } ?? gg.contiguous().clone()
-                    continue
-                }
+            for node in order.reversed() {
+                guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
                 for h in node.gradHooks { try h(g) }
                 let ins = try node.backward(g)
-                for (u, gu) in zip(node.inputs, ins) {
-                    guard let gu, u.requiresGrad else { continue }
-                    let k = ObjectIdentifier(u)
-                    if let prev = grads[k] { grads[k] = try Tensor.binary(.add, prev, gu) } else { grads[k] = gu }
+                for (edge, gu) in zip(node.edges, ins) {
+                    guard let gu else { continue }
+                    switch edge {
+                    case .none: break
+                    case .leaf(let t): try accumulate(t, gu)
+                    case .node(let u):
+                        let k = ObjectIdentifier(u)
+                        if let prev = grads[k] { grads[k] = try Tensor.binary(.add, prev, gu) } else { grads[k] = gu }
+                    }
                 }
             }
         }
+    }
+
+    /// Adds `g` (summed to the leaf's shape) into `t.grad`.
+    static func accumulate(_ t: Tensor, _ g: Tensor) throws {
+        let gg = try sumToShape(g, t.shape)
+        t.grad = try withMode(false) { try t.grad.map { try Tensor.binary(.add, $0, gg) } ?? gg.contiguous().clone() }
     }
 
     /// Sums a broadcast gradient back to `shape` (the inverse of broadcasting).

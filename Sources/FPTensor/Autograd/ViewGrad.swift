@@ -65,20 +65,19 @@ extension AG {
     }
 
     /// t[items] = v in place. If v (or t) requires grad, t becomes the result of a taped op whose
-    /// inputs are t's previous version and v (the gradient of v is the assigned region's).
+    /// inputs are t's previous version and v (the gradient of v is the assigned region's);
+    /// operations recorded earlier keep using t's previous node.
     public static func indexAssign(_ t: Tensor, _ items: [IndexItem], _ value: Tensor) throws {
         try Autograd.willWrite(t)
         guard Autograd.taping(t, value) else { try t.indexAssign(items, value); return }
         if t.requiresGrad && t.isLeaf {
             throw TensorError("index assignment: a leaf tensor that requires grad cannot be changed in place (assign into a clone, or use fp.no_grad)")
         }
-        let previous = t.detached()
-        previous.gradNode = t.gradNode
-        previous.requiresGrad = t.requiresGrad
         try t.indexAssign(items, value)
         let vshape = value.shape
         let advanced = items.contains { if case .tensor = $0 { return true }; return false }
-        Autograd.record(t, "index_assign", [previous, value]) { g in
+        // the node's edge to t is t's node before this write (captured when it is recorded)
+        Autograd.record(t, "index_assign", [t, value]) { g in
             let gt = try g.clone()
             let gv: Tensor
             if advanced {
