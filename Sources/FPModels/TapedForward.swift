@@ -64,6 +64,8 @@ extension Transformer {
         let stop = options.stopAtLayer.map { $0 < 0 ? $0 + L : $0 } ?? L
         guard input.rank >= 2 else { return try forward(input, options: options, hooks: hooks) }
         let B = input.shape[0], P = input.shape[1]
+        // empty or too long inputs: the fast path reports them
+        guard B > 0, P > 0, P <= cfg.nCtx else { return try forward(input, options: options, hooks: hooks) }
         let mask = try attentionMask(options.attentionMask, B: B, P: P, past: 0)
         let positions = Transformer.positions(mask: mask, B: B, P: P, past: 0)
         let run = TapedRun(model: self, hooks: hooks, backward: backward, B: B, P: P, mask: mask, positions: positions)
