@@ -19,7 +19,14 @@ f:close()
 -- warm-up on a copy of the parametrization, then the measured run from v0
 local warm = fp.nn.orthogonal(model.cfg.d_model, 1)
 das.train(model, { base = base, source = source, hook = hook, base_pos = 1, source_pos = 2, target = target, steps = 2, lr = 0.1, param = warm })
-local t0 = fp.time()
-local run = das.train(model, { base = base, source = source, hook = hook, base_pos = 1, source_pos = 2, target = target, steps = steps, lr = 0.1, param = param })
-local per = (fp.time() - t0) / steps
-print(string.format('{"tool": "fp", "sec_per_step": %.5f, "first_loss": %.4f}', per, run.losses[1]))
+-- "fp": layers before the hook run once (das.train's default); "fp_full_model": every step
+-- runs all layers, as the PyTorch loops do
+local v0 = param.vectors:detach():clone()
+for _, variant in ipairs({ { "fp", true }, { "fp_full_model", false } }) do
+  param.vectors:detach():copy_(v0)
+  local t0 = fp.time()
+  local run = das.train(model, { base = base, source = source, hook = hook, base_pos = 1, source_pos = 2, target = target,
+                                 steps = steps, lr = 0.1, param = param, reuse_prefix = variant[2] })
+  local per = (fp.time() - t0) / steps
+  print(string.format('{"tool": "%s", "sec_per_step": %.5f, "first_loss": %.4f}', variant[1], per, run.losses[1]))
+end

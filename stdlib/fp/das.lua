@@ -69,7 +69,7 @@ end
 -- Trains an interchange subspace. opts: base, source (text or tokens), hook, base_pos,
 -- source_pos, target (token string or id), k (1), full_rotation (false), steps (20), lr (1e-2),
 -- seed, param (an existing parametrization to continue), log_every (print the loss to stderr
--- every n steps). Loss: -log p(target) at the base's last position.
+-- every n steps), reuse_prefix (true: layers before the hook's run once, not every step). Loss: -log p(target) at the base's last position.
 -- Returns { param, hook_fn, losses, best_loss } with param restored to the best step.
 function M.train(model, opts)
   local base, source = tokens_of(model, opts.base), tokens_of(model, opts.source)
@@ -82,10 +82,18 @@ function M.train(model, opts)
   local hook_fn = M.interchange_hook(param, opts.base_pos, src)
   local opt = fp.optim.Adam(param:parameters(), { lr = opts.lr or 1e-2 })
   local steps = opts.steps or 20
+  -- layers before the hook's layer do not change between steps: run them once and start each
+  -- step from that residual stream (opts.reuse_prefix = false runs the whole model each step)
+  local layer = tonumber(opts.hook:match("^blocks%.(%d+)%."))
+  local input, run_opts = base, { fwd_hooks = { { opts.hook, hook_fn } }, positions = { -1 } }
+  if layer and layer > 0 and opts.reuse_prefix ~= false then
+    input = fp.no_grad(function() return model:forward(base, { stop_at_layer = layer }) end)
+    run_opts.start_at_layer = layer
+  end
   local losses, best, best_state = {}, math.huge, nil
   for step = 1, steps do
     opt:zero_grad()
-    local logits = model:run_with_hooks(base, { fwd_hooks = { { opts.hook, hook_fn } }, positions = { -1 } })
+    local logits = model:run_with_hooks(input, run_opts)
     local loss = -logits[{ 0, -1 }]:log_softmax(-1)[target]
     loss:backward()
     local l = fp.item(loss)

@@ -1,3 +1,5 @@
+import CBLAS
+
 /// matmul / bmm / outer / einsum. Every backward product is again a BLAS matmul.
 extension AG {
     public static func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
@@ -12,7 +14,10 @@ extension AG {
         let av = Autograd.save(a), bv = Autograd.save(b), ga = a.requiresGrad, gb = b.requiresGrad
         return Autograd.record(out, "matmul", [a, b]) { g in
             var gA: Tensor? = nil, gB: Tensor? = nil
-            if ga { gA = try Autograd.sumToShape(g.matmul(bv.value.transpose(-1, -2)), av.value.shape) }
+            if ga {
+                if let v = try rowTimesTransposed(g, bv.value) { gA = try Autograd.sumToShape(v, av.value.shape) }
+                else { gA = try Autograd.sumToShape(g.matmul(bv.value.transpose(-1, -2)), av.value.shape) }
+            }
             if gb {
                 if bv.value.rank == 2 && av.value.rank > 2 {
                     // fold a's batch dims into rows: one GEMM instead of a batch and a sum
@@ -67,5 +72,21 @@ extension AG {
                 return r
             }
         }
+    }
+
+    /// g @ B^T for a single row g [..., 1, n] and a contiguous 2-D B [k, n] as one sgemv (y = B g).
+    /// sgemm would pack all of B for one row: for the unembedding's backward at one position
+    /// that copy is larger than the product. nil when the shapes do not fit this case.
+    static func rowTimesTransposed(_ g: Tensor, _ b: Tensor) throws -> Tensor? {
+        guard b.rank == 2, b.isContiguous, g.rank >= 1, g.count == g.shape[g.rank - 1], g.shape[g.rank - 1] == b.shape[1] else { return nil }
+        let k = b.shape[0], n = b.shape[1]
+        guard k > 0, n > 0, k < Int(Int32.max), n < Int(Int32.max) else { return nil }
+        let gc = try g.contiguous()
+        var shape = g.shape
+        shape[shape.count - 1] = k
+        let out = try Tensor.empty(shape)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(k), Int32(n), 1, try b.floatPointer(), Int32(n),
+                    try gc.floatPointer(), 1, 0, try out.floatPointer(), 1)
+        return out
     }
 }
