@@ -268,3 +268,14 @@ test("in-place writes after use: backward sees the values the forward pass used"
     return z
   end, { rn(5) })
 end)
+
+test("untaped in-place methods refuse tensors that require grad", function()
+  local y = fp.randn(3):requires_grad() * 2
+  expect_error(function() y:fill_(0) end, "fill_: in%-place on a tensor that requires grad")
+  expect_error(function() y:masked_fill_(fp.tensor({ true, false, true }), 0) end, "masked_fill_")
+  fp.no_grad(function() y:zero_() end)   -- allowed without the tape
+  assert(fp.item(y:detach():abs():sum()) == 0)
+  local w = fp.randn(2, 3):requires_grad()
+  assert(shape_string(w:T()) == "[3, 2]" and w:T().needs_grad)
+  assert(fp.randn(3):requires_grad():T().needs_grad)
+end)
