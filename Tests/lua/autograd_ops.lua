@@ -167,6 +167,7 @@ test("views: reshape/view/permute/transpose/unsqueeze/squeeze/expand/narrow/sele
   gradcheck("int + step index", function(a) return a[{ 1, { 0, 4, 2 } }] end, { rn(3, 4) })
   gradcheck("negative index + newaxis", function(a) return a[{ -1, fp.newaxis }] end, { rn(3, 4) })
   gradcheck("index tensor", function(a) return a[{ fp.tensor({ 2, 0 }, "int") }] end, { rn(3, 4) })
+  gradcheck("index tensor with repeats", function(a) return a[{ {}, fp.tensor({ 1, 3, 1, 1 }, "int") }] end, { rn(2, 4) })
   gradcheck("bool mask", function(a) return a[{ fp.tensor({ true, false, true }) }] end, { rn(3, 2) })
   gradcheck("index_select (repeated)", function(a) return a:index_select(1, fp.tensor({ 0, 2, 0 }, "int")) end, { rn(3, 4) })
   gradcheck("gather", function(a) return a:gather(1, fp.tensor({ { 0, 0 }, { 3, 1 }, { 2, 2 } }, "int")) end, { rn(3, 4) })

@@ -55,8 +55,13 @@ extension AG {
         return Autograd.record(r, "index", [x]) { g in
             let z = try Tensor(zeros: shape)
             if advanced {
-                // index_put with accumulation is not available: repeated indices keep one gradient
-                try z.indexAssign(items, g)
+                // where each output element came from: the same index applied to 0..<n; the
+                // gradient is scatter-added there, so repeated indices accumulate
+                let n = shape.reduce(1, *)
+                let iota = try Tensor(ints: Array(0..<n), shape: shape)
+                let from = try iota.index(items).contiguous().reshape([-1])
+                let flat = try z.reshape([-1])
+                try flat.scatterInPlace(0, from, g.contiguous().reshape([-1]), add: true)
             } else {
                 try z.index(items).copyFrom(g)
             }
