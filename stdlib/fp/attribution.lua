@@ -12,6 +12,7 @@
 -- patterns and scores [batch, head, q, k] -> [head, q, k] (batch summed everywhere).
 -- opts.clean_hooks / opts.corrupted_hooks: fwd_hooks applied to the clean / corrupted runs.
 local fp = require "fp"
+local raise = require("fp.errors").raise
 local M = {}
 
 local SHORT = { resid_pre = true, resid_mid = true, resid_post = true, attn_out = true, mlp_out = true }
@@ -26,7 +27,7 @@ local function expand_names(model, names)
     return { names }, false
   end
   if type(names) ~= "table" or #names == 0 then
-    error("attribution: hook_names must be a hook name, a list of names or one of resid_pre, resid_mid, resid_post, attn_out, mlp_out", 3)
+    raise("attribution: hook_names must be a hook name, a list of names or one of resid_pre, resid_mid, resid_post, attn_out, mlp_out")
   end
   return names, false
 end
@@ -42,7 +43,7 @@ end
 
 function M.attribution(model, clean, corrupted, metric, hook_names, opts)
   opts = opts or {}
-  if type(metric) ~= "function" then error("attribution: metric must be a function(logits) -> one-element tensor", 2) end
+  if type(metric) ~= "function" then raise("attribution: metric must be a function(logits) -> one-element tensor") end
   local names, stacked = expand_names(model, hook_names)
   local want = {}
   for _, n in ipairs(names) do want[n] = true end
@@ -60,15 +61,15 @@ function M.attribution(model, clean, corrupted, metric, hook_names, opts)
   local logits = model:run_with_hooks(corrupted, { fwd_hooks = fwd, bwd_hooks = bwd, attention_mask = opts.attention_mask })
   local m = metric(logits)
   if not (fp.is_tensor(m) and m:numel() == 1 and m.needs_grad) then
-    error("attribution: metric must return a one-element tensor computed from the logits (got " .. tostring(m) .. ")", 2)
+    raise("attribution: metric must return a one-element tensor computed from the logits (got " .. tostring(m) .. ")")
   end
   m:reshape({}):backward()
   local out = {}
   for _, n in ipairs(names) do
     local c = clean_cache[n]
-    if not c then error("attribution: no clean activation for '" .. n .. "'", 2) end
+    if not c then raise("attribution: no clean activation for '" .. n .. "'") end
     local g = grads[n]
-    if not g then error("attribution: no gradient reached '" .. n .. "' (does the metric depend on it?)", 2) end
+    if not g then raise("attribution: no gradient reached '" .. n .. "' (does the metric depend on it?)") end
     out[n] = reduce(n, (c - acts[n]) * g)
   end
   if stacked then

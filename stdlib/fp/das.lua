@@ -5,7 +5,8 @@
 -- (k = d is the full rotation). `train` fits W so that the intervened run predicts a target.
 --   local das = require "fp.das"
 --   local run = das.train(model, { base = "Paris is in the country of", source = "Rio is in the country of",
---     hook = "blocks.15.hook_resid_pre", base_pos = 0, source_pos = 1, target = " Brazil", k = 1, steps = 20 })
+--     hook = "blocks.8.hook_resid_post", base_pos = 1, source_pos = 2, target = " Brazil", k = 1, steps = 20 })
+--   (positions count the BOS token that strings get; on SmolLM2 "Rio" is "R" "io")
 local fp = require "fp"
 local M = {}
 
@@ -24,8 +25,10 @@ function M.interchange_hook(param, pos, source)
   end
 end
 
-local function tokens_of(model, x)
-  if type(x) == "string" then return (model:to_tokens(x, { prepend_bos = true })) end
+-- Strings get a BOS token unless prepend_bos = false is given: without it the subject is often
+-- the first token, the attention sink, and a patch there barely trains (measured on SmolLM2).
+local function tokens_of(model, x, prepend_bos)
+  if type(x) == "string" then return (model:to_tokens(x, { prepend_bos = prepend_bos ~= false })) end
   return x
 end
 
@@ -66,13 +69,14 @@ function M.subspace(d, k, opts)
            parameters = function() return R:parameters() end }
 end
 
--- Trains an interchange subspace. opts: base, source (text or tokens), hook, base_pos,
+-- Trains an interchange subspace. opts: base, source (text or tokens; prepend_bos = false to
+-- tokenize strings without BOS), hook, base_pos,
 -- source_pos, target (token string or id), k (1), full_rotation (false), steps (20), lr (1e-2),
 -- seed, param (an existing parametrization to continue), log_every (print the loss to stderr
 -- every n steps), reuse_prefix (true: layers before the hook's run once, not every step). Loss: -log p(target) at the base's last position.
 -- Returns { param, hook_fn, losses, best_loss } with param restored to the best step.
 function M.train(model, opts)
-  local base, source = tokens_of(model, opts.base), tokens_of(model, opts.source)
+  local base, source = tokens_of(model, opts.base, opts.prepend_bos), tokens_of(model, opts.source, opts.prepend_bos)
   local target = opts.target
   if type(target) == "string" then target = model:to_single_token(target) end
   if opts.seed then fp.seed(opts.seed) end

@@ -424,4 +424,8 @@ function M.path_heads(model, tokens, clean_cache, metric, receivers, opts)
   return out
 end
 
+-- Attribution patching (first-order estimate from one forward and one backward pass per run):
+-- patching.attribution(model, clean_tokens, corrupted_tokens, metric, hook_names); see fp.attribution.
+function M.attribution(...) return require("fp.attribution").attribution(...) end
+
 return M

@@ -69,3 +69,8 @@ bad("kv_cache: overflow the context", function()
   return m:forward(fp.zeros(1, m.cfg.n_ctx, "int"), { past = kv })
 end, "forward: " .. (m.cfg.n_ctx + 4) .. " positions exceed the model's context of " .. m.cfg.n_ctx)
 bad("kv_cache: index with a bad key", function() local kv = m:kv_cache(toks); return kv[3] end, "bad argument #2")
+
+bad("patching.attribution: metric not a function", function() return patching.attribution(m, toks, toks, 3, "resid_pre") end,
+  "attribution: metric must be a function(logits) -> one-element tensor")
+bad("patching.attribution: hook_names not a name or list", function()
+  return patching.attribution(m, toks, toks, function(l) return l:sum() end, {}) end, "attribution: hook_names must be a hook name")
