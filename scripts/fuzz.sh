@@ -83,14 +83,20 @@ for t in "${targets[@]}"; do
   log=$B/logs/$t.log
   mkdir -p "$B/logs"
   before=$(ls "$findings" | wc -l)
+  # Integer boundaries (and JSON/text tokens for the text formats) as a mutation dictionary.
+  dict=$B/$t.dict
+  cat Tests/Fuzz/ints.dict > "$dict"
+  case $t in
+    safetensors|hf_folder|config_json|tokenizer_json|vocab_merges|tiktoken|npy|npz) cat Tests/Fuzz/text.dict >> "$dict" ;;
+  esac
   set +e
-  FP_FUZZ_TARGET=$t "$B/fp-fuzz" "$corpus" "$seeds/$t" \
+  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 FP_FUZZ_TARGET=$t "$B/fp-fuzz" "$corpus" "$seeds/$t" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=3072 -malloc_limit_mb="${FUZZ_MALLOC_MB:-256}" \
-    -detect_leaks=0 -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1
+    -dict="$dict" -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)
   after=$(ls "$findings" | wc -l)
   new=$((after - before))
   state=ok

@@ -62,7 +62,11 @@ enum FuzzTargets {
     static func exercise(_ model: Transformer) throws {
         let ids = [0, min(1, model.cfg.dVocab - 1), model.cfg.dVocab - 1]
         _ = try model.forward(try Tensor(ints: ids, shape: [1, ids.count]))
-        if let tok = model.tokenizer { exercise(tok) }
+        guard let tok = model.tokenizer else { return }
+        exercise(tok)
+        // The ids the tokenizer hands out (BOS, EOS, encoded text) go into the model next.
+        let more = [tok.bosId, tok.eosId, tok.padId].compactMap { $0 } + tok.encode("Hello world").prefix(4)
+        if !more.isEmpty { _ = try model.forward(try Tensor(ints: more, shape: [1, more.count])) }
     }
 
     // MARK: tensor files (TensorFile.loadMany reads the whole file, then calls these)
