@@ -77,8 +77,9 @@ enum HFConfig {
             try c.validate(path)
             // The RoPE tables hold n_ctx x head_dim floats, and nothing else in the folder bounds
             // max_position_embeddings (GPT-2's position embeddings must be in the weights): keep
-            // them within 2 x 256 MB, as the GGUF loader caps n_ctx at 65536.
-            c.nCtx = min(c.nCtx, (1 << 26) / c.dHead)
+            // them within 2 x 64 MB (262144 positions at head_dim 128), as the GGUF loader caps
+            // n_ctx at 65536.
+            c.nCtx = min(c.nCtx, (1 << 25) / c.dHead)
             return c
         default:
             throw TensorError("load_model: '\(path)': model_type '\(type)' is not supported (gpt2, llama)")

@@ -14,12 +14,14 @@ local cases = {
   { "st_offsets_past_end.safetensors", "load_tensor", "data_offsets [0, 1099511627776] lie outside the 8-byte data buffer" },
   { "st_shape_overflow.safetensors", "load_tensor", "shape [4611686018427387904, 4] has too many elements" },
   { "st_dtype_size_mismatch.safetensors", "load_tensor", "hold 8 bytes, but shape [3] of F32 needs 12" },
+  { "st_zero_dim_overflow.safetensors", "load_tensor", "shape [0, 4611686018427387904, 4] has too many elements" },
   { "st_negative_dim.safetensors", "load_tensor", "\"shape\" must hold non-negative integers" },
   { "st_deep_json.safetensors", "load_tensor", "nested deeper than 64 levels" },
   -- .npy / .npz
   { "npy_negative_dim.npy", "load_tensor", "'shape' must hold non-negative integers" },
   { "npy_huge_shape.npy", "load_tensor", "shape [100000, 100000] of f32 needs 40000000000 bytes, the file has 4 after the header" },
   { "npy_shape_overflow.npy", "load_tensor", "shape [4294967296, 4294967296] has too many elements" },
+  { "npy_zero_dim_overflow.npy", "load_tensor", "shape [0, 4611686018427387904, 4] has too many elements" },
   { "npy_header_length_past_end.npy", "load_tensor", "header length 4294967040 exceeds the 1048576-byte limit" },
   { "npz_lying_size.npz", "load_tensor", "entry 'a.npy': declared size 4294967280 is impossible for 71 deflated bytes" },
   { "npz_entry_count.npz", "load_tensor", "central directory (offset 0, 46 bytes) runs past the end of the file (22 bytes)" },
@@ -28,6 +30,7 @@ local cases = {
   { "gguf_key_length.gguf", "load_model", "metadata key #0 has length 1099511627776 at offset 24, which runs past the end of the file" },
   { "gguf_array_length.gguf", "load_model", "claims 1152921504606846976 array elements, more than the rest of the file" },
   { "gguf_dims_overflow.gguf", "load_model", "have too many elements: the product overflows" },
+  { "gguf_zero_dim_overflow.gguf", "load_model", "dims [4, 4611686018427387904, 0] (ggml order) have too many elements" },
   { "gguf_offset_past_end.gguf", "load_model", "data offset 1099511627776 lies past the end of the file" },
   -- llama2.c
   { "llama2c_truncated.bin", "load_model", "is truncated: tensor 'tok_embeddings' needs bytes up to 8220, the file has 92" },
@@ -53,6 +56,11 @@ for _, c in ipairs(cases) do
     assert(msg:find(bad .. file, 1, true), "file name missing: " .. msg)
   end)
 end
+
+test("a shape with a zero size whose other sizes overflow is an error, not a trap", function()
+  expect_error(function() return fp.zeros(0, 4611686018427387904, 4) end, "shape [0, 4611686018427387904, 4] has too many elements")
+  expect_error(function() return fp.zeros(0):view(0, 4611686018427387904, 4) end, "4611686018427387904")
+end)
 
 test("every file in Tests/fixtures/bad has a case", function()
   local listed = {}
