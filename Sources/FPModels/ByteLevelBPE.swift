@@ -208,6 +208,10 @@ public final class ByteLevelBPE: Tokenizer {
 extension ByteLevelBPE {
     /// Largest id accepted from a file (a lying id must not allocate gigabytes).
     static let maxId = 4_000_000
+    /// Tokens longer than this are not split into merges (rank files and score vocabularies
+    /// imply merges from every split, n^2 work for an n-byte token); they still decode, and a
+    /// whole pre-token equal to one still encodes to it. Real vocabularies stay far below.
+    static let maxMergedTokenBytes = 256
 
     /// Token bytes by id from a byte-level vocabulary (token string -> id).
     static func tokenTable(_ vocab: [(String, Int)], extra: [(String, Int)], file: String) throws -> [[UInt8]] {
@@ -253,15 +257,17 @@ extension ByteLevelBPE {
         var extra: [(String, Int)] = []
         var next = (vocab.values.max() ?? -1) + 1
         var specials: [Special] = []
+        var added: [String: Int] = [:]   // a dictionary: configs may list many thousands
         for s in specialTokens where !s.isEmpty {
             if let id = vocab[s] { specials.append(Special(id: id, text: s)); continue }
-            if extra.contains(where: { $0.0 == s }) { continue }
+            if added[s] != nil { continue }
+            added[s] = next
             extra.append((s, next)); specials.append(Special(id: next, text: s)); next += 1
         }
         let table = try tokenTable(vocab.map { ($0.key, $0.value) }, extra: extra, file: vocabJSON)
         func idOf(_ name: String?) -> Int? {
             guard let n = name else { return nil }
-            return vocab[n] ?? extra.first(where: { $0.0 == n })?.1
+            return vocab[n] ?? added[n]
         }
         return ByteLevelBPE(tokenBytes: table, merges: mergeTable(rules, vocab: vocab), specials: specials,
                             preTokenizer: .gpt2, addPrefixSpace: addPrefixSpace,
@@ -329,7 +335,7 @@ extension ByteLevelBPE {
         // Every split of a token into two tokens is a merge with that token's rank.
         var m = MergeTable()
         m.reserve(ranks.count * 2)
-        for (t, r) in ranks where t.count >= 2 {
+        for (t, r) in ranks where t.count >= 2 && t.count <= maxMergedTokenBytes {
             for k in 1..<t.count {
                 guard let a = rankOf[Array(t[0..<k])], let b = rankOf[Array(t[k...])] else { continue }
                 m.add(Int32(a), Int32(b), priority: UInt32(r), merged: Int32(r))

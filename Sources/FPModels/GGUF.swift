@@ -447,12 +447,14 @@ public final class GGUFFile: WeightSource {
                 }
                 ne.append(n)
             }
-            var elements = 1
+            // Zero sizes count as 1 in the check: strides multiply the other sizes regardless.
+            var elements = 1, strideProduct = 1
             for n in ne {
-                guard let m = checkedProduct(elements, n) else {
+                guard let m = checkedProduct(elements, n), let sp = checkedProduct(strideProduct, max(n, 1)) else {
                     throw TensorError("\(tq): dims \(ne) (ggml order) have too many elements: the product overflows")
                 }
                 elements = m
+                strideProduct = sp
             }
             let type = GGUFTensorType(rawValue: try c.load(UInt32.self, "the type of tensor '\(name)'"))
             let off64 = try c.load(UInt64.self, "the data offset of tensor '\(name)'")

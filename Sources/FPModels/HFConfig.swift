@@ -10,8 +10,16 @@ enum HFConfig {
         }
         let j: TinyJSON
         do { j = try TinyJSON.parse(data) } catch { throw TensorError("load_model: '\(path)': \(error)") }
+        // Sizes beyond 2^31 are lies (validate() caps every one far below): rejecting them here
+        // keeps the arithmetic below (4 * n_embd, n_embd / n_head) from overflowing.
         func int(_ keys: String..., default d: Int? = nil) throws -> Int {
-            for k in keys { if let v = j[k]?.intValue { return v } }
+            for k in keys {
+                guard let v = j[k]?.intValue else { continue }
+                guard v.magnitude <= 1 << 31 else {
+                    throw TensorError("load_model: '\(path)': \(k) = \(v) is out of range")
+                }
+                return v
+            }
             if let d { return d }
             throw TensorError("load_model: '\(path)' lacks \(keys.joined(separator: " / "))")
         }
@@ -67,6 +75,11 @@ enum HFConfig {
                 throw TensorError("load_model: '\(path)': hidden_act \(act) is not supported (silu)")
             }
             try c.validate(path)
+            // The RoPE tables hold n_ctx x head_dim floats, and nothing else in the folder bounds
+            // max_position_embeddings (GPT-2's position embeddings must be in the weights): keep
+            // them within 2 x 64 MB (262144 positions at head_dim 128), as the GGUF loader caps
+            // n_ctx at 65536.
+            c.nCtx = min(c.nCtx, (1 << 25) / c.dHead)
             return c
         default:
             throw TensorError("load_model: '\(path)': model_type '\(type)' is not supported (gpt2, llama)")

@@ -18,11 +18,11 @@ public final class SafetensorsFolder: WeightSource {
             guard let map = json["weight_map"]?.objectValue else {
                 throw TensorError("load_model: '\(index)' has no weight_map object")
             }
-            var seen = [String]()
+            var seen = Set<String>()   // a set: an index may list hundreds of thousands of names
             for (_, v) in map {
                 guard let f = v.stringValue else { throw TensorError("load_model: '\(index)': weight_map values must be file names") }
-                guard !f.contains("/") && !f.hasPrefix(".") else { throw TensorError("load_model: '\(index)': shard name '\(f)' must be a plain file name") }
-                if !seen.contains(f) { seen.append(f) }
+                guard !f.utf8.contains(UInt8(ascii: "/")) && !f.hasPrefix(".") else { throw TensorError("load_model: '\(index)': shard name '\(f)' must be a plain file name") }
+                seen.insert(f)
             }
             shardNames = seen.sorted()
         } else {

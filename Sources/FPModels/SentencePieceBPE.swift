@@ -270,7 +270,10 @@ extension SentencePieceBPE {
     static func scoreMerges(pieces: [[UInt8]], scores: [Float], mergeable: (Int) -> Bool,
                             lookup: [[UInt8]: Int32]) -> MergeTable {
         var cand: [Int] = []
-        for i in 0..<pieces.count where pieces[i].count >= 2 && mergeable(i) { cand.append(i) }
+        // Each split costs a hash of both halves, so a piece of n bytes costs n^2: over-long
+        // pieces (none in real vocabularies) would let a small file stall loading for minutes.
+        for i in 0..<pieces.count where pieces[i].count >= 2 && pieces[i].count <= ByteLevelBPE.maxMergedTokenBytes
+            && mergeable(i) { cand.append(i) }
         cand.sort { (scores[$0].isNaN ? -Float.infinity : scores[$0]) > (scores[$1].isNaN ? -Float.infinity : scores[$1]) }
         var m = MergeTable()
         m.reserve(cand.count * 2)
@@ -297,6 +300,11 @@ extension SentencePieceBPE {
             throw TensorError("\(path): vocab_size \(vocabSize) out of range 1...\(ByteLevelBPE.maxId)")
         }
         let data = try TokenizerFiles.read(path)
+        // Each token takes at least 8 bytes: a vocab_size the file cannot hold fails before
+        // anything is reserved for it.
+        guard vocabSize <= (data.count - 4) / 8 else {
+            throw TensorError("\(path): \(data.count) bytes cannot hold the \(vocabSize) tokens of the model's vocabulary")
+        }
         var pieces: [[UInt8]] = []
         var scores: [Float] = []
         pieces.reserveCapacity(vocabSize)

@@ -122,12 +122,14 @@ struct HFTokenizerConfig {
 
     var allSpecialNames: [String] {
         var out: [String] = []
-        for s in [bos, eos, unk, pad].compactMap({ $0 }) + additional where !out.contains(s) { out.append(s) }
+        var seen = Set<String>()
+        for s in [bos, eos, unk, pad].compactMap({ $0 }) + additional where seen.insert(s).inserted { out.append(s) }
         return out
     }
 
     static func read(folder: String) throws -> HFTokenizerConfig {
         var c = HFTokenizerConfig()
+        var seen = Set<String>()   // `additional` as a set: configs may list many thousands
         let base = URL(fileURLWithPath: folder)
         // special_tokens_map.json first, tokenizer_config.json overrides.
         for name in ["special_tokens_map.json", "tokenizer_config.json"] {
@@ -139,7 +141,7 @@ struct HFTokenizerConfig {
             if let s = jsonTokenContent(o["pad_token"]) { c.pad = s }
             if let s = jsonTokenContent(o["unk_token"]) { c.unk = s }
             if let a = o["additional_special_tokens"] as? [Any] {
-                for v in a { if let s = jsonTokenContent(v), !c.additional.contains(s) { c.additional.append(s) } }
+                for v in a { if let s = jsonTokenContent(v), seen.insert(s).inserted { c.additional.append(s) } }
             }
             if let b = jsonBool(o["add_bos_token"]) { c.addBos = b }
             if let b = jsonBool(o["add_prefix_space"]) { c.addPrefixSpace = b }
@@ -147,7 +149,7 @@ struct HFTokenizerConfig {
             if let d = o["added_tokens_decoder"] as? [String: Any] {
                 for (_, v) in d {
                     if let e = v as? [String: Any], jsonBool(e["special"]) == true,
-                       let s = e["content"] as? String, !c.additional.contains(s) {
+                       let s = e["content"] as? String, seen.insert(s).inserted {
                         c.additional.append(s)
                     }
                 }

@@ -74,11 +74,15 @@ public func broadcastShapes(_ a: [Int], _ b: [Int], _ fn: String) throws -> [Int
 
 /// Product of sizes, nil on overflow.
 func checkedProduct(_ xs: [Int]) -> Int? {
-    var n = 1
+    // The product of the non-zero sizes must fit too: contiguous strides multiply them, so a
+    // shape like [0, 2^62, 4] (0 elements) would overflow there.
+    var n = 1, strides = 1
     for x in xs {
         let (m, o) = n.multipliedReportingOverflow(by: x)
-        if o { return nil }
+        let (st, so) = strides.multipliedReportingOverflow(by: Swift.max(x, 1))
+        if o || so { return nil }
         n = m
+        strides = st
     }
     return n
 }

@@ -93,10 +93,11 @@ public final class Tensor {
 
     /// Rejects negative sizes and element counts that overflow.
     public static func checkShape(_ shape: [Int], _ fn: String) throws {
+        // Sizes of 0 count as 1: contiguousStrides multiplies them, so [0, 2^62, 4] must fail here.
         var n = 1
         for s in shape {
             guard s >= 0 else { throw TensorError("\(fn): negative dimension \(s) in shape \(fmt(shape))") }
-            let (m, o) = n.multipliedReportingOverflow(by: s)
+            let (m, o) = n.multipliedReportingOverflow(by: Swift.max(s, 1))
             guard !o else { throw TensorError("\(fn): shape \(fmt(shape)) has too many elements") }
             n = m
         }

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Fuzzes fp's file parsers with libFuzzer (swiftc -sanitize=fuzzer,address): safetensors,
+# Hugging Face folders, GGUF, llama2.c checkpoints and tokenizers, config.json, tokenizer.json,
+# vocab.json + merges.txt, tiktoken, .npy, .npz and inflate. The harness (Tests/Fuzz) calls
+# the real parsing code, compiled from Sources/FPTensor and Sources/FPModels with coverage and
+# AddressSanitizer into one binary; the normal `swift build` is not involved.
+#
+# Usage: scripts/fuzz.sh [seconds-per-target] [target ...]
+#   default: 60 seconds for every target. Findings (crash-*, oom-*, timeout-*, leak-*) go
+#   to .build/fuzz/findings/TARGET/; the corpus grows in .build/fuzz/corpus/TARGET/.
+# Environment: FUZZ_MALLOC_MB (default 256): a single allocation above it counts as a finding
+#   (the seeds are a few KB, so a larger allocation means a lying header was believed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+seconds=${1:-60}
+shift || true
+all_targets=(safetensors hf_folder gguf gguf_model llama2c llama2c_tokenizer config_json
+             tokenizer_json vocab_merges tiktoken npy npz inflate)
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
+
+export PATH=/opt/swift/usr/bin:$PATH
+B=$root/.build/fuzz
+mkdir -p "$B/obj" "$B/no-models"
+san=(-sanitize=fuzzer,address)
+common=(-O -wmo -parse-as-library -enable-testing -swift-version 5 -I "$B/obj" "${san[@]}")
+
+# CBLAS (a C header) as a Clang module for swiftc.
+cat >"$B/obj/module.modulemap" <<EOF
+module CBLAS {
+  header "$root/Sources/CBLAS/include/CBLAS.h"
+  link "openblas"
+  export *
+}
+EOF
+
+# Rebuilds a module only when one of its sources is newer than its object.
+stale() { local obj=$1; shift; [ ! -f "$obj" ] || [ -n "$(find "$@" -newer "$obj" -print -quit)" ]; }
+
+if stale "$B/obj/cpu.o" Sources/CBLAS; then
+  echo "fuzz: compiling CBLAS"
+  clang -O2 -c Sources/CBLAS/cpu.c -I Sources/CBLAS/include -o "$B/obj/cpu.o"
+fi
+if stale "$B/obj/FPTensor.o" Sources/FPTensor; then
+  echo "fuzz: compiling FPTensor (instrumented)"
+  swiftc "${common[@]}" -module-name FPTensor -emit-module -emit-module-path "$B/obj/FPTensor.swiftmodule" \
+    -c Sources/FPTensor/*.swift -o "$B/obj/FPTensor.o"
+  rm -f "$B/obj/FPModels.o"
+fi
+if stale "$B/obj/FPModels.o" Sources/FPModels; then
+  echo "fuzz: compiling FPModels (instrumented)"
+  swiftc "${common[@]}" -module-name FPModels -emit-module -emit-module-path "$B/obj/FPModels.swiftmodule" \
+    -c Sources/FPModels/*.swift -o "$B/obj/FPModels.o"
+fi
+if stale "$B/fp-fuzz" Tests/Fuzz "$B/obj/FPModels.o" "$B/obj/FPTensor.o"; then
+  echo "fuzz: linking .build/fuzz/fp-fuzz"
+  swiftc "${common[@]}" -module-name FPFuzz Tests/Fuzz/*.swift \
+    "$B/obj/FPTensor.o" "$B/obj/FPModels.o" "$B/obj/cpu.o" \
+    -lopenblas -lFoundationNetworking -o "$B/fp-fuzz" 2> >(grep -v "Cannot export local symbol" >&2)
+fi
+
+# Seeds: Tests/Fuzz/seeds/TARGET (written by Tests/Fuzz/make_seeds.py) plus the committed
+# fixtures of each format and the regression files of Tests/fixtures/bad.
+seeds=$B/seeds
+rm -rf "$seeds"
+seed() { local t=$1; shift; mkdir -p "$seeds/$t"; for f in "$@"; do [ -f "$f" ] && cp "$f" "$seeds/$t/$(echo "$f" | tr / _)"; done; return 0; }
+for t in "${all_targets[@]}"; do seed "$t" Tests/Fuzz/seeds/"$t"/*; done
+seed safetensors Tests/fixtures/io/*.safetensors Tests/fixtures/bad/*.safetensors
+seed npy Tests/fixtures/io/*.npy Tests/fixtures/gguf/types.f16.npy Tests/fixtures/bad/*.npy
+seed npz Tests/fixtures/io/*.npz Tests/fixtures/bad/*.npz
+seed gguf Tests/fixtures/gguf/*.gguf Tests/Fuzz/seeds/gguf_model/* Tests/fixtures/bad/*.gguf
+seed gguf_model Tests/fixtures/bad/*.gguf
+seed llama2c Tests/fixtures/bad/*.bin
+seed config_json Tests/fixtures/models/*/config.json Tests/fixtures/bad/*config*.json
+
+printf '%-18s %10s %10s %8s  %s\n' target execs exec/s findings status
+summary=()
+status=0
+for t in "${targets[@]}"; do
+  corpus=$B/corpus/$t findings=$B/findings/$t
+  mkdir -p "$corpus" "$findings"
+  log=$B/logs/$t.log
+  mkdir -p "$B/logs"
+  before=$(ls "$findings" | wc -l)
+  # Integer boundaries (and JSON/text tokens for the text formats) as a mutation dictionary.
+  dict=$B/$t.dict
+  cat Tests/Fuzz/ints.dict > "$dict"
+  case $t in
+    safetensors|hf_folder|config_json|tokenizer_json|vocab_merges|tiktoken|npy|npz) cat Tests/Fuzz/text.dict >> "$dict" ;;
+  esac
+  set +e
+  # FP_MODELS: an empty models folder, so that no input depends on (or spends its time
+  # parsing) the user's downloaded models, e.g. gpt2.tiktoken for GPT-2 folders.
+  FP_MODELS=$B/no-models SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 FP_FUZZ_TARGET=$t "$B/fp-fuzz" "$corpus" "$seeds/$t" \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=3072 -malloc_limit_mb="${FUZZ_MALLOC_MB:-256}" \
+    -dict="$dict" -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)
+  after=$(ls "$findings" | wc -l)
+  new=$((after - before))
+  state=ok
+  if [ "$rc" -ne 0 ] || [ "$new" -gt 0 ]; then state="FINDING (see $log)"; status=1; fi
+  printf '%-18s %10s %10s %8s  %s\n' "$t" "${execs:-0}" "${rate:-0}" "$new" "$state"
+done
+exit $status
