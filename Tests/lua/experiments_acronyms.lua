@@ -1,0 +1,71 @@
+-- scripts/acronyms.lua in quick mode on SmolLM2: the model gets most generated acronyms right,
+-- and patching the clean corrupted-word position at layer 0 restores the letter.
+local datasets = require "fp.datasets"
+local ok_model, model = pcall(fp.load_model, "smollm2-135m")
+
+local out = os.tmpname(); os.remove(out)
+local results
+local function run()
+  if not ok_model then skip("smollm2-135m not present (scripts/fetch-models.sh)") end
+  if not results then
+    local saved = arg
+    arg = { [0] = "scripts/acronyms.lua", "--quick", "--out", out }
+    results = dofile("scripts/acronyms.lua")
+    arg = saved
+  end
+  return results
+end
+
+-- logit of the right letter minus the best other capital, computed here from a plain forward pass
+local caps = ok_model and datasets.capital_letters(model) or {}
+local function letter_diff(text, answer, i)
+  local row = model:forward((model:to_tokens(text)))[{ 0, -4 + i }]
+  local best = -math.huge
+  for _, id in pairs(caps) do if id ~= answer and row[id] > best then best = row[id] end end
+  return row[answer] - best
+end
+
+test("the clean logit diff is positive for most generated prompts, and for every kept one", function()
+  local r = run()
+  assert(r.candidates_right.all / r.candidates_right.of > 0.5,
+    r.candidates_right.all .. " of " .. r.candidates_right.of .. " right")
+  for i = 1, 3 do assert(r.candidates_right.per_letter[i] / r.candidates_right.of > 0.6, "letter " .. i) end
+  for _, p in ipairs(r.prompts) do
+    for i = 1, 3 do
+      assert(p.clean_diffs[i] > 0)
+      assert_close(p.clean_diffs[i], letter_diff(p.text, caps[p.acronym:sub(i, i)], i), 1e-4, p.text .. " letter " .. i)
+    end
+  end
+end)
+
+test("corrupting word i lowers letter i's logit diff; the corrupted means match plain forward passes", function()
+  local r = run()
+  assert_equal(#r.prompts, 1)
+  local p = r.prompts[1]
+  for i = 1, 3 do
+    local answer = caps[p.acronym:sub(i, i)]
+    local corrupted = letter_diff(p.corrupted[i], answer, i)
+    assert_close(r.corrupted_logit_diff[i], corrupted, 1e-4, "letter " .. i)
+    assert(corrupted < p.clean_diffs[i] - 1, "letter " .. i .. ": corrupted " .. corrupted)
+  end
+end)
+
+test("resid_pre patching: layer 0 at the corrupted word restores the letter (1), other layer-0 cells before it do nothing (0)", function()
+  local r = run()
+  local words = { 1, 2, 3 }   -- positions of C1..C3 (SmolLM2 prepends no BOS)
+  for i = 1, 3 do
+    local resid = r.resid_pre[i]
+    assert_close(resid[{ 0, words[i] }], 1, 1e-3, "letter " .. i)
+    assert_close(r.word_layer0[i], 1, 1e-3)
+    for p = 0, words[i] - 1 do assert_close(resid[{ 0, p }], 0, 1e-4, "letter " .. i .. " pos " .. p) end
+    -- the last layer at the position that predicts letter i restores it too
+    assert_close(resid[{ model.cfg.n_layers - 1, 3 + i }], 1, 0.05, "letter " .. i .. " last layer")
+  end
+  -- heads: the top head of each letter restores a real part
+  for i = 1, 3 do assert(r.top_heads[i][1].value > 0.2, "letter " .. i .. " top head " .. r.top_heads[i][1].value) end
+  local json = require "fp.json"
+  local saved = json.decode(assert(io.open(out .. "/results.json")):read("a"))
+  assert_equal(saved.model, model.cfg.model_name)
+  assert_equal(#saved.resid_pre, 3)
+  os.execute("rm -rf '" .. out .. "'")
+end)
