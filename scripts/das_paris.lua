@@ -11,8 +11,8 @@
 -- SmolLM2-135M does not put " France" first for Paris in any phrasing we tried (0.05), so the
 -- default pair is Moscow (base: Russia, Europe, Russian) and Cairo (source: Egypt, Africa,
 -- Arabic), facts it knows in the prompts below; `--base` / `--source` take any city of CITIES.
--- Writes into --out: probs.svg/.html (p of each answer under each intervention), layers.svg/.html
--- (layer sweep, not in quick mode), results.json. Returns the results table.
+-- Writes into --out: probs.svg/.html (p of each answer under each intervention), layers_full.svg,
+-- layers_das.svg and layers.html (layer sweep, not in quick mode), results.json. Returns the results table.
 local args = require "fp.args"
 local das = require "fp.das"
 local has_plot, plot = pcall(require, "fp.plot")
@@ -245,7 +245,7 @@ print(string.format("DAS training: %d steps, %.1fs (country), %.1fs (with isolat
   steps, t_das, t_iso, losses_country[1], math.min(table.unpack(losses_country)), losses_iso[1], math.min(table.unpack(losses_iso))))
 
 ---------------------------------------------------------------------------------------------
--- 5. Layer sweep: full patch and country-only DAS (at most 15 steps) every 4 layers
+-- 5. Layer sweep: full patch and country-only DAS every 4 layers
 ---------------------------------------------------------------------------------------------
 local sweep
 if opts.sweep and not opts.quick then
@@ -254,7 +254,7 @@ if opts.sweep and not opts.quick then
   for layer = 0, n_layers - 1, 4 do
     sweep.layers[#sweep.layers + 1] = layer
     local full = evaluate("full", layer, function(_, s) return s end)
-    local p = train_country(layer, math.min(steps, 15))
+    local p = train_country(layer, steps)
     local d = evaluate("das", layer, das_edit(p))
     for _, rel in ipairs(RELATIONS) do
       table.insert(sweep.full[rel], full[rel].p_source)
@@ -290,14 +290,20 @@ if has_plot then
   fig:save(opts.out .. "/probs.svg")
   fig:save(opts.out .. "/probs.html")
   if sweep then
-    local series = {}
-    for _, rel in ipairs(RELATIONS) do
-      series[#series + 1] = { name = "full patch: " .. rel, y = sweep.full[rel], x = sweep.layers }
-      series[#series + 1] = { name = "DAS: " .. rel, y = sweep.das[rel], x = sweep.layers }
+    -- one panel per intervention, one colour per relation, the same y range
+    local colors = { country = "#1f77b4", continent = "#2ca02c", language = "#ff7f0e" }
+    local figs = {}
+    for _, kind in ipairs({ "full", "das" }) do
+      local series = {}
+      for _, rel in ipairs(RELATIONS) do
+        series[#series + 1] = { name = rel, y = sweep[kind][rel], x = sweep.layers, color = colors[rel] }
+      end
+      local title = kind == "full" and "Full residual patch" or "DAS, 1-D (country objective)"
+      figs[#figs + 1] = plot.line(series, { xlabel = "layer", ylabel = "p(" .. source .. "'s answer)", ymin = 0, ymax = 1,
+        title = title .. ": " .. source .. " into " .. base })
+      figs[#figs]:save(opts.out .. "/layers_" .. kind .. ".svg")
     end
-    local lf = plot.line(series, { xlabel = "layer", ylabel = "p(" .. source .. "'s answer)",
-      title = "Patching " .. source .. " into " .. base .. " by layer" })
-    lf:save(opts.out .. "/layers.svg")
+    local lf = plot.page(figs, { title = "Patching " .. source .. " into " .. base .. " by layer" })
     lf:save(opts.out .. "/layers.html")
   end
 end
@@ -310,5 +316,5 @@ local results = {
 }
 fp.save(opts.out .. "/results.json", results)
 print(string.format("total %.1fs; wrote %s/results.json%s", results.seconds, opts.out,
-  has_plot and (" and " .. opts.out .. "/probs.svg" .. (sweep and ", layers.svg" or "")) or ""))
+  has_plot and (" and " .. opts.out .. "/probs.svg" .. (sweep and ", layers_full.svg, layers_das.svg" or "")) or ""))
 return results
