@@ -23,11 +23,11 @@ local opts = args.parse(arg, {
   quick = false,
   facts = { "", "CounterFact-format JSON (default: fp's own stdlib/fp/data/facts.json)" },
   layers = { "2,6,10,14", "MLP layers to train at, comma-separated (quick: the first); the edit uses the best" },
-  per_prompt = { 4, "pairs sampled per prompt (quick: 2)" },
-  steps = { 150, "SGD steps (quick: 40)" },
+  per_prompt = { 4, "pairs sampled per prompt (quick: 1)" },
+  steps = { 150, "SGD steps (quick: 30)" },
   lr = { 0.1, "SGD learning rate (LinearLR from lr down to lr * end_factor)" },
   end_factor = { 1e-3, "LinearLR end factor" },
-  other_facts = { 60, "known facts checked after each edit (quick: 20)" },
+  other_facts = { 60, "known facts checked after each edit (quick: 10)" },
   seed = { 0, "random seed (pairs and initial directions)" },
 }, { description = "Learned 1-D patches in MLP activations that change facts, and their rank-1 edits." })
 
@@ -38,9 +38,9 @@ local F, n_layers = model.cfg.d_mlp, model.cfg.n_layers
 -- The notebook prepends the BOS token to every prompt; so do we (the model's own BOS token).
 local BOS = { prepend_bos = true }
 local LEFT = { prepend_bos = true, padding_side = "left" }   -- left padding: every prompt ends at -1
-local steps = opts.quick and math.min(opts.steps, 40) or opts.steps
-local per_prompt = opts.quick and math.min(opts.per_prompt, 2) or opts.per_prompt
-local n_other = opts.quick and math.min(opts.other_facts, 20) or opts.other_facts
+local steps = opts.quick and math.min(opts.steps, 30) or opts.steps
+local per_prompt = opts.quick and math.min(opts.per_prompt, 1) or opts.per_prompt
+local n_other = opts.quick and math.min(opts.other_facts, 10) or opts.other_facts
 local layers = {}
 for s in opts.layers:gmatch("[^,%s]+") do
   local l = math.tointeger(tonumber(s))
@@ -299,15 +299,18 @@ end
 --    to the MLP output) and b = Sigma^+ x / (x Sigma^+ x) (so x b = 1 for the base activation x
 --    while b changes other activations as little as possible under their second moment Sigma).
 --    Sigma: E[h h^T] of the layer's hidden activations over a text sample: every token of the
---    fact set's prompts (requested, paraphrase and attribute prompts, subjects filled in).
+--    fact set's prompts (requested, paraphrase and attribute prompts, subjects filled in; quick:
+--    the requested prompts only).
 ---------------------------------------------------------------------------------------------
 local t_edit = fp.time()
 local sample = {}
 for _, e in ipairs(facts) do
   local rr = e.requested_rewrite
   sample[#sample + 1] = (rr.prompt:gsub("{}", function() return rr.subject end))
-  for _, p in ipairs(e.paraphrase_prompts or {}) do sample[#sample + 1] = p end
-  for _, p in ipairs(e.attribute_prompts or {}) do sample[#sample + 1] = p end
+  if not opts.quick then
+    for _, p in ipairs(e.paraphrase_prompts or {}) do sample[#sample + 1] = p end
+    for _, p in ipairs(e.attribute_prompts or {}) do sample[#sample + 1] = p end
+  end
 end
 local hook = "blocks." .. L .. ".mlp.hook_post"
 local Sigma, n_tokens = fp.zeros(F, F), 0
@@ -337,9 +340,8 @@ for i = 1, math.min(n_other, #known) do others[#others + 1] = known[math.floor((
 local other_prompts = {}
 for i, it in ipairs(others) do other_prompts[i] = it.prompt end
 
-model:snapshot()
-local W_saved = W_out:clone()
-local edits = {}
+model:snapshot()   -- every weight; model:restore() after each edit brings them back
+local edits, edit_vectors = {}, {}
 for i, pr in ipairs(pairs_) do
   local v, x, s = V[i - 1], base_act[i - 1], S[i - 1]
   local a = v:matmul(W_out) * (((s - x) * v):sum())              -- [d_model]
@@ -347,7 +349,7 @@ for i, pr in ipairs(pairs_) do
   local b = xp / (x * xp):sum()                                   -- [F], x . b = 1
   local v_row, v_null = V_row[i - 1], V_null[i - 1]
   local diff = s - x
-  W_out:copy_(W_saved + fp.outer(b, a))
+  W_out:copy_(W_out + fp.outer(b, a))
   local logits = last_logits({ pr.base.prompt })[0]
   local ld = logits[pr.base.token] - logits[pr.source.token]
   local pred = logits:argmax()
@@ -361,7 +363,8 @@ for i, pr in ipairs(pairs_) do
       if top[j - 1] == it.token then kept = kept + 1 end
     end
   end
-  W_out:copy_(W_saved)
+  model:restore()
+  edit_vectors[i] = { a = a, b = b }
   edits[i] = {
     pair = i - 1, edit_ld = ld, das_ld = best_layer.das_ld[i - 1], clean_ld = clean_ld[i - 1],
     edit_prediction = model:to_string(pred), edit_predicts_source = pred == pr.source.token,
@@ -372,7 +375,6 @@ for i, pr in ipairs(pairs_) do
   }
   progress("rank-1 edits", i, n)
 end
-model:restore()
 t_edit = fp.time() - t_edit
 
 print("")
@@ -433,6 +435,9 @@ local results = {
   sigma_tokens = n_tokens, sigma_prompts = #sample, seconds = fp.time() - t_start,
 }
 fp.save(opts.out .. "/results.json", results)
+fp.save(opts.out .. "/directions.npy", V)
+-- for tests and the REPL (not in the JSON): the learned directions, source activations, edits
+results.directions, results.source_acts, results.edit_vectors = V, S, edit_vectors
 fp.save(opts.out .. "/table.csv", table_rows, { header = { "pair", "layer", "method", "ld", "predict_source", "predict_base",
   "prediction", "prompt", "base_subject", "base_target", "source_subject", "source_target" } })
 print(string.format("total %.1fs; wrote %s/results.json, table.csv%s", results.seconds, opts.out,
