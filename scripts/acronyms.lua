@@ -13,13 +13,12 @@ local patching = require "fp.patching"
 local datasets = require "fp.datasets"
 local utils = require "fp.utils"
 local has_plot, plot = pcall(require, "fp.plot")
-local tty = fp.isatty(2)   -- progress lines only on a terminal
 
 local opts = args.parse(arg, {
   model = "smollm2-135m",
   out = "out/acronyms",
   quick = false,
-  n_prompts = { 4, "prompts to patch (the model must get all three letters right; quick: 1)" },
+  n_prompts = { 6, "prompts to patch (the model must get all three letters right; quick: 1)" },
   candidates = { 40, "generated prompts to measure before keeping the ones the model gets right" },
   seed = { 0, "dataset seed" },
   top = { 5, "top heads listed per letter" },
@@ -53,7 +52,7 @@ local last3 = { positions = { -3, -2, -1 } }
 
 -- Measure the generated prompts; keep the ones where all three letters win.
 local candidates = datasets.acronyms(model, { n = opts.quick and math.max(10, 3 * n_prompts) or opts.candidates, seed = opts.seed })
-local kept, per_letter_right, measured = {}, { 0, 0, 0 }, {}
+local kept, per_letter_right, measured, all_right = {}, { 0, 0, 0 }, {}, 0
 for _, it in ipairs(candidates) do
   local d = letter_diffs(model:forward(model:to_tokens(it.text), last3), it.answers)
   measured[#measured + 1] = { text = it.text, acronym = it.acronym, diffs = d }
@@ -61,54 +60,64 @@ for _, it in ipairs(candidates) do
   for i = 1, 3 do
     if d[i] > 0 then per_letter_right[i] = per_letter_right[i] + 1 else all = false end
   end
+  if all then all_right = all_right + 1 end
   if all and #kept < n_prompts then it.clean_diffs = d; kept[#kept + 1] = it end
 end
 if #kept == 0 then
   -- a model that gets none right (a small or random one): patch the best candidates anyway
   io.stderr:write("acronyms.lua: the model gets no generated acronym right on all three letters; using the best ones\n")
-  table.sort(measured, function(a, b) return math.min(table.unpack(a.diffs)) > math.min(table.unpack(b.diffs)) end)
-  for _, m in ipairs(measured) do
+  local ranked = { table.unpack(measured) }
+  table.sort(ranked, function(a, b) return math.min(table.unpack(a.diffs)) > math.min(table.unpack(b.diffs)) end)
+  for _, m in ipairs(ranked) do
     for _, it in ipairs(candidates) do
       if it.text == m.text and #kept < n_prompts then it.clean_diffs = m.diffs; kept[#kept + 1] = it end
     end
   end
 end
 
--- Patching: for each prompt and letter i, the clean run patched into the run with word i
--- corrupted; metric = letter i's logit diff. Averaged over prompts.
-local P = model:to_tokens(kept[1].text).shape[2]
-local resid_sum = { fp.zeros(L, P), fp.zeros(L, P), fp.zeros(L, P) }
-local heads_sum = { fp.zeros(L, H), fp.zeros(L, H), fp.zeros(L, H) }
-local clean_mean, corrupted_mean = { 0, 0, 0 }, { 0, 0, 0 }
+-- Patching, as in the notebook: all prompts in one batch. For letter i, the clean run is
+-- patched into the run with word i corrupted; metric = letter i's logit diff averaged over the
+-- prompts.
+local texts = {}
+for n, it in ipairs(kept) do texts[n] = it.text end
+local clean_toks = model:to_tokens(texts)                          -- [N, P]: every prompt has 7 tokens (+ BOS)
+local P = clean_toks.shape[2]
 local function wanted(name)
   return name:find("hook_resid_pre", 1, true) ~= nil or name:find("attn.hook_z", 1, true) ~= nil
 end
-local t0 = fp.time()
-for n, it in ipairs(kept) do
-  if tty then io.stderr:write(string.format("\rpatching prompt %d/%d (%s) %.0fs   ", n, #kept, it.acronym, fp.time() - t0)) end
-  local clean_toks = model:to_tokens(it.text)
-  local _, clean_cache = model:run_with_cache(clean_toks, { names_filter = wanted })
-  for i = 1, 3 do
-    local corrupted_toks = model:to_tokens(it.corrupted[i])
-    local function metric(logits) return letter_diffs(logits, it.answers)[i] end
-    local corrupted = letter_diffs(model:forward(corrupted_toks, last3), it.answers)[i]
-    clean_mean[i] = clean_mean[i] + it.clean_diffs[i] / #kept
-    corrupted_mean[i] = corrupted_mean[i] + corrupted / #kept
-    local popts = { positions = { -3, -2, -1 }, progress = false }
-    resid_sum[i] = resid_sum[i] + patching.resid_pre(model, corrupted_toks, clean_cache, metric, popts)
-    heads_sum[i] = heads_sum[i] + patching.attn_head_out_all_pos(model, corrupted_toks, clean_cache, metric, popts)
-  end
-  clean_cache:free()
+local _, clean_cache = model:run_with_cache(clean_toks, { names_filter = wanted })
+
+-- letter i's logit diff for every prompt of a batch: logits [N, 3, vocab] -> [N]
+local function batch_letter_diff(logits, answers, i)
+  local rows = logits[{ {}, i - 1 }]                                 -- [N, vocab]
+  local correct = rows:gather(1, answers:reshape(-1, 1)):reshape(-1)
+  local others = rows:index_select(1, cap_index)                     -- [N, 26]
+  others = others:masked_fill(cap_index:reshape(1, -1):eq(answers:reshape(-1, 1)), -math.huge)
+  return correct - others:amax(1)
 end
-if tty then io.stderr:write("\n") end
+
+local resid_raw, heads_raw, clean_mean, corrupted_mean = {}, {}, {}, {}
+local t0 = fp.time()
+for i = 1, 3 do
+  local corrupted_texts, answer_ids = {}, {}
+  for n, it in ipairs(kept) do corrupted_texts[n] = it.corrupted[i]; answer_ids[n] = it.answers[i] end
+  local answers = fp.tensor(answer_ids, "int")
+  local corrupted_toks = model:to_tokens(corrupted_texts)
+  local function metric(logits) return batch_letter_diff(logits, answers, i):mean() end
+  clean_mean[i] = fp.item(metric(model:forward(clean_toks, last3)))
+  corrupted_mean[i] = fp.item(metric(model:forward(corrupted_toks, last3)))
+  local popts = { positions = { -3, -2, -1 } }
+  resid_raw[i] = patching.resid_pre(model, corrupted_toks, clean_cache, metric, popts)
+  heads_raw[i] = patching.attn_head_out_all_pos(model, corrupted_toks, clean_cache, metric, popts)
+end
 local t_patch = fp.time() - t0
 
 -- Normalized: 0 = the corrupted mean, 1 = the clean mean, per letter.
 local resid, heads, top = {}, {}, {}
 for i = 1, 3 do
   local scale = clean_mean[i] - corrupted_mean[i]
-  resid[i] = (resid_sum[i] / #kept - corrupted_mean[i]) / scale
-  heads[i] = (heads_sum[i] / #kept - corrupted_mean[i]) / scale
+  resid[i] = (resid_raw[i] - corrupted_mean[i]) / scale
+  heads[i] = (heads_raw[i] - corrupted_mean[i]) / scale
   local vals, where = utils.topk_nd(heads[i], math.min(opts.top, L * H))
   top[i] = {}
   for j, w in ipairs(where) do top[i][j] = { layer = w[1], head = w[2], name = "L" .. w[1] .. "H" .. w[2], value = vals[j - 1] } end
@@ -144,9 +153,7 @@ local results = {
   model = model.cfg.model_name,
   settings = { n_prompts = #kept, candidates = #candidates, seed = opts.seed, quick = opts.quick,
                direction = "clean activations patched into the run with word i corrupted" },
-  candidates_right = { all = #candidates > 0 and (function() local c = 0; for _, m in ipairs(measured) do
-      if m.diffs[1] > 0 and m.diffs[2] > 0 and m.diffs[3] > 0 then c = c + 1 end end; return c end)() or 0,
-    per_letter = per_letter_right, of = #candidates },
+  candidates_right = { all = all_right, per_letter = per_letter_right, of = #candidates },
   measured = measured,
   prompts = prompts,
   position_labels = labels,
@@ -162,7 +169,7 @@ local results = {
 fp.save(opts.out .. "/results.json", results)
 
 print(string.format("model %s: %d of %d generated acronyms right on all three letters (letters: %d, %d, %d)",
-  model.cfg.model_name, results.candidates_right.all, #candidates, per_letter_right[1], per_letter_right[2], per_letter_right[3]))
+  model.cfg.model_name, all_right, #candidates, per_letter_right[1], per_letter_right[2], per_letter_right[3]))
 local shown = {}
 for _, it in ipairs(kept) do shown[#shown + 1] = it.acronym end
 print(string.format("patched %d prompts: %s (e.g. %q)", #kept, table.concat(shown, " "), kept[1].text))

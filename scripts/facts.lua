@@ -55,8 +55,10 @@ local known, per_relation = {}, {}
 -- quick: about 40 facts spread over the whole list (every relation)
 local stride = opts.quick and math.max(1, #facts // 40) or 1
 local measured = 0
+local t_measure = fp.time()
 for i = 1, #facts, stride do
   measured = measured + 1
+  if tty then io.stderr:write(string.format("\rmeasuring fact %d/%d %.0fs   ", i, #facts, fp.time() - t_measure)) end
   local e = facts[i]
   local prompt, subject, target = datasets.fact_prompt(e)
   local ok_span, first, last = pcall(datasets.subject_span, model, prompt, subject)
@@ -71,6 +73,8 @@ for i = 1, #facts, stride do
                           p = target_probs(logits, tok)[1], first = first, last = last }
   end
 end
+
+if tty then io.stderr:write("\n") end
 
 ---------------------------------------------------------------------------------------------
 -- 2. Noise ablation: Gaussian noise (noise_scale x the embedding std) added to the subject's
@@ -157,7 +161,7 @@ end
 local dla_logits, dla_cache = model:run_with_cache(dla_prompt, { names_filter = for_dla })
 local logit_diff = dla_logits[{ 0, -1, true_tok }] - dla_logits[{ 0, -1, new_tok }]
 local stack, comp = dla_cache:get_full_resid_decomposition(nil, false, -1)
--- apply_ln_to_stack with the same pos_slice (the apply_ln argument would not slice the scale)
+-- the final norm's cached scale at the same position, then its weight (unprocessed weights)
 local scaled = dla_cache:apply_ln_to_stack(stack, nil, false, -1) * model.ln_final.w
 local attrs = dla_cache:logit_attrs(scaled, true_tok, new_tok)[{ {}, 0 }]   -- [component]
 -- constants the components do not carry: the final norm's bias and the unembedding bias
@@ -223,6 +227,10 @@ local function token_labels(text)
   return out
 end
 local labels = token_labels(ioi_prompts[1])
+-- the two prompts share the axes: where their tokens differ (the second name) the label says S2
+for p = 0, ioi_toks.shape[2] - 1 do
+  if ioi_toks[{ 0, p }] ~= ioi_toks[{ 1, p }] then labels[p + 1] = "S2/" .. p end
+end
 local pattern = ioi_cache:act("pattern", layer)[{ {}, head }]   -- [2, q, k]
 local io_pos
 local toks0 = ioi_toks[0]
@@ -244,7 +252,8 @@ local io_resid = io_stack[{ {}, 0 }]                        -- prompt 1: [C, d]
 -- attended only to the IO position
 local scales = ioi_cache["blocks." .. layer .. ".ln1.hook_scale"][{ 0, io_pos }] * ioi_cache["ln_final.hook_scale"][{ 0, -1 }]
 local projection = io_resid:matmul(unembed_vec) / fp.item(scales)            -- [C]
-local projection_normed = projection / (io_resid:norm(2, 1) + 1e-6)
+-- per unit of each component's norm (the notebook's second plot; in results.json only)
+local projection_normed = io_resid:matmul(unembed_vec) / (io_resid:norm(2, 1) + 1e-6)
 local proj_vals, proj_idx = projection:topk(5)
 local proj_top = {}
 for i = 0, 4 do proj_top[#proj_top + 1] = { component = io_labels[proj_idx[i] + 1], value = proj_vals[i] } end
@@ -272,8 +281,7 @@ if has_plot then
   fig = plot.imshow(pattern, { x = labels, y = labels, facets = { "S2 = Alex (IO = Tim)", "S2 = Tim (IO = Alex)" },
     title = "Attention pattern of " .. head_name, xlabel = "key", ylabel = "query", zmin = 0, zmax = 1, cmap = "Blues" })
   fig:save(opts.out .. "/pattern.svg"); fig:save(opts.out .. "/pattern.html")
-  plot.line({ { name = "projection", y = projection },
-              { name = "projection / norm", y = projection_normed } },
+  plot.line({ { name = "projection", y = projection } },
     { x = io_labels, title = "IO residual stream (" .. labels[io_pos + 1] .. ") -> unembed(' Tim') via " .. head_name .. "'s OV",
       xlabel = "component", ylabel = "logit contribution" })
     :save(opts.out .. "/ov_projection.svg")
@@ -303,8 +311,12 @@ local rels = {}
 for r, v in pairs(per_relation) do rels[#rels + 1] = string.format("%s %d/%d", r, v.known, v.total) end
 table.sort(rels)
 print("  by relation: " .. table.concat(rels, ", "))
-print(string.format("subject ablation over %d known facts: P(answer) clean %.3f, noise %.3f, resampled subject %.3f",
-  #ablations, mean_clean, mean_noise, mean_resample))
+if #ablations > 0 then
+  print(string.format("subject ablation over %d known facts: P(answer) clean %.3f, noise %.3f, resampled subject %.3f",
+    #ablations, mean_clean, mean_noise, mean_resample))
+else
+  print("subject ablation: the model knows none of the measured facts, nothing to ablate")
+end
 print(string.format("DLA of %q (%s vs%s): logit diff %.3f, sum of %d components %.3f", dla_prompt, dla_true, dla_new,
   logit_diff, #comp, dla_sum))
 local tops = {}

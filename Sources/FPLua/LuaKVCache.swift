@@ -8,29 +8,18 @@ enum LuaKVCache {
     static let metatableName = "fp.KVCache"
 
     static func get(_ L: OpaquePointer, _ i: Int32) -> KVCache? {
-        guard let p = luaL_testudata(L, i, metatableName),
-              let raw = p.assumingMemoryBound(to: UnsafeRawPointer?.self).pointee else { return nil }
-        return Unmanaged<KVCache>.fromOpaque(raw).takeUnretainedValue()
+        LuaObjectBox.get(L, i, metatable: metatableName, as: KVCache.self)
     }
 
     static func push(_ L: OpaquePointer, _ c: KVCache) {
         install(L)
-        let p = fp_newuserdata(L, MemoryLayout<UnsafeRawPointer?>.size)
-        p?.assumingMemoryBound(to: UnsafeRawPointer?.self).pointee = UnsafeRawPointer(Unmanaged.passRetained(c).toOpaque())
-        _ = fp_getmetatable_named(L, metatableName)
-        lua_setmetatable(L, -2)
+        LuaObjectBox.push(L, c, metatable: metatableName)
     }
 
     static func install(_ L: OpaquePointer) {
         guard luaL_newmetatable(L, metatableName) != 0 else { fp_pop(L, 1); return }
         let entries: [(String, LuaFunction)] = [
-            ("__gc", { l in
-                if let p = luaL_testudata(l.L, 1, metatableName) {
-                    let slot = p.assumingMemoryBound(to: UnsafeRawPointer?.self)
-                    if let raw = slot.pointee { Unmanaged<KVCache>.fromOpaque(raw).release(); slot.pointee = nil }
-                }
-                return 0
-            }),
+            ("__gc", LuaObjectBox.collector(metatable: metatableName, KVCache.self)),
             ("__index", { l in
                 guard let c = get(l.L, 1) else { throw l.argError(1, "KV cache expected") }
                 switch try l.string(2) {

@@ -10,11 +10,10 @@ enum LuaPatchSweep {
     static let metatableName = "fp.PatchSweep"
 
     static func get(_ l: Lua, _ i: Int32) throws -> PatchSweep {
-        guard let p = luaL_testudata(l.L, i, metatableName),
-              let raw = p.assumingMemoryBound(to: UnsafeRawPointer?.self).pointee else {
+        guard let s = LuaObjectBox.get(l.L, i, metatable: metatableName, as: PatchSweep.self) else {
             throw l.argError(i, "patch sweep (from model:patch_sweep)")
         }
-        return Unmanaged<PatchSweep>.fromOpaque(raw).takeUnretainedValue()
+        return s
     }
 
     static func stage(_ l: Lua, _ i: Int32) throws -> PatchSweep.Stage {
@@ -27,10 +26,7 @@ enum LuaPatchSweep {
 
     static func push(_ L: OpaquePointer, _ s: PatchSweep) {
         install(L)
-        let p = fp_newuserdata(L, MemoryLayout<UnsafeRawPointer?>.size)
-        p?.assumingMemoryBound(to: UnsafeRawPointer?.self).pointee = UnsafeRawPointer(Unmanaged.passRetained(s).toOpaque())
-        _ = fp_getmetatable_named(L, metatableName)
-        lua_setmetatable(L, -2)
+        LuaObjectBox.push(L, s, metatable: metatableName)
     }
 
     static let methods: [(String, LuaFunction)] = [
@@ -56,13 +52,7 @@ enum LuaPatchSweep {
     static func install(_ L: OpaquePointer) {
         guard luaL_newmetatable(L, metatableName) != 0 else { fp_pop(L, 1); return }
         let entries: [(String, LuaFunction)] = [
-            ("__gc", { l in
-                if let p = luaL_testudata(l.L, 1, metatableName) {
-                    let slot = p.assumingMemoryBound(to: UnsafeRawPointer?.self)
-                    if let raw = slot.pointee { Unmanaged<PatchSweep>.fromOpaque(raw).release(); slot.pointee = nil }
-                }
-                return 0
-            }),
+            ("__gc", LuaObjectBox.collector(metatable: metatableName, PatchSweep.self)),
             ("__index", { l in
                 let s = try get(l, 1)
                 let key = try l.string(2)
