@@ -8,7 +8,11 @@
 -- and the rank-1 edit W_out <- W_out + b a^T that does the same patch as a weight change.
 --
 --   fp run scripts/fact_patching.lua [--model smollm2-135m] [--out out/fact_patching] [--quick]
---                                    [--layers 2,6,10] [--steps 150] [--per-prompt 4]
+--                                    [--layers 1,4,8,12,16] [--steps 100] [--per-prompt 4]
+--
+-- Layer 4 is the default because a sweep measured it best on SmolLM2 (docs/experiments.md):
+-- the learned patches lower the logit diff most in the first MLP layers (1-8) and less and less
+-- after. With several --layers, the analysis and the edits use the one where most pairs flip.
 --
 -- Writes into --out: logit_diffs.svg/.html (per pair and method), layers.svg (when several
 -- layers), results.json, table.csv. Returns the results table.
@@ -22,9 +26,9 @@ local opts = args.parse(arg, {
   out = "out/fact_patching",
   quick = false,
   facts = { "", "CounterFact-format JSON (default: fp's own stdlib/fp/data/facts.json)" },
-  layers = { "2,6,10,14", "MLP layers to train at, comma-separated (quick: the first); the edit uses the best" },
+  layers = { "4", "MLP layers to train at, comma-separated, e.g. 1,4,8,12,16 (quick: the first); the analysis and edits use the best" },
   per_prompt = { 4, "pairs sampled per prompt (quick: 1)" },
-  steps = { 150, "SGD steps (quick: 30)" },
+  steps = { 100, "SGD steps (quick: 30)" },
   lr = { 0.1, "SGD learning rate (LinearLR from lr down to lr * end_factor)" },
   end_factor = { 1e-3, "LinearLR end factor" },
   other_facts = { 60, "known facts checked after each edit (quick: 10)" },
@@ -409,10 +413,11 @@ if has_plot then
   fig:save(opts.out .. "/logit_diffs.svg")
   fig:save(opts.out .. "/logit_diffs.html")
   if #per_layer > 1 then
-    local xs, mean_ld, flipped = {}, {}, {}
-    for i, r in ipairs(per_layer) do xs[i] = r.layer; mean_ld[i] = r.mean_ld; flipped[i] = r.flipped / n end
-    local lf = plot.line({ { name = "mean logit diff with the learned patch", x = xs, y = mean_ld } },
-      { xlabel = "MLP layer", ylabel = "logit diff (base - source)", title = "Learned 1-D patches by layer" })
+    local xs, mean_ld, clean_line = {}, {}, {}
+    for i, r in ipairs(per_layer) do xs[i] = r.layer; mean_ld[i] = r.mean_ld; clean_line[i] = fp.item(clean_ld:mean()) end
+    local lf = plot.line({ { name = "learned 1-D patch", x = xs, y = mean_ld }, { name = "clean", x = xs, y = clean_line } },
+      { xlabel = "MLP layer", ylabel = "mean logit diff (base - source)",
+        title = string.format("Learned 1-D patches by layer (%d pairs)", n) })
     lf:save(opts.out .. "/layers.svg")
   end
 end
