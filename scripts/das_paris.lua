@@ -6,7 +6,7 @@
 -- that keep the base city's continent and language (RAVEL's isolation), it leaves them alone.
 --
 --   fp run scripts/das_paris.lua [--model smollm2-135m] [--out out/das_paris] [--quick]
---                                [--base Moscow] [--source Cairo] [--layer 10]
+--                                [--base Moscow] [--source Cairo] [--layer 4]
 --
 -- SmolLM2-135M does not put " France" first for Paris in any phrasing we tried (0.05), so the
 -- default pair is Moscow (base: Russia, Europe, Russian) and Cairo (source: Egypt, Africa,
@@ -23,7 +23,7 @@ local opts = args.parse(arg, {
   quick = false,
   base = { "Moscow", "base city (the one whose country is edited)" },
   source = { "Cairo", "source city (where the new country comes from)" },
-  layer = { 10, "layer of the residual stream (blocks.L.hook_resid_pre)" },
+  layer = { 4, "layer of the residual stream (blocks.L.hook_resid_pre); the sweep shows the others" },
   steps = { 40, "DAS training steps (quick: 15)" },
   lr = { 0.5, "Adam learning rate for the DAS rotation" },
   neurons = { 8, "residual dims patched in the neuron patch (those where the cities differ most)" },

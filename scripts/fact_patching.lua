@@ -281,7 +281,7 @@ for i, pr in ipairs(pairs_) do
     if ps then s.predict_source = s.predict_source + 1 end
     if pb then s.predict_base = s.predict_base + 1 end
     local tag = ps and "S" or (pb and "B" or "-")
-    cells[#cells + 1] = string.format("%6.2f %s %-12s", m.ld[i - 1], tag, string.format("%q", model:to_string(pred)):sub(1, 12))
+    cells[#cells + 1] = string.format("%6.2f %s %-13s", m.ld[i - 1], tag, '"' .. model:to_string(pred):sub(1, 11) .. '"')
     table_rows[#table_rows + 1] = { pair = i - 1, layer = L, method = m.name, ld = m.ld[i - 1], predict_source = ps,
                                     predict_base = pb, prediction = model:to_string(pred),
                                     base_subject = pr.base.subject, source_subject = pr.source.subject,
@@ -409,7 +409,7 @@ if has_plot then
   end
   local fig = plot.imshow(grid, { x = { "clean", "das", "full_mlp", "row", "rank-1 edit" }, y = labels, values = "%.1f",
     title = string.format("Logit diff (base - source answer), MLP layer %d", L), colorbar_label = "logit diff",
-    cell_width = 70 })
+    cell_width = 70, max_label = 36 })
   fig:save(opts.out .. "/logit_diffs.svg")
   fig:save(opts.out .. "/logit_diffs.html")
   if #per_layer > 1 then

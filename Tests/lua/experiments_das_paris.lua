@@ -1,4 +1,4 @@
--- scripts/das_paris.lua in quick mode on SmolLM2 (Moscow <- Cairo at layer 10): the clean and
+-- scripts/das_paris.lua in quick mode on SmolLM2 (Moscow <- Cairo at layer 4): the clean and
 -- full-patch numbers equal runs done here by hand; the full residual patch moves the country
 -- and leaks into the continent and the language; a few residual dims do not move the country;
 -- the trained 1-D subspace moves the country more than the continent.
