@@ -24,7 +24,7 @@ local opts = args.parse(arg, {
   base = { "Moscow", "base city (the one whose country is edited)" },
   source = { "Cairo", "source city (where the new country comes from)" },
   layer = { 4, "layer of the residual stream (blocks.L.hook_resid_pre); the sweep shows the others" },
-  steps = { 40, "DAS training steps (quick: 15)" },
+  steps = { 40, "DAS training steps (quick: 30)" },
   lr = { 0.5, "Adam learning rate for the DAS rotation" },
   neurons = { 8, "residual dims patched in the neuron patch (those where the cities differ most)" },
   sweep = { true, "also sweep the layers (skipped in quick mode)" },
@@ -60,7 +60,7 @@ fp.seed(opts.seed)
 local model = fp.load_model(opts.model)
 local BOS = { prepend_bos = true }   -- without a BOS token, the city would be the attention sink
 local n_layers, d_model = model.cfg.n_layers, model.cfg.d_model
-local steps = opts.quick and math.min(opts.steps, 15) or opts.steps
+local steps = opts.quick and math.min(opts.steps, 30) or opts.steps
 for _, c in ipairs({ opts.base, opts.source }) do
   if not CITIES[c] then error("das_paris.lua: no facts for city '" .. c .. "' (add it to CITIES)") end
 end
