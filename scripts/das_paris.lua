@@ -2,8 +2,10 @@
 -- the residual stream at a city's last token from a source city into a base city. The whole
 -- residual stream carries every fact about the city: the country changes, and so do the
 -- continent and the language. A few residual dims (neurons) do not carry the country. A
--- trained 1-D rotated subspace (DAS) changes the country; trained with two more objectives
--- that keep the base city's continent and language (RAVEL's isolation), it leaves them alone.
+-- trained 1-D rotated subspace (DAS) changes the country and much less of the continent;
+-- trained with two more objectives that keep the base city's continent and language (RAVEL's
+-- isolation, on other phrasings), it keeps the continent. In SmolLM2 the language answer
+-- still moves with the country (docs/experiments.md).
 --
 --   fp run scripts/das_paris.lua [--model smollm2-135m] [--out out/das_paris] [--quick]
 --                                [--base Moscow] [--source Cairo] [--layer 4]
@@ -168,9 +170,9 @@ rows[#rows + 1] = evaluate(string.format("neuron patch (%d dims)", opts.neurons)
 ---------------------------------------------------------------------------------------------
 -- 4. DAS: a 1-D rotated subspace trained to make the base prompt say the source's country
 ---------------------------------------------------------------------------------------------
--- Items: {template, target id}; loss = sum of -log p(target) with the interchange at the
--- city's last token in every item's prompt (one backward over all items).
-local function train(items, layer, label)
+-- DAS with several objectives (fp.das.train has one): items {template, target id}; loss = sum
+-- of -log p(target) with the interchange at the city's last token in every item's prompt.
+local function train_multi(items, layer, label)
   local param = fp.nn.orthogonal(d_model, 1)
   local hook = hook_name(layer)
   for _, it in ipairs(items) do
@@ -225,7 +227,7 @@ local isolated = {
   { template = KEEP_PROMPTS.language, target = ids.language.base },
 }
 t0 = fp.time()
-local param_iso, losses_iso = train(isolated, L, "DAS (country + isolation)")
+local param_iso, losses_iso = train_multi(isolated, L, "DAS (country + isolation)")
 local t_iso = fp.time() - t0
 rows[#rows + 1] = evaluate("DAS, 1-D (country + keep continent, language)", L, das_edit(param_iso))
 
