@@ -328,6 +328,7 @@ for i = 1, #sample, 32 do
   H = H[{ keep }]                                            -- real tokens only
   Sigma = Sigma + H:T():matmul(H)
   n_tokens = n_tokens + H.shape[1]
+  progress("Sigma: prompts", math.min(i + 31, #sample), #sample)
 end
 Sigma = Sigma / n_tokens
 local Sigma_pinv = fp.linalg.pinv(Sigma)
