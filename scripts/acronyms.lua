@@ -18,7 +18,7 @@ local opts = args.parse(arg, {
   model = "smollm2-135m",
   out = "out/acronyms",
   quick = false,
-  n_prompts = { 6, "prompts to patch (the model must get all three letters right; quick: 1)" },
+  n_prompts = { 6, "prompts to patch (the model must get all three letters right; quick: 2)" },
   candidates = { 40, "generated prompts to measure before keeping the ones the model gets right" },
   seed = { 0, "dataset seed" },
   top = { 5, "top heads listed per letter" },
@@ -27,7 +27,7 @@ local opts = args.parse(arg, {
 local t_start = fp.time()
 local model = fp.load_model(opts.model)
 local L, H = model.cfg.n_layers, model.cfg.n_heads
-local n_prompts = opts.quick and math.min(opts.n_prompts, 1) or opts.n_prompts
+local n_prompts = opts.quick and math.min(opts.n_prompts, 2) or opts.n_prompts
 
 -- Capital letters as token ids (the candidates for the "largest wrong letter").
 local caps = datasets.capital_letters(model)

@@ -38,15 +38,19 @@ test("the clean logit diff is positive for most generated prompts, and for every
   end
 end)
 
-test("corrupting word i lowers letter i's logit diff; the corrupted means match plain forward passes", function()
+test("corrupting word i lowers letter i's logit diff; the batch means match plain forward passes per prompt", function()
   local r = run()
-  assert_equal(#r.prompts, 1)
-  local p = r.prompts[1]
+  assert_equal(#r.prompts, 2)
   for i = 1, 3 do
-    local answer = caps[p.acronym:sub(i, i)]
-    local corrupted = letter_diff(p.corrupted[i], answer, i)
-    assert_close(r.corrupted_logit_diff[i], corrupted, 1e-4, "letter " .. i)
-    assert(corrupted < p.clean_diffs[i] - 1, "letter " .. i .. ": corrupted " .. corrupted)
+    local clean_sum, corrupted_sum = 0, 0
+    for _, p in ipairs(r.prompts) do
+      local answer = caps[p.acronym:sub(i, i)]
+      local corrupted = letter_diff(p.corrupted[i], answer, i)
+      assert(corrupted < p.clean_diffs[i] - 1, p.text .. " letter " .. i .. ": corrupted " .. corrupted)
+      clean_sum, corrupted_sum = clean_sum + p.clean_diffs[i], corrupted_sum + corrupted
+    end
+    assert_close(r.clean_logit_diff[i], clean_sum / #r.prompts, 1e-4, "clean, letter " .. i)
+    assert_close(r.corrupted_logit_diff[i], corrupted_sum / #r.prompts, 1e-4, "corrupted, letter " .. i)
   end
 end)
 
@@ -58,8 +62,10 @@ test("resid_pre patching: layer 0 at the corrupted word restores the letter (1),
     assert_close(resid[{ 0, words[i] }], 1, 1e-3, "letter " .. i)
     assert_close(r.word_layer0[i], 1, 1e-3)
     for p = 0, words[i] - 1 do assert_close(resid[{ 0, p }], 0, 1e-4, "letter " .. i .. " pos " .. p) end
-    -- the last layer at the position that predicts letter i restores it too
-    assert_close(resid[{ model.cfg.n_layers - 1, 3 + i }], 1, 0.05, "letter " .. i .. " last layer")
+    -- the last layer at the position that predicts letter i restores most of it (not all: the
+    -- last layer's attention still reads the corrupted word)
+    local last = resid[{ model.cfg.n_layers - 1, 3 + i }]
+    assert(last > 0.85 and last < 1.05, "letter " .. i .. " last layer: " .. last)
   end
   -- heads: the top head of each letter restores a real part
   for i = 1, 3 do assert(r.top_heads[i][1].value > 0.2, "letter " .. i .. " top head " .. r.top_heads[i][1].value) end
