@@ -11,8 +11,9 @@
 --                                    [--layers 1,4,8,12,16] [--steps 100] [--per-prompt 4]
 --
 -- Layer 4 is the default because a sweep measured it best on SmolLM2 (docs/experiments.md):
--- the learned patches lower the logit diff most in the first MLP layers (1-8) and less and less
--- after. With several --layers, the analysis and the edits use the one where most pairs flip.
+-- the learned patches lower the logit diff most in the first MLP layers (1-8), much less from
+-- layer 12 on. With several --layers, the analysis and the edits use the one where most pairs
+-- flip (ties: the lower mean logit diff).
 --
 -- Writes into --out: logit_diffs.svg/.html (per pair and method), layers.svg (when several
 -- layers), results.json, table.csv. Returns the results table.
