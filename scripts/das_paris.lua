@@ -10,8 +10,8 @@
 --   fp run scripts/das_paris.lua [--model smollm2-135m] [--out out/das_paris] [--quick]
 --                                [--base Moscow] [--source Cairo] [--layer 4]
 --
--- SmolLM2-135M does not put " France" first for Paris in any phrasing we tried (0.05), so the
--- default pair is Moscow (base: Russia, Europe, Russian) and Cairo (source: Egypt, Africa,
+-- SmolLM2-135M barely knows Paris's country (" France" 0.05 at best, in "Paris is a city in the
+-- country of"), so the default pair is Moscow (base: Russia, Europe, Russian) and Cairo (source: Egypt, Africa,
 -- Arabic), facts it knows in the prompts below; `--base` / `--source` take any city of CITIES.
 -- Writes into --out: probs.svg/.html (p of each answer under each intervention), layers_full.svg,
 -- layers_das.svg and layers.html (layer sweep, not in quick mode), results.json. Returns the results table.
