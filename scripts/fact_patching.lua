@@ -63,15 +63,18 @@ end
 -- 1. Facts the model knows (the answer's first token is the top prediction), by prompt
 ---------------------------------------------------------------------------------------------
 local facts = opts.facts ~= "" and datasets.load_counterfact(opts.facts) or datasets.facts()
-local items = {}
+local items, span_error = {}, nil
 for _, e in ipairs(facts) do
   local prompt, subject, target = datasets.fact_prompt(e)
-  local ok, _, last = pcall(datasets.subject_span, model, prompt, subject, BOS)
+  local ok, first_or_err, last = pcall(datasets.subject_span, model, prompt, subject, BOS)
   if ok then
     items[#items + 1] = { entry = e, template = e.requested_rewrite.prompt, relation = e.requested_rewrite.relation_id,
                           prompt = prompt, subject = subject, target = target, token = first_token(target), subj_pos = last }
+  else
+    span_error = first_or_err
   end
 end
+if #items == 0 then error("fact_patching.lua: no fact could be tokenized (" .. tostring(span_error) .. ")") end
 -- Last-position logits [n, vocab] of a list of prompts, in batches (left padded).
 local function last_logits(prompts, hooks_for)
   local out = {}
