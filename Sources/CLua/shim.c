@@ -1,6 +1,11 @@
 #include "CLua.h"
 #include <signal.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
 // Calls the Swift function stored as light userdata in upvalue 1. A negative return means
 // the Swift side pushed an error message: raise it here, after the Swift frame is gone.
@@ -80,32 +85,63 @@ int fp_pcall_traceback(lua_State *L, int nargs, int nresults) {
     return status;
 }
 
-// --- Ctrl-C -----------------------------------------------------------------------------
+// --- Ctrl-C and --timeout ----------------------------------------------------------------
 
-static volatile sig_atomic_t cancel_flag = 0;
-static lua_State *armed_state = NULL;
+static volatile sig_atomic_t cancel_flag = 0;    // Ctrl-C: set until the run ends
+static volatile sig_atomic_t timeout_flag = 0;   // --timeout expired: sticky, raised again and again
+static volatile int timeout_seconds = 0;
+static lua_State *volatile armed_state = NULL;
+// The coroutine running right now (NULL: the main thread), kept by fp's coroutine.resume and
+// coroutine.wrap. Hooks are per thread, so a stop request must reach the running coroutine.
+// No permanent hook is set: any hook makes the Lua VM check it at every instruction (~2x
+// slower loops); the hook is set only when Ctrl-C or the timeout asks to stop.
+static lua_State *volatile running_co = NULL;
 
-int fp_cancel_requested(void) { return cancel_flag; }
+int fp_cancel_requested(void) { return cancel_flag || timeout_flag; }
+int fp_timed_out(void) { return timeout_flag; }
+int fp_timeout_seconds(void) { return timeout_seconds; }
 void fp_clear_cancel(void) { cancel_flag = 0; }
 void fp_request_cancel(void) { cancel_flag = 1; }
 
-static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+static void cancel_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
+    // Both keep the every-instruction hook until the run ends (fp_sigint_disarm): a pcall or
+    // a coroutine.resume in the script cannot swallow them.
+    if (timeout_flag) luaL_error(L, "timeout after %d s", (int)timeout_seconds);
+    if (cancel_flag) luaL_error(L, "interrupted");
     lua_sethook(L, NULL, 0, 0);
-    cancel_flag = 0;
-    luaL_error(L, "interrupted");
+}
+
+static void hook_stop(lua_State *L) {
+    // lua_sethook is safe to call asynchronously (lua.c calls it from its signal handler).
+    if (L) lua_sethook(L, cancel_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+// Makes the armed state and the running coroutine stop at their next instruction, call or return.
+static void stop_now(void) {
+    if (!armed_state) return;
+    hook_stop(armed_state);
+    hook_stop(running_co);
 }
 
 static void on_sigint(int sig) {
     (void)sig;
+    if (cancel_flag) {
+        // The first Ctrl-C has not been acted on: a long native call without checks is
+        // running (a huge matmul, a C string function). A second one ends the process.
+        static const char msg[] = "\nfp: interrupted twice; exiting\n";
+        ssize_t w = write(2, msg, sizeof msg - 1); (void)w;
+        _exit(130);
+    }
     cancel_flag = 1;
-    // lua_sethook is safe to call from a signal handler (see lua.c).
-    if (armed_state) lua_sethook(armed_state, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    stop_now();
 }
 
 void fp_sigint_arm(lua_State *L) {
     armed_state = L;
+    running_co = NULL;
     cancel_flag = 0;
+    if (timeout_flag) stop_now();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -113,7 +149,98 @@ void fp_sigint_arm(lua_State *L) {
     sigaction(SIGINT, &sa, NULL);
 }
 
+// coroutine.resume(co, ...) through the original (upvalue 1), with co marked as running so a
+// stop request reaches it; a stop already pending is passed on before it starts.
+static int co_resume_marked(lua_State *L, lua_State *co, int first_arg) {
+    int nargs = lua_gettop(L) - first_arg + 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, first_arg);
+    if (armed_state && (cancel_flag || timeout_flag)) hook_stop(co);
+    lua_State *prev = running_co;
+    running_co = co;
+    lua_call(L, nargs, LUA_MULTRET);   // resume itself never raises for errors inside co
+    running_co = prev;
+    if (armed_state && (cancel_flag || timeout_flag)) stop_now();
+    return lua_gettop(L) - first_arg + 1;
+}
+
+static int co_resume(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    return co_resume_marked(L, co, 1);
+}
+
+// The function coroutine.wrap returns: upvalue 1 the original resume, upvalue 2 the coroutine.
+static int co_wrap_call(lua_State *L) {
+    lua_State *co = lua_tothread(L, lua_upvalueindex(2));
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_insert(L, 1);
+    int n = co_resume_marked(L, co, 1);
+    int base = lua_gettop(L) - n + 1;
+    if (lua_toboolean(L, base)) return n - 1;
+    // an error inside the coroutine: raise it here, with position information for strings
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+static int co_wrap(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));   // the original resume
+    lua_insert(L, -2);                       // resume, co
+    lua_pushcclosure(L, co_wrap_call, 2);
+    return 1;
+}
+
+void fp_install_coroutine_tracking(lua_State *L) {
+    lua_getglobal(L, "coroutine");
+    if (!lua_istable(L, -1)) { lua_pop(L, 1); return; }
+    lua_getfield(L, -1, "resume");
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, co_resume, 1);
+    lua_setfield(L, -3, "resume");
+    lua_pushcclosure(L, co_wrap, 1);          // takes the original resume as its upvalue
+    lua_setfield(L, -2, "wrap");
+    lua_pop(L, 1);
+}
+
 void fp_sigint_disarm(void) {
+    lua_State *L = armed_state;
     armed_state = NULL;
+    running_co = NULL;
+    if (L) lua_sethook(L, NULL, 0, 0);
+    cancel_flag = 0;
     signal(SIGINT, SIG_DFL);
+}
+
+// The timeout thread: sets the flag after `seconds`; if the process is still running
+// `grace` seconds later (stuck in one long native call), it exits with status 124.
+static void *timeout_thread(void *arg) {
+    int grace = (int)(intptr_t)arg;
+    struct timespec ts = { timeout_seconds, 0 };
+    while (nanosleep(&ts, &ts) != 0) {}
+    timeout_flag = 1;
+    stop_now();
+    ts.tv_sec = grace; ts.tv_nsec = 0;
+    while (nanosleep(&ts, &ts) != 0) {}
+    char msg[96];
+    int n = snprintf(msg, sizeof msg, "fp: timeout after %d s (did not stop within %d s more; exiting)\n", (int)timeout_seconds, grace);
+    if (n > 0) { ssize_t w = write(2, msg, (size_t)n); (void)w; }
+    _exit(124);
+    return NULL;
+}
+
+int fp_timeout_start(int seconds, int grace) {
+    if (seconds <= 0) return -1;
+    timeout_seconds = seconds;
+    pthread_t th;
+    if (pthread_create(&th, NULL, timeout_thread, (void *)(intptr_t)grace) != 0) return -1;
+    pthread_detach(th);
+    return 0;
 }

@@ -88,8 +88,8 @@ enum LuaAutograd {
             ("transpose", { l in l.push(try AG.transpose(try l.tensor(1), try l.int(2), try l.int(3))); return 1 }),
             ("T", { l in
                 let t = try l.tensor(1)
-                guard t.rank == 2 else { l.push(try t.T()); return 1 }   // T()'s own error / rank rules
-                l.push(try AG.transpose(t, 0, 1)); return 1
+                guard t.rank >= 2 else { l.push(t); return 1 }   // T() of a 0-d or 1-d tensor is itself
+                l.push(try AG.transpose(t, -2, -1)); return 1
             }),
             ("permute", { l in l.push(try AG.permute(try l.tensor(1), try l.intList(from: 2))); return 1 }),
             ("expand", { l in l.push(try AG.expand(try l.tensor(1), try l.intList(from: 2))); return 1 }),
@@ -158,6 +158,17 @@ enum LuaAutograd {
             ("where", { l in l.push(try AG.whereSelect(try l.tensorOrScalar(2), try l.tensor(1), try l.tensorOrScalar(3))); return 1 }),
             ("masked_fill", { l in l.push(try AG.maskedFill(try l.tensor(1), try l.tensor(2), try l.number(3))); return 1 }),
             ("copy_", { l in let t = try l.tensor(1); try AG.copyInto(t, try l.tensorOrScalar(2)); l.push(t); return 1 }),
+            // plain in-place writes: saved tensors that use the memory keep their values first;
+            // on a tensor that requires grad they would bypass the tape, so they are refused
+            ("fill_", { l in let t = try inPlaceTarget(l, "fill_"); try t.fill(try l.number(2)); l.push(t); return 1 }),
+            ("zero_", { l in let t = try inPlaceTarget(l, "zero_"); try t.fill(0); l.push(t); return 1 }),
+            ("masked_fill_", { l in
+                let t = try inPlaceTarget(l, "masked_fill_"); try t.maskedFillInPlace(try l.tensor(2), try l.number(3)); l.push(t); return 1
+            }),
+            ("scatter_", { l in
+                let t = try inPlaceTarget(l, "scatter_")
+                try t.scatterInPlace(try l.int(2), try l.tensor(3), try l.tensorOrScalar(4)); l.push(t); return 1
+            }),
             ("gather", { l in l.push(try AG.gather(try l.tensor(1), dim: try l.int(2), try l.tensor(3))); return 1 }),
             ("index_select", { l in l.push(try AG.indexSelect(try l.tensor(1), try l.int(2), try l.tensor(3))); return 1 }),
             ("cross_entropy", crossEntropy),
@@ -173,6 +184,16 @@ enum LuaAutograd {
         ]
         for op in UnaryOp.allCases where op != .gelu && op != .gelu_erf { m.append((op.rawValue, unary(op))) }
         return m
+    }
+
+    /// The tensor an untaped in-place method writes into (argument 1).
+    static func inPlaceTarget(_ l: Lua, _ fn: String) throws -> Tensor {
+        let t = try l.tensor(1)
+        if Autograd.enabled && t.requiresGrad {
+            throw LuaError("\(fn): in-place on a tensor that requires grad is not differentiable (use the out-of-place form, index assignment t[{...}] = v, detach(), or fp.no_grad)")
+        }
+        try Autograd.willWrite(t)
+        return t
     }
 
     /// t:cross_entropy(targets[, opts]) / fp.cross_entropy(logits, targets[, opts]):

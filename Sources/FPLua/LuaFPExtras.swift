@@ -1,5 +1,6 @@
 import CLua
 import FPTensor
+import Foundation
 
 /// fp functions backed by FPTensor's random, linear algebra and sorting modules, and the
 /// sorting methods added to the tensor methods table.
@@ -33,6 +34,7 @@ enum LuaFPExtras {
             ("save", { l in
                 // fp.save("x.npy", t) or fp.save("w.safetensors" | "w.npz", {name = t, ...})
                 let path = try l.string(1)
+                try SandboxPolicy.checkWrite(path, "save")
                 if let t = LuaTensor.get(l.L, 2) {
                     try TensorFile.save(t, to: path)
                 } else if l.type(2) == LUA_TTABLE {
@@ -42,15 +44,44 @@ enum LuaFPExtras {
                 }
                 return 0
             }),
-            ("load_tensor", { l in l.push(try TensorFile.load(try l.string(1))); return 1 }),
+            ("load_tensor", { l in
+                let path = try l.string(1)
+                try SandboxPolicy.checkRead(path, "load_tensor")
+                l.push(try TensorFile.load(path)); return 1
+            }),
             ("load_tensors", { l in
-                let all = try TensorFile.loadMany(try l.string(1))
+                let path = try l.string(1)
+                try SandboxPolicy.checkRead(path, "load_tensors")
+                let all = try TensorFile.loadMany(path)
                 lua_createtable(l.L, 0, Int32(all.count))
                 for (name, t) in all {
                     l.push(t)
                     lua_setfield(l.L, -2, name)
                 }
                 return 1
+            }),
+            ("make_dirs", { l in
+                // mkdir -p: the folder and its missing parents (result files' --out folders)
+                let path = try l.string(1)
+                guard !path.isEmpty else { throw l.argError(1, message: "empty path") }
+                try SandboxPolicy.checkWrite(path, "make_dirs")
+                do {
+                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                } catch {
+                    throw LuaError("make_dirs: cannot create the folder '\(path)': \(error.localizedDescription)")
+                }
+                return 0
+            }),
+            ("write_file_atomic", { l in
+                // The whole string goes to a temporary file next to path, then is renamed over
+                // it: an interrupted run never leaves a truncated results file.
+                let path = try l.string(1)
+                guard l.type(2) == LUA_TSTRING else { throw l.argError(2, "string expected") }
+                var len = 0
+                guard let p = lua_tolstring(l.L, 2, &len) else { throw l.argError(2, "string expected") }
+                try SandboxPolicy.checkWrite(path, "write_file_atomic")
+                try TensorFile.writeAtomically(Data(bytes: p, count: len), to: path, fn: "write_file_atomic")
+                return 0
             }),
         ]
     }
@@ -139,7 +170,9 @@ enum LuaFPExtras {
             }),
             ("argsort", { l in
                 let (dim, desc) = try dimAndFlag(l, from: 2, flag: "descending", default: false)
-                l.push(try l.tensor(1).sort(dim: dim, descending: desc).indices); return 1
+                let t = try l.tensor(1)
+                _ = try t.dim(dim, "argsort")
+                l.push(try t.sort(dim: dim, descending: desc).indices); return 1
             }),
             ("topk", { l in
                 let t = try l.tensor(1)

@@ -87,7 +87,8 @@ enum LuaFPModule {
             }),
             ("eye", { l in
                 let n = try l.int(1), m = try l.optInt(2) ?? n
-                let t = try Tensor(zeros: [n, m])
+                let t: Tensor
+                do { t = try Tensor(zeros: [n, m]) } catch let e as TensorError { throw LuaError("eye: \(e.message)") }
                 let p = try t.floatPointer()
                 for i in 0..<Swift.min(n, m) { p[i * m + i] = 1 }
                 l.push(t); return 1

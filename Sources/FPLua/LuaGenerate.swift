@@ -38,6 +38,7 @@ enum LuaGenerate {
         let eos = m.tokenizer?.eosId
         var next = tokens
         for _ in 0..<maxNew {
+            try Limits.checkCancel()
             let logits = try m.forward(next, options: o, hooks: hooks)   // [B, 1, V]
             var step = [Int]()
             for bb in 0..<B {

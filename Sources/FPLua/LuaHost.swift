@@ -11,6 +11,7 @@ public final class LuaHost {
         guard let L = luaL_newstate() else { throw LuaError("cannot create a Lua state (out of memory)") }
         self.L = L
         luaL_openlibs(L)
+        LimitsBridge.install(L)
         // package.preload.fp returns the module; the global fp is the same table.
         LuaFPModule.push(L)
         lua_pushvalue(L, -1)
@@ -29,7 +30,10 @@ public final class LuaHost {
         }
     }
 
-    deinit { lua_close(L) }
+    deinit {
+        LimitsBridge.uninstall(L)
+        lua_close(L)
+    }
 
     /// Prepends `dir/?.lua;dir/?/init.lua` to package.path.
     public func addToPackagePath(_ dir: String) {

@@ -129,6 +129,10 @@ enum LuaModel {
         } else if !l.isNone(2) {
             throw l.argError(2, "options table expected")
         }
+        if SandboxPolicy.current != nil {
+            try SandboxPolicy.checkRead(try ModelLoader.resolve(name), "load_model")
+            if let t = opts.tokenizerPath { try SandboxPolicy.checkRead(t, "load_model") }
+        }
         let model = try ModelLoader.load(name, options: opts)
         push(l.L, ModelBox(model, l.L))
         return 1

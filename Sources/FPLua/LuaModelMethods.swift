@@ -7,7 +7,7 @@ import Foundation
 enum LuaModelMethods {
     static func tokenizer(_ b: ModelBox) throws -> Tokenizer {
         guard let t = b.model.tokenizer else {
-            throw LuaError("model \(b.model.cfg.modelName) has no tokenizer (pass token ids, or load it with { tokenizer = PATH })")
+            throw TensorError("model \(b.model.cfg.modelName) has no tokenizer (pass token ids, or load it with { tokenizer = PATH })")
         }
         return t
     }
@@ -191,10 +191,13 @@ enum LuaModelMethods {
             for n in names where !b.hookPoints.contains(n) { throw LuaError("\(l.function): names_filter: no hook point named '\(n)'") }
             return { names.contains($0) }
         case LUA_TFUNCTION:
-            let ref = luaL_ref(l.L, fp_registryindex())   // pops it; released with the run's hooks
-            owner.ownedRefs.append(ref)
-            let L = l.L
-            return { try LuaHookDispatcher.callPredicate(L, ref, $0, what: "names_filter") }
+            // Asked once per hook point up front, so an error in it is raised here (the
+            // forward pass's wants() cannot throw and would drop it).
+            let ref = luaL_ref(l.L, fp_registryindex())   // pops it
+            defer { luaL_unref(l.L, fp_registryindex(), ref) }
+            var names = Set<String>()
+            for n in b.model.hookPointNames where try LuaHookDispatcher.callPredicate(l.L, ref, n, what: "names_filter") { names.insert(n) }
+            return { names.contains($0) }
         default:
             fp_pop(l.L, 1)
             throw LuaError("\(l.function): names_filter must be a name, a list of names or a function(name)")
@@ -284,17 +287,24 @@ enum LuaModelMethods {
             ("to_string", { l in
                 let b = try LuaModel.box(l)
                 let tok = try tokenizer(b)
+                // ids outside the vocabulary (or fractional ones) are mistakes, not empty text
+                let V = b.model.cfg.dVocab
+                func ids(_ xs: [Int]) throws -> [Int] {
+                    if let bad = xs.first(where: { $0 < 0 || $0 >= V }) { throw LuaError("to_string: token id \(bad) is out of range for a vocabulary of \(V)") }
+                    return xs
+                }
                 if let t = LuaTensor.get(l.L, 2) {
+                    guard t.dtype != .float32 else { throw l.argError(2, message: "token ids must be an int tensor, got float32") }
                     if t.rank == 2 {
-                        let rows = try (0..<t.shape[0]).map { tok.decode(try t.select(0, $0).toInts()) }
+                        let rows = try (0..<t.shape[0]).map { tok.decode(try ids(try t.select(0, $0).toInts())) }
                         l.push(strings: rows)
                     } else {
-                        l.pushString(tok.decode(try t.toInts()))
+                        l.pushString(tok.decode(try ids(try t.toInts())))
                     }
                 } else if l.type(2) == LUA_TTABLE {
-                    l.pushString(tok.decode(try l.intTable(2)))
+                    l.pushString(tok.decode(try ids(try l.intTable(2))))
                 } else if l.type(2) == LUA_TNUMBER {
-                    l.pushString(tok.decode([try l.int(2)]))
+                    l.pushString(tok.decode(try ids([try l.int(2)])))
                 } else {
                     throw l.argError(2, "token tensor, list of ids or id expected")
                 }

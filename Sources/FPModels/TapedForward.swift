@@ -64,6 +64,8 @@ extension Transformer {
         let stop = options.stopAtLayer.map { $0 < 0 ? $0 + L : $0 } ?? L
         guard input.rank >= 2 else { return try forward(input, options: options, hooks: hooks) }
         let B = input.shape[0], P = input.shape[1]
+        // empty or too long inputs: the fast path reports them
+        guard B > 0, P > 0, P <= cfg.nCtx else { return try forward(input, options: options, hooks: hooks) }
         let mask = try attentionMask(options.attentionMask, B: B, P: P, past: 0)
         let positions = Transformer.positions(mask: mask, B: B, P: P, past: 0)
         let run = TapedRun(model: self, hooks: hooks, backward: backward, B: B, P: P, mask: mask, positions: positions)
@@ -212,7 +214,7 @@ struct TapedRun {
         pattern = try hook(n.pattern, l, pattern)
         let z = try hook(n.z, l, AG.permute(AG.matmul(pattern, vh), [0, 2, 1, 3]))   // [B, P, H, dh]
         let wO3 = try AG.reshaped(w.wO, "view") { try $0.reshape([nH, dh, d]) }
-        if let hooks, hooks.wants(n.result) || (backward?.wantsBackward(n.result) ?? false) {
+        if (hooks?.wants(n.result) ?? false) || (backward?.wantsBackward(n.result) ?? false) {
             let result = try hook(n.result, l, AG.einsum("bphe,hed->bphd", [z, wO3]))
             let out = try AG.reduce(.sum, result, dims: [2], keepdim: false)
             return try w.bO.map { try AG.binary(.add, out, $0) } ?? out

@@ -112,6 +112,7 @@ public final class Transformer {
             resid = try embed(input, positions: positions, B: B, P: P, hooks: hooks)
         }
         for l in start..<stop {
+            try Limits.checkCancel()
             resid = try block(l, resid, B: B, P: P, mask: mask, positions: positions, cache: options.kvCache,
                               prefix: options.prefix, hooks: hooks)
         }

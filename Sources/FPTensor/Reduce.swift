@@ -132,6 +132,7 @@ extension Tensor {
 
     /// Vector p-norm over dims (all when nil): p = 2, 1, inf, -inf, 0 or any positive p.
     public func norm(p: Double = 2, dims: [Int]? = nil, keepdim: Bool = false) throws -> Tensor {
+        for d in dims ?? [] { _ = try dim(d, "norm") }
         let x = try to(.float32).unary(.abs)
         if p == .infinity { return try x.reduce(.amax, dims: dims, keepdim: keepdim) }
         if p == -.infinity { return try x.reduce(.amin, dims: dims, keepdim: keepdim) }
@@ -145,6 +146,7 @@ extension Tensor {
 
     /// Variance with Bessel's correction by default (torch's correction=1).
     public func variance(dims: [Int]? = nil, correction: Int = 1, keepdim: Bool = false) throws -> Tensor {
+        for d in dims ?? [] { _ = try dim(d, "var") }
         let x = try to(.float32)
         let mean = try x.reduce(.mean, dims: dims, keepdim: true)
         let dev = try Tensor.binary(.sub, x, mean).unary(.square)

@@ -42,6 +42,7 @@ public final class Storage {
         guard !overflow, bytes <= Storage.maxAllocationBytes else {
             throw TensorError("cannot allocate \(count) elements of \(dtype.rawValue) (\(Storage.describe(bytes: overflow ? Int.max : bytes))): more than the \(Storage.describe(bytes: Storage.maxAllocationBytes)) limit")
         }
+        try Limits.reserve(bytes)
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, max(bytes, 1)) == 0, let p = raw else {
             throw TensorError("out of memory allocating \(Storage.describe(bytes: bytes))")

@@ -105,7 +105,7 @@ public enum TensorFile {
     }
 
     /// Writes `data` to a temporary file next to `path`, then renames it over `path`.
-    static func writeAtomically(_ data: Data, to path: String, fn: String) throws {
+    public static func writeAtomically(_ data: Data, to path: String, fn: String) throws {
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) } ?? "."
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path

@@ -29,14 +29,18 @@ struct Run: ParsableCommand {
     @Option(name: .shortAndLong, help: "Run this Lua code instead of a file.")
     var execute: String?
 
+    @OptionGroup var safety: SafetyOptions
+
     @Argument(parsing: .captureForPassthrough, help: "FILE [script arguments...]")
     var rest: [String] = []
 
     func run() throws {
         let host = try makeHost()
         if let code = execute {
+            let timeout = try safety.apply(to: host, home: nil, args: rest)
             host.setArgs(script: "-e", rest)
-            if let err = host.runString(code) { printError(err); throw ExitCode(1) }
+            try startTimeout(timeout)
+            if let err = host.runString(code) { try fail(err) }
             return
         }
         guard let file = rest.first else {
@@ -55,9 +59,23 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         let args = Array(rest.dropFirst())
-        host.addToPackagePath(URL(fileURLWithPath: file).deletingLastPathComponent().path)
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        let timeout = try safety.apply(to: host, home: folder, args: args)
+        host.addToPackagePath(folder)
         host.setArgs(script: file, args)
-        if let err = host.runFile(file, args: args) { printError(err); throw ExitCode(1) }
+        try startTimeout(timeout)
+        if let err = host.runFile(file, args: args) { try fail(err) }
+    }
+
+    func startTimeout(_ seconds: Int?) throws {
+        guard let seconds else { return }
+        guard LimitsBridge.startTimeout(seconds: seconds) else { printError("cannot start the timeout timer"); throw ExitCode(1) }
+    }
+
+    /// Prints the script's error; a timeout exits with status 124 (as timeout(1) does).
+    func fail(_ err: String) throws -> Never {
+        printError(err)
+        throw ExitCode(LimitsBridge.timedOut ? 124 : 1)
     }
 }
 

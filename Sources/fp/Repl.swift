@@ -10,8 +10,12 @@ import Foundation
 struct Repl: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Interactive Lua prompt with fp loaded.")
 
+    @OptionGroup var safety: SafetyOptions
+
     func run() throws {
         let host = try makeHost()
+        guard safety.timeout == nil else { throw ValidationError("--timeout applies to fp run, not to the REPL (Ctrl-C stops a running chunk)") }
+        _ = try safety.apply(to: host, home: nil, args: [])
         host.setArgs(script: "repl", [])
         Completion.host = host
         fp_lineedit_set_completion(Completion.generator, " \t\n\"'([{,=+-*/%^<>~#;")

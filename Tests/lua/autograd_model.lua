@@ -85,3 +85,20 @@ for _, name in ipairs({ "gpt2-tiny", "llama-tiny" }) do
     assert(z.grad and fp.item(z.grad:abs():sum()) > 0)
   end)
 end
+
+test("backward hooks: errors name the hook; unknown names are rejected; gradients without trainable tensors", function()
+  local model = fp.load_model(root .. "models/gpt2-tiny")
+  local ids = fp.load_tensors(root .. "grad/gpt2-tiny.npz").ids
+  expect_error(function()
+    model:run_with_hooks(ids, { bwd_hooks = { { "blocks.9.hook_resid_pre", function() end } } })
+  end, "no hook point named 'blocks.9.hook_resid_pre'")
+  local logits = model:run_with_hooks(ids, { bwd_hooks = { { "blocks.1.hook_mlp_out", function() error("kaboom") end } } })
+  expect_error(function() logits[{ 0, -1, 3 }]:backward() end, "backward hook 'blocks.1.hook_mlp_out' raised an error: .*kaboom")
+  -- a logit at position 3 depends on the final residual stream only at position 3
+  local g
+  logits = model:run_with_hooks(ids, { bwd_hooks = { { "blocks.1.hook_resid_post", function(grad) g = grad:clone() end } } })
+  logits[{ 0, 3, 5 }]:backward()
+  assert(g and shape_string(g) == "[1, 7, 64]")
+  assert(fp.item(g[{ 0, { 0, 3 } }]:abs():sum()) == 0 and fp.item(g[{ 0, { 4 } }]:abs():sum()) == 0, "only position 3 gets gradient")
+  assert(fp.item(g[{ 0, 3 }]:abs():sum()) > 0)
+end)

@@ -167,6 +167,7 @@ test("views: reshape/view/permute/transpose/unsqueeze/squeeze/expand/narrow/sele
   gradcheck("int + step index", function(a) return a[{ 1, { 0, 4, 2 } }] end, { rn(3, 4) })
   gradcheck("negative index + newaxis", function(a) return a[{ -1, fp.newaxis }] end, { rn(3, 4) })
   gradcheck("index tensor", function(a) return a[{ fp.tensor({ 2, 0 }, "int") }] end, { rn(3, 4) })
+  gradcheck("index tensor with repeats", function(a) return a[{ {}, fp.tensor({ 1, 3, 1, 1 }, "int") }] end, { rn(2, 4) })
   gradcheck("bool mask", function(a) return a[{ fp.tensor({ true, false, true }) }] end, { rn(3, 2) })
   gradcheck("index_select (repeated)", function(a) return a:index_select(1, fp.tensor({ 0, 2, 0 }, "int")) end, { rn(3, 4) })
   gradcheck("gather", function(a) return a:gather(1, fp.tensor({ { 0, 0 }, { 3, 1 }, { 2, 2 } }, "int")) end, { rn(3, 4) })
@@ -251,4 +252,31 @@ test("autograd errors name the function", function()
   expect_error(function() (fp.randn(3):requires_grad() * 2):backward() end, "gradient argument is needed")
   expect_error(function() fp.no_grad(function() error("boom") end) end, "boom")
   assert(fp.is_grad_enabled(), "grad mode restored after an error")
+end)
+
+test("in-place writes after use: backward sees the values the forward pass used", function()
+  -- x is a view of act that mul saves; the assignment then overwrites that memory
+  gradcheck("write over a saved view", function(base, u)
+    local act = base:detach():clone()
+    local x = act[{ 1 }]
+    act[{ 1 }] = x + u * (1.5 - (x * u):sum())
+    return act
+  end, { rn(3, 4), rn(4) }, { skip = { [1] = true } })
+  gradcheck("fill_ over a saved softmax output", function(a)
+    local y = a:softmax(-1)
+    local z = (y * y):sum()
+    y:detach():fill_(0)
+    return z
+  end, { rn(5) })
+end)
+
+test("untaped in-place methods refuse tensors that require grad", function()
+  local y = fp.randn(3):requires_grad() * 2
+  expect_error(function() y:fill_(0) end, "fill_: in%-place on a tensor that requires grad")
+  expect_error(function() y:masked_fill_(fp.tensor({ true, false, true }), 0) end, "masked_fill_")
+  fp.no_grad(function() y:zero_() end)   -- allowed without the tape
+  assert(fp.item(y:detach():abs():sum()) == 0)
+  local w = fp.randn(2, 3):requires_grad()
+  assert(shape_string(w:T()) == "[3, 2]" and w:T().needs_grad)
+  assert(fp.randn(3):requires_grad():T().needs_grad)
 end)

@@ -70,7 +70,24 @@ test("orthogonal parametrization keeps orthonormal columns while training; unit 
   end
   local last = fp.item(fp.no_grad(function() return ((R:weight() - target) ^ 2):sum() end))
   assert(last < first, "training lowers the loss")
-  local full = fp.nn.orthogonal(5)
+  -- the matrix-exponential map (the default for large k and full rotations), trained
+  for _, c in ipairs({ { 8, 3 }, { 96, 96 } }) do
+    local n, k = c[1], c[2]
+    local E = fp.nn.orthogonal(n, k, { map = "matrix_exp" })
+    local tgt = fp.randn(n, k)
+    local o = fp.optim.Adam(E:parameters(), { lr = 0.05 })
+    local l0, l1
+    for i = 1, 10 do
+      o:zero_grad()
+      local loss = ((E:weight() - tgt) ^ 2):sum()
+      l0 = l0 or fp.item(loss); l1 = fp.item(loss)
+      loss:backward(); o:step()
+      local W = E:weight():detach()
+      assert_close(W:T():matmul(W), fp.eye(k), 1e-5, string.format("matrix_exp %dx%d step %d", n, k, i))
+    end
+    assert(l1 < l0, "matrix_exp training lowers the loss")
+  end
+  local full = fp.nn.orthogonal(5, 5, { map = "householder" })
   local Q = full:weight():detach()
   assert_close(Q:matmul(Q:T()), fp.eye(5), 1e-5, "full rotation rows")
   local u = fp.nn.unit_vector(6)

@@ -80,7 +80,8 @@ test("patching sweeps give the same numbers through the engine and through the b
   local corrupt = fp.tensor({ { 17, 301, 42, 9, 488, 133, 260 } }, "int")
   local function metric(logits) return logits[{ 0, -1, 5 }] - logits[{ 0, -1, 7 }] end
   local _, cache = model:run_with_cache(clean)
-  for _, kind in ipairs({ "resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "attn_head_out_all_pos", "attn_head_out_by_pos" }) do
+  for _, kind in ipairs({ "resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "attn_head_out_all_pos",
+                          "attn_head_out_by_pos", "attn_head_pattern_all_pos" }) do
     local fast = patching[kind](model, corrupt, cache, metric)
     local batched = patching[kind](model, corrupt, cache, metric, { engine = false })
     assert_close(fast, batched, 1e-4, kind)

@@ -9,13 +9,24 @@ local base = (model:to_tokens("Paris is in the country of", { prepend_bos = true
 local source = (model:to_tokens("Rio is in the country of", { prepend_bos = true }))
 local target = model:to_single_token(" Brazil")
 local hook = "blocks." .. layer .. ".hook_resid_pre"
+fp.seed(0)
+local param = fp.nn.orthogonal(model.cfg.d_model, 1)
+-- the peers start from the same Householder vector, so the first losses must agree
 local f = assert(io.open(out_ids, "w"))
 f:write(json.encode({ base = base[{ 0 }]:tolist(), source = source[{ 0 }]:tolist(), target = target,
-                      layer = layer, base_pos = 1, source_pos = 2 }))
+                      layer = layer, base_pos = 1, source_pos = 2, v0 = param.vectors[{ 0 }]:detach():tolist() }))
 f:close()
-fp.seed(0)
-das.train(model, { base = base, source = source, hook = hook, base_pos = 1, source_pos = 2, target = target, steps = 2, lr = 0.1 })
-local t0 = fp.time()
-local run = das.train(model, { base = base, source = source, hook = hook, base_pos = 1, source_pos = 2, target = target, steps = steps, lr = 0.1 })
-local per = (fp.time() - t0) / steps
-print(string.format('{"tool": "fp", "sec_per_step": %.5f, "first_loss": %.4f}', per, run.losses[1]))
+-- warm-up on a copy of the parametrization, then the measured run from v0
+local warm = fp.nn.orthogonal(model.cfg.d_model, 1)
+das.train(model, { base = base, source = source, hook = hook, base_pos = 1, source_pos = 2, target = target, steps = 2, lr = 0.1, param = warm })
+-- "fp": layers before the hook run once (das.train's default); "fp_full_model": every step
+-- runs all layers, as the PyTorch loops do
+local v0 = param.vectors:detach():clone()
+for _, variant in ipairs({ { "fp", true }, { "fp_full_model", false } }) do
+  param.vectors:detach():copy_(v0)
+  local t0 = fp.time()
+  local run = das.train(model, { base = base, source = source, hook = hook, base_pos = 1, source_pos = 2, target = target,
+                                 steps = steps, lr = 0.1, param = param, reuse_prefix = variant[2] })
+  local per = (fp.time() - t0) / steps
+  print(string.format('{"tool": "%s", "sec_per_step": %.5f, "first_loss": %.4f}', variant[1], per, run.losses[1]))
+end

@@ -9,6 +9,7 @@
 -- in a name counts as an underscore (--n-prompts). The type of each default decides how a value
 -- is read (number, string, boolean). --help prints the usage and exits with status 0; an
 -- unknown flag or a bad value is an error that names it. The `out` folder is created.
+local fp = require "fp"
 local M = {}
 
 -- Default value and help text of one spec entry (a plain default or {default, "help"}).
@@ -116,10 +117,10 @@ function M.parse(argv, spec, about)
   return opts
 end
 
--- mkdir -p
+-- mkdir -p (fp.make_dirs: also inside the sandbox, where --allow-write permits it)
 function M.mkdir(path)
-  local ok = os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
-  if not ok then error("fp.args: cannot create the folder " .. path, 2) end
+  local ok, err = pcall(fp.make_dirs, path)
+  if not ok then error("fp.args: cannot create the folder " .. path .. ": " .. tostring(err):gsub("^.-make_dirs: ", ""), 2) end
   return path
 end
 

@@ -126,6 +126,7 @@ function methods:stack_head_results(layer, pos_slice, apply_ln)
   local m = model(self)
   local L, H = m.cfg.n_layers, m.cfg.n_heads
   layer = layer or L
+  if math.type(layer) ~= "integer" or layer < 0 then raise("stack_head_results: layer must be an integer from 0 to " .. L .. ", got " .. tostring(layer)) end
   local parts, labels = {}, {}
   for l = 0, math.min(layer, L) - 1 do
     local result = rawget(self, "blocks." .. l .. ".attn.hook_result")
@@ -178,6 +179,7 @@ end
 -- mlp_input: ln2) to each component: centered (LayerNorm only) and divided by the cached scale
 -- of the whole stream, as TransformerLens does (it assumes the norm weights are folded).
 function methods:apply_ln_to_stack(stack, layer, mlp_input, pos_slice)
+  if not fp.is_tensor(stack) then raise("apply_ln_to_stack: stack must be a tensor, got " .. type(stack)) end
   local m = model(self)
   local L = m.cfg.n_layers
   local scale

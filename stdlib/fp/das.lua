@@ -5,7 +5,8 @@
 -- (k = d is the full rotation). `train` fits W so that the intervened run predicts a target.
 --   local das = require "fp.das"
 --   local run = das.train(model, { base = "Paris is in the country of", source = "Rio is in the country of",
---     hook = "blocks.15.hook_resid_pre", base_pos = 0, source_pos = 1, target = " Brazil", k = 1, steps = 20 })
+--     hook = "blocks.8.hook_resid_post", base_pos = 1, source_pos = 2, target = " Brazil", k = 1, steps = 20 })
+--   (positions count the BOS token that strings get; on SmolLM2 "Rio" is "R" "io")
 local fp = require "fp"
 local M = {}
 
@@ -24,8 +25,10 @@ function M.interchange_hook(param, pos, source)
   end
 end
 
-local function tokens_of(model, x)
-  if type(x) == "string" then return (model:to_tokens(x, { prepend_bos = true })) end
+-- Strings get a BOS token unless prepend_bos = false is given: without it the subject is often
+-- the first token, the attention sink, and a patch there barely trains (measured on SmolLM2).
+local function tokens_of(model, x, prepend_bos)
+  if type(x) == "string" then return (model:to_tokens(x, { prepend_bos = prepend_bos ~= false })) end
   return x
 end
 
@@ -54,25 +57,47 @@ local function bar(step, total, loss)
   if step == total then io.stderr:write("\n") end
 end
 
--- Trains an interchange subspace. opts: base, source (text or tokens), hook, base_pos,
--- source_pos, target (token string or id), k (1), steps (20), lr (1e-2), seed, param (an
--- existing parametrization to continue). Loss: -log p(target) at the base's last position.
+-- The k-dim subspace a DAS run trains: a d x k orthonormal matrix (fp.nn.orthogonal), or with
+-- opts.full_rotation the first k columns of a trained full d x d rotation (pyvene's
+-- RotatedSpaceIntervention shape). Either has :weight() (d x k) and :parameters().
+function M.subspace(d, k, opts)
+  opts = opts or {}
+  if not opts.full_rotation then return fp.nn.orthogonal(d, k, { map = opts.map }) end
+  local R = fp.nn.orthogonal(d, d, { map = opts.map })
+  return { rotation = R, k = k,
+           weight = function(self) local W = R:weight(); return k == d and W or W[{ {}, { 0, k } }] end,
+           parameters = function() return R:parameters() end }
+end
+
+-- Trains an interchange subspace. opts: base, source (text or tokens; prepend_bos = false to
+-- tokenize strings without BOS), hook, base_pos,
+-- source_pos, target (token string or id), k (1), full_rotation (false), steps (20), lr (1e-2),
+-- seed, param (an existing parametrization to continue), log_every (print the loss to stderr
+-- every n steps), reuse_prefix (true: layers before the hook's run once, not every step). Loss: -log p(target) at the base's last position.
 -- Returns { param, hook_fn, losses, best_loss } with param restored to the best step.
 function M.train(model, opts)
-  local base, source = tokens_of(model, opts.base), tokens_of(model, opts.source)
+  local base, source = tokens_of(model, opts.base, opts.prepend_bos), tokens_of(model, opts.source, opts.prepend_bos)
   local target = opts.target
   if type(target) == "string" then target = model:to_single_token(target) end
   if opts.seed then fp.seed(opts.seed) end
   local d = model.cfg.d_model
-  local param = opts.param or fp.nn.orthogonal(d, opts.k or 1)
+  local param = opts.param or M.subspace(d, opts.k or 1, opts)
   local src = M.source_activation(model, source, opts.hook, opts.source_pos)
   local hook_fn = M.interchange_hook(param, opts.base_pos, src)
   local opt = fp.optim.Adam(param:parameters(), { lr = opts.lr or 1e-2 })
   local steps = opts.steps or 20
+  -- layers before the hook's layer do not change between steps: run them once and start each
+  -- step from that residual stream (opts.reuse_prefix = false runs the whole model each step)
+  local layer = tonumber(opts.hook:match("^blocks%.(%d+)%."))
+  local input, run_opts = base, { fwd_hooks = { { opts.hook, hook_fn } }, positions = { -1 } }
+  if layer and layer > 0 and opts.reuse_prefix ~= false then
+    input = fp.no_grad(function() return model:forward(base, { stop_at_layer = layer }) end)
+    run_opts.start_at_layer = layer
+  end
   local losses, best, best_state = {}, math.huge, nil
   for step = 1, steps do
     opt:zero_grad()
-    local logits = model:run_with_hooks(base, { fwd_hooks = { { opts.hook, hook_fn } }, positions = { -1 } })
+    local logits = model:run_with_hooks(input, run_opts)
     local loss = -logits[{ 0, -1 }]:log_softmax(-1)[target]
     loss:backward()
     local l = fp.item(loss)
@@ -84,6 +109,9 @@ function M.train(model, opts)
     end
     opt:step()
     bar(step, steps, l)
+    if opts.log_every and step % opts.log_every == 0 then
+      io.stderr:write(string.format("das step %d/%d loss %.4f (best %.4f)\n", step, steps, l, best))
+    end
   end
   -- keep the best checkpoint (the loss after the last step is not measured)
   fp.no_grad(function()

@@ -3,7 +3,7 @@
 -- (rename within one folder is atomic on POSIX). A missing parent folder is created.
 local M = {}
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local fp = require "fp"
 
 -- The folder part of a path ("out/ioi.svg" -> "out"), nil for a bare file name.
 local function parent(path)
@@ -12,21 +12,14 @@ local function parent(path)
   return dir
 end
 
-local function is_dir(dir)
-  local ok, _, code = os.rename(dir, dir)
-  return ok or code == 13 -- EACCES still means it exists
-end
-
--- Creates dir and its parents (mkdir -p); errors name `who`.
+-- Creates dir and its parents (mkdir -p; the sandbox's write rules apply); errors name `who`.
 function M.make_dirs(dir, who)
-  if is_dir(dir) then return end
-  local ok = os.execute and os.execute("mkdir -p -- " .. shell_quote(dir) .. " 2>/dev/null")
-  if not ok or not is_dir(dir) then
-    error(string.format("%s: cannot create the folder '%s'", who, dir), 0)
-  end
+  local ok, err = pcall(fp.make_dirs, dir)
+  if not ok then error(string.format("%s: %s", who, (tostring(err):gsub("^[^\n]*make_dirs: ", ""))), 0) end
 end
 
--- write_atomic(path, text, who): writes text to path via a temporary file and os.rename.
+-- write_atomic(path, text, who): writes text to a temporary file next to path and renames it
+-- over path (fp.write_file_atomic), creating the parent folder first.
 function M.write_atomic(path, text, who)
   who = who or "write"
   if type(path) ~= "string" or path == "" then
@@ -34,19 +27,9 @@ function M.write_atomic(path, text, who)
   end
   local dir = parent(path)
   if dir then M.make_dirs(dir, who) end
-  local tmp = string.format("%s.tmp-%d-%d", path, os.time(), math.random(1, 1 << 30))
-  local f, err = io.open(tmp, "wb")
-  if not f then error(string.format("%s: cannot write '%s': %s", who, path, err), 0) end
-  local ok, werr = f:write(text)
-  f:close()
+  local ok, err = pcall(fp.write_file_atomic, path, text)
   if not ok then
-    os.remove(tmp)
-    error(string.format("%s: cannot write '%s': %s", who, path, werr), 0)
-  end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then
-    os.remove(tmp)
-    error(string.format("%s: cannot write '%s': %s", who, path, rerr), 0)
+    error(string.format("%s: cannot write '%s': %s", who, path, (tostring(err):gsub("^[^\n]*write_file_atomic: ", ""))), 0)
   end
 end
 

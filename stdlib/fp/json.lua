@@ -180,6 +180,7 @@ end
 -- The shortest of %.15g, %.16g, %.17g that reads back as v (17 digits always do); a float
 -- without a fraction gets ".0". NaN and infinities give nil.
 function M.number_string(v)
+  if type(v) ~= "number" then error("json.number_string: a number expected, got " .. type(v), 2) end
   if math.type(v) == "integer" then return tostring(v) end
   if v ~= v or v == math.huge or v == -math.huge then return nil end
   local s
@@ -194,6 +195,7 @@ end
 -- The shortest text (6 to 9 significant digits) that reads back as the same float32: tensors
 -- hold float32, so 0.1f is written "0.1", not the 17 digits of its double value.
 function M.float32_string(v)
+  if type(v) ~= "number" then error("json.float32_string: a number expected, got " .. type(v), 2) end
   if v ~= v or v == math.huge or v == -math.huge then return nil end
   local want = string.pack("<f", v)
   local s

@@ -61,6 +61,10 @@ local function need(cache, name, tokens, pos_dim)
 end
 
 local function check_args(model, tokens, cache, metric)
+  local mt = getmetatable(model)
+  if not (type(model) == "userdata" and type(mt) == "table" and mt.__name == "fp.Model") then
+    raise("patching: model must be a model from fp.load_model, got " .. type(model))
+  end
   if not (fp.is_tensor(tokens) and tokens:dim() == 2 and tokens.dtype == "int64") then
     raise("patching: corrupted tokens must be an int tensor of shape [batch, pos] (model:to_tokens)")
   end
@@ -234,14 +238,24 @@ local function head_sweep(by_pos, point)
     local tick = progress(opts, L * #cells, "patching heads")
     local clean_at = {}
     for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".attn.hook_" .. point, tokens, point == "pattern" and 3 or 2) end
-    local s = point == "z" and engine_for(model, tokens, opts) or nil
+    local s = engine_for(model, tokens, opts)
     if s then
       local all = {}
       for layer = 0, L - 1 do for _, c in ipairs(cells) do all[#all + 1] = { layer, c } end end
+      -- a patched pattern changes its head's z to pattern @ v (v: the corrupted run's values)
+      local values
+      if point == "pattern" then
+        local _, vc = model:run_with_cache(tokens, { names_filter = function(n) return n:sub(-11) == "attn.hook_v" end })
+        values = vc
+      end
+      local group = model.cfg.n_heads // model.cfg.n_key_value_heads
       local function build(lc)
         local layer, c = lc[1], lc[2]
         local z = s:reference(layer, "z")           -- [batch, pos, head, d_head]
-        if by_pos then z[{ {}, c[1], c[2] }] = clean_at[layer][{ {}, c[1], c[2] }]
+        if point == "pattern" then
+          local v = values["blocks." .. layer .. ".attn.hook_v"][{ {}, {}, c // group }]      -- [batch, pos, d_head]
+          z[{ {}, {}, c }] = clean_at[layer][{ {}, c }]:matmul(v)
+        elseif by_pos then z[{ {}, c[1], c[2] }] = clean_at[layer][{ {}, c[1], c[2] }]
         else z[{ {}, {}, c }] = clean_at[layer][{ {}, {}, c }] end
         return layer, "z", z
       end
@@ -331,6 +345,9 @@ end
 function M.path(model, tokens, clean_cache, metric, senders, receivers, opts)
   opts = opts or {}
   check_args(model, tokens, clean_cache, metric)
+  if type(senders) ~= "table" or type(receivers) ~= "table" then
+    raise("patching.path: senders and receivers must be lists of {layer, head} (receivers: {layer, head, \"q\"|\"k\"|\"v\"} or hook names)")
+  end
   local L = model.cfg.n_layers
   local _, corrupted = model:run_with_cache(tokens, { attention_mask = opts.attention_mask, names_filter = function(n)
     return n:find("attn.hook_z", 1, true) ~= nil or (opts.freeze_mlps and n:find("hook_mlp_out", 1, true) ~= nil)
@@ -406,5 +423,9 @@ function M.path_heads(model, tokens, clean_cache, metric, receivers, opts)
   end
   return out
 end
+
+-- Attribution patching (first-order estimate from one forward and one backward pass per run):
+-- patching.attribution(model, clean_tokens, corrupted_tokens, metric, hook_names); see fp.attribution.
+function M.attribution(...) return require("fp.attribution").attribution(...) end
 
 return M

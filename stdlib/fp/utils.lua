@@ -1,5 +1,6 @@
 -- Small helpers that interpretability notebooks use (TransformerLens utils and friends).
 local fp = require "fp"
+local raise = require("fp.errors").raise
 
 local M = {}
 
@@ -7,6 +8,7 @@ local M = {}
 -- multi-indices as Lua lists, largest first (TransformerLens's topk_of_Nd_tensor).
 --   local v, where = utils.topk_nd(head_scores, 3)   -- where[1] = {layer, head}
 function M.topk_nd(t, k, opts)
+  if not fp.is_tensor(t) then raise("topk_nd: argument 1 must be a tensor, got " .. type(t)) end
   local largest = not (opts and opts.largest == false)
   local values, flat = t:reshape(-1):topk(k, { largest = largest })
   local shape, where = t.shape, {}
@@ -30,6 +32,7 @@ function M.logit_diff(logits, a, b, opts)
   local last = logits[{ {}, pos }]                      -- [batch, vocab]
   local function pick(tok)
     if type(tok) == "number" then return last[{ {}, tok }] end
+    if not fp.is_tensor(tok) then raise("logit_diff: token ids must be numbers or int tensors, got " .. type(tok)) end
     return last:gather(1, tok:reshape(-1, 1)):reshape(-1)
   end
   local d = pick(a) - pick(b)

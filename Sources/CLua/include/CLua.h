@@ -33,8 +33,17 @@ int fp_pcall_traceback(lua_State *L, int nargs, int nresults);
 // Ctrl-C: while armed, SIGINT makes the running Lua code raise "interrupted".
 void fp_sigint_arm(lua_State *L);
 void fp_sigint_disarm(void);
-// Set by SIGINT (and by fp_request_cancel) until cleared; long Swift loops poll it.
+// Set by SIGINT (and by fp_request_cancel) until cleared, or by the timeout; long Swift
+// loops poll it.
 int fp_cancel_requested(void);
+// --timeout: after `seconds` the running Lua code raises "timeout after N s" (again at every
+// instruction, so pcall cannot swallow it); `grace` seconds later the process exits (124).
+int fp_timeout_start(int seconds, int grace);
+// Replaces coroutine.resume and coroutine.wrap with versions that track the running
+// coroutine, so Ctrl-C and the timeout stop a loop inside a coroutine too.
+void fp_install_coroutine_tracking(lua_State *L);
+int fp_timed_out(void);
+int fp_timeout_seconds(void);
 void fp_clear_cancel(void);
 void fp_request_cancel(void);
 

@@ -23,27 +23,27 @@ extension AG {
                 [ga ? try Autograd.sumToShape(g, sa) : nil, gb ? try Autograd.sumToShape(g.unary(.neg), sb) : nil]
             }
         case .mul:
-            let av = a.detached(), bv = b.detached()
+            let av = Autograd.save(a), bv = Autograd.save(b)
             return Autograd.record(out, "mul", [a, b]) { g in
-                [ga ? try Autograd.sumToShape(mul(g, bv), sa) : nil, gb ? try Autograd.sumToShape(mul(g, av), sb) : nil]
+                [ga ? try Autograd.sumToShape(mul(g, bv.value), sa) : nil, gb ? try Autograd.sumToShape(mul(g, av.value), sb) : nil]
             }
         case .div:
-            let av = a.detached(), bv = b.detached()
+            let av = Autograd.save(a), bv = Autograd.save(b)
             return Autograd.record(out, "div", [a, b]) { g in
-                let gq = try Tensor.binary(.div, g, bv)
+                let gq = try Tensor.binary(.div, g, bv.value)
                 return [ga ? try Autograd.sumToShape(gq, sa) : nil,
-                        gb ? try Autograd.sumToShape(Tensor.binary(.div, mul(gq, av), bv).unary(.neg), sb) : nil]
+                        gb ? try Autograd.sumToShape(Tensor.binary(.div, mul(gq, av.value), bv.value).unary(.neg), sb) : nil]
             }
         case .pow:
-            let av = a.detached(), bv = b.detached(), ov = out.detached()
+            let av = Autograd.save(a), bv = Autograd.save(b), ov = Autograd.save(out)
             return Autograd.record(out, "pow", [a, b]) { g in
                 // d/da a^b = b a^(b-1); d/db a^b = a^b log a
                 var gaT: Tensor? = nil, gbT: Tensor? = nil
                 if ga {
-                    let bm1 = try Tensor.binary(.sub, bv, Tensor.scalar(1))
-                    gaT = try Autograd.sumToShape(mul(g, mul(bv, Tensor.binary(.pow, av, bm1))), sa)
+                    let bm1 = try Tensor.binary(.sub, bv.value, Tensor.scalar(1))
+                    gaT = try Autograd.sumToShape(mul(g, mul(bv.value, Tensor.binary(.pow, av.value, bm1))), sa)
                 }
-                if gb { gbT = try Autograd.sumToShape(mul(g, mul(ov, av.unary(.log))), sb) }
+                if gb { gbT = try Autograd.sumToShape(mul(g, mul(ov.value, av.value.unary(.log))), sb) }
                 return [gaT, gbT]
             }
         case .maximum, .minimum:
@@ -62,31 +62,31 @@ extension AG {
     public static func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor {
         let out = try x.unary(op)
         guard Autograd.taping(x), out.dtype == .float32 else { return out }
-        let xv = x.detached(), ov = out.detached()
+        let xv = Autograd.save(x), ov = Autograd.save(out)
         let rule: (Tensor) throws -> Tensor
         switch op {
         case .neg: rule = { try $0.unary(.neg) }
-        case .exp: rule = { try mul($0, ov) }
-        case .log: rule = { try Tensor.binary(.div, $0, xv) }
-        case .sqrt: rule = { try Tensor.binary(.div, $0, scale(ov, 2)) }
-        case .rsqrt: rule = { try mul($0, scale(mul(ov, mul(ov, ov)), -0.5)) }
-        case .tanh: rule = { try mul($0, Tensor.binary(.sub, Tensor.scalar(1), mul(ov, ov))) }
-        case .sigmoid: rule = { try mul($0, mul(ov, Tensor.binary(.sub, Tensor.scalar(1), ov))) }
+        case .exp: rule = { try mul($0, ov.value) }
+        case .log: rule = { try Tensor.binary(.div, $0, xv.value) }
+        case .sqrt: rule = { try Tensor.binary(.div, $0, scale(ov.value, 2)) }
+        case .rsqrt: rule = { try mul($0, scale(mul(ov.value, mul(ov.value, ov.value)), -0.5)) }
+        case .tanh: rule = { try mul($0, Tensor.binary(.sub, Tensor.scalar(1), mul(ov.value, ov.value))) }
+        case .sigmoid: rule = { try mul($0, mul(ov.value, Tensor.binary(.sub, Tensor.scalar(1), ov.value))) }
         case .silu: rule = { g in
-            let s = try xv.unary(.sigmoid)
+            let s = try xv.value.unary(.sigmoid)
             // s (1 + x (1 - s))
-            return try mul(g, mul(s, Tensor.binary(.add, Tensor.scalar(1), mul(xv, Tensor.binary(.sub, Tensor.scalar(1), s)))))
+            return try mul(g, mul(s, Tensor.binary(.add, Tensor.scalar(1), mul(xv.value, Tensor.binary(.sub, Tensor.scalar(1), s)))))
         }
-        case .gelu, .gelu_erf: rule = { g in try mul(g, geluDerivative(xv, tanh: op == .gelu)) }
-        case .relu: rule = { g in try Tensor.whereSelect(Tensor.compare(.gt, xv, Tensor.scalar(0)), g, Tensor.scalar(0)) }
-        case .abs: rule = { g in try mul(g, xv.unary(.sign)) }
-        case .sin: rule = { g in try mul(g, xv.unary(.cos)) }
-        case .cos: rule = { g in try mul(g, xv.unary(.sin).unary(.neg)) }
-        case .square: rule = { g in try mul(g, scale(xv, 2)) }
-        case .reciprocal: rule = { g in try mul(g, mul(ov, ov).unary(.neg)) }
-        case .log1p: rule = { g in try Tensor.binary(.div, g, Tensor.binary(.add, xv, Tensor.scalar(1))) }
-        case .expm1: rule = { g in try mul(g, Tensor.binary(.add, ov, Tensor.scalar(1))) }
-        case .erf: rule = { g in try mul(g, scale(mul(xv, xv).unary(.neg).unary(.exp), Float(2 / Double.pi.squareRoot()))) }
+        case .gelu, .gelu_erf: rule = { g in try mul(g, geluDerivative(xv.value, tanh: op == .gelu)) }
+        case .relu: rule = { g in try Tensor.whereSelect(Tensor.compare(.gt, xv.value, Tensor.scalar(0)), g, Tensor.scalar(0)) }
+        case .abs: rule = { g in try mul(g, xv.value.unary(.sign)) }
+        case .sin: rule = { g in try mul(g, xv.value.unary(.cos)) }
+        case .cos: rule = { g in try mul(g, xv.value.unary(.sin).unary(.neg)) }
+        case .square: rule = { g in try mul(g, scale(xv.value, 2)) }
+        case .reciprocal: rule = { g in try mul(g, mul(ov.value, ov.value).unary(.neg)) }
+        case .log1p: rule = { g in try Tensor.binary(.div, g, Tensor.binary(.add, xv.value, Tensor.scalar(1))) }
+        case .expm1: rule = { g in try mul(g, Tensor.binary(.add, ov.value, Tensor.scalar(1))) }
+        case .erf: rule = { g in try mul(g, scale(mul(xv.value, xv.value).unary(.neg).unary(.exp), Float(2 / Double.pi.squareRoot()))) }
         case .sign, .floor, .ceil, .round: rule = { g in try Tensor(zeros: g.shape) }
         }
         return Autograd.record(out, op.rawValue, [x]) { g in [try rule(g)] }
@@ -114,11 +114,11 @@ extension AG {
     public static func clamp(_ x: Tensor, min lo: Double?, max hi: Double?) throws -> Tensor {
         let out = try x.clamp(min: lo, max: hi)
         guard Autograd.taping(x) else { return out }
-        let xv = x.detached()
+        let xv = Autograd.save(x)
         return Autograd.record(out, "clamp", [x]) { g in
-            var keep = try Tensor(zeros: xv.shape, dtype: .bool).logicalNot()
-            if let lo { keep = try Tensor.logical(.and, keep, Tensor.compare(.ge, xv, Tensor.scalar(Float(lo)))) }
-            if let hi { keep = try Tensor.logical(.and, keep, Tensor.compare(.le, xv, Tensor.scalar(Float(hi)))) }
+            var keep = try Tensor(zeros: xv.value.shape, dtype: .bool).logicalNot()
+            if let lo { keep = try Tensor.logical(.and, keep, Tensor.compare(.ge, xv.value, Tensor.scalar(Float(lo)))) }
+            if let hi { keep = try Tensor.logical(.and, keep, Tensor.compare(.le, xv.value, Tensor.scalar(Float(hi)))) }
             return [try Tensor.whereSelect(keep, g, Tensor.scalar(0))]
         }
     }

@@ -5,8 +5,13 @@
 /// that require grad and were made by no taped operation). Without a grad-requiring input
 /// nothing is recorded and the plain operation runs unchanged.
 public final class GradNode {
+    /// Where an input's gradient goes: the node that made it (captured when this node is
+    /// recorded, so a later in-place write that gives the tensor a new node does not change
+    /// this graph), a leaf to accumulate into, or nowhere.
+    enum Edge { case node(GradNode), leaf(Tensor), none }
+
     public let name: String
-    let inputs: [Tensor]
+    let edges: [Edge]
     /// Gradient of the result -> one gradient (or nil) per input, shaped like that input.
     let backward: (Tensor) throws -> [Tensor?]
     /// Called with the gradient that reaches this node's result (backward hooks).
@@ -14,7 +19,11 @@ public final class GradNode {
 
     init(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) throws -> [Tensor?]) {
         self.name = name
-        self.inputs = inputs
+        self.edges = inputs.map { t in
+            guard t.requiresGrad else { return .none }
+            if let n = t.gradNode { return .node(n) }
+            return .leaf(t)
+        }
         self.backward = backward
     }
 }
@@ -77,43 +86,49 @@ public enum Autograd {
             }
             g0 = try Tensor([1], shape: []).reshape(root.shape)
         }
-        // Reverse topological order by an iterative depth-first search.
-        var order: [Tensor] = []
-        var seen = Set<ObjectIdentifier>()
-        var stack: [(Tensor, Int)] = [(root, 0)]
-        seen.insert(ObjectIdentifier(root))
-        while let (t, i) = stack.popLast() {
-            let inputs = t.gradNode?.inputs ?? []
-            if i < inputs.count {
-                stack.append((t, i + 1))
-                let u = inputs[i]
-                if u.requiresGrad && !seen.contains(ObjectIdentifier(u)) {
+        guard let rootNode = root.gradNode else {
+            try accumulate(root, g0)
+            return
+        }
+        // Reverse topological order of the nodes by an iterative depth-first search.
+        var order: [GradNode] = []
+        var seen = Set<ObjectIdentifier>([ObjectIdentifier(rootNode)])
+        var stack: [(GradNode, Int)] = [(rootNode, 0)]
+        while let (n, i) = stack.popLast() {
+            if i < n.edges.count {
+                stack.append((n, i + 1))
+                if case .node(let u) = n.edges[i], !seen.contains(ObjectIdentifier(u)) {
                     seen.insert(ObjectIdentifier(u))
                     stack.append((u, 0))
                 }
             } else {
-                order.append(t)
+                order.append(n)
             }
         }
-        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): g0]
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(rootNode): g0]
         try withMode(false) {
-            for t in order.reversed() {
-                guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
-                guard let node = t.gradNode else {
-                    // a leaf: accumulate
-                    let gg = try sumToShape(g, t.shape)
-                    t.grad = try t.grad.map { try Tensor.binary(.add, $0, gg) } ?? gg.contiguous().clone()
-                    continue
-                }
+            for node in order.reversed() {
+                guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
                 for h in node.gradHooks { try h(g) }
                 let ins = try node.backward(g)
-                for (u, gu) in zip(node.inputs, ins) {
-                    guard let gu, u.requiresGrad else { continue }
-                    let k = ObjectIdentifier(u)
-                    if let prev = grads[k] { grads[k] = try Tensor.binary(.add, prev, gu) } else { grads[k] = gu }
+                for (edge, gu) in zip(node.edges, ins) {
+                    guard let gu else { continue }
+                    switch edge {
+                    case .none: break
+                    case .leaf(let t): try accumulate(t, gu)
+                    case .node(let u):
+                        let k = ObjectIdentifier(u)
+                        if let prev = grads[k] { grads[k] = try Tensor.binary(.add, prev, gu) } else { grads[k] = gu }
+                    }
                 }
             }
         }
+    }
+
+    /// Adds `g` (summed to the leaf's shape) into `t.grad`.
+    static func accumulate(_ t: Tensor, _ g: Tensor) throws {
+        let gg = try sumToShape(g, t.shape)
+        t.grad = try withMode(false) { try t.grad.map { try Tensor.binary(.add, $0, gg) } ?? gg.contiguous().clone() }
     }
 
     /// Sums a broadcast gradient back to `shape` (the inverse of broadcasting).
@@ -138,4 +153,44 @@ extension Tensor {
     }
 
     public var isLeaf: Bool { gradNode == nil }
+}
+
+/// A tensor kept for a backward rule. Before a taped or plain in-place write into memory that a
+/// saved tensor uses (`Autograd.willWrite`), the saved tensor is replaced by a copy of its
+/// current values, so backward sees the values the forward pass used (torch raises an error
+/// here instead).
+public final class SavedTensor {
+    public private(set) var value: Tensor
+    init(_ t: Tensor) { value = t.detached() }
+    func preserve() throws { value = try value.clone() }
+}
+
+private final class WeakSaved { weak var ref: SavedTensor?; init(_ s: SavedTensor) { ref = s } }
+
+extension Autograd {
+    /// Saved tensors by the base address of their storage.
+    nonisolated(unsafe) private static var saved: [UnsafeMutableRawPointer: [WeakSaved]] = [:]
+    nonisolated(unsafe) private static var registrations = 0
+
+    static func save(_ t: Tensor) -> SavedTensor {
+        let s = SavedTensor(t)
+        guard let key = try? t.storage.raw() else { return s }
+        saved[key, default: []].append(WeakSaved(s))
+        registrations += 1
+        if registrations >= 4096 {
+            // drop entries whose backward rules are gone
+            registrations = 0
+            saved = saved.compactMapValues { l in
+                let alive = l.filter { $0.ref != nil }
+                return alive.isEmpty ? nil : alive
+            }
+        }
+        return s
+    }
+
+    /// Call before writing into `t`'s memory in place.
+    public static func willWrite(_ t: Tensor) throws {
+        guard !saved.isEmpty, let key = try? t.storage.raw(), let list = saved.removeValue(forKey: key) else { return }
+        for w in list { try w.ref?.preserve() }
+    }
 }

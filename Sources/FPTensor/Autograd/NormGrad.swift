@@ -23,12 +23,12 @@ extension AG {
             for i in 0..<d { out[i] = (row[i] - m) * inv }
         }
         guard Autograd.taping(x) else { return (n, s) }
-        let nv = n.detached(), sv = s
+        let nv = Autograd.save(n), sv = s
         Autograd.record(n, centered ? "layer_norm" : "rms_norm", [x]) { g in
             // gx = (g - [mean(g)] - n mean(g n)) / s
             let gc = try g.contiguous()
             let gx = try Tensor.empty(gc.shape)
-            let pg = try gc.floatPointer(), pn = try nv.floatPointer(), ps = try sv.floatPointer(), po = try gx.floatPointer()
+            let pg = try gc.floatPointer(), pn = try nv.value.floatPointer(), ps = try sv.floatPointer(), po = try gx.floatPointer()
             for r in 0..<rows {
                 let gr = pg + r * d, nr = pn + r * d, o = po + r * d
                 var mg: Float = 0, mgn: Float = 0

@@ -29,19 +29,19 @@ extension AG {
             }
         case .max, .min, .amax, .amin:
             // the gradient is shared evenly among the positions that attain the extreme (amax rule)
-            let xv = x.detached(), ov = out.detached()
+            let xv = Autograd.save(x), ov = Autograd.save(out)
             return Autograd.record(out, op.rawValue, [x]) { g in
-                let o = try unreduce(ov, shape, ds, keepdim: keepdim)
-                let hit = try Tensor.compare(.eq, xv, o).to(.float32)
+                let o = try unreduce(ov.value, shape, ds, keepdim: keepdim)
+                let hit = try Tensor.compare(.eq, xv.value, o).to(.float32)
                 let cnt = try hit.reduce(.sum, dims: ds, keepdim: true)
                 let gg = try unreduce(g, shape, ds, keepdim: keepdim)
                 return [try mul(hit, Tensor.binary(.div, gg, cnt))]
             }
         case .prod:
-            let xv = x.detached(), ov = out.detached()
+            let xv = Autograd.save(x), ov = Autograd.save(out)
             return Autograd.record(out, "prod", [x]) { g in
-                let gg = try unreduce(g, shape, ds, keepdim: keepdim), o = try unreduce(ov, shape, ds, keepdim: keepdim)
-                return [try Tensor.binary(.div, mul(gg, o), xv)]
+                let gg = try unreduce(g, shape, ds, keepdim: keepdim), o = try unreduce(ov.value, shape, ds, keepdim: keepdim)
+                return [try Tensor.binary(.div, mul(gg, o), xv.value)]
             }
         case .any, .all: return out
         }
@@ -89,16 +89,16 @@ extension AG {
         let out = try x.softmax(dim: dim, log: log)
         guard Autograd.taping(x) else { return out }
         let d = try x.dim(dim, log ? "log_softmax" : "softmax")
-        let ov = out.detached()
+        let ov = Autograd.save(out)
         return Autograd.record(out, log ? "log_softmax" : "softmax", [x]) { g in
             if log {
                 // g - softmax * sum(g)
                 let s = try g.reduce(.sum, dims: [d], keepdim: true)
-                return [try Tensor.binary(.sub, g, mul(ov.unary(.exp), s))]
+                return [try Tensor.binary(.sub, g, mul(ov.value.unary(.exp), s))]
             }
             // y * (g - sum(g * y))
-            let s = try mul(g, ov).reduce(.sum, dims: [d], keepdim: true)
-            return [try mul(ov, Tensor.binary(.sub, g, s))]
+            let s = try mul(g, ov.value).reduce(.sum, dims: [d], keepdim: true)
+            return [try mul(ov.value, Tensor.binary(.sub, g, s))]
         }
     }
 

@@ -55,8 +55,13 @@ extension AG {
         return Autograd.record(r, "index", [x]) { g in
             let z = try Tensor(zeros: shape)
             if advanced {
-                // index_put with accumulation is not available: repeated indices keep one gradient
-                try z.indexAssign(items, g)
+                // where each output element came from: the same index applied to 0..<n; the
+                // gradient is scatter-added there, so repeated indices accumulate
+                let n = shape.reduce(1, *)
+                let iota = try Tensor(ints: Array(0..<n), shape: shape)
+                let from = try iota.index(items).contiguous().reshape([-1])
+                let flat = try z.reshape([-1])
+                try flat.scatterInPlace(0, from, g.contiguous().reshape([-1]), add: true)
             } else {
                 try z.index(items).copyFrom(g)
             }
@@ -65,19 +70,19 @@ extension AG {
     }
 
     /// t[items] = v in place. If v (or t) requires grad, t becomes the result of a taped op whose
-    /// inputs are t's previous version and v (the gradient of v is the assigned region's).
+    /// inputs are t's previous version and v (the gradient of v is the assigned region's);
+    /// operations recorded earlier keep using t's previous node.
     public static func indexAssign(_ t: Tensor, _ items: [IndexItem], _ value: Tensor) throws {
+        try Autograd.willWrite(t)
         guard Autograd.taping(t, value) else { try t.indexAssign(items, value); return }
         if t.requiresGrad && t.isLeaf {
             throw TensorError("index assignment: a leaf tensor that requires grad cannot be changed in place (assign into a clone, or use fp.no_grad)")
         }
-        let previous = t.detached()
-        previous.gradNode = t.gradNode
-        previous.requiresGrad = t.requiresGrad
         try t.indexAssign(items, value)
         let vshape = value.shape
         let advanced = items.contains { if case .tensor = $0 { return true }; return false }
-        Autograd.record(t, "index_assign", [previous, value]) { g in
+        // the node's edge to t is t's node before this write (captured when it is recorded)
+        Autograd.record(t, "index_assign", [t, value]) { g in
             let gt = try g.clone()
             let gv: Tensor
             if advanced {

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# --timeout, --max-memory and Ctrl-C: a runaway script (a Lua loop, a loop of Swift forward
+# passes) stops within a few seconds with a clear message; the REPL survives Ctrl-C.
+# Usage: FP=.build/release/fp bash Tests/cli/test_limits.sh
+set -u
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+FP=${FP:-$ROOT/.build/release/fp}
+case "$FP" in /*) ;; *) FP="$PWD/$FP" ;; esac
+if [ ! -x "$FP" ]; then echo "no fp executable at $FP (set FP=...)"; exit 2; fi
+unset FP_SANDBOX FP_MAX_MEMORY FP_TIMEOUT
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+export XDG_CONFIG_HOME=$TMP/config
+PASS=0; FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok   - $1"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; echo "       rc=$RC"; sed 's/^/       out: /' "$TMP/out" | head -12; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+cat > "$TMP/lua_loop.lua" <<'LUA'
+local i = 0
+while true do i = i + 1 end
+LUA
+cat > "$TMP/pcall_loop.lua" <<'LUA'
+-- a script that swallows errors must still stop
+while true do pcall(function() while true do end end) end
+LUA
+cat > "$TMP/coroutine_loop.lua" <<'LUA'
+coroutine.wrap(function() while true do end end)()
+LUA
+cat > "$TMP/swift_loop.lua" <<'LUA'
+local m = fp.load_model("smollm2-135m")
+local toks = fp.randint(1000, { 4, 128 })
+print("loaded")
+io.stdout:flush()
+while true do m:forward(toks) end
+LUA
+cat > "$TMP/matmul_loop.lua" <<'LUA'
+local a = fp.randn(512, 512)
+while true do a = (a:matmul(a)):tanh() end
+LUA
+
+cat > "$TMP/nested_coroutines.lua" <<'LUA'
+-- a loop two coroutines deep, started after other coroutines have come and gone
+for i = 1, 3 do coroutine.wrap(function() coroutine.yield() end)() end
+local outer = coroutine.create(function()
+  local inner = coroutine.wrap(function() while true do end end)
+  inner()
+end)
+print(coroutine.resume(outer))
+print("after resume")
+while true do end
+LUA
+
+# ---- --timeout ----
+for s in lua_loop pcall_loop coroutine_loop nested_coroutines swift_loop matmul_loop; do
+    t0=$(now)
+    "$FP" run --timeout 2 "$TMP/$s.lua" >"$TMP/out" 2>&1
+    RC=$?
+    el=$(secs "$t0" "$(now)")
+    if [ $RC -eq 124 ] && grep -qF "timeout after 2 s" "$TMP/out" && awk -v e="$el" 'BEGIN { exit !(e < 6) }'; then
+        ok "--timeout 2 stops $s in ${el} s (status 124)"
+    else
+        bad "--timeout 2 on $s (${el} s)"
+    fi
+done
+"$FP" run --timeout 5 -e 'print("quick")' >"$TMP/out" 2>&1; RC=$?
+[ $RC -eq 0 ] && grep -q quick "$TMP/out" && ok "a script that ends in time is unaffected" || bad "quick script with --timeout"
+"$FP" run --timeout 0 -e 'print(1)' >"$TMP/out" 2>&1; RC=$?
+[ $RC -ne 0 ] && grep -qF -- "--timeout: expected a positive number of seconds" "$TMP/out" && ok "--timeout 0 is refused" || bad "--timeout 0"
+
+# ---- --max-memory ----
+cat > "$TMP/mem.lua" <<'LUA'
+local ok, err = pcall(fp.zeros, 1024, 1024, 1024)   -- 4 GB
+assert(not ok)
+print(err)
+local t = fp.zeros(1024, 1024)                      -- 4 MB still works
+assert(t:numel() == 1048576)
+local keep = {}
+local ok2, err2 = pcall(function() for i = 1, 1000 do keep[i] = fp.ones(1024, 1024) end end)
+assert(not ok2 and #keep > 20 and #keep < 64, #keep)
+keep = nil
+for i = 1, 200 do local x = fp.ones(1024, 1024) end  -- garbage is reclaimed, not counted
+print("continued", fp.memory() <= 256 * 1024 * 1024)
+LUA
+"$FP" run --max-memory 256M "$TMP/mem.lua" >"$TMP/out" 2>&1; RC=$?
+if [ $RC -eq 0 ] && grep -qF "zeros: out of tensor memory (limit 256.0 MB): requested 4.0 GB" "$TMP/out" && grep -qF "continued	true" "$TMP/out"; then
+    ok "--max-memory: clear error, the script goes on after pcall, garbage does not count"
+else bad "--max-memory"; fi
+FP_MAX_MEMORY=64M "$FP" run -e 'print(pcall(fp.zeros, 1024, 1024, 32))' >"$TMP/out" 2>&1; RC=$?
+grep -qF "zeros: out of tensor memory (limit 64.0 MB)" "$TMP/out" && ok "FP_MAX_MEMORY sets the default" || bad "FP_MAX_MEMORY"
+"$FP" run --max-memory lots -e 'print(1)' >"$TMP/out" 2>&1; RC=$?
+[ $RC -ne 0 ] && grep -qF -- "--max-memory: expected a size like 512M or 2G, got 'lots'" "$TMP/out" && ok "bad --max-memory is refused" || bad "bad --max-memory"
+
+# ---- Ctrl-C ----
+for s in lua_loop coroutine_loop nested_coroutines swift_loop; do
+    "$FP" run "$TMP/$s.lua" >"$TMP/out" 2>&1 &
+    pid=$!
+    sleep 3
+    t0=$(now); kill -INT $pid; wait $pid; RC=$?
+    el=$(secs "$t0" "$(now)")
+    if [ $RC -eq 1 ] && grep -qF "interrupted" "$TMP/out" && awk -v e="$el" 'BEGIN { exit !(e < 3) }'; then
+        ok "Ctrl-C stops $s in ${el} s"
+    else bad "Ctrl-C on $s (${el} s)"; fi
+done
+
+# ---- a native call with no checks: the timeout's grace period, a second Ctrl-C ----
+cat > "$TMP/native.lua" <<'LUA'
+-- Lua's pattern matcher is C code: no instruction hook fires while it backtracks
+print(string.find(string.rep("a", 5000), ".-.-.-.-.-b"))
+LUA
+t0=$(now)
+"$FP" run --timeout 1 "$TMP/native.lua" >"$TMP/out" 2>&1; RC=$?
+el=$(secs "$t0" "$(now)")
+if [ $RC -eq 124 ] && grep -qF "timeout after 1 s (did not stop within 5 s more; exiting)" "$TMP/out" && awk -v e="$el" 'BEGIN { exit !(e < 9) }'; then
+    ok "--timeout ends a stuck native call after the grace period (${el} s)"
+else bad "--timeout grace exit (${el} s)"; fi
+"$FP" run "$TMP/native.lua" >"$TMP/out" 2>&1 &
+pid=$!
+sleep 1; kill -INT $pid; sleep 1
+t0=$(now); kill -INT $pid; wait $pid; RC=$?
+el=$(secs "$t0" "$(now)")
+[ $RC -eq 130 ] && grep -qF "interrupted twice; exiting" "$TMP/out" && ok "a second Ctrl-C ends a stuck native call (${el} s)" || bad "second Ctrl-C"
+
+# ---- the REPL survives Ctrl-C ----
+mkfifo "$TMP/in"
+"$FP" repl <"$TMP/in" >"$TMP/out" 2>&1 &
+pid=$!
+exec 3>"$TMP/in"
+echo 'x = 41' >&3
+echo 'while true do end' >&3
+sleep 1.5; kill -INT $pid; sleep 0.5
+echo 'print("after lua loop", x + 1)' >&3
+echo 'm = fp.load_model("smollm2-135m"); while true do m:forward(fp.randint(1000, {4, 64})) end' >&3
+sleep 3; kill -INT $pid; sleep 1
+echo 'print("after forward loop", m.cfg.n_layers)' >&3
+exec 3>&-
+wait $pid; RC=$?
+if [ $RC -eq 0 ] && [ "$(grep -c interrupted "$TMP/out")" -eq 2 ] && grep -qF "after lua loop	42" "$TMP/out" && grep -qF "after forward loop	30" "$TMP/out"; then
+    ok "fp repl: Ctrl-C stops the running chunk and the session goes on"
+else bad "repl Ctrl-C"; fi
+
+echo "$PASS passed, $FAIL failed"
+[ $FAIL -eq 0 ]
