@@ -19,6 +19,7 @@
 -- layers), results.json, table.csv. Returns the results table.
 local args = require "fp.args"
 local datasets = require "fp.datasets"
+local weight_edits = require "fp.edits"
 local has_plot, plot = pcall(require, "fp.plot")
 local tty = fp.isatty(2)
 
@@ -252,10 +253,13 @@ local W_out = model.blocks[L].mlp.W_out          -- [F, d_model]: hidden -> resi
 ---------------------------------------------------------------------------------------------
 -- 4. Analysis at the best layer: clean / das / full_mlp / row-space-only, per pair
 ---------------------------------------------------------------------------------------------
--- v = v_row + v_null: v_row is in the row space of W_out (the span of its rows, the
--- directions of the hidden space that W_out maps to something), v_null in its null space.
-local Q = fp.linalg.qr(W_out)                     -- [F, d_model], orthonormal columns
+-- v = v_row + v_null with respect to W_out [F, d_model] (y = h W_out): v_row lies in the span
+-- of W_out's columns, the hidden directions that W_out maps to something (the notebook's "row
+-- space"), and v_null W_out = 0. fp.edits.row_null_split(v, W) splits v against the rows of W,
+-- so it gets W_out^T; its Q (an orthonormal basis of the span, [F, rank]) projects all pairs'
+-- directions at once.
 local V, S = best_layer.V, best_layer.S
+local _, _, Q = weight_edits.row_null_split(V[0], W_out:T())
 local V_row = V:matmul(Q):matmul(Q:T())
 local V_null = V - V_row
 local full_logits = fp.no_grad(function() return patched_logits(L, S, nil) end)
@@ -349,7 +353,6 @@ for i = 1, math.min(n_other, #known) do others[#others + 1] = known[math.floor((
 local other_prompts = {}
 for i, it in ipairs(others) do other_prompts[i] = it.prompt end
 
-model:snapshot()   -- every weight; model:restore() after each edit brings them back
 local edits, edit_vectors = {}, {}
 for i, pr in ipairs(pairs_) do
   local v, x, s = V[i - 1], base_act[i - 1], S[i - 1]
@@ -358,7 +361,8 @@ for i, pr in ipairs(pairs_) do
   local b = xp / (x * xp):sum()                                   -- [F], x . b = 1
   local v_row, v_null = V_row[i - 1], V_null[i - 1]
   local diff = s - x
-  W_out:copy_(W_out + fp.outer(b, a))
+  -- fp.edits.apply(model, W, u, w) is W <- W + u w^T (with a snapshot of every weight first)
+  weight_edits.apply(model, W_out, b, a)
   local logits = last_logits({ pr.base.prompt })[0]
   local ld = logits[pr.base.token] - logits[pr.source.token]
   local pred = logits:argmax()
@@ -372,7 +376,7 @@ for i, pr in ipairs(pairs_) do
       if top[j - 1] == it.token then kept = kept + 1 end
     end
   end
-  model:restore()
+  weight_edits.revert(model)   -- model:restore(): the weights from before the edit
   edit_vectors[i] = { a = a, b = b }
   edits[i] = {
     pair = i - 1, edit_ld = ld, das_ld = best_layer.das_ld[i - 1], clean_ld = clean_ld[i - 1],
