@@ -147,6 +147,7 @@ public final class PatchSweep {
         }
         let firstLayer = all.map(\.layer).min() ?? L
         for l in firstLayer..<L {
+            try Limits.checkCancel()   // Ctrl-C / --timeout stop a long sweep between layers
             let w = model.weights.blocks[l], last = l == L - 1
             try join(.pre, l) { c, b in try c.rows!.select(0, b) }
             var z: Tensor? = nil
