@@ -4,16 +4,10 @@ local datasets = require "fp.datasets"
 local ok_model, model = pcall(fp.load_model, "smollm2-135m")
 
 local out = os.tmpname(); os.remove(out)
-local results
+local run_script = script_runner("scripts/acronyms.lua", { "--quick", "--out", out })
 local function run()
   if not ok_model then skip("smollm2-135m not present (scripts/fetch-models.sh)") end
-  if not results then
-    local saved = arg
-    arg = { [0] = "scripts/acronyms.lua", "--quick", "--out", out }
-    results = dofile("scripts/acronyms.lua")
-    arg = saved
-  end
-  return results
+  return run_script()
 end
 
 -- logit of the right letter minus the best other capital, computed here from a plain forward pass

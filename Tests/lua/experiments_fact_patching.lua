@@ -6,16 +6,10 @@
 local ok_model, model = pcall(fp.load_model, "smollm2-135m")
 
 local out = os.tmpname(); os.remove(out)
-local results
+local run_script = script_runner("scripts/fact_patching.lua", { "--quick", "--out", out })
 local function run()
   if not ok_model then skip("smollm2-135m not present (scripts/fetch-models.sh)") end
-  if not results then
-    local saved = arg
-    arg = { [0] = "scripts/fact_patching.lua", "--quick", "--out", out }
-    results = dofile("scripts/fact_patching.lua")
-    arg = saved
-  end
-  return results
+  return run_script()
 end
 
 local BOS = { prepend_bos = true }

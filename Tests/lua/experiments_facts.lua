@@ -5,16 +5,10 @@ local datasets = require "fp.datasets"
 local ok_model, model = pcall(fp.load_model, "smollm2-135m")
 
 local out = os.tmpname(); os.remove(out)
-local results
+local run_script = script_runner("scripts/facts.lua", { "--quick", "--out", out })
 local function run()
   if not ok_model then skip("smollm2-135m not present (scripts/fetch-models.sh)") end
-  if not results then
-    local saved = arg
-    arg = { [0] = "scripts/facts.lua", "--quick", "--out", out }
-    results = dofile("scripts/facts.lua")
-    arg = saved
-  end
-  return results
+  return run_script()
 end
 
 test("the model knows facts of several relations; the clean probabilities match plain forward passes", function()

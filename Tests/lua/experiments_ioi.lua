@@ -3,16 +3,10 @@
 local ok_model, model = pcall(fp.load_model, "smollm2-135m")
 
 local out = os.tmpname(); os.remove(out)
-local results
+local run_script = script_runner("scripts/ioi.lua", { "--quick", "--out", out })
 local function run()
   if not ok_model then skip("smollm2-135m not present (scripts/fetch-models.sh)") end
-  if not results then
-    local saved = arg
-    arg = { [0] = "scripts/ioi.lua", "--quick", "--out", out }
-    results = dofile("scripts/ioi.lua")
-    arg = saved
-  end
-  return results
+  return run_script()
 end
 
 local clean = "After John and Mary went to the store, Mary gave a bottle of milk to"

@@ -6,6 +6,10 @@
 --   skip(reason)                inside a test: count it as skipped, with the reason
 --   assert_equal(got, want, what)  exact equality, tables compared element by element
 --   shape_string(t)             "[2, 3]" for a tensor's shape
+--   bad_input(name, fn, pattern)  a bad-input case: fn must raise an error containing pattern,
+--                               and fp must still work afterwards
+--   script_runner(path, args)   a function that runs an experiment script once (dofile with
+--                               `arg` = args) and returns its result table, cached
 -- and ends with the line "N passed, N failed, N skipped".
 local fp = require "fp"
 
@@ -30,6 +34,33 @@ function M.expect_error(fn, pattern)
     end
   end
   return msg
+end
+
+-- A bad-input case (Tests/lua/bad_inputs): the error is asserted, then fp must still work.
+function M.bad_input(name, fn, pattern)
+  _G.test(name, function()
+    M.expect_error(fn, pattern)
+    assert(fp.ones(3):sum() == 3, "fp is not usable after the error")
+  end)
+end
+
+-- Runs an experiment script once with `arg` set to args (the script returns its results
+-- table); the returned function gives that table, running the script on the first call.
+function M.script_runner(path, args)
+  local results
+  return function()
+    if not results then
+      local saved = arg
+      local a = { [0] = path }
+      for i, v in ipairs(args or {}) do a[i] = v end
+      arg = a
+      local ok, r = pcall(dofile, path)
+      arg = saved
+      if not ok then error(r, 0) end
+      results = r
+    end
+    return results
+  end
 end
 
 local function shape_str(t) return "[" .. table.concat(t.shape, ", ") .. "]" end
@@ -89,6 +120,7 @@ function M.run_files(files)
   for _, n in ipairs(env_names) do saved[n] = rawget(_G, n) end
   _G.expect_error, _G.assert_close, _G.skip = M.expect_error, M.assert_close, M.skip
   _G.assert_equal, _G.shape_string = M.assert_equal, M.shape_string
+  _G.bad_input, _G.script_runner = M.bad_input, M.script_runner
   for fi = 1, #files do
     local file = files[fi]
     _G.test = function(name, fn)
