@@ -112,16 +112,7 @@ enum LuaAutograd {
             ("max", extreme(max: true)), ("min", extreme(max: false)),
             ("norm", { l in
                 let t = try l.tensor(1)
-                var p = 2.0
-                var next: Int32 = 2
-                if l.type(2) == LUA_TNUMBER || l.type(2) == LUA_TSTRING {
-                    if l.type(2) == LUA_TSTRING {
-                        let s = try l.string(2)
-                        guard s == "inf" || s == "-inf" || s == "fro" else { throw l.argError(2, message: "p must be a number, \"inf\", \"-inf\" or \"fro\"") }
-                        p = s == "inf" ? .infinity : (s == "-inf" ? -.infinity : 2)
-                    } else { p = try l.number(2) }
-                    next = 3
-                }
+                let (p, next) = try LuaTensorMethods.normOrder(l)
                 let (dims, keep) = try R.reduceArgs(l, next)
                 return try R.pushReduced(l, try AG.norm(t, p: p, dims: dims, keepdim: keep))
             }),

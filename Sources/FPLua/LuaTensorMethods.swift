@@ -22,6 +22,21 @@ enum LuaTensorMethods {
 
     /// Full reductions give Lua numbers (DESIGN.md: scalars are numbers off the autograd tape);
     /// a 0-d result of a reduction over every dim is one.
+    /// norm's optional order at argument 2: a number, "inf", "-inf" or "fro" (= 2); returns the
+    /// order and the index of the next argument.
+    static func normOrder(_ l: Lua) throws -> (p: Double, next: Int32) {
+        switch l.type(2) {
+        case LUA_TNUMBER: return (try l.number(2), 3)
+        case LUA_TSTRING:
+            let s = try l.string(2)
+            guard s == "inf" || s == "-inf" || s == "fro" else {
+                throw l.argError(2, message: "p must be a number, \"inf\", \"-inf\" or \"fro\"")
+            }
+            return (s == "inf" ? .infinity : (s == "-inf" ? -.infinity : 2), 3)
+        default: return (2, 2)
+        }
+    }
+
     static func pushReduced(_ l: Lua, _ r: Tensor) throws -> Int32 {
         if r.rank == 0 && !r.requiresGrad {
             try pushScalar(l, r)
@@ -155,16 +170,7 @@ enum LuaTensorMethods {
             ("argmin", argExtremeMethod(max: false)),
             ("norm", { l in
                 let t = try l.tensor(1)
-                var p = 2.0
-                var next: Int32 = 2
-                if l.type(2) == LUA_TNUMBER || l.type(2) == LUA_TSTRING {
-                    if l.type(2) == LUA_TSTRING {
-                        let s = try l.string(2)
-                        guard s == "inf" || s == "-inf" || s == "fro" else { throw l.argError(2, message: "p must be a number, \"inf\", \"-inf\" or \"fro\"") }
-                        p = s == "inf" ? .infinity : (s == "-inf" ? -.infinity : 2)
-                    } else { p = try l.number(2) }
-                    next = 3
-                }
+                let (p, next) = try LuaTensorMethods.normOrder(l)
                 let (dims, keep) = try reduceArgs(l, next)
                 return try pushReduced(l, try t.norm(p: p, dims: dims, keepdim: keep))
             }),
