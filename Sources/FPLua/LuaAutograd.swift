@@ -70,7 +70,12 @@ enum LuaAutograd {
                 try Autograd.backward(t, seed)
                 return 0
             }),
-            ("detach", { l in l.push(try l.tensor(1).detached()); return 1 }),
+            ("detach", { l in
+                let t = try l.tensor(1)
+                _ = try t.storage.raw()   // a freed or expired tensor is an error here, not later
+                l.push(t.detached())
+                return 1
+            }),
             ("zero_grad", { l in (try l.tensor(1)).grad = nil; return 0 }),
             ("is_leaf", { l in l.push(bool: try l.tensor(1).isLeaf); return 1 }),
             ("grad_fn", { l in

@@ -154,7 +154,15 @@ enum LuaTensorMethods {
             ("long", dtypeMethod(.int64)),
             ("bool", dtypeMethod(.bool)),
             ("to", { l in l.push(try l.tensor(1).to(try parseDType(l, 2))); return 1 }),
-            ("type", { l in l.pushString(try l.tensor(1).dtype.rawValue); return 1 }),
+            ("type", { l in
+                // t:type() names the dtype; converting (torch's t.type(dtype)) is t:float()/t:int()/t:bool()
+                let t = try l.tensor(1)
+                guard l.isNone(2) else {
+                    throw l.argError(2, message: "t:type() takes no argument (it returns the dtype name); convert with t:float(), t:int() or t:bool()")
+                }
+                l.pushString(t.dtype.rawValue)
+                return 1
+            }),
             ("matmul", { l in l.push(try l.tensor(1).matmul(try l.tensor(2))); return 1 }),
             ("bmm", { l in l.push(try l.tensor(1).bmm(try l.tensor(2))); return 1 }),
             ("sum", reduceMethod(.sum)),

@@ -93,3 +93,11 @@ test("errors raised inside fp.cache and fp.patching name the caller's file and l
   ok, err = pcall(function() require("fp.patching").resid_pre(m, fp.tensor({ { 1, 2, 3 } }, "int"), cache, 3) end)
   assert(not ok and err:find("Tests/lua/cache.lua:%d+: patching: metric must be a function"), err)
 end)
+
+test("layer -1 means the final residual stream, as in TransformerLens", function()
+  local m = fp.load_model("Tests/fixtures/models/gpt2-tiny")
+  local _, cache = m:run_with_cache(fp.tensor({ { 1, 2, 3 } }, "int"))
+  assert_close(cache:accumulated_resid(-1, true), cache:accumulated_resid(nil, true), 0)
+  assert_close(cache:decompose_resid(-1), cache:decompose_resid(), 0)
+  assert_close(cache:stack_head_results(-1), cache:stack_head_results(), 0)
+end)

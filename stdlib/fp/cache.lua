@@ -23,6 +23,16 @@ local function model(cache)
   return m
 end
 
+-- The `layer` argument of the decompositions: nil or -1 (TransformerLens's convention) means
+-- n_layers, the final residual stream; otherwise an integer from 0 to n_layers.
+local function layer_arg(fn, layer, L)
+  if layer == nil or layer == -1 then return L end
+  if math.type(layer) ~= "integer" or layer < 0 or layer > L then
+    raise(fn .. ": layer must be an integer from 0 to " .. L .. " (or -1 / nil for the final residual), got " .. tostring(layer))
+  end
+  return layer
+end
+
 local attn_points = { q = 1, k = 1, v = 1, z = 1, rot_q = 1, rot_k = 1, attn_scores = 1, pattern = 1, result = 1 }
 local mlp_points = { pre = 1, post = 1, pre_linear = 1 }
 
@@ -78,7 +88,7 @@ local function stack(parts) return fp.stack(parts, 0) end
 function methods:accumulated_resid(layer, incl_mid, pos_slice, apply_ln)
   local m = model(self)
   local L = m.cfg.n_layers
-  layer = layer or L
+  layer = layer_arg("accumulated_resid", layer, L)
   local parts, labels = {}, {}
   for l = 0, math.min(layer, L) - 1 do
     parts[#parts + 1] = get(self, "blocks." .. l .. ".hook_resid_pre"); labels[#labels + 1] = l .. "_pre"
@@ -99,7 +109,7 @@ end
 function methods:decompose_resid(layer, mlp_input, incl_embeds, pos_slice, apply_ln)
   local m = model(self)
   local L = m.cfg.n_layers
-  layer = layer or L
+  layer = layer_arg("decompose_resid", layer, L)
   if incl_embeds == nil then incl_embeds = true end
   local parts, labels = {}, {}
   if incl_embeds then
@@ -125,8 +135,7 @@ end
 function methods:stack_head_results(layer, pos_slice, apply_ln)
   local m = model(self)
   local L, H = m.cfg.n_layers, m.cfg.n_heads
-  layer = layer or L
-  if math.type(layer) ~= "integer" or layer < 0 then raise("stack_head_results: layer must be an integer from 0 to " .. L .. ", got " .. tostring(layer)) end
+  layer = layer_arg("stack_head_results", layer, L)
   local parts, labels = {}, {}
   for l = 0, math.min(layer, L) - 1 do
     local result = rawget(self, "blocks." .. l .. ".attn.hook_result")
@@ -148,7 +157,7 @@ end
 function methods:get_full_resid_decomposition(layer, expand_neurons, pos_slice, apply_ln)
   local m = model(self)
   local L = m.cfg.n_layers
-  layer = layer or L
+  layer = layer_arg("get_full_resid_decomposition", layer, L)
   local heads, labels = self:stack_head_results(layer)
   local parts = {}
   for i = 0, heads.shape[1] - 1 do parts[#parts + 1] = heads[{ i }] end

@@ -100,3 +100,7 @@ bad("<close> tensor used after scope", function()
   do local t <close> = fp.ones(3); keep = t end
   return keep:mean()
 end, "freed")
+
+bad("type: an argument (torch's t.type(dtype) converts; fp's names the dtype)", function() return fp.ones(2):type("uint8") end,
+  "t:type() takes no argument")
+bad("detach: a freed tensor", function() local t = fp.ones(2); t:free(); return t:detach() end, "tensor was freed")
