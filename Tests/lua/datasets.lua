@@ -2,8 +2,7 @@
 -- and fp's own fact set. Positions are checked against the tokens themselves.
 local datasets = require "fp.datasets"
 
-local ok_model, model = pcall(fp.load_model, "smollm2-135m")
-local function need_model() if not ok_model then skip("smollm2-135m not present (scripts/fetch-models.sh)") end end
+local model = fp.load_model("smollm2-135m")   -- fetched by scripts/fetch-models.sh: required
 
 local function toks(text) return model:to_tokens(text) end
 local function differing(a, b)
@@ -15,7 +14,6 @@ local function differing(a, b)
 end
 
 test("single_tokens keeps only one-token words and gives their ids", function()
-  need_model()
   local kept, ids = datasets.single_tokens(model, { "Mary", "Johnny Mary", "John" })
   assert_equal(kept, { "Mary", "John" })
   assert_equal(ids.Mary, model:to_single_token(" Mary"))
@@ -23,7 +21,6 @@ test("single_tokens keeps only one-token words and gives their ids", function()
 end)
 
 test("ioi: names at the recorded positions, ABBA/BABA, flipped differs only at S2, abc uses three new names", function()
-  need_model()
   local items = datasets.ioi(model, { n = 12, seed = 3 })
   assert_equal(#items, 12)
   for i, it in ipairs(items) do
@@ -57,7 +54,6 @@ test("ioi: names at the recorded positions, ABBA/BABA, flipped differs only at S
 end)
 
 test("acronyms: 7 tokens (The, 3 words, ' (', 2 letters), answers are the initials, corruptions change one word", function()
-  need_model()
   local items = datasets.acronyms(model, { n = 15 })
   assert_equal(#items, 15)
   local caps = datasets.capital_letters(model)
@@ -125,7 +121,6 @@ test("load_counterfact reads a CounterFact file and rejects malformed ones with 
 end)
 
 test("subject_span finds the subject's first and last token (multi-token subjects, subject first)", function()
-  need_model()
   local cases = {
     { "The capital of the United Kingdom is", "the United Kingdom" },
     { "Rio de Janeiro is located in the country of", "Rio de Janeiro" },

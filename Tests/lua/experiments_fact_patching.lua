@@ -3,14 +3,10 @@
 -- lower the logit diff below the clean one for most pairs; the rank-1 edit adds exactly the
 -- patch's change to the MLP output at the subject, changes the base prediction, and
 -- model:restore() brings the original logits back exactly.
-local ok_model, model = pcall(fp.load_model, "smollm2-135m")
+local model = fp.load_model("smollm2-135m")   -- fetched by scripts/fetch-models.sh: required
 
 local out = os.tmpname(); os.remove(out)
-local run_script = script_runner("scripts/fact_patching.lua", { "--quick", "--out", out })
-local function run()
-  if not ok_model then skip("smollm2-135m not present (scripts/fetch-models.sh)") end
-  return run_script()
-end
+local run = script_runner("scripts/fact_patching.lua", { "--quick", "--out", out })
 
 local BOS = { prepend_bos = true }
 local function tok(s) return model:to_tokens(s, { prepend_bos = false })[{ 0, 0 }] end

@@ -2,14 +2,10 @@
 -- probability, the DLA components sum to the logit difference, and the OV projection of the
 -- decomposed IO residual equals the same projection of the residual stream itself.
 local datasets = require "fp.datasets"
-local ok_model, model = pcall(fp.load_model, "smollm2-135m")
+local model = fp.load_model("smollm2-135m")   -- fetched by scripts/fetch-models.sh: required
 
 local out = os.tmpname(); os.remove(out)
-local run_script = script_runner("scripts/facts.lua", { "--quick", "--out", out })
-local function run()
-  if not ok_model then skip("smollm2-135m not present (scripts/fetch-models.sh)") end
-  return run_script()
-end
+local run = script_runner("scripts/facts.lua", { "--quick", "--out", out })
 
 test("the model knows facts of several relations; the clean probabilities match plain forward passes", function()
   local r = run()

@@ -1,13 +1,9 @@
 -- scripts/ioi.lua in quick mode on SmolLM2: the findings that must hold, checked against
 -- numbers computed here independently (plain forward passes and one hand-patched run).
-local ok_model, model = pcall(fp.load_model, "smollm2-135m")
+local model = fp.load_model("smollm2-135m")   -- fetched by scripts/fetch-models.sh: required
 
 local out = os.tmpname(); os.remove(out)
-local run_script = script_runner("scripts/ioi.lua", { "--quick", "--out", out })
-local function run()
-  if not ok_model then skip("smollm2-135m not present (scripts/fetch-models.sh)") end
-  return run_script()
-end
+local run = script_runner("scripts/ioi.lua", { "--quick", "--out", out })
 
 local clean = "After John and Mary went to the store, Mary gave a bottle of milk to"
 local corrupted = "After John and Mary went to the store, John gave a bottle of milk to"
