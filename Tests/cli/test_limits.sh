@@ -3,17 +3,11 @@
 # passes) stops within a few seconds with a clear message; the REPL survives Ctrl-C.
 # Usage: FP=.build/release/fp bash Tests/cli/test_limits.sh
 set -u
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-FP=${FP:-$ROOT/.build/release/fp}
-case "$FP" in /*) ;; *) FP="$PWD/$FP" ;; esac
-if [ ! -x "$FP" ]; then echo "no fp executable at $FP (set FP=...)"; exit 2; fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"   # ROOT, FP, ok, finish
 unset FP_SANDBOX FP_MAX_MEMORY FP_TIMEOUT
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 export XDG_CONFIG_HOME=$TMP/config
-PASS=0; FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok   - $1"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; echo "       rc=$RC"; sed 's/^/       out: /' "$TMP/out" | head -12; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -141,5 +135,4 @@ if [ $RC -eq 0 ] && [ "$(grep -c interrupted "$TMP/out")" -eq 2 ] && grep -qF "a
     ok "fp repl: Ctrl-C stops the running chunk and the session goes on"
 else bad "repl Ctrl-C"; fi
 
-echo "$PASS passed, $FAIL failed"
-[ $FAIL -eq 0 ]
+finish

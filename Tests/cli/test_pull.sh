@@ -3,11 +3,7 @@
 # Usage: FP=.build/release/fp bash Tests/cli/test_pull.sh
 set -u
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-FP=${FP:-$ROOT/.build/release/fp}
-case "$FP" in /*) ;; *) FP="$PWD/$FP" ;; esac
-if [ ! -x "$FP" ]; then echo "no fp executable at $FP (set FP=...)"; exit 2; fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"   # ROOT, FP, ok, finish
 
 # Only 127.0.0.1: no proxies, no ambient Hugging Face settings.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
@@ -22,8 +18,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PASS=0; FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok   - $1"; }
 bad() {
     FAIL=$((FAIL + 1)); echo "FAIL - $1"
     echo "       rc=$RC stdout: $OUT"
@@ -203,5 +197,4 @@ else
     echo "skip - TTY progress (no script(1))"
 fi
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish

@@ -3,18 +3,12 @@
 # paths (script folder, --allow-read, argument files, --allow-write folders, the models
 # folder, fp's stdlib) still work. Usage: FP=.build/release/fp bash Tests/cli/test_sandbox.sh
 set -u
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-FP=${FP:-$ROOT/.build/release/fp}
-case "$FP" in /*) ;; *) FP="$PWD/$FP" ;; esac
-if [ ! -x "$FP" ]; then echo "no fp executable at $FP (set FP=...)"; exit 2; fi
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"   # ROOT, FP, ok, finish
 unset FP_SANDBOX FP_MAX_MEMORY FP_TIMEOUT
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 export XDG_CONFIG_HOME=$TMP/config
-PASS=0; FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok   - $1"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; echo "       rc=$RC"; sed 's/^/       out: /' "$TMP/out" | head -12; }
 
 S=$TMP/scripts; W=$TMP/out_dir; OUTSIDE=$TMP/outside
@@ -163,5 +157,4 @@ RC=$?
 grep -qF "os.execute: disabled" "$TMP/out" && grep -qF "io.open: sandbox: reading" "$TMP/out" && grep -qF "still here	2" "$TMP/out" \
     && ok "fp repl --sandbox blocks and goes on" || bad "repl --sandbox"
 
-echo "$PASS passed, $FAIL failed"
-[ $FAIL -eq 0 ]
+finish
