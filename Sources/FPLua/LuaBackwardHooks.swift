@@ -45,16 +45,7 @@ final class LuaBackwardHooks: BackwardHookDispatcher {
         // the closure keeps this object (and so the Lua functions) alive with the graph
         return { [self] grad in
             for ref in refs {
-                lua_rawgeti(L, fp_registryindex(), lua_Integer(ref))
-                LuaTensor.push(L, grad)
-                lua_createtable(L, 0, 2)
-                lua_pushstring(L, name); lua_setfield(L, -2, "name")
-                if let layer { lua_pushinteger(L, lua_Integer(layer)); lua_setfield(L, -2, "layer") }
-                guard fp_pcall(L, 2, 0) == LUA_OK else {
-                    let msg = fp_tostring(L, -1).map { String(cString: $0) } ?? "(error object is not a string)"
-                    fp_pop(L, 1)
-                    throw TensorError("backward hook '\(name)' raised an error: \(msg)")
-                }
+                try LuaHookDispatcher.callHook(L, ref, grad, name: name, layer: layer, results: 0, kind: "backward hook")
             }
         }
     }

@@ -84,6 +84,23 @@ final class LuaHookDispatcher: HookDispatcher {
     }
 
     /// Calls the Lua function(name) -> boolean held at registry `ref`.
+    /// Calls the Lua hook function at registry `ref` as fn(tensor, { name = name, layer = layer }),
+    /// leaving `results` values on the stack; a Lua error becomes an error naming the hook
+    /// (`kind` is "hook" or "backward hook").
+    static func callHook(_ L: OpaquePointer, _ ref: Int32, _ t: Tensor, name: String, layer: Int?,
+                         results: Int32, kind: String) throws {
+        lua_rawgeti(L, fp_registryindex(), lua_Integer(ref))
+        LuaTensor.push(L, t)
+        lua_createtable(L, 0, 2)
+        lua_pushstring(L, name); lua_setfield(L, -2, "name")
+        if let layer { lua_pushinteger(L, lua_Integer(layer)); lua_setfield(L, -2, "layer") }
+        guard fp_pcall(L, 2, results) == LUA_OK else {
+            let msg = fp_tostring(L, -1).map { String(cString: $0) } ?? "(error object is not a string)"
+            fp_pop(L, 1)
+            throw TensorError("\(kind) '\(name)' raised an error: \(msg)")
+        }
+    }
+
     static func callPredicate(_ L: OpaquePointer, _ ref: Int32, _ name: String, what: String) throws -> Bool {
         lua_rawgeti(L, fp_registryindex(), lua_Integer(ref))
         lua_pushstring(L, name)
@@ -109,16 +126,7 @@ final class LuaHookDispatcher: HookDispatcher {
     func fire(_ name: String, layer: Int?, _ act: Tensor) throws -> Tensor? {
         var current: Tensor? = nil
         for e in entries where try matches(e.matcher, name) {
-            lua_rawgeti(L, fp_registryindex(), lua_Integer(e.fn))
-            LuaTensor.push(L, current ?? act)
-            lua_createtable(L, 0, 2)
-            lua_pushstring(L, name); lua_setfield(L, -2, "name")
-            if let layer { lua_pushinteger(L, lua_Integer(layer)); lua_setfield(L, -2, "layer") }
-            guard fp_pcall(L, 2, 1) == LUA_OK else {
-                let msg = fp_tostring(L, -1).map { String(cString: $0) } ?? "(error object is not a string)"
-                fp_pop(L, 1)
-                throw TensorError("hook '\(name)' raised an error: \(msg)")
-            }
+            try LuaHookDispatcher.callHook(L, e.fn, current ?? act, name: name, layer: layer, results: 1, kind: "hook")
             if let r = LuaTensor.get(L, -1) {
                 guard r.shape == act.shape else {
                     fp_pop(L, 1)
