@@ -209,19 +209,7 @@ end
 
 local named = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ["\b"] = "\\b", ["\f"] = "\\f" }
 
--- s with every byte sequence that is not UTF-8 replaced by U+FFFD.
-local function valid_utf8(s)
-  if utf8.len(s) then return s end
-  local out, i = {}, 1
-  while i <= #s do
-    local n, bad = utf8.len(s, i)
-    if n then out[#out + 1] = s:sub(i); break end
-    out[#out + 1] = s:sub(i, bad - 1)
-    out[#out + 1] = "\u{FFFD}"
-    i = bad + 1
-  end
-  return table.concat(out)
-end
+local valid_utf8 = require("fp.unicode").valid_utf8
 
 local function encode_string(s)
   s = valid_utf8(s)

@@ -4,17 +4,7 @@ local M = {}
 
 M.font = "DejaVu Sans, Helvetica, Arial, sans-serif"
 
-local function valid_utf8(s)
-  if utf8.len(s) then return s end
-  local out, i = {}, 1
-  while i <= #s do
-    local n, bad = utf8.len(s, i)
-    if n then out[#out + 1] = s:sub(i); break end
-    out[#out + 1] = s:sub(i, bad - 1) .. "\u{FFFD}"
-    i = bad + 1
-  end
-  return table.concat(out)
-end
+local valid_utf8 = require("fp.unicode").valid_utf8
 
 -- XML-escapes text for element content and attribute values. Characters XML cannot hold
 -- (control characters other than tab and newline, invalid UTF-8) become visible escapes or
