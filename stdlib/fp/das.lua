@@ -49,14 +49,6 @@ function M.top_k(model, prompt, k, hooks)
   return out
 end
 
-local function bar(step, total, loss)
-  if not fp.isatty(2) then return end
-  local w = 30
-  local n = math.floor(w * step / total)
-  io.stderr:write(string.format("\r[%s%s] %d/%d loss %.4f", string.rep("#", n), string.rep(".", w - n), step, total, loss))
-  if step == total then io.stderr:write("\n") end
-end
-
 -- The k-dim subspace a DAS run trains: a d x k orthonormal matrix (fp.nn.orthogonal), or with
 -- opts.full_rotation the first k columns of a trained full d x d rotation (pyvene's
 -- RotatedSpaceIntervention shape). Either has :weight() (d x k) and :parameters().
@@ -95,6 +87,7 @@ function M.train(model, opts)
     run_opts.start_at_layer = layer
   end
   local losses, best, best_state = {}, math.huge, nil
+  local tick = require("fp.progress").bar("DAS", steps)
   for step = 1, steps do
     opt:zero_grad()
     local logits = model:run_with_hooks(input, run_opts)
@@ -108,7 +101,7 @@ function M.train(model, opts)
       for i, p in ipairs(param:parameters()) do best_state[i] = p:detach():clone() end
     end
     opt:step()
-    bar(step, steps, l)
+    tick(1, string.format("loss %.4f", l))
     if opts.log_every and step % opts.log_every == 0 then
       io.stderr:write(string.format("das step %d/%d loss %.4f (best %.4f)\n", step, steps, l, best))
     end

@@ -24,21 +24,8 @@ local raise = require("fp.errors").raise
 
 local M = {}
 
--- Progress on stderr for long sweeps, only when stderr is a terminal.
-local function progress(opts, total, label)
-  local show = opts.progress
-  if show == nil then show = fp.isatty(2) end
-  if not show then return function() end end
-  local done, t0 = 0, fp.time()
-  return function(n)
-    done = done + n
-    local frac = done / total
-    local width = 30
-    local bar = string.rep("#", math.floor(frac * width)) .. string.rep("-", width - math.floor(frac * width))
-    io.stderr:write(string.format("\r%s [%s] %d/%d %.1fs", label, bar, done, total, fp.time() - t0))
-    if done >= total then io.stderr:write("\n") end
-  end
-end
+-- Progress on stderr for long sweeps (fp.progress: only when stderr is a terminal, or opts.progress).
+local function progress(opts, total, label) return require("fp.progress").bar(label, total, opts.progress) end
 
 local function metric_value(metric, logits)
   local v = metric(logits)
