@@ -24,6 +24,12 @@ public final class PatchSweep {
         let first: Int
         /// The cell's activation rows first..<P of every item, [batch, P - first, width].
         let rows: Tensor?
+
+        /// Item b's rows; only cells with first < P are ever asked (they have rows).
+        func rows(item b: Int) throws -> Tensor {
+            guard let rows else { throw TensorError("patch sweep: internal error (a cell without rows)") }
+            return try rows.select(0, b)
+        }
     }
 
     /// Rows of one batch item of one cell in the packed activations.
@@ -55,6 +61,9 @@ public final class PatchSweep {
             throw TensorError("patch sweep: tokens must be an int tensor [batch, pos], got \(tokens.dtype.rawValue) \(tokens.shape)")
         }
         let P = tokens.shape[1]
+        guard P <= model.cfg.nCtx else {
+            throw TensorError("patch sweep: \(P) positions exceed the model's context of \(model.cfg.nCtx)")
+        }
         self.model = model
         batch = tokens.shape[0]
         positionsCount = P
@@ -110,6 +119,8 @@ public final class PatchSweep {
                 if memcmp(pa + o, pr + o, width * MemoryLayout<Float>.size) != 0 { first = r; break }
             }
         }
+        // a cell that changes no position whose logits are read gives the corrupted logits
+        if !logitRows.contains(where: { $0 >= first }) { first = P }
         let rows = first < P ? try a.slice(1, first, P).clone() : nil
         cells.append(Cell(layer: layer, stage: stage, first: first, rows: rows))
         return cells.count - 1
@@ -149,12 +160,12 @@ public final class PatchSweep {
         for l in firstLayer..<L {
             try Limits.checkCancel()   // Ctrl-C / --timeout stop a long sweep between layers
             let w = model.weights.blocks[l], last = l == L - 1
-            try join(.pre, l) { c, b in try c.rows!.select(0, b) }
+            try join(.pre, l) { c, b in try c.rows(item: b) }
             var z: Tensor? = nil
             if let xin = x { z = try attention(l, xin, segments) }
             // z cells: their heads' outputs join here; their residual is the corrupted one.
             let zRows = try all.filter { $0.layer == l && $0.stage == .z && $0.first < P }
-                .flatMap { c in try (0..<B).map { try c.rows!.select(0, $0) } }
+                .flatMap { c in try (0..<B).map { try c.rows(item: $0) } }
             if !zRows.isEmpty {
                 let refPre = try referenceRows(layer: l, stage: .pre)
                 z = try Tensor.cat((z.map { [$0] } ?? []) + zRows, dim: 0)
@@ -176,7 +187,7 @@ public final class PatchSweep {
                 x = try Tensor.binary(.add, xx, o)
             }
             try join(.mid, l) { c, b in
-                let rows = try c.rows!.select(0, b)
+                let rows = try c.rows(item: b)
                 guard last else { return rows }
                 let keep = logitRows.filter { $0 >= c.first }.map { $0 - c.first }
                 return try rows.indexSelect(0, try Tensor(ints: keep, shape: [keep.count]))
@@ -189,7 +200,7 @@ public final class PatchSweep {
                 x = try Tensor.binary(.add, xx, m.view([n, d]))
             }
         }
-        try join(.pre, L) { c, b in try c.rows!.select(0, b) }
+        try join(.pre, L) { c, b in try c.rows(item: b) }
         guard let xf = x else { return out }
         // Unembed the rows at the requested positions and scatter them into the output.
         var rowIndex: [Int] = [], target: [(cell: Int, item: Int, pos: Int)] = []

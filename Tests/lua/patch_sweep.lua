@@ -18,7 +18,7 @@ end
 
 for _, name in ipairs({ "gpt2-tiny", "llama-tiny", "llama3-tiny" }) do
   local model = fp.load_model(dir .. name)
-  for _, case in ipairs({ { one, { -1 } }, { one, { -1, 2, -1 } }, { one, false }, { two, { -1 } }, { two, false } }) do
+  for _, case in ipairs({ { one, { -1 } }, { one, { -1, 2, -1 } }, { one, { 2 } }, { one, false }, { two, { -1 } }, { two, false } }) do
     local toks, positions = case[1], case[2]
     local label = (positions and table.concat(positions, ",") or "all") .. ", batch " .. toks.shape[1]
     test(name .. ": every stage, layer and changed row equals run_with_hooks (logit positions " .. label .. ")", function()
@@ -119,4 +119,9 @@ test("several prompts are patched together (TransformerLens's batch semantics), 
     heads, { shape = { L, H } })
   assert_close(patching.attn_head_out_all_pos(model, corrupt, cache, metric), plain, 1e-4, "heads")
   expect_error(function() patching.resid_pre(model, corrupt[{ { 0, 1 } }], cache, metric) end, "the clean cache's 'blocks.0.hook_resid_pre' is for 2 prompt(s) of 7 positions, the corrupted tokens are 1 of 7")
+end)
+
+test("patch_sweep: more positions than the model's context is an error naming the sweep", function()
+  local model = fp.load_model(dir .. "gpt2-tiny")
+  expect_error(function() model:patch_sweep(fp.zeros(1, 100, "int")) end, "patch sweep: 100 positions exceed the model's context of 64")
 end)
