@@ -107,6 +107,17 @@ local function engine_for(model, tokens, opts)
   error(s, 0)
 end
 
+-- ref(layer, stage): the engine's corrupted activation, copied out once per sweep (callers
+-- clone it before writing into it).
+local function references(s)
+  local memo = {}
+  return function(layer, stage)
+    local key = stage .. layer
+    if not memo[key] then memo[key] = s:reference(layer, stage) end
+    return memo[key]
+  end
+end
+
 -- Queues cells on the engine and runs them in passes bounded by memory (logits and rows).
 -- build(cell) -> layer, stage, patched activation; record(cell, value) per cell.
 local function run_cells(model, s, opts, cells, build, metric, record, tick)
@@ -142,6 +153,7 @@ local function resid_sweep(kind)
     local tick = progress(opts, L * P, "patching " .. kind)
     local s = engine_for(model, tokens, opts)
     if s then
+      local ref = references(s)
       local cells = {}
       for layer = 0, L - 1 do for p = 0, P - 1 do cells[#cells + 1] = { layer, p } end end
       local function build(c)
@@ -150,20 +162,20 @@ local function resid_sweep(kind)
         local act
         if kind == "resid_pre" or kind == "resid_mid" then
           local stage = kind == "resid_pre" and "pre" or "mid"
-          act = s:reference(layer, stage)
+          act = ref(layer, stage):clone()
           act[{ {}, p }] = clean_row
           return layer, stage, act
         elseif kind == "resid_post" then
-          act = s:reference(layer + 1, "pre")
+          act = ref(layer + 1, "pre"):clone()
           act[{ {}, p }] = clean_row
           return layer + 1, "pre", act
         elseif kind == "attn_out" then          -- resid_mid = resid_pre + attn_out
-          act = s:reference(layer, "mid")
-          act[{ {}, p }] = s:reference(layer, "pre")[{ {}, p }] + clean_row
+          act = ref(layer, "mid"):clone()
+          act[{ {}, p }] = ref(layer, "pre")[{ {}, p }] + clean_row
           return layer, "mid", act
         else                                    -- mlp_out: resid_post = resid_mid + mlp_out
-          act = s:reference(layer + 1, "pre")
-          act[{ {}, p }] = s:reference(layer, "mid")[{ {}, p }] + clean_row
+          act = ref(layer + 1, "pre"):clone()
+          act[{ {}, p }] = ref(layer, "mid")[{ {}, p }] + clean_row
           return layer + 1, "pre", act
         end
       end
@@ -227,6 +239,7 @@ local function head_sweep(by_pos, point)
     for layer = 0, L - 1 do clean_at[layer] = need(clean_cache, "blocks." .. layer .. ".attn.hook_" .. point, tokens, point == "pattern" and 3 or 2) end
     local s = engine_for(model, tokens, opts)
     if s then
+      local ref = references(s)
       local all = {}
       for layer = 0, L - 1 do for _, c in ipairs(cells) do all[#all + 1] = { layer, c } end end
       -- a patched pattern changes its head's z to pattern @ v (v: the corrupted run's values)
@@ -238,7 +251,7 @@ local function head_sweep(by_pos, point)
       local group = model.cfg.n_heads // model.cfg.n_key_value_heads
       local function build(lc)
         local layer, c = lc[1], lc[2]
-        local z = s:reference(layer, "z")           -- [batch, pos, head, d_head]
+        local z = ref(layer, "z"):clone()           -- [batch, pos, head, d_head]
         if point == "pattern" then
           local v = values["blocks." .. layer .. ".attn.hook_v"][{ {}, {}, c // group }]      -- [batch, pos, d_head]
           z[{ {}, {}, c }] = clean_at[layer][{ {}, c }]:matmul(v)
