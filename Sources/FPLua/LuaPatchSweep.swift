@@ -56,8 +56,8 @@ enum LuaPatchSweep {
             ("__index", { l in
                 let s = try get(l, 1)
                 let key = try l.string(2)
-                if let m = methods.first(where: { $0.0 == key }) {
-                    LuaRegistry.push(l.L, id: methodIDs[m.0]!)
+                if let id = methodIDs[key] {
+                    LuaRegistry.push(l.L, id: id)
                     return 1
                 }
                 switch key {
