@@ -15,7 +15,7 @@ struct Repl: ParsableCommand {
     func run() throws {
         let host = try makeHost()
         guard safety.timeout == nil else { throw ValidationError("--timeout applies to fp run, not to the REPL (Ctrl-C stops a running chunk)") }
-        _ = try safety.apply(to: host, home: nil, args: [])
+        _ = try safety.apply(to: host, script: nil, args: [])
         host.setArgs(script: "repl", [])
         Completion.host = host
         fp_lineedit_set_completion(Completion.generator, " \t\n\"'([{,=+-*/%^<>~#;")
