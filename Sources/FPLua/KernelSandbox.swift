@@ -33,12 +33,14 @@ public enum KernelSandbox {
     /// Files and folders the process still needs after start-up (found with strace; see
     /// docs/security.md): read-only, skipped where absent.
     public static let systemReadPaths: [String] = [
-        "/dev/null", "/dev/urandom",
-        "/proc/self",                     // OpenBLAS and Foundation read /proc/self/* (maps, stat, cgroup)
-        "/sys/devices/system/cpu",        // CPU count and caches (OpenBLAS, Dispatch)
-        "/sys/fs/cgroup",                 // CPU quota (Dispatch's worker count)
-        "/etc/localtime", "/usr/share/zoneinfo",   // os.date
-        "/usr/lib/locale",                // os.setlocale
+        // This process only (/proc/PID): not /proc, where other processes' environ and maps
+        // stay readable under Landlock. (So fp avoids libdispatch's thread pool, whose
+        // monitor reads /proc/TID/stat: see FPTensor/ParallelFor.swift.)
+        "/proc/self",
+        "/sys/devices/system/cpu",                       // sysconf(_SC_NPROCESSORS_*) (glibc, OpenBLAS)
+        "/etc/localtime", "/usr/share/zoneinfo",         // os.date (TZ)
+        "/usr/lib/locale", "/usr/share/locale/locale.alias",   // os.setlocale
+        "/usr/lib/x86_64-linux-gnu/gconv", "/usr/lib/aarch64-linux-gnu/gconv",   // os.setlocale's charset
     ]
 
     /// Restricts the process to reading `read`, reading and writing `write` (absolute,
