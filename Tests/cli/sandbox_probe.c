@@ -30,8 +30,8 @@ static void *thread_body(void *arg) { *(int *)arg = 42; return NULL; }
 int main(int argc, char **argv) {
     if (argc != 4) { fprintf(stderr, "usage: sandbox_probe READ_DIR WRITE_DIR OUTSIDE_DIR\n"); return 2; }
     char path[4096];
-    // /proc is readable in fp's sandbox too (libdispatch needs /proc/TID/stat).
-    fp_landlock_path rules[] = { { argv[1], 0 }, { argv[2], 1 }, { "/proc", 0 } };
+    // as in fp's sandbox: this process's /proc/PID, not /proc
+    fp_landlock_path rules[] = { { argv[1], 0 }, { argv[2], 1 }, { "/proc/self", 0 } };
     int bad = -1;
     int abi = fp_landlock_restrict(rules, 3, &bad);
     if (abi <= 0) { printf("skip - kernel: Landlock not available (%d)\n", abi); return 0; }
