@@ -47,8 +47,11 @@ public enum KernelSandbox {
     /// resolved; missing paths are skipped), and applies the seccomp filter. Throws if the
     /// kernel offers a mechanism and applying it fails; a missing mechanism is reported in the
     /// result, not thrown.
-    public static func apply(read: [Bytes], write: [Bytes]) throws -> Applied {
+    /// `files` are single files that fp itself (not the script: the policy does not list
+    /// them) reads and rewrites, e.g. the REPL's history.
+    public static func apply(read: [Bytes], write: [Bytes], files: [Bytes] = []) throws -> Applied {
         var entries = [(Bytes, Bool)]()
+        for p in files { entries.append((p, true)) }
         for p in systemReadPaths { entries.append((Array(p.utf8), false)) }
         for p in read { entries.append((p, false)) }
         for p in write { entries.append((p, true)) }

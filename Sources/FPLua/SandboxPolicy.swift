@@ -83,7 +83,7 @@ public final class SandboxPolicy {
     }
 
     /// lstat(2) of exact bytes: nil if nothing is there, else whether it is a symbolic link.
-    static func isSymlink(_ path: Bytes) -> Bool? {
+    public static func isSymlink(_ path: Bytes) -> Bool? {
         var st = stat()
         let r = (path + [0]).withUnsafeBufferPointer { buf in
             buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) { lstat($0, &st) }

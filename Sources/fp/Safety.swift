@@ -61,7 +61,7 @@ struct SafetyOptions: ParsableArguments {
     /// (so no Lua code from a file runs before the sandbox is on). `script` is the script's
     /// path (nil for the REPL and -e); `args` are the script's arguments (those naming
     /// existing files or folders become readable). Returns the timeout, if any.
-    func apply(to host: LuaHost, script: String?, args: [String]) throws -> Int? {
+    func apply(to host: LuaHost, script: String?, args: [String], historyFile: String? = nil) throws -> Int? {
         let d = try SafetyOptions.defaults()
         guard !(sandbox && noSandbox) else { throw ValidationError("--sandbox and --no-sandbox contradict each other") }
         let configured = try d["sandbox"].map { try SafetyOptions.truthy($0, "sandbox setting") } ?? false
@@ -81,7 +81,7 @@ struct SafetyOptions: ParsableArguments {
         if let s = seconds, s <= 0 { throw ValidationError("--timeout: expected a positive number of seconds, got \(s)") }
 
         if sandboxed {
-            try applySandbox(to: host, script: script, args: args)
+            try applySandbox(to: host, script: script, args: args, historyFile: historyFile)
         } else if !allowRead.isEmpty || !allowWrite.isEmpty {
             throw ValidationError("--allow-read and --allow-write only apply with --sandbox")
         }
@@ -91,7 +91,7 @@ struct SafetyOptions: ParsableArguments {
 
     /// The policy (what fp checks) and the same folders in the kernel (Landlock, seccomp),
     /// kernel first, then the Lua wrappers.
-    func applySandbox(to host: LuaHost, script: String?, args: [String]) throws {
+    func applySandbox(to host: LuaHost, script: String?, args: [String], historyFile: String?) throws {
         typealias Bytes = SandboxPolicy.Bytes
         let fm = FileManager.default
         for dir in allowWrite {
@@ -156,7 +156,13 @@ struct SafetyOptions: ParsableArguments {
             printError("sandbox: \(KernelSandbox.statusDescription): file access is checked by fp only, not enforced by the kernel (see docs/security.md)")
         }
         do {
-            _ = try KernelSandbox.apply(read: policy.readRoots, write: policy.writeRoots)
+            // the REPL's history file: for fp (libedit) only, the policy does not list it
+            var files = [SandboxPolicy.Bytes]()
+            if let h = historyFile, FileManager.default.fileExists(atPath: h) || FileManager.default.createFile(atPath: h, contents: nil),
+               let r = SandboxPolicy.resolve(Array(h.utf8)), SandboxPolicy.isSymlink(Array(h.utf8)) == false {
+                files.append(r)
+            }
+            _ = try KernelSandbox.apply(read: policy.readRoots, write: policy.writeRoots, files: files)
         } catch {
             throw ValidationError("cannot set up the sandbox: \(error)")
         }
