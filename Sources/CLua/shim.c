@@ -1,4 +1,5 @@
 #include "CLua.h"
+#include "CSandbox.h"
 #include <signal.h>
 #include <string.h>
 #include <pthread.h>
@@ -131,11 +132,14 @@ static void on_sigint(int sig) {
         // running (a huge matmul, a C string function). A second one ends the process.
         static const char msg[] = "\nfp: interrupted twice; exiting\n";
         ssize_t w = write(2, msg, sizeof msg - 1); (void)w;
+        fp_tempfiles_unlink_all();
         _exit(130);
     }
     cancel_flag = 1;
     stop_now();
 }
+
+static struct sigaction sigint_before_arm;   // restored by fp_sigint_disarm
 
 void fp_sigint_arm(lua_State *L) {
     armed_state = L;
@@ -146,7 +150,7 @@ void fp_sigint_arm(lua_State *L) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGINT, &sa, &sigint_before_arm);
 }
 
 // coroutine.resume(co, ...) through the original (upvalue 1), with co marked as running so a
@@ -216,7 +220,9 @@ void fp_sigint_disarm(void) {
     running_co = NULL;
     if (L) lua_sethook(L, NULL, 0, 0);
     cancel_flag = 0;
-    signal(SIGINT, SIG_DFL);
+    // back to what was there (the default, or the handler that removes temporary files)
+    if (sigint_before_arm.sa_handler == on_sigint) signal(SIGINT, SIG_DFL);
+    else sigaction(SIGINT, &sigint_before_arm, NULL);
 }
 
 // The timeout thread: sets the flag after `seconds`; if the process is still running
@@ -232,6 +238,7 @@ static void *timeout_thread(void *arg) {
     char msg[96];
     int n = snprintf(msg, sizeof msg, "fp: timeout after %d s (did not stop within %d s more; exiting)\n", (int)timeout_seconds, grace);
     if (n > 0) { ssize_t w = write(2, msg, (size_t)n); (void)w; }
+    fp_tempfiles_unlink_all();
     _exit(124);
     return NULL;
 }

@@ -13,9 +13,12 @@ struct FP: ParsableCommand {
         subcommands: [Run.self, Repl.self, Test.self, Info.self, Pull.self])
 }
 
-/// Shared: a Lua host with fp's stdlib on package.path.
-func makeHost() throws -> LuaHost {
-    try LuaHost(stdlibPath: LuaHost.findStdlib(executable: CommandLine.arguments[0]))
+/// Shared: a Lua host with fp's stdlib on package.path. fp.extensions (Lua code from a file)
+/// is loaded by SafetyOptions.apply once the sandbox, if any, is on; `extensions` loads it now.
+func makeHost(extensions: Bool = false) throws -> LuaHost {
+    let host = try LuaHost(stdlibPath: LuaHost.findStdlib(executable: CommandLine.arguments[0]))
+    if extensions { host.loadExtensions() }
+    return host
 }
 
 func printError(_ message: String) {
@@ -37,7 +40,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let host = try makeHost()
         if let code = execute {
-            let timeout = try safety.apply(to: host, home: nil, args: rest)
+            let timeout = try safety.apply(to: host, script: nil, args: rest)
             host.setArgs(script: "-e", rest)
             try startTimeout(timeout)
             if let err = host.runString(code) { try fail(err) }
@@ -60,7 +63,7 @@ struct Run: ParsableCommand {
         }
         let args = Array(rest.dropFirst())
         let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        let timeout = try safety.apply(to: host, home: folder, args: args)
+        let timeout = try safety.apply(to: host, script: file, args: args)
         host.addToPackagePath(folder)
         host.setArgs(script: file, args)
         try startTimeout(timeout)
@@ -90,7 +93,7 @@ struct Test: ParsableCommand {
         let roots = paths.isEmpty ? ["Tests/lua"] : paths
         let files = try collectLuaFiles(roots)
         guard !files.isEmpty else { printError("no test files (*.lua) found in \(roots.joined(separator: ", "))"); throw ExitCode(1) }
-        let host = try makeHost()
+        let host = try makeHost(extensions: true)
         host.setArgs(script: "fp test", files)
         let code = "local failed = require('fp.testing').run_files(arg); if failed > 0 then os.exit(1) end"
         if let err = host.runString(code, name: "=fp test") { printError(err); throw ExitCode(1) }
@@ -130,6 +133,7 @@ struct Info: ParsableCommand {
             print("Lua: \(luaVersion())")
             print("stdlib: \(LuaHost.findStdlib(executable: CommandLine.arguments[0]) ?? "(not found)")")
             print("models folder: \(ModelLoader.modelsFolder)")
+            print("sandbox: \(KernelSandbox.statusDescription)")
             return
         }
         do {

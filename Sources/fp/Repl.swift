@@ -15,13 +15,13 @@ struct Repl: ParsableCommand {
     func run() throws {
         let host = try makeHost()
         guard safety.timeout == nil else { throw ValidationError("--timeout applies to fp run, not to the REPL (Ctrl-C stops a running chunk)") }
-        _ = try safety.apply(to: host, home: nil, args: [])
+        let interactive = isatty(0) != 0
+        let historyPath = (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.fp_history"
+        _ = try safety.apply(to: host, script: nil, args: [], historyFile: interactive ? historyPath : nil)
         host.setArgs(script: "repl", [])
         Completion.host = host
         fp_lineedit_set_completion(Completion.generator, " \t\n\"'([{,=+-*/%^<>~#;")
-        let historyPath = (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.fp_history"
         _ = read_history(historyPath)
-        let interactive = isatty(0) != 0
         if interactive { print("fp \(fpVersion) with \(luaVersion()) — Ctrl-D to quit, Ctrl-C stops a running chunk") }
         while true {
             signal(SIGINT, SIG_IGN)
