@@ -14,6 +14,7 @@
 local fp = require "fp"
 
 local M = {}
+M.stats = { ok = 0, error = 0 }   -- calls that returned and calls that raised an error
 M.groups = { "tensor", "linalg", "model", "stdlib" }
 
 -- Choices ----------------------------------------------------------------------------------
@@ -82,8 +83,7 @@ local function remember(v)
   pool[#pool + 1] = v
 end
 
-local function fresh_tensor()
-  local k = pick(14)
+local function make_tensor(k)
   if k == 1 then return fp.zeros(2, 3)
   elseif k == 2 then return fp.randn(3, 4)
   elseif k == 3 then return fp.arange(6)
@@ -96,8 +96,15 @@ local function fresh_tensor()
   elseif k == 10 then return fp.randn(1, 3):expand(5, 3)
   elseif k == 11 then return fp.randn(3):requires_grad()
   elseif k == 12 then local t = fp.randn(2, 2); t:free(); return t
-  elseif k == 13 then return fp.tensor({ math.maxinteger, math.mininteger, 0 }, "int")
+  elseif k == 13 then   -- int64 extremes (beyond what a Lua float holds exactly)
+    local p, n = fp.tensor({ 1 << 62 }, "int"), fp.tensor({ -(1 << 62) }, "int")
+    return fp.cat({ (p - 1) + p, n + n, p })
   else return fp.tensor({ 0 / 0, 1 / 0, -1 / 0, 1e30 }) end
+end
+
+local function fresh_tensor()
+  local ok, t = pcall(make_tensor, pick(14))
+  return ok and t or nil
 end
 
 local gen   -- forward declaration
@@ -171,6 +178,54 @@ function gen(d)
   elseif k == 14 then return model or fresh_tensor()
   elseif k == 15 then return coroutine.create(gen_function())
   else return gen_table(d) end
+end
+
+-- Argument kinds, learnt from the functions' own messages ---------------------------------------
+-- Most random arguments are rejected by the first type check. Before fuzzing, each function is
+-- called with growing argument lists, and "bad argument #i to 'f' (integer expected ...)" tells
+-- which kind argument i takes; generated calls then mostly pass values of that kind, so the
+-- checks after the type checks (sizes, dims, shapes) are reached.
+local KIND_WORDS = { tensor = "tensor", integer = "integer", int = "integer", dim = "integer",
+  size = "integer", number = "number", string = "string", name = "string", table = "table",
+  list = "table", options = "table", ["function"] = "function", boolean = "boolean", model = "model" }
+local TYPICAL = { tensor = function() return fp.randn(2, 3) end, integer = function() return 1 end,
+  number = function() return 0.5 end, string = function() return "float" end, table = function() return {} end,
+  ["function"] = function() return function() end end, boolean = function() return true end,
+  model = function() return model end }
+
+local function gen_kind(kind)
+  if kind == "tensor" then return fresh_tensor()
+  elseif kind == "integer" then return chance(2) and one_of(SMALL) or one_of(INTS)
+  elseif kind == "number" then return chance(2) and one_of(SMALL) or one_of(FLOATS)
+  elseif kind == "string" then return one_of(STRINGS)
+  elseif kind == "table" then return gen_table(0)
+  elseif kind == "function" then return gen_function()
+  elseif kind == "boolean" then return chance(2)
+  elseif kind == "model" then return model
+  end
+  return gen()
+end
+
+local function learn_kinds(e)
+  e.kinds = {}
+  local args, n = {}, 0
+  if e.method == "tensor" then args[1] = fp.randn(2, 3); n = 1
+  elseif e.method == "model" then args[1] = model; n = 1
+  elseif e.method ~= nil then args[1] = e.method; n = 1 end
+  for _ = 1, 6 do
+    local ok, err = pcall(e.fn, table.unpack(args, 1, n))
+    if ok then return end
+    local i, what = tostring(err):match("bad argument #(%d+) to '[^']*' %((.-)%)")
+    if not i then return end
+    i = tonumber(i) + (e.method ~= nil and 1 or 0)   -- methods count after self
+    local kind
+    for w in what:gmatch("[%a_]+") do if KIND_WORDS[w] then kind = KIND_WORDS[w]; break end end
+    if not kind or i > 8 or e.kinds[i] == kind then return end
+    e.kinds[i] = kind
+    for j = n + 1, i - 1 do args[j] = args[j] == nil and 1 or args[j] end
+    args[i] = TYPICAL[kind]()
+    n = math.max(n, i)
+  end
 end
 
 -- The API, from the live tables -------------------------------------------------------------
@@ -267,6 +322,8 @@ local function build_groups()
   for _, m in ipairs(stdlib_modules()) do
     sorted_functions(m.t, "fp." .. m.name .. ".", g.stdlib)
   end
+  for _, list in pairs(g) do for _, e in ipairs(list) do learn_kinds(e) end end
+  collectgarbage()
   return g
 end
 
@@ -305,10 +362,12 @@ function step()
   local e = group_funcs[pick(#group_funcs)]
   local args = {}
   local n = pick(5) - 1
+  if e.kinds and #e.kinds > n and not chance(4) then n = #e.kinds end
   if e.method == "tensor" and not chance(8) then args[1] = chance(2) and fresh_tensor() or gen() ; n = n + 1
   elseif e.method == "model" and not chance(8) then args[1] = model; n = n + 1
   elseif type(e.method) == "userdata" or type(e.method) == "table" then args[1] = e.method; n = n + 1 end
-  for i = #args + 1, n do args[i] = gen() end
+  local kinds = e.kinds or {}
+  for i = #args + 1, n do args[i] = (kinds[i] and not chance(5)) and gen_kind(kinds[i]) or gen() end
   if trace then
     local shown = {}
     for i = 1, n do shown[i] = describe(args[i]) end
@@ -327,6 +386,8 @@ function step()
   else
     results = table.pack(pcall(e.fn, table.unpack(args, 1, n)))
   end
+  M.stats[results[1] and "ok" or "error"] = M.stats[results[1] and "ok" or "error"] + 1
+  if not results[1] and M.errors then M.errors[#M.errors + 1] = tostring(results[2]) end
   if results[1] then
     for i = 2, math.min(results.n, 4) do
       local r = results[i]
