@@ -56,13 +56,13 @@ fi
 if stale "$B/obj/FPTensor.o" Sources/FPTensor; then
   echo "fuzz: compiling FPTensor (instrumented)"
   swiftc "${common[@]}" -module-name FPTensor -emit-module -emit-module-path "$B/obj/FPTensor.swiftmodule" \
-    -c Sources/FPTensor/*.swift -o "$B/obj/FPTensor.o"
+    -c $(find Sources/FPTensor -name "*.swift" | sort) -o "$B/obj/FPTensor.o"
   rm -f "$B/obj/FPModels.o"
 fi
 if stale "$B/obj/FPModels.o" Sources/FPModels; then
   echo "fuzz: compiling FPModels (instrumented)"
   swiftc "${common[@]}" -module-name FPModels -emit-module -emit-module-path "$B/obj/FPModels.swiftmodule" \
-    -c Sources/FPModels/*.swift -o "$B/obj/FPModels.o"
+    -c $(find Sources/FPModels -name "*.swift" | sort) -o "$B/obj/FPModels.o"
 fi
 if stale "$B/fp-fuzz" Tests/Fuzz "$B/obj/FPModels.o" "$B/obj/FPTensor.o"; then
   echo "fuzz: linking .build/fuzz/fp-fuzz"
@@ -80,7 +80,7 @@ if [[ " ${targets[*]} " == *" lua_"* ]]; then
   if stale "$B/obj/FPLua.o" Sources/FPLua "$B/obj/FPModels.o" "$B/obj/FPTensor.o"; then
     echo "fuzz: compiling FPLua (instrumented)"
     swiftc "${common[@]}" -module-name FPLua -emit-module -emit-module-path "$B/obj/FPLua.swiftmodule" \
-      -c Sources/FPLua/*.swift -o "$B/obj/FPLua.o"
+      -c $(find Sources/FPLua -name "*.swift" | sort) -o "$B/obj/FPLua.o"
   fi
   if stale "$B/fp-fuzz-lua" Tests/Fuzz/lua "$B/obj/FPLua.o" "$B/obj/shim.o"; then
     echo "fuzz: linking .build/fuzz/fp-fuzz-lua"
