@@ -261,29 +261,58 @@ local function stdlib_modules()
   return mods
 end
 
+local PROBE_NAMES = { "add", "run", "reference", "free", "AB", "BA", "A", "B", "T", "svd", "eigenvalues",
+  "norm", "get", "collapse_l", "collapse_r", "U", "S", "Vh", "ndim", "shape", "clone", "matmul", "rank" }
+
 local function build_groups()
   local g = { tensor = {}, linalg = {}, model = {}, stdlib = {} }
   local tensor_methods = getmetatable(fp.zeros(1)).__methods
   local autograd = { backward = 1, grad = 1, requires_grad = 1, requires_grad_ = 1, detach = 1,
     zero_grad = 1, is_leaf = 1, grad_fn = 1, no_grad = 1, enable_grad = 1, set_grad_enabled = 1,
     _sgd_step = 1, _adam_step = 1, cross_entropy = 1, layer_norm = 1, rms_norm = 1 }
+  -- products and the functions that autograd differentiates are fuzzed with the autograd ones too
+  local linalg_also = { matmul = 1, bmm = 1, outer = 1, einsum = 1, cosine_similarity = 1, softmax = 1,
+    log_softmax = 1, norm = 1, var = 1, std = 1, gather = 1, scatter_ = 1, sum = 1, mean = 1, cat = 1,
+    stack = 1, where = 1, gelu = 1, pow = 1, mul = 1, view = 1, expand = 1, select = 1, clone = 1 }
   for _, e in ipairs(sorted_functions(fp, "fp.", {}, SKIP_FP)) do
     local short = e.name:sub(4)
     if autograd[short] then table.insert(g.linalg, e) else table.insert(g.tensor, e) end
+    if linalg_also[short] then table.insert(g.linalg, e) end
   end
   for _, e in ipairs(sorted_functions(tensor_methods, "Tensor:", {})) do
     e.method = "tensor"
     local short = e.name:sub(8)
     if autograd[short] then table.insert(g.linalg, e) else table.insert(g.tensor, e) end
+    if linalg_also[short] then table.insert(g.linalg, e) end
+  end
+  -- optimizer and scheduler objects' methods
+  if fp.optim then
+    local p = fp.randn(3):requires_grad()
+    for _, make in ipairs({ function() return fp.optim.Adam({ p }) end, function() return fp.optim.SGD({ p }, { lr = 0.1 }) end,
+      function() return fp.optim.StepLR(fp.optim.SGD({ p }, { lr = 0.1 }), { step_size = 2 }) end }) do
+      local ok, obj = pcall(make)
+      local om = ok and getmetatable(obj)
+      local idx = om and om.__index
+      if type(idx) == "table" then
+        for _, e in ipairs(sorted_functions(idx, tostring(om.__name or "Optimizer") .. ":", {})) do
+          e.method = obj; table.insert(g.linalg, e)
+        end
+      end
+    end
   end
   local meta = getmetatable(fp.zeros(1))
   for _, k in ipairs({ "__add", "__sub", "__mul", "__div", "__pow", "__mod", "__idiv", "__unm", "__len",
     "__tostring", "__index", "__newindex", "__concat", "__eq", "__lt", "__le", "__close" }) do
     if type(meta[k]) == "function" then table.insert(g.tensor, { name = "Tensor." .. k, fn = meta[k], method = "tensor" }) end
   end
+  -- submodules (linalg, optim, nn), in name order (pairs order changes from run to run);
+  -- fp.Tensor and fp.Model are the method tables above
+  local subs = {}
   for k, v in pairs(fp) do
-    if type(v) == "table" and type(k) == "string" then sorted_functions(v, "fp." .. k .. ".", g.linalg) end
+    if type(v) == "table" and type(k) == "string" and k ~= "Tensor" and k ~= "Model" then subs[#subs + 1] = k end
   end
+  table.sort(subs)
+  for _, k in ipairs(subs) do sorted_functions(fp[k], "fp." .. k .. ".", g.linalg) end
   if model then
     local mm = getmetatable(model).__methods
     for _, e in ipairs(sorted_functions(mm, "Model:", {})) do e.method = "model"; table.insert(g.model, e) end
@@ -300,8 +329,11 @@ local function build_groups()
     for _, make in ipairs({
       function() return model:kv_cache(fp.tensor({ { 1, 2 } }, "int")) end,
       function() return model:patch_sweep(fp.tensor({ { 1, 2, 3 } }, "int")) end,
-      function() return model.blocks[0].attn.OV end,
-      function() return model.blocks[0].attn.QK end,
+      function() return model.OV end,
+      function() return model.OV[0] end,
+      function() return model.OV[0][0] end,
+      function() return model.QK[1] end,
+      function() return model.QK[0][1] end,
     }) do
       local ok2, obj = pcall(make)
       if ok2 and obj ~= nil then
@@ -313,7 +345,14 @@ local function build_groups()
             e.method = obj; table.insert(g.model, e)
           end
         end
-        for _, k in ipairs({ "__index", "__tostring", "__mul", "__len", "__call" }) do
+        if om and type(om.__index) == "function" then
+          -- methods behind an __index function: probe the usual names
+          for _, k in ipairs(PROBE_NAMES) do
+            local okp, f = pcall(function() return obj[k] end)
+            if okp and type(f) == "function" then table.insert(g.model, { name = tostring(om.__name) .. ":" .. k, fn = f, method = obj }) end
+          end
+        end
+        for _, k in ipairs({ "__index", "__tostring", "__mul", "__matmul", "__len", "__call", "__unm" }) do
           if om and type(om[k]) == "function" then table.insert(g.model, { name = tostring(om.__name) .. "." .. k, fn = om[k], method = obj }) end
         end
       end
@@ -322,7 +361,7 @@ local function build_groups()
   for _, m in ipairs(stdlib_modules()) do
     sorted_functions(m.t, "fp." .. m.name .. ".", g.stdlib)
   end
-  for _, list in pairs(g) do for _, e in ipairs(list) do learn_kinds(e) end end
+  for _, name in ipairs(M.groups) do for _, e in ipairs(g[name]) do learn_kinds(e) end end
   collectgarbage()
   return g
 end
@@ -430,4 +469,5 @@ function M.sizes(opts)
   return out
 end
 
+M._groups = function() return funcs_by_group end
 return M
