@@ -15,6 +15,16 @@ nonisolated(unsafe) var host: LuaHost?
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>) -> Int32 {
     let env = ProcessInfo.processInfo.environment
+    // FP_LUA_TESTS=FILE[,FILE]: run Lua test files (as `fp test` does) under AddressSanitizer
+    // instead of fuzzing, e.g. the coroutine regressions; exits 1 when a test fails.
+    if let files = env["FP_LUA_TESTS"], let root = env["FP_ROOT"] {
+        Limits.maxTensorBytes = 1 << 30
+        guard let h = try? LuaHost(stdlibPath: root + "/stdlib") else { exit(2) }
+        let list = files.split(separator: ",").map { "\"\($0)\"" }.joined(separator: ", ")
+        let err = h.runString("if require('fp.testing').run_files({ \(list) }) > 0 then os.exit(1) end", name: "=fp test")
+        if let err { FileHandle.standardError.write("\(err)\n".data(using: .utf8)!); exit(1) }
+        exit(0)
+    }
     guard let root = env["FP_ROOT"], let group = env["FP_FUZZ_GROUP"] else {
         FileHandle.standardError.write("fp-fuzz-lua: set FP_ROOT (the source tree) and FP_FUZZ_GROUP (tensor, linalg, model, stdlib)\n".data(using: .utf8)!)
         exit(2)

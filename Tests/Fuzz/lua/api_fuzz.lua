@@ -359,7 +359,10 @@ local function build_groups()
     end
   end
   for _, m in ipairs(stdlib_modules()) do
-    sorted_functions(m.t, "fp." .. m.name .. ".", g.stdlib)
+    -- the public functions ("_name" ones are the modules' internals, called with checked values)
+    for _, e in ipairs(sorted_functions(m.t, "fp." .. m.name .. ".", {})) do
+      if not e.name:match("%._[^.]*$") then table.insert(g.stdlib, e) end
+    end
   end
   for _, name in ipairs(M.groups) do for _, e in ipairs(g[name]) do learn_kinds(e) end end
   collectgarbage()
@@ -456,6 +459,43 @@ function M.run(group, input, opts)
   end
   if model then pcall(model.reset_hooks, model) end
   pool = {}
+  collectgarbage()
+  return calls
+end
+
+-- Every function of the group with each extreme number (INTS, FLOATS) in each of its first
+-- three argument positions, the other arguments typical values of their kind: a systematic
+-- pass over the integer conversions that random choices reach only by luck. Returns the
+-- number of calls.
+function M.sweep(group, opts)
+  opts = opts or {}
+  if not model and opts.model_path then model = fp.load_model(opts.model_path) end
+  funcs_by_group = funcs_by_group or build_groups()
+  local calls = 0
+  local extremes = {}
+  for _, v in ipairs(INTS) do extremes[#extremes + 1] = v end
+  for _, v in ipairs(FLOATS) do extremes[#extremes + 1] = v end
+  for _, e in ipairs(funcs_by_group[group]) do
+    local base, n = {}, 0
+    if e.method == "tensor" then base[1] = fp.randn(2, 3); n = 1
+    elseif e.method == "model" then base[1] = model; n = 1
+    elseif e.method ~= nil then base[1] = e.method; n = 1 end
+    local first = n + 1
+    for i = first, first + 2 do
+      for _, x in ipairs(extremes) do
+        local args = {}
+        for j = 1, first + 2 do
+          if j < first then args[j] = base[j]
+          elseif j == i then args[j] = x
+          else local k = e.kinds and e.kinds[j]; args[j] = k and TYPICAL[k]() or nil end
+        end
+        if opts.trace then opts.trace(e.name .. " #" .. i .. " = " .. describe(x)) end
+        pcall(e.fn, table.unpack(args, 1, first + 2))
+        calls = calls + 1
+      end
+    end
+    if e.method == "tensor" then pcall(base[1].free, base[1]) end
+  end
   collectgarbage()
   return calls
 end

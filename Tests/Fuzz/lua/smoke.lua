@@ -22,5 +22,7 @@ for _, g in ipairs(groups) do
     if trace then trace("-- group " .. g .. " seed " .. seed) end
     total = total + fuzz.run(g, fuzz.bytes_for_seed(seed, calls * 24), { max_calls = calls, trace = trace, model_path = model_path })
   end
+  if trace then trace("-- sweep " .. g) end
+  total = total + fuzz.sweep(g, { trace = trace, model_path = model_path })
   print(string.format("api fuzz %-7s %3d functions, %5d calls, no finding", g, sizes[g], total))
 end
