@@ -162,8 +162,11 @@ static int co_resume_marked(lua_State *L, lua_State *co, int first_arg) {
     if (armed_state && (cancel_flag || timeout_flag)) hook_stop(co);
     lua_State *prev = running_co;
     running_co = co;
-    lua_call(L, nargs, LUA_MULTRET);   // resume itself never raises for errors inside co
+    // resume itself never raises for errors inside co, but a stop hook on L can raise at the
+    // call: running_co must be restored before any error leaves (co may be collected later)
+    int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
     running_co = prev;
+    if (status != LUA_OK) return lua_error(L);
     if (armed_state && (cancel_flag || timeout_flag)) stop_now();
     return lua_gettop(L) - first_arg + 1;
 }

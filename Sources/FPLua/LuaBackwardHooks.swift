@@ -6,10 +6,12 @@ import FPTensor
 /// hook point when the run's graph is backpropagated. The Lua functions stay referenced for as
 /// long as the graph (the closures) lives, and are released with it.
 final class LuaBackwardHooks: BackwardHookDispatcher {
+    /// The main thread's state (the graph may be backpropagated from another thread than the
+    /// one that ran it, after that one is gone); hooks run on LuaThreads.running(or: L).
     let L: OpaquePointer
     private var entries: [(name: String, ref: Int32)] = []
 
-    init(_ L: OpaquePointer) { self.L = L }
+    init(_ L: OpaquePointer) { self.L = LuaThreads.main(L) }
 
     deinit { for e in entries { luaL_unref(L, fp_registryindex(), e.ref) } }
 
@@ -45,7 +47,7 @@ final class LuaBackwardHooks: BackwardHookDispatcher {
         // the closure keeps this object (and so the Lua functions) alive with the graph
         return { [self] grad in
             for ref in refs {
-                try LuaHookDispatcher.callHook(L, ref, grad, name: name, layer: layer, results: 0, kind: "backward hook")
+                try LuaHookDispatcher.callHook(LuaThreads.running(or: L), ref, grad, name: name, layer: layer, results: 0, kind: "backward hook")
             }
         }
     }

@@ -76,18 +76,29 @@ enum LuaConvert {
 
     /// Pushes t:tolist(): nested 1-based tables; a 0-d tensor becomes a number.
     static func pushList(_ L: OpaquePointer, _ t: Tensor) throws {
-        let v = try t.toDoubles()
+        // An empty tensor's memory does not bound the tables it makes ([2^40, 0] is 2^40 empty
+        // lists): the tables before the first size-0 dim are counted and a huge count refused.
+        var tables = 1
+        for s in t.shape.dropLast() {
+            if s == 0 { break }
+            let (m, o) = tables.multipliedReportingOverflow(by: s)
+            guard !o, m <= 1 << 24 else { throw LuaError("tolist: a tensor of shape \(shapeString(t.shape)) makes too many tables") }
+            tables = m
+        }
+        // int64 values are read exactly (beyond 2^53 a Double would round them)
+        let ints = t.dtype == .int64 ? try t.toInts() : []
+        let v = t.dtype == .int64 ? [] : try t.toDoubles()
         let strides = Tensor.contiguousStrides(t.shape)
-        func pushValue(_ x: Double) {
+        func pushValue(_ i: Int) {
             switch t.dtype {
-            case .float32: lua_pushnumber(L, x)
-            case .int64: lua_pushinteger(L, lua_Integer(x))
-            case .bool: lua_pushboolean(L, x != 0 ? 1 : 0)
+            case .float32: lua_pushnumber(L, v[i])
+            case .int64: lua_pushinteger(L, lua_Integer(ints[i]))
+            case .bool: lua_pushboolean(L, v[i] != 0 ? 1 : 0)
             }
         }
         func build(_ d: Int, _ base: Int) {
-            if d == t.rank { pushValue(v[base]); return }
-            lua_createtable(L, Int32(t.shape[d]), 0)
+            if d == t.rank { pushValue(base); return }
+            lua_createtable(L, Int32(clamping: t.shape[d]), 0)
             for i in 0..<t.shape[d] {
                 build(d + 1, base + i * strides[d])
                 lua_rawseti(L, -2, lua_Integer(i + 1))

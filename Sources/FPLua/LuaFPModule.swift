@@ -75,15 +75,28 @@ enum LuaFPModule {
                 guard count <= Double(1 << 34) else { throw LuaError("arange: too many elements (\(count))") }
                 let n = Int(Swift.max(0, count))
                 let allInt = [1, 2, 3].allSatisfy { l.isNone(Int32($0)) || lua_isinteger(l.L, Int32($0)) != 0 }
-                let vals = (0..<n).map { start + Double($0) * st }
-                l.push(try LuaConvert.makeTensor(vals, shape: [n], dtype: allInt ? .int64 : .float32, function: "arange"))
+                // written straight into the tensor: its storage is what --max-memory counts
+                let out = try Tensor.empty([n], dtype: allInt ? .int64 : .float32)
+                if allInt {
+                    let p = try out.intPointer()
+                    for i in 0..<n {
+                        guard let v = Int64(exactly: (start + Double(i) * st).rounded()) else { throw LuaError("arange: value out of the int64 range") }
+                        p[i] = v
+                    }
+                } else {
+                    let p = try out.floatPointer()
+                    for i in 0..<n { p[i] = Float(start + Double(i) * st) }
+                }
+                l.push(out)
                 return 1
             }),
             ("linspace", { l in
                 let a = try l.number(1), b = try l.number(2), n = try l.int(3)
                 guard n >= 0, n <= 1 << 34 else { throw l.argError(3, message: "steps must be between 0 and 2^34, got \(n)") }
-                let vals = (0..<n).map { n == 1 ? a : a + (b - a) * Double($0) / Double(n - 1) }
-                l.push(try Tensor(vals.map { Float($0) }, shape: [n])); return 1
+                let out = try Tensor.empty([n])   // counted by --max-memory before it is filled
+                let p = try out.floatPointer()
+                for i in 0..<n { p[i] = Float(n == 1 ? a : a + (b - a) * Double(i) / Double(n - 1)) }
+                l.push(out); return 1
             }),
             ("eye", { l in
                 let n = try l.int(1), m = try l.optInt(2) ?? n
@@ -125,7 +138,10 @@ enum LuaFPModule {
             ("is_tensor", { l in l.push(bool: LuaTensor.get(l.L, 1) != nil); return 1 }),
             ("memory", { l in l.push(int: Storage.liveBytes); return 1 }),
             ("load_model", LuaModel.load),
-            ("isatty", { l in l.push(bool: isatty(Int32(try l.int(1))) != 0); return 1 }),
+            ("isatty", { l in
+                // a number that is no file descriptor is not a terminal
+                l.push(bool: Int32(exactly: try l.int(1)).map { isatty($0) != 0 } ?? false); return 1
+            }),
             ("time", { l in
                 // Monotonic wall-clock seconds, like Python's time.perf_counter().
                 var ts = timespec()

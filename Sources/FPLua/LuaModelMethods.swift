@@ -227,7 +227,9 @@ enum LuaModelMethods {
                     // an integer p keeps position p (as a dim of size 1); {a, b} keeps a..b-1; {a} a..end
                     if lua_type(l.L, idx) == LUA_TNUMBER {
                         let p = try Lua(l.L, function: "run_with_cache").int(idx)
-                        d.cachePositions = (p, p == -1 ? nil : p + 1)
+                        let (next, o) = p.addingReportingOverflow(1)
+                        guard !o else { throw LuaError("run_with_cache: pos_slice \(p) is out of range") }
+                        d.cachePositions = (p, p == -1 ? nil : next)
                     } else if lua_type(l.L, idx) == LUA_TTABLE {
                         let r = try Lua(l.L, function: "run_with_cache").intTable(idx)
                         guard r.count == 1 || r.count == 2 else { throw LuaError("run_with_cache: pos_slice must be a position or a {start, stop} range") }

@@ -47,11 +47,10 @@ enum LuaTensorMethods {
     }
 
     static func pushScalar(_ l: Lua, _ r: Tensor) throws {
-        let v = try r.toDoubles()[0]
         switch r.dtype {
-        case .float32: l.push(v)
-        case .int64: l.push(int: Int(v))
-        case .bool: l.push(bool: v != 0)
+        case .float32: l.push(try r.toDoubles()[0])
+        case .int64: l.push(int: try r.toInts()[0])   // exact: an int64 beyond 2^53 is no Double
+        case .bool: l.push(bool: try r.toDoubles()[0] != 0)
         }
     }
 

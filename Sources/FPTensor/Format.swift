@@ -3,55 +3,74 @@ import Foundation
 /// Printing in PyTorch's style: a common number format for all elements, nested brackets
 /// aligned under each other, and "..." summarization past 1000 elements (3 at each edge).
 extension Tensor {
-    public func formatted(threshold: Int = 1000, edge: Int = 3) -> String {
+    /// Printing reads only the elements it shows (never a copy of the tensor), so its work and
+    /// memory do not grow with a size the script chose; a print that would show more than
+    /// `maxShown` elements (many small dims) shows the shape only.
+    public func formatted(threshold: Int = 1000, edge: Int = 3, maxShown: Int = 10_000) -> String {
         guard storage.isValid else { return "tensor(<freed>)" }
         let summarize = count > threshold
-        let values: [Double]
-        do { values = try toDoubles() } catch {
-            // E.g. a huge expanded view that cannot be materialized: no elements to show.
-            return "tensor(<\(error)>, shape=\(fmt(shape)))"
+        // indices shown along each dim (all of them, or `edge` at each end when summarized)
+        let shownIdx: [[Int]] = shape.map { n in
+            summarize && n > 2 * edge ? Array(0..<edge) + Array((n - edge)..<n) : (n <= maxShown ? Array(0..<n) : [])
         }
-        let fmtElem = Tensor.elementFormatter(values, dtype, summarize ? sampled(edge) : nil)
+        var shownCount = 1
+        for (d, idx) in shownIdx.enumerated() {
+            let n = idx.isEmpty ? shape[d] : idx.count
+            let (m, o) = shownCount.multipliedReportingOverflow(by: n)
+            shownCount = o ? Int.max : m
+        }
+        if count == 0 { return "tensor([], shape=\(fmt(shape)))" }
+        guard shownCount <= maxShown else { return "tensor(..., shape=\(fmt(shape)))" }
+        // the shown elements as text, in print order (storage positions relative to the offset)
+        var positions = [Int]()
+        positions.reserveCapacity(shownCount)
+        func walk(_ d: Int, _ pos: Int) {
+            if d == rank { positions.append(pos); return }
+            for i in shownIdx[d] { walk(d + 1, pos + i * strides[d]) }
+        }
+        walk(0, 0)
+        let texts: [String]
+        do {
+            switch dtype {
+            case .int64:
+                // exact: int64 values beyond 2^53 do not go through Double
+                let p = try intPointer()
+                let raw = positions.map { String(p[$0]) }
+                let w = raw.map(\.count).max() ?? 1
+                texts = raw.map { $0.leftPad(w) }
+            case .float32, .bool:
+                let values = try dtype == .float32 ? { let p = try floatPointer(); return positions.map { Double(p[$0]) } }()
+                                                   : { let p = try boolPointer(); return positions.map { Double(p[$0]) } }()
+                let f = Tensor.elementFormatter(values, dtype, nil)
+                texts = values.map(f)
+            }
+        } catch { return "tensor(<\(error)>, shape=\(fmt(shape)))" }
+        var next = 0
+        func take() -> String { defer { next += 1 }; return texts[next] }
         var body: String
         if rank == 0 {
-            body = values.first.map(fmtElem) ?? ""
+            body = take()
         } else {
-            body = render(values, dim: 0, base: 0, indent: 7, summarize: summarize, edge: edge, fmtElem)
+            body = render(dim: 0, indent: 7, cut: { d in summarize && shape[d] > 2 * edge }, shownIdx, take)
         }
         var extras = [String]()
-        if rank != 1 || summarize || count == 0 { if rank > 0 { extras.append("shape=\(fmt(shape))") } }
+        if rank != 1 || summarize { if rank > 0 { extras.append("shape=\(fmt(shape))") } }
         // int64 and bool print without a dtype, as torch does: "1" vs "1." and true/false tell them apart.
         if requiresGrad { extras.append("requires_grad=true") }
         if !extras.isEmpty { body += ", " + extras.joined(separator: ", ") }
         return "tensor(" + body + ")"
     }
 
-    /// The elements that a summarized print shows (for choosing the format).
-    private func sampled(_ edge: Int) -> Set<Int> {
-        var keep = Set<Int>()
-        func walk(_ d: Int, _ base: Int) {
-            if d == rank { keep.insert(base); return }
-            let n = shape[d], st = Tensor.contiguousStrides(shape)[d]
-            let idx = n > 2 * edge ? Array(0..<edge) + Array((n - edge)..<n) : Array(0..<n)
-            for i in idx { walk(d + 1, base + i * st) }
+    /// Nested brackets for the shown elements, which `take` hands out in print order.
+    private func render(dim d: Int, indent: Int, cut: (Int) -> Bool, _ shownIdx: [[Int]], _ take: () -> String) -> String {
+        let idx = shownIdx[d]
+        var parts = [String]()
+        for (k, _) in idx.enumerated() {
+            if cut(d) && k == idx.count / 2 { parts.append("...") }
+            parts.append(d == rank - 1 ? take() : render(dim: d + 1, indent: indent + 1, cut: cut, shownIdx, take))
         }
-        walk(0, 0)
-        return keep
-    }
-
-    private func render(_ v: [Double], dim d: Int, base: Int, indent: Int, summarize: Bool, edge: Int,
-                        _ f: (Double) -> String) -> String {
-        let n = shape[d], st = Tensor.contiguousStrides(shape)[d]
-        let cut = summarize && n > 2 * edge
-        let idx: [Int?] = cut ? Array(0..<edge).map { $0 } + [nil] + Array((n - edge)..<n).map { $0 } : Array(0..<n).map { $0 }
-        if d == rank - 1 {
-            return "[" + idx.map { $0.map { f(v[base + $0 * st]) } ?? "..." }.joined(separator: ", ") + "]"
-        }
+        if d == rank - 1 { return "[" + parts.joined(separator: ", ") + "]" }
         let sep = "," + String(repeating: "\n", count: rank - d - 1) + String(repeating: " ", count: indent + 1)
-        let parts = idx.map { i -> String in
-            guard let i else { return "..." }
-            return render(v, dim: d + 1, base: base + i * st, indent: indent + 1, summarize: summarize, edge: edge, f)
-        }
         return "[" + parts.joined(separator: sep) + "]"
     }
 
