@@ -4,19 +4,34 @@ import Foundation
 /// aligned under each other, and "..." summarization past 1000 elements (3 at each edge).
 extension Tensor {
     public func formatted(threshold: Int = 1000, edge: Int = 3) -> String {
-        guard storage.isValid else { return "tensor(<freed>)" }
-        let summarize = count > threshold
-        let values: [Double]
-        do { values = try toDoubles() } catch {
-            // E.g. a huge expanded view that cannot be materialized: no elements to show.
-            return "tensor(<\(error)>, shape=\(fmt(shape)))"
+        guard storage.isValid, let raw = try? storage.raw() else { return "tensor(<freed>)" }
+        // A dim longer than the threshold is cut even when the tensor is empty ([2^40, 0]):
+        // printing costs what it shows, never what the shape claims.
+        let summarize = count > threshold || shape.contains { $0 > threshold }
+        let shown = shape.reduce(1) { Limits.bytes($0, summarize ? Swift.min($1, 2 * edge) : $1) }
+        guard shown <= 100_000 else { return "tensor(<\(count) elements>, shape=\(fmt(shape)))" }
+        // elements are read where they are (through the strides): no copy of the tensor
+        let base = raw + offset * dtype.byteSize
+        func value(_ off: Int) -> Double {
+            switch dtype {
+            case .float32: return Double(base.assumingMemoryBound(to: Float.self)[off])
+            case .int64: return Double(base.assumingMemoryBound(to: Int64.self)[off])
+            case .bool: return Double(base.assumingMemoryBound(to: UInt8.self)[off])
+            }
         }
-        let fmtElem = Tensor.elementFormatter(values, dtype, summarize ? sampled(edge) : nil)
+        func text(_ off: Int, _ f: (Double) -> String) -> String {
+            // int64 prints from the integer itself (exact beyond 2^53)
+            dtype == .int64 ? String(base.assumingMemoryBound(to: Int64.self)[off]).leftPad(intWidth) : f(value(off))
+        }
+        var offsets = [Int]()
+        walk(dim: 0, off: 0, summarize: summarize, edge: edge) { offsets.append($0) }
+        let intWidth = dtype == .int64 ? offsets.map { String(base.assumingMemoryBound(to: Int64.self)[$0]).count }.max() ?? 1 : 0
+        let fmtElem = Tensor.elementFormatter(offsets.map(value), dtype, nil)
         var body: String
         if rank == 0 {
-            body = values.first.map(fmtElem) ?? ""
+            body = text(0, fmtElem)
         } else {
-            body = render(values, dim: 0, base: 0, indent: 7, summarize: summarize, edge: edge, fmtElem)
+            body = render(dim: 0, off: 0, indent: 7, summarize: summarize, edge: edge) { text($0, fmtElem) }
         }
         var extras = [String]()
         if rank != 1 || summarize || count == 0 { if rank > 0 { extras.append("shape=\(fmt(shape))") } }
@@ -26,31 +41,30 @@ extension Tensor {
         return "tensor(" + body + ")"
     }
 
-    /// The elements that a summarized print shows (for choosing the format).
-    private func sampled(_ edge: Int) -> Set<Int> {
-        var keep = Set<Int>()
-        func walk(_ d: Int, _ base: Int) {
-            if d == rank { keep.insert(base); return }
-            let n = shape[d], st = Tensor.contiguousStrides(shape)[d]
-            let idx = n > 2 * edge ? Array(0..<edge) + Array((n - edge)..<n) : Array(0..<n)
-            for i in idx { walk(d + 1, base + i * st) }
-        }
-        walk(0, 0)
-        return keep
+    /// The indices of dim `d` that a print shows (nil stands for "...").
+    private func shownIndices(_ d: Int, summarize: Bool, edge: Int) -> [Int?] {
+        let n = shape[d]
+        if summarize && n > 2 * edge { return Array(0..<edge) + [nil] + Array((n - edge)..<n) }
+        return Array(0..<n)
     }
 
-    private func render(_ v: [Double], dim d: Int, base: Int, indent: Int, summarize: Bool, edge: Int,
-                        _ f: (Double) -> String) -> String {
-        let n = shape[d], st = Tensor.contiguousStrides(shape)[d]
-        let cut = summarize && n > 2 * edge
-        let idx: [Int?] = cut ? Array(0..<edge).map { $0 } + [nil] + Array((n - edge)..<n).map { $0 } : Array(0..<n).map { $0 }
+    /// Calls `visit` with the storage offset (from `offset`) of each shown element, in order.
+    private func walk(dim d: Int, off: Int, summarize: Bool, edge: Int, _ visit: (Int) -> Void) {
+        if d == rank { visit(off); return }
+        for case let i? in shownIndices(d, summarize: summarize, edge: edge) {
+            walk(dim: d + 1, off: off + i * strides[d], summarize: summarize, edge: edge, visit)
+        }
+    }
+
+    private func render(dim d: Int, off: Int, indent: Int, summarize: Bool, edge: Int, _ f: (Int) -> String) -> String {
+        let idx = shownIndices(d, summarize: summarize, edge: edge)
         if d == rank - 1 {
-            return "[" + idx.map { $0.map { f(v[base + $0 * st]) } ?? "..." }.joined(separator: ", ") + "]"
+            return "[" + idx.map { $0.map { f(off + $0 * strides[d]) } ?? "..." }.joined(separator: ", ") + "]"
         }
         let sep = "," + String(repeating: "\n", count: rank - d - 1) + String(repeating: " ", count: indent + 1)
         let parts = idx.map { i -> String in
             guard let i else { return "..." }
-            return render(v, dim: d + 1, base: base + i * st, indent: indent + 1, summarize: summarize, edge: edge, f)
+            return render(dim: d + 1, off: off + i * strides[d], indent: indent + 1, summarize: summarize, edge: edge, f)
         }
         return "[" + parts.joined(separator: sep) + "]"
     }

@@ -130,7 +130,7 @@ extension Tensor {
                 for i in 0..<n where pm[o[0] + i * s[0]] != 0 { p[o[1] + i * s[1]] = v }
             }
         case .int64:
-            let p = try intPointer(), v = Int64(clampingToInt64: value)
+            let p = try intPointer(), v = try Int64.storing(value)
             StridedLoop(shape: shape, strides: [m.strides, strides]).forEachRow { o, n, s in
                 for i in 0..<n where pm[o[0] + i * s[0]] != 0 { p[o[1] + i * s[1]] = v }
             }

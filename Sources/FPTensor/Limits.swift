@@ -59,6 +59,17 @@ public enum Limits {
         return try body()
     }
 
+    /// Throws when Lua's heap has no room for `bytes` more: for Swift code about to build a Lua
+    /// value whose size the script chose (tolist, token lists). Lua's allocator would refuse it
+    /// past the cap, and that refusal must not happen inside a Swift frame.
+    public static func checkLuaRoom(_ bytes: Int) throws {
+        if bytes <= luaHeapCap() - luaHeapBytes() { return }
+        reclaim?()
+        let room = luaHeapCap() - luaHeapBytes()
+        guard bytes > room else { return }
+        throw TensorError("the result needs about \(Storage.describe(bytes: bytes)) of Lua memory, more than the \(Storage.describe(bytes: Swift.max(room, 0))) left" + (maxTensorBytes != nil ? " (fp run --max-memory SIZE)" : ""))
+    }
+
     /// Bytes of `count` elements of `size` bytes, saturating (a huge count then fails the check).
     public static func bytes(_ count: Int, _ size: Int) -> Int {
         let (b, o) = Swift.max(count, 0).multipliedReportingOverflow(by: size)
