@@ -18,6 +18,15 @@ enum LuaModelMethods {
         guard l.type(i) == LUA_TTABLE else { return nil }
         let n = Int(lua_rawlen(l.L, i))
         guard n > 0 else { throw l.argError(i, message: "empty list of prompts") }
+        // one Lua string may be listed many times: the copies, token ids and mask that follow
+        // (about 24 bytes per text byte) are the script's choice and must fit --max-memory
+        var bytes = 0
+        for k in 1...n {
+            lua_rawgeti(l.L, i, lua_Integer(k))
+            bytes = bytes &+ Int(clamping: lua_rawlen(l.L, -1)) &+ 2
+            fp_pop(l.L, 1)
+        }
+        try Limits.check(Limits.bytes(bytes, 24))
         var out = [String]()
         for k in 1...n {
             lua_rawgeti(l.L, i, lua_Integer(k))
@@ -308,6 +317,7 @@ enum LuaModelMethods {
                     ids = tok.encode(s)
                     if bos, let bosId = tok.bosId { ids.insert(bosId, at: 0) }
                 }
+                try Limits.checkLuaRoom(Limits.bytes(ids.count, 64))   // a Lua string per token
                 l.push(strings: ids.map { tok.tokenText($0) })
                 return 1
             }),

@@ -7,6 +7,7 @@ extension Tensor {
         }
         let c = try contiguous()
         let p = try c.intPointer()
+        try Limits.check(Limits.bytes(count, MemoryLayout<Int>.stride))
         var out = [Int](repeating: 0, count: count)
         for i in 0..<count {
             var v = Int(p[i])
@@ -89,14 +90,19 @@ extension Tensor {
     public func nonzero() throws -> Tensor {
         let flags = try to(.bool).contiguous()
         let p = try flags.boolPointer()
-        var hits = [Int]()
+        // counted first, so the result is one tensor allocation (under --max-memory), not a growing array
+        var hits = 0
+        for i in 0..<count where p[i] != 0 { hits += 1 }
+        let out = try Tensor.empty([hits, rank], dtype: .int64)
+        let q = try out.intPointer()
         var coord = [Int](repeating: 0, count: rank)
+        var w = 0
         for i in 0..<count {
-            if p[i] != 0 { hits.append(contentsOf: coord) }
+            if p[i] != 0 { for c in coord { q[w] = Int64(c); w += 1 } }
             var k = rank - 1
             while k >= 0 { coord[k] += 1; if coord[k] < shape[k] { break }; coord[k] = 0; k -= 1 }
         }
-        return try Tensor(ints: hits, shape: [rank == 0 ? (hits.isEmpty && p[0] == 0 ? 0 : 1) : hits.count / rank, rank])
+        return out
     }
 
     /// torch.where(cond, a, b) with broadcasting; the result dtype is float unless both are int.

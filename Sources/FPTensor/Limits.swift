@@ -70,6 +70,10 @@ public enum Limits {
         throw TensorError("the result needs about \(Storage.describe(bytes: bytes)) of Lua memory, more than the \(Storage.describe(bytes: Swift.max(room, 0))) left" + (maxTensorBytes != nil ? " (fp run --max-memory SIZE)" : ""))
     }
 
+    /// Throws unless `bytes` more would fit: a check before fp builds buffers whose size the
+    /// script chose and that live for one call (token lists of many prompts).
+    public static func check(_ bytes: Int) throws { try withReserved(bytes) {} }
+
     /// Bytes of `count` elements of `size` bytes, saturating (a huge count then fails the check).
     public static func bytes(_ count: Int, _ size: Int) -> Int {
         let (b, o) = Swift.max(count, 0).multipliedReportingOverflow(by: size)
