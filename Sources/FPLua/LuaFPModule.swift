@@ -29,7 +29,7 @@ enum LuaFPModule {
         if allInt {
             let a = try l.int(1), b = try l.optInt(2), st = try l.optInt(3) ?? 1
             let (start, stop) = b.map { (a, $0) } ?? (0, a)
-            guard st != 0 else { throw l.argError(3, message: "step must be non-zero") }
+            guard st != 0 else { throw l.argError(3, message: "step must be a non-zero finite number") }
             let (diff, o) = stop.subtractingReportingOverflow(start)
             guard !o else { throw LuaError("arange: too many elements (\(start) to \(stop))") }
             let n = diff == 0 || (diff > 0) != (st > 0) ? 0 : (diff.magnitude - 1) / st.magnitude + 1

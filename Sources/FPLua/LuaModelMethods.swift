@@ -314,10 +314,12 @@ enum LuaModelMethods {
                 } else {
                     let s = try l.string(2)
                     let (bos, _) = try tokenOptions(l, b, 3)
+                    // a Lua string per token, at most one token per byte: checked before encoding
+                    try Limits.checkLuaRoom(Limits.bytes(s.utf8.count + 1, 64))
                     ids = tok.encode(s)
                     if bos, let bosId = tok.bosId { ids.insert(bosId, at: 0) }
                 }
-                try Limits.checkLuaRoom(Limits.bytes(ids.count, 64))   // a Lua string per token
+                try Limits.checkLuaRoom(Limits.bytes(ids.count, 64))   // a Lua string per token (ids from a tensor)
                 l.push(strings: ids.map { tok.tokenText($0) })
                 return 1
             }),

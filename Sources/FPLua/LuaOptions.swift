@@ -36,7 +36,8 @@ enum LuaOptions {
     }
 
     /// The known name closest to `name` by edit distance, if it is close enough to be a typo
-    /// (at most a third of the name's length, at least 1), or one contains the other.
+    /// (1 edit for names up to 3 letters, else 2 or a third of the length), or the only known
+    /// name sharing a prefix of 4 or more letters with it ("reduce" -> "reduction").
     static func nearest(_ name: String, among known: [String]) -> String? {
         guard name.utf8.count <= 64 else { return nil }   // a long key is no typo (and the distance is quadratic)
         let a = Array(name.lowercased().utf8)
@@ -45,26 +46,27 @@ enum LuaOptions {
             let d = editDistance(a, Array(k.lowercased().utf8))
             if d < bestDistance { (best, bestDistance) = (k, d) }
         }
-        if bestDistance <= Swift.max(1, a.count / 3) { return best }
-        if a.count >= 3, known.filter({ $0.contains(name) || name.contains($0) }).count == 1 {
-            return known.first { $0.contains(name) || name.contains($0) }
-        }
-        return nil
+        if bestDistance <= (a.count <= 3 ? 1 : Swift.max(2, a.count / 3)) { return best }
+        func prefix(_ k: String) -> Int { zip(a, k.lowercased().utf8).prefix { $0 == $1 }.count }
+        let sharing = known.filter { prefix($0) >= 4 }
+        return sharing.count == 1 ? sharing[0] : nil
     }
 
-    /// Levenshtein distance (insert, delete, substitute), two rows.
+    /// Edit distance with insertions, deletions, substitutions and swaps of neighbours
+    /// (optimal string alignment: "titel" is one edit from "title").
     static func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
-        var prev = Array(0...b.count), cur = [Int](repeating: 0, count: b.count + 1)
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
         for i in 1...a.count {
-            cur[0] = i
             for j in 1...b.count {
-                cur[j] = Swift.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                d[i][j] = Swift.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = Swift.min(d[i][j], d[i - 2][j - 2] + 1) }
             }
-            swap(&prev, &cur)
         }
-        return prev[b.count]
+        return d[a.count][b.count]
     }
 }
 

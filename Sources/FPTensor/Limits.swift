@@ -51,7 +51,7 @@ public enum Limits {
     /// Also refuses sizes beyond the machine's memory when there is no limit.
     public static func withReserved<R>(_ bytes: Int, _ body: () throws -> R) throws -> R {
         guard bytes >= 0, bytes <= Storage.maxAllocationBytes else {
-            throw TensorError("cannot allocate \(Storage.describe(bytes: Swift.max(bytes, 0))): more than the \(Storage.describe(bytes: Storage.maxAllocationBytes)) limit")
+            throw TensorError("cannot allocate \(Storage.describe(bytes: Swift.max(bytes, 0))) (more than the \(Storage.describe(bytes: Storage.maxAllocationBytes)) limit)")
         }
         try reserve(bytes)
         bufferBytes += bytes
