@@ -12,7 +12,9 @@
 // the Swift side pushed an error message: raise it here, after the Swift frame is gone.
 static int trampoline(lua_State *L) {
     fp_swift_fn fn = (fp_swift_fn)lua_touserdata(L, lua_upvalueindex(1));
+    int prev = fp_lua_swift_frames(1);
     int n = fn(L);
+    fp_lua_swift_frames(prev);
     if (n >= 0) return n;
     if (n != FP_LUA_RERAISE && lua_type(L, -1) == LUA_TSTRING) {
         // "file:line:" of the nearest Lua caller (metamethods such as __index sit between).
@@ -81,7 +83,9 @@ int fp_pcall_traceback(lua_State *L, int nargs, int nresults) {
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback_handler);
     lua_insert(L, base);
+    int prev = fp_lua_swift_frames(0);
     int status = lua_pcall(L, nargs, nresults, base);
+    fp_lua_swift_frames(prev);
     lua_remove(L, base);
     return status;
 }

@@ -7,6 +7,9 @@ public enum LimitsBridge {
     /// Called once per Lua state, by LuaHost.
     static func install(_ L: OpaquePointer) {
         fp_install_coroutine_tracking(L)
+        // Lua's heap counts against --max-memory too (a string or table bomb is a Lua error).
+        fp_lua_use_budget_allocator(L) { Limits.luaHeapCap() }
+        Limits.luaHeapBytes = { fp_lua_heap_bytes() }
         Limits.cancelReason = {
             if fp_timed_out() != 0 { return "timeout after \(fp_timeout_seconds()) s" }
             return fp_cancel_requested() != 0 ? "interrupted" : nil

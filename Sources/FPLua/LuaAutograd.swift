@@ -123,13 +123,13 @@ enum LuaAutograd {
             }),
             ("var", { l in
                 let t = try l.tensor(1)
-                let (dims, keep) = try R.reduceArgs(l, 2)
+                let (dims, keep) = try R.reduceArgs(l, 2, options: ["keepdim", "correction"])
                 let corr = try l.intOption(correctionIndex(l), "correction") ?? 1
                 return try R.pushReduced(l, try AG.variance(t, dims: dims, correction: corr, keepdim: keep))
             }),
             ("std", { l in
                 let t = try l.tensor(1)
-                let (dims, keep) = try R.reduceArgs(l, 2)
+                let (dims, keep) = try R.reduceArgs(l, 2, options: ["keepdim", "correction"])
                 let corr = try l.intOption(correctionIndex(l), "correction") ?? 1
                 return try R.pushReduced(l, try AG.unary(.sqrt, AG.variance(t, dims: dims, correction: corr, keepdim: keep)))
             }),
@@ -197,6 +197,7 @@ enum LuaAutograd {
     static let crossEntropy: LuaFunction = { l in
         let logits = try l.tensor(1), targets = try l.tensorOrScalar(2)
         if !l.isNone(3) && l.type(3) != LUA_TTABLE { throw l.argError(3, "options table expected") }
+        try l.checkOptions(3, ["reduction", "ignore_index"])
         let red = try l.stringOption(3, "reduction") ?? "mean"
         let ignore = try l.intOption(3, "ignore_index") ?? -100
         guard targets.dtype == .int64 else { throw l.argError(2, "int tensor of class indices expected") }

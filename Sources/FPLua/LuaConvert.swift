@@ -23,8 +23,18 @@ enum LuaConvert {
         lua_settop(L, top)
         guard depth <= 32 else { throw LuaError("\(function): nested table is too deep") }
         try Tensor.checkShape(shape, function)
-        var values = [Double]()
-        values.reserveCapacity(shape.reduce(1, *))
+        // the nesting can repeat one table many times: the element count is the script's choice
+        let count = shape.reduce(1) { Limits.bytes($0, $1) }
+        return try Limits.withReserved(Limits.bytes(count, 8)) {
+            try valuesFromTable(L, idx, shape: shape, count: count, dtype: dtype, function: function)
+        }
+    }
+
+    private static func valuesFromTable(_ L: OpaquePointer, _ idx: Int32, shape: [Int], count: Int, dtype: DType?, function: String) throws -> Tensor {
+        // int64 elements are read as Lua integers (exact beyond 2^53); floats must be whole numbers
+        let exactInts = dtype == .int64
+        var values = [Double](), ints = [Int]()
+        if exactInts { ints.reserveCapacity(count) } else { values.reserveCapacity(count) }
         var sawNumber = false, sawBool = false
         func walk(_ t: Int32, _ d: Int, _ path: String) throws {
             let n = Int(lua_rawlen(L, t))
@@ -43,16 +53,24 @@ enum LuaConvert {
                     try walk(lua_gettop(L), d + 1, here)
                 } else if ty == LUA_TNUMBER {
                     sawNumber = true
-                    values.append(fp_tonumber(L, -1))
+                    if !exactInts { values.append(fp_tonumber(L, -1)) }
+                    else if lua_isinteger(L, -1) != 0 { ints.append(Int(fp_tointeger(L, -1))) }
+                    else {
+                        let d = fp_tonumber(L, -1)
+                        guard let x = Int64(exactly: d) else { throw LuaError("\(function): element \(here) is \(d), not an integer (dtype int64)") }
+                        ints.append(Int(x))
+                    }
                 } else if ty == LUA_TBOOLEAN {
                     sawBool = true
-                    values.append(lua_toboolean(L, -1) != 0 ? 1 : 0)
+                    if exactInts { ints.append(lua_toboolean(L, -1) != 0 ? 1 : 0) }
+                    else { values.append(lua_toboolean(L, -1) != 0 ? 1 : 0) }
                 } else {
                     throw LuaError("\(function): element \(here) is a \(String(cString: lua_typename(L, ty))), expected a number or boolean")
                 }
             }
         }
         try walk(idx, 0, "")
+        if exactInts { return try Tensor(ints: ints, shape: shape) }
         let dt = dtype ?? (sawBool && !sawNumber ? .bool : .float32)
         return try makeTensor(values, shape: shape, dtype: dt, function: function)
     }
@@ -74,7 +92,9 @@ enum LuaConvert {
         }
     }
 
-    /// Pushes t:tolist(): nested 1-based tables; a 0-d tensor becomes a number.
+    /// Pushes t:tolist(): nested 1-based tables; a 0-d tensor becomes a number. Elements are
+    /// read in their own dtype (int64 stays exact), and the Lua memory the lists need is
+    /// checked against --max-memory first (a failed Lua allocation here would unwind Swift).
     static func pushList(_ L: OpaquePointer, _ t: Tensor) throws {
         // An empty tensor's memory does not bound the tables it makes ([2^40, 0] is 2^40 empty
         // lists): the tables before the first size-0 dim are counted and a huge count refused.
@@ -85,15 +105,16 @@ enum LuaConvert {
             guard !o, m <= 1 << 24 else { throw LuaError("tolist: a tensor of shape \(shapeString(t.shape)) makes too many tables") }
             tables = m
         }
-        // int64 values are read exactly (beyond 2^53 a Double would round them)
-        let ints = t.dtype == .int64 ? try t.toInts() : []
-        let v = t.dtype == .int64 ? [] : try t.toDoubles()
+        try Limits.checkLuaRoom(Limits.bytes(t.count, 16) &+ Limits.bytes(tables, 64))
+        // read in the tensor's own dtype: int64 values stay exact (beyond 2^53 a Double rounds)
+        let c = try t.contiguous()
+        let raw = try c.storage.raw() + c.offset * c.dtype.byteSize
         let strides = Tensor.contiguousStrides(t.shape)
         func pushValue(_ i: Int) {
             switch t.dtype {
-            case .float32: lua_pushnumber(L, v[i])
-            case .int64: lua_pushinteger(L, lua_Integer(ints[i]))
-            case .bool: lua_pushboolean(L, v[i] != 0 ? 1 : 0)
+            case .float32: lua_pushnumber(L, Double(raw.assumingMemoryBound(to: Float.self)[i]))
+            case .int64: lua_pushinteger(L, lua_Integer(raw.assumingMemoryBound(to: Int64.self)[i]))
+            case .bool: lua_pushboolean(L, raw.assumingMemoryBound(to: UInt8.self)[i] != 0 ? 1 : 0)
             }
         }
         func build(_ d: Int, _ base: Int) {

@@ -13,6 +13,7 @@ enum LuaFPExtras {
                 return 0
             }),
             ("randn", { l in l.push(try Tensor.randn(try floatShape(l))); return 1 }),
+            ("options_error", LuaOptions.optionsError),
             ("rand", { l in l.push(try Tensor.rand(try floatShape(l))); return 1 }),
             ("randint", { l in
                 // randint(high, shape) or randint(low, high, shape), as torch.randint
@@ -26,6 +27,7 @@ enum LuaFPExtras {
             }),
             ("randperm", { l in l.push(try Tensor.randperm(try l.int(1))); return 1 }),
             ("multinomial", { l in
+                try l.checkOptions(3, ["replacement"])
                 let replacement = l.type(3) == LUA_TBOOLEAN ? try l.bool(3) : try l.boolOption(3, "replacement", default: false)
                 l.push(try Tensor.multinomial(try l.tensor(1), numSamples: try l.int(2), replacement: replacement))
                 return 1
@@ -111,6 +113,7 @@ enum LuaFPExtras {
                 l.push(q); l.push(r); return 2
             }),
             ("svd", { l in
+                try l.checkOptions(2, ["full_matrices"])
                 let full = l.type(2) == LUA_TBOOLEAN ? try l.bool(2) : try l.boolOption(2, "full_matrices", default: false)
                 let (u, s, vh) = try Linalg.svd(try l.tensor(1), fullMatrices: full)
                 l.push(u); l.push(s); l.push(vh); return 3
@@ -147,6 +150,7 @@ enum LuaFPExtras {
         if l.type(k) == LUA_TNUMBER { dim = try l.int(k); k += 1 }
         if l.type(k) == LUA_TBOOLEAN { value = try l.bool(k); k += 1 }
         if l.type(k) == LUA_TTABLE {
+            try l.checkOptions(k, ["dim", flag])
             dim = try l.intOption(k, "dim") ?? dim
             value = try l.boolOption(k, flag, default: value)
             k += 1

@@ -21,12 +21,51 @@ enum LuaFPModule {
         return (shape, dtype)
     }
 
+    /// arange(n) or arange(start, stop[, step]) as torch.arange: Lua integers give an exact
+    /// int64 range; floats give float32, and a step below float32's resolution there (the
+    /// elements would repeat) is an error, not a guess.
+    static let arange: LuaFunction = { l in
+        let allInt = (1...3).allSatisfy { l.isNone(Int32($0)) || lua_isinteger(l.L, Int32($0)) != 0 }
+        if allInt {
+            let a = try l.int(1), b = try l.optInt(2), st = try l.optInt(3) ?? 1
+            let (start, stop) = b.map { (a, $0) } ?? (0, a)
+            guard st != 0 else { throw l.argError(3, message: "step must be a non-zero finite number") }
+            let (diff, o) = stop.subtractingReportingOverflow(start)
+            guard !o else { throw LuaError("arange: too many elements (\(start) to \(stop))") }
+            let n = diff == 0 || (diff > 0) != (st > 0) ? 0 : (diff.magnitude - 1) / st.magnitude + 1
+            guard n <= 1 << 34 else { throw LuaError("arange: too many elements (\(n))") }
+            let t = try Tensor.empty([Int(n)], dtype: .int64)
+            let p = try t.intPointer()
+            for i in 0..<Int(n) { p[i] = Int64(start &+ i &* st) }   // within [start, stop): no overflow
+            l.push(t); return 1
+        }
+        let a = try l.number(1)
+        let b = try l.optNumber(2), st = try l.optNumber(3) ?? 1
+        let (start, stop) = b.map { (a, $0) } ?? (0.0, a)
+        guard st != 0, st.isFinite, start.isFinite, stop.isFinite else { throw l.argError(3, message: "step must be a non-zero finite number") }
+        let count = ((stop - start) / st).rounded(.up)
+        guard count <= Double(1 << 34) else { throw LuaError("arange: too many elements (\(count))") }
+        let n = Int(Swift.max(0, count))
+        if n >= 2 {
+            let far = Swift.max(Swift.abs(start), Swift.abs(start + Double(n - 1) * st))
+            guard Swift.abs(st) >= Double(Float(far).ulp) else {
+                throw LuaError("arange: step \(st) is finer than float32 can tell apart near \(Float(far)) (the elements would repeat); give Lua integers for an exact int64 range, e.g. fp.arange((1 << 53) + 1, (1 << 53) + 3)")
+            }
+        }
+        let t = try Tensor.empty([n])
+        let p = try t.floatPointer()
+        for i in 0..<n { p[i] = Float(start + Double(i) * st) }
+        l.push(t); return 1
+    }
+
     static var functions: [(String, LuaFunction)] {
         [
             ("tensor", { l in
                 let dt = try l.isNone(2) ? nil : LuaTensorMethods.parseDType(l, 2)
                 switch l.type(1) {
                 case LUA_TTABLE: l.push(try LuaConvert.tensorFromTable(l.L, 1, dtype: dt, function: "tensor"))
+                case LUA_TNUMBER where dt == .int64 && lua_isinteger(l.L, 1) == 0:
+                    l.push(try Tensor(ints: [Int(try Int64.storing(fp_tonumber(l.L, 1)))], shape: []))
                 case LUA_TNUMBER, LUA_TBOOLEAN:
                     let t = try l.tensorOrScalar(1)
                     l.push(try t.to(dt ?? (l.type(1) == LUA_TBOOLEAN ? .bool : .float32)).clone())
@@ -65,38 +104,15 @@ enum LuaFPModule {
                 let out = try Tensor(zeros: t.shape, dtype: l.isNone(2) ? t.dtype : try LuaTensorMethods.parseDType(l, 2))
                 try out.fill(1); l.push(out); return 1
             }),
-            ("arange", { l in
-                // arange(n) or arange(start, stop[, step]); ints give int64 as in torch
-                let a = try l.number(1)
-                let b = try l.optNumber(2), st = try l.optNumber(3) ?? 1
-                let (start, stop) = b.map { (a, $0) } ?? (0.0, a)
-                guard st != 0, st.isFinite, start.isFinite, stop.isFinite else { throw l.argError(3, message: "step must be a non-zero finite number") }
-                let count = ((stop - start) / st).rounded(.up)
-                guard count <= Double(1 << 34) else { throw LuaError("arange: too many elements (\(count))") }
-                let n = Int(Swift.max(0, count))
-                let allInt = [1, 2, 3].allSatisfy { l.isNone(Int32($0)) || lua_isinteger(l.L, Int32($0)) != 0 }
-                // written straight into the tensor: its storage is what --max-memory counts
-                let out = try Tensor.empty([n], dtype: allInt ? .int64 : .float32)
-                if allInt {
-                    let p = try out.intPointer()
-                    for i in 0..<n {
-                        guard let v = Int64(exactly: (start + Double(i) * st).rounded()) else { throw LuaError("arange: value out of the int64 range") }
-                        p[i] = v
-                    }
-                } else {
-                    let p = try out.floatPointer()
-                    for i in 0..<n { p[i] = Float(start + Double(i) * st) }
-                }
-                l.push(out)
-                return 1
-            }),
+            ("arange", arange),
             ("linspace", { l in
                 let a = try l.number(1), b = try l.number(2), n = try l.int(3)
                 guard n >= 0, n <= 1 << 34 else { throw l.argError(3, message: "steps must be between 0 and 2^34, got \(n)") }
-                let out = try Tensor.empty([n])   // counted by --max-memory before it is filled
-                let p = try out.floatPointer()
+                // written straight into the tensor (its storage counts against --max-memory)
+                let t = try Tensor.empty([n])
+                let p = try t.floatPointer()
                 for i in 0..<n { p[i] = Float(n == 1 ? a : a + (b - a) * Double(i) / Double(n - 1)) }
-                l.push(out); return 1
+                l.push(t); return 1
             }),
             ("eye", { l in
                 let n = try l.int(1), m = try l.optInt(2) ?? n

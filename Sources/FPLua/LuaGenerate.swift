@@ -8,6 +8,7 @@ enum LuaGenerate {
     static let generate: LuaFunction = { l in
         let b = try LuaModel.box(l)
         let opts: Int32 = 3
+        try l.checkOptions(opts, LuaModelMethods.tokenOptionNames + ["max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "stop_at_eos"])
         let (tokens, mask, fromText) = try LuaModelMethods.input(l, b, 2, opts)
         let maxNew = try l.intOption(opts, "max_new_tokens") ?? 10
         guard maxNew >= 0 else { throw LuaError("generate: max_new_tokens must be >= 0, got \(maxNew)") }
@@ -16,7 +17,7 @@ enum LuaGenerate {
         let topK = try l.intOption(opts, "top_k")
         let topP = try l.numberOption(opts, "top_p")
         let stopAtEOS = try l.boolOption(opts, "stop_at_eos", default: true)
-        guard temperature >= 0 else { throw LuaError("generate: temperature must be >= 0") }
+        guard temperature >= 0, temperature.isFinite else { throw LuaError("generate: temperature must be a finite number >= 0, got \(temperature)") }
         if let k = topK, k < 1 { throw LuaError("generate: top_k must be >= 1") }
         if let p = topP, !(p > 0 && p <= 1) { throw LuaError("generate: top_p must be in (0, 1]") }
         let m = b.model

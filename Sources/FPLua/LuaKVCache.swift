@@ -45,6 +45,7 @@ enum LuaKVCache {
     /// model:kv_cache(tokens, opts): runs the tokens and keeps every layer's keys and values.
     static let make: LuaFunction = { l in
         let b = try LuaModel.box(l)
+        try l.checkOptions(3, LuaModelMethods.forwardOptionNames)
         let (tokens, mask, _) = try LuaModelMethods.input(l, b, 2, 3)
         var o = try LuaModelMethods.forwardOptions(l, b, 3, mask: mask)
         let cache = try KVCache(cfg: b.model.cfg, batch: tokens.shape[0], capacity: tokens.shape[1])

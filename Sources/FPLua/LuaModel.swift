@@ -108,17 +108,8 @@ enum LuaModel {
         var opts = ModelLoader.Options()
         if l.type(2) == LUA_TTABLE {
             // a misspelled option must not load an unprocessed model silently
-            let known: Set<String> = ["tokenizer", "fold_ln", "center_writing_weights", "center_unembed",
-                                      "fold_value_biases", "refactor_factored_attn_matrices"]
-            lua_pushnil(l.L)
-            while lua_next(l.L, 2) != 0 {
-                let key = lua_type(l.L, -2) == LUA_TSTRING ? String(cString: lua_tolstring(l.L, -2, nil)) : "?"
-                fp_pop(l.L, 1)
-                if !known.contains(key) {
-                    fp_pop(l.L, 1)
-                    throw LuaError("load_model: unknown option '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
-                }
-            }
+            try l.checkOptions(2, ["tokenizer", "fold_ln", "center_writing_weights", "center_unembed",
+                                   "fold_value_biases", "refactor_factored_attn_matrices"])
             opts.tokenizerPath = try l.stringOption(2, "tokenizer")
             // TransformerLens's from_pretrained processing flags (default: no processing)
             opts.processing = ProcessingOptions(

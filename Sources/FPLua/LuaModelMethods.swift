@@ -18,6 +18,15 @@ enum LuaModelMethods {
         guard l.type(i) == LUA_TTABLE else { return nil }
         let n = Int(lua_rawlen(l.L, i))
         guard n > 0 else { throw l.argError(i, message: "empty list of prompts") }
+        // one Lua string may be listed many times: the copies, token ids and mask that follow
+        // (about 24 bytes per text byte) are the script's choice and must fit --max-memory
+        var bytes = 0
+        for k in 1...n {
+            lua_rawgeti(l.L, i, lua_Integer(k))
+            bytes = bytes &+ Int(clamping: lua_rawlen(l.L, -1)) &+ 2
+            fp_pop(l.L, 1)
+        }
+        try Limits.check(Limits.bytes(bytes, 24))
         var out = [String]()
         for k in 1...n {
             lua_rawgeti(l.L, i, lua_Integer(k))
@@ -29,6 +38,11 @@ enum LuaModelMethods {
         }
         return (out, false)
     }
+
+    /// The options each method knows (an unknown key is an error naming the nearest one).
+    static let tokenOptionNames = ["prepend_bos", "padding_side"]
+    static let forwardOptionNames = tokenOptionNames + ["attention_mask", "start_at_layer", "stop_at_layer",
+                                                        "past", "past_length", "positions", "return_type"]
 
     /// prepend_bos from options (default: the model's), padding_side ("right" default).
     static func tokenOptions(_ l: Lua, _ b: ModelBox, _ opts: Int32) throws -> (bos: Bool, left: Bool) {
@@ -178,17 +192,27 @@ enum LuaModelMethods {
         case LUA_TSTRING:
             let name = String(cString: lua_tolstring(l.L, idx, nil))
             fp_pop(l.L, 1)
-            guard b.hookPoints.contains(name) else { throw LuaError("\(l.function): names_filter: no hook point named '\(name)'") }
+            try checkHookName(l, b, name)
             return { $0 == name }
         case LUA_TTABLE:
+            // a list of names: anything else in it (numbers, keys) is a mistake, not "cache nothing"
             var names = Set<String>()
-            for k in 1...Swift.max(1, Int(lua_rawlen(l.L, idx))) where k <= Int(lua_rawlen(l.L, idx)) {
-                lua_rawgeti(l.L, idx, lua_Integer(k))
-                if lua_type(l.L, -1) == LUA_TSTRING { names.insert(String(cString: lua_tolstring(l.L, -1, nil))) }
-                fp_pop(l.L, 1)
+            defer { fp_pop(l.L, 1) }
+            var keys = 0
+            lua_pushnil(l.L)
+            while lua_next(l.L, idx) != 0 { fp_pop(l.L, 1); keys += 1 }
+            guard keys == Int(lua_rawlen(l.L, idx)) else {
+                throw LuaError("\(l.function): names_filter must be a list of hook point names (it has keys besides 1..n)")
             }
-            fp_pop(l.L, 1)
-            for n in names where !b.hookPoints.contains(n) { throw LuaError("\(l.function): names_filter: no hook point named '\(n)'") }
+            for k in 0..<Int(lua_rawlen(l.L, idx)) {
+                lua_rawgeti(l.L, idx, lua_Integer(k + 1))
+                defer { fp_pop(l.L, 1) }
+                guard lua_type(l.L, -1) == LUA_TSTRING else {
+                    throw LuaError("\(l.function): names_filter must be a list of hook point names, element \(k + 1) is a \(l.typeName(-1))")
+                }
+                names.insert(String(cString: lua_tolstring(l.L, -1, nil)))
+            }
+            for n in names.sorted() { try checkHookName(l, b, n) }
             return { names.contains($0) }
         case LUA_TFUNCTION:
             // Asked once per hook point up front, so an error in it is raised here (the
@@ -204,14 +228,23 @@ enum LuaModelMethods {
         }
     }
 
+    /// "names_filter: no hook point named 'blocks.0.hook_resid_pr' (did you mean 'blocks.0.hook_resid_pre'?)"
+    static func checkHookName(_ l: Lua, _ b: ModelBox, _ name: String) throws {
+        guard !b.hookPoints.contains(name) else { return }
+        let near = LuaOptions.nearest(name, among: b.model.hookPointNames)
+        throw LuaError("\(l.function): names_filter: no hook point named '\(name)'" + (near.map { " (did you mean '\($0)'?)" } ?? "") + "; model:hook_points() lists them")
+    }
+
     static var methods: [(String, LuaFunction)] {
         [
             ("forward", { l in
                 let b = try LuaModel.box(l)
+                try l.checkOptions(3, forwardOptionNames)
                 return try run(l, hooks: b.activeHooks())
             }),
             ("run_with_hooks", { l in
                 let b = try LuaModel.box(l)
+                try l.checkOptions(3, forwardOptionNames + ["fwd_hooks", "bwd_hooks"])
                 let d = try runHooks(l, b, 3)
                 defer { d.releaseAll() }
                 let bwd = try LuaBackwardHooks.parse(l, 3, knownPoints: b.hookPoints)
@@ -219,6 +252,7 @@ enum LuaModelMethods {
             }),
             ("run_with_cache", { l in
                 let b = try LuaModel.box(l)
+                try l.checkOptions(3, forwardOptionNames + ["fwd_hooks", "names_filter", "pos_slice"])
                 let d = try runHooks(l, b, 3)
                 defer { d.releaseAll() }
                 d.cacheFilter = try namesFilter(l, b, 3, owner: d)
@@ -262,6 +296,7 @@ enum LuaModelMethods {
             }),
             ("to_tokens", { l in
                 let b = try LuaModel.box(l)
+                try l.checkOptions(3, tokenOptionNames)
                 guard let (texts, _) = try texts(l, 2) else { throw l.argError(2, "string or list of strings expected") }
                 let (bos, left) = try tokenOptions(l, b, 3)
                 let (t, m) = try tokenize(b, texts, bos: bos, left: left)
@@ -270,6 +305,7 @@ enum LuaModelMethods {
             }),
             ("to_str_tokens", { l in
                 let b = try LuaModel.box(l)
+                try l.checkOptions(3, tokenOptionNames)
                 let tok = try tokenizer(b)
                 var ids: [Int]
                 if let t = LuaTensor.get(l.L, 2) {
@@ -280,9 +316,12 @@ enum LuaModelMethods {
                 } else {
                     let s = try l.string(2)
                     let (bos, _) = try tokenOptions(l, b, 3)
+                    // a Lua string per token, at most one token per byte: checked before encoding
+                    try Limits.checkLuaRoom(Limits.bytes(s.utf8.count + 1, 64))
                     ids = tok.encode(s)
                     if bos, let bosId = tok.bosId { ids.insert(bosId, at: 0) }
                 }
+                try Limits.checkLuaRoom(Limits.bytes(ids.count, 64))   // a Lua string per token (ids from a tensor)
                 l.push(strings: ids.map { tok.tokenText($0) })
                 return 1
             }),

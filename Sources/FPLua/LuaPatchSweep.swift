@@ -98,6 +98,7 @@ enum LuaPatchSweep {
         var positions: [Int]? = nil
         if !l.isNone(3) {
             guard l.type(3) == LUA_TTABLE else { throw l.argError(3, "options table") }
+            try l.checkOptions(3, ["positions"])
             if let idx = l.option(3, "positions") { positions = try l.intTable(idx) }
         }
         push(l.L, try PatchSweep(model: b.model, tokens: tokens, logitPositions: positions))

@@ -105,7 +105,12 @@ enum LuaTensorMeta {
         }
         let items = try LuaConvert.indexItems(l.L, 2)
         let value: Tensor
-        do { value = try l.tensorOrScalar(3) } catch { throw LuaError("tensor assignment: value must be a tensor or a number, got \(l.typeName(3))") }
+        if t.dtype == .int64 && l.type(3) == LUA_TNUMBER && lua_isinteger(l.L, 3) == 0 {
+            // a Lua float into an int tensor: exact integers only (1.5 or NaN is a mistake)
+            value = try Tensor(ints: [Int(try Int64.storing(fp_tonumber(l.L, 3)))], shape: [])
+        } else {
+            do { value = try l.tensorOrScalar(3) } catch { throw LuaError("tensor assignment: value must be a tensor or a number, got \(l.typeName(3))") }
+        }
         try AG.indexAssign(t, items, value)
         return 0
     }

@@ -5,17 +5,17 @@ import FPTensor
 enum LuaTensorMethods {
     /// Dims and keepdim for reductions: `t:sum()`, `t:sum(1)`, `t:sum({0, 1}, true)`,
     /// `t:sum(1, {keepdim = true})`.
-    static func reduceArgs(_ l: Lua, _ i: Int32) throws -> (dims: [Int]?, keepdim: Bool) {
+    static func reduceArgs(_ l: Lua, _ i: Int32, options: [String] = ["keepdim"]) throws -> (dims: [Int]?, keepdim: Bool) {
         var dims: [Int]? = nil
         if l.type(i) == LUA_TTABLE {
             if lua_rawlen(l.L, i) > 0 { dims = try l.intTable(i) }
-            else { return (nil, try l.boolOption(i, "keepdim", default: false)) }
+            else { try l.checkOptions(i, options); return (nil, try l.boolOption(i, "keepdim", default: false)) }
         } else if !l.isNone(i) {
             dims = [try l.int(i)]
         }
         var keepdim = false
         if l.type(i + 1) == LUA_TBOOLEAN { keepdim = try l.bool(i + 1) }
-        else if l.type(i + 1) == LUA_TTABLE { keepdim = try l.boolOption(i + 1, "keepdim", default: false) }
+        else if l.type(i + 1) == LUA_TTABLE { try l.checkOptions(i + 1, options); keepdim = try l.boolOption(i + 1, "keepdim", default: false) }
         else if !l.isNone(i + 1) { throw l.argError(i + 1, "boolean or options table expected") }
         return (dims, keepdim)
     }
@@ -183,13 +183,13 @@ enum LuaTensorMethods {
             }),
             ("var", { l in
                 let t = try l.tensor(1)
-                let (dims, keep) = try reduceArgs(l, 2)
+                let (dims, keep) = try reduceArgs(l, 2, options: ["keepdim", "correction"])
                 let corr = try l.intOption(l.type(2) == LUA_TTABLE && lua_rawlen(l.L, 2) == 0 ? 2 : 3, "correction") ?? 1
                 return try pushReduced(l, try t.variance(dims: dims, correction: corr, keepdim: keep))
             }),
             ("std", { l in
                 let t = try l.tensor(1)
-                let (dims, keep) = try reduceArgs(l, 2)
+                let (dims, keep) = try reduceArgs(l, 2, options: ["keepdim", "correction"])
                 let corr = try l.intOption(l.type(2) == LUA_TTABLE && lua_rawlen(l.L, 2) == 0 ? 2 : 3, "correction") ?? 1
                 return try pushReduced(l, try t.variance(dims: dims, correction: corr, keepdim: keep).unary(.sqrt))
             }),

@@ -56,7 +56,7 @@ extension Tensor {
                 if inner[0] == 1 { q.update(repeating: x, count: n) } else { for i in 0..<n { q[i * inner[0]] = x } }
             }
         case .int64:
-            let p = try intPointer(); let x = Int64(clampingToInt64: v)
+            let p = try intPointer(); let x = try Int64.storing(v)
             loop.forEachRow { off, n, inner in for i in 0..<n { p[off[0] + i * inner[0]] = x } }
         case .bool:
             let p = try boolPointer(); let x: UInt8 = v != 0 ? 1 : 0
@@ -72,8 +72,18 @@ extension Tensor {
         let loop = StridedLoop(shape: shape, strides: [strides, out.strides])
         switch (dtype, dt) {
         case (.float32, .int64):
+            // truncation toward zero as torch's .long(); NaN, infinities and values beyond int64
+            // have no integer to truncate to: an error, not a made-up 0 or clamp
             let s = try floatPointer(), d = try out.intPointer()
-            loop.forEachRow { o, n, inn in for i in 0..<n { d[o[1] + i * inn[1]] = Int64(clampingToInt64: Double(s[o[0] + i * inn[0]])) } }
+            var bad: Float?
+            loop.forEachRow { o, n, inn in
+                for i in 0..<n {
+                    let x = s[o[0] + i * inn[0]]
+                    if !(Swift.abs(x) < 9.2e18) { bad = bad ?? x }
+                    d[o[1] + i * inn[1]] = Int64(clampingToInt64: Double(x))
+                }
+            }
+            if let bad { throw TensorError("cannot convert \(bad) to int64 (no integer value)") }
         case (.float32, .bool):
             let s = try floatPointer(), d = try out.boolPointer()
             loop.forEachRow { o, n, inn in for i in 0..<n { d[o[1] + i * inn[1]] = s[o[0] + i * inn[0]] != 0 ? 1 : 0 } }
@@ -127,6 +137,14 @@ private func stridedCopy<T>(_: T.Type, _ d: UnsafeMutableRawPointer, _ ds: Int, 
 }
 
 extension Int64 {
+    /// A number stored into an int64 tensor (fill, masked_fill, assignment): NaN, infinities,
+    /// fractions and values beyond int64 are errors, never a guess.
+    public static func storing(_ v: Double) throws -> Int64 {
+        if let x = Int64(exactly: v) { return x }
+        let why = !v.isFinite ? "not a finite number" : v == v.rounded() ? "out of the int64 range" : "not an integer"
+        throw TensorError("value \(v) cannot be stored in an int64 tensor (\(why))")
+    }
+
     /// Float to integer without trapping: NaN -> 0, out of range -> clamped.
     init(clampingToInt64 v: Double) {
         if v.isNaN { self = 0 } else if v >= 9.2e18 { self = .max } else if v <= -9.2e18 { self = .min } else { self = Int64(v) }

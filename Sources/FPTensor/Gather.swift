@@ -7,6 +7,7 @@ extension Tensor {
         }
         let c = try contiguous()
         let p = try c.intPointer()
+        try Limits.check(Limits.bytes(count, MemoryLayout<Int>.stride))
         var out = [Int](repeating: 0, count: count)
         for i in 0..<count {
             var v = Int(p[i])
@@ -91,14 +92,19 @@ extension Tensor {
     public func nonzero() throws -> Tensor {
         let flags = try to(.bool).contiguous()
         let p = try flags.boolPointer()
-        var hits = [Int]()
+        // counted first, so the result is one tensor allocation (under --max-memory), not a growing array
+        var hits = 0
+        for i in 0..<count where p[i] != 0 { hits += 1 }
+        let out = try Tensor.empty([hits, rank], dtype: .int64)
+        let q = try out.intPointer()
         var coord = [Int](repeating: 0, count: rank)
+        var w = 0
         for i in 0..<count {
-            if p[i] != 0 { hits.append(contentsOf: coord) }
+            if p[i] != 0 { for c in coord { q[w] = Int64(c); w += 1 } }
             var k = rank - 1
             while k >= 0 { coord[k] += 1; if coord[k] < shape[k] { break }; coord[k] = 0; k -= 1 }
         }
-        return try Tensor(ints: hits, shape: [rank == 0 ? (hits.isEmpty && p[0] == 0 ? 0 : 1) : hits.count / rank, rank])
+        return out
     }
 
     /// torch.where(cond, a, b) with broadcasting; the result dtype is float unless both are int.
@@ -132,7 +138,7 @@ extension Tensor {
                 for i in 0..<n where pm[o[0] + i * s[0]] != 0 { p[o[1] + i * s[1]] = v }
             }
         case .int64:
-            let p = try intPointer(), v = Int64(clampingToInt64: value)
+            let p = try intPointer(), v = try Int64.storing(value)
             StridedLoop(shape: shape, strides: [m.strides, strides]).forEachRow { o, n, s in
                 for i in 0..<n where pm[o[0] + i * s[0]] != 0 { p[o[1] + i * s[1]] = v }
             }

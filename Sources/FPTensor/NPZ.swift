@@ -185,12 +185,15 @@ public enum NPZ {
             guard e.size <= bound, e.size <= Storage.maxAllocationBytes else {
                 throw TensorError("\(eq): declared size \(e.size) is impossible for \(e.compressedSize) deflated bytes")
             }
-            let content = try withErrorPrefix("\(eq): corrupt deflate data") {
-                try Inflate.inflate(stored, expectedSize: e.size)
-            }
-            return try content.withUnsafeBytes { buf in
-                try checkCRC(buf)
-                return try body(buf)
+            // the declared size is the file's choice: it counts against --max-memory while in use
+            return try Limits.withReserved(e.size) {
+                let content = try withErrorPrefix("\(eq): corrupt deflate data") {
+                    try Inflate.inflate(stored, expectedSize: e.size)
+                }
+                return try content.withUnsafeBytes { buf in
+                    try checkCRC(buf)
+                    return try body(buf)
+                }
             }
         default:
             throw TensorError("\(eq): compression method \(e.method) is not supported (only stored and deflate)")

@@ -75,6 +75,7 @@ extension Tensor {
         let partial = k < n / 8
         let order = EntryOrder<T>(descending: descending)
         var buf = [SortEntry<T>]()
+        try Limits.check(Limits.bytes(partial ? k : n, MemoryLayout<SortEntry<T>>.stride))
         buf.reserveCapacity(partial ? k : n)
 
         let loop = StridedLoop(shape: outerShape, strides: [inOuter, outOuter])

@@ -87,6 +87,87 @@ grep -qF "zeros: out of tensor memory (limit 64.0 MB)" "$TMP/out" && ok "FP_MAX_
 "$FP" run --max-memory lots -e 'print(1)' >"$TMP/out" 2>&1; RC=$?
 [ $RC -ne 0 ] && grep -qF -- "--max-memory: expected a size like 512M or 2G, got 'lots'" "$TMP/out" && ok "bad --max-memory is refused" || bad "bad --max-memory"
 
+# ---- the Lua heap counts against --max-memory (issue 11, class 7) ----
+cat > "$TMP/lua_bombs.lua" <<'LUA'
+local s = "x"
+local ok, err = pcall(function() while true do s = s .. s end end)
+print("string bomb", ok, err)
+s = nil
+local t = {}
+local ok2, err2 = pcall(function() for i = 1, math.maxinteger do t[i] = i end end)
+print("table bomb", ok2, err2, #t > 1000000)
+t = nil
+local u = {}
+local ok3, err3 = pcall(function() for i = 1, math.maxinteger do u[i] = { i } end end)
+print("tables bomb", ok3, err3)
+u = nil
+collectgarbage()
+-- the script goes on and can allocate again (Lua memory and tensors)
+local again = string.rep("y", 64 * 1024 * 1024)
+local z = fp.ones(1024, 1024, 16)
+print("after", #again, z:numel())
+again = nil; collectgarbage()
+-- tensors and Lua share the limit: with 160 MB of tensors, a 150 MB string does not fit
+local keep = fp.ones(40 * 1024 * 1024)
+print("shared", pcall(string.rep, "z", 150 * 1024 * 1024))
+LUA
+"$FP" run --max-memory 256M "$TMP/lua_bombs.lua" >"$TMP/out" 2>&1; RC=$?
+if [ $RC -eq 0 ] && grep -qF "string bomb	false	not enough memory" "$TMP/out" && grep -qF "table bomb	false	not enough memory	true" "$TMP/out" \
+   && grep -qF "tables bomb	false	not enough memory" "$TMP/out" && grep -qF "after	67108864	16777216" "$TMP/out" \
+   && grep -qF "shared	false	not enough memory" "$TMP/out"; then
+    ok "--max-memory: string and table bombs end in a catchable 'not enough memory'; the script goes on"
+else bad "Lua heap limit"; fi
+
+# ---- fp's own buffers sized by the script count too ----
+cat > "$TMP/buffers.lua" <<'LUA'
+-- peak resident memory so far (Linux), to see buffers that bypass the limit
+local function peak_mb()
+  local f = io.open("/proc/self/status")
+  if not f then return 0 end
+  local kb = f:read("a"):match("VmHWM:%s*(%d+)")
+  f:close()
+  return tonumber(kb) // 1024
+end
+local function try(name, fn) local ok, err = pcall(fn); print(name, ok, err) end
+try("arange", function() return fp.arange(1 << 27) end)
+try("linspace", function() return fp.linspace(0, 1, 1 << 27) end)
+local ones = fp.ones(4096, 8192)                       -- 128 MB
+try("nonzero", function() return ones:nonzero() end)    -- [32M, 2] int64 = 512 MB
+try("tolist", function() return ones:tolist() end)      -- 32M Lua numbers
+ones = nil; collectgarbage()
+local row = {}
+for i = 1, 1000000 do row[i] = 1 end
+local rows = {}
+for i = 1, 1000 do rows[i] = row end                   -- one table listed 1000 times: 10^9 elements
+try("tensor", function() return fp.tensor(rows) end)
+rows, row = nil, nil; collectgarbage()
+local big = fp.zeros(40 * 1024 * 1024)                  -- 160 MB
+local text = tostring(big)
+print("printed", #text < 200, peak_mb() < 330)
+LUA
+"$FP" run --max-memory 256M "$TMP/buffers.lua" >"$TMP/out" 2>&1; RC=$?
+if [ $RC -eq 0 ] && grep -qF "arange	false	" "$TMP/out" && grep -q "^arange.*out of tensor memory (limit 256.0 MB)" "$TMP/out" \
+   && grep -q "^linspace.*out of tensor memory" "$TMP/out" && grep -q "^nonzero.*nonzero: out of tensor memory" "$TMP/out" \
+   && grep -q "^tolist.*tolist: the result needs about 512.[0-9] MB of Lua memory" "$TMP/out" \
+   && grep -q "^tensor.*tensor: out of tensor memory" "$TMP/out" && grep -qF "printed	true	true" "$TMP/out"; then
+    ok "--max-memory: arange, linspace, nonzero, tolist, fp.tensor and printing stay within the limit"
+else bad "fp's own buffers under --max-memory"; fi
+
+cat > "$TMP/tokens.lua" <<'LUA'
+local m = fp.load_model("smollm2-135m")
+local s = string.rep("hello there ", 500000)            -- 6 MB, listed 1000 times
+local list = {}
+for i = 1, 1000 do list[i] = s end
+print("to_tokens", pcall(m.to_tokens, m, list))
+print("to_str_tokens", pcall(m.to_str_tokens, m, string.rep("a b ", 4000000)))   -- 16 MB
+print("still", m:to_tokens("hi"):numel() > 0)
+LUA
+"$FP" run --max-memory 1G "$TMP/tokens.lua" >"$TMP/out" 2>&1; RC=$?
+if [ $RC -eq 0 ] && grep -qE "^to_tokens	false	.*to_tokens: (cannot allocate 134.1 GB|out of tensor memory)" "$TMP/out" \
+   && grep -q "^to_str_tokens	false	.*to_str_tokens: the result needs about" "$TMP/out" && grep -qF "still	true" "$TMP/out"; then
+    ok "--max-memory: token lists of many prompts and per-token strings are checked first"
+else bad "tokenizer output under --max-memory"; fi
+
 # ---- Ctrl-C ----
 for s in lua_loop coroutine_loop nested_coroutines swift_loop; do
     "$FP" run "$TMP/$s.lua" >"$TMP/out" 2>&1 &

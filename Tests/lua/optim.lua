@@ -48,7 +48,7 @@ end)
 
 test("optimizer arguments are checked", function()
   expect_error(function() fp.optim.Adam({ fp.zeros(2) }) end, "does not require grad")
-  expect_error(function() fp.optim.SGD({ fp.zeros(2):requires_grad() }, { lr = "x" }) end, "lr must be a number")
+  expect_error(function() fp.optim.SGD({ fp.zeros(2):requires_grad() }, { lr = "x" }) end, "SGD: lr must be a finite number >= 0, got string")
   expect_error(function() fp.optim.SGD({ fp.zeros(2):requires_grad() }, { lrr = 1 }) end, "unknown option 'lrr'")
 end)
 

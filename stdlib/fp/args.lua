@@ -26,7 +26,7 @@ local standard_help = {
 
 -- The usage text for a spec.
 function M.usage(spec, about)
-  about = about or {}
+  about = require("fp.errors").check_options("fp.args", about, { "description", "script" })
   local script = about.script or (arg and arg[0]) or "script.lua"
   local lines = {}
   if about.description then lines[#lines + 1] = about.description; lines[#lines + 1] = "" end
@@ -82,7 +82,12 @@ function M.parse_list(argv, spec)
     if not name then name = a:sub(3) end
     local key = name:gsub("-", "_")
     if spec[key] == nil then
-      return nil, "unknown option --" .. name .. " (--help lists the options)"
+      -- the nearest known flag, found as fp's options tables find theirs
+      local known = {}
+      for k in pairs(spec) do if type(k) == "string" then known[#known + 1] = k end end
+      local near = (fp.options_error("", { [key] = true }, known) or ""):match("did you mean '([^']+)'")
+      return nil, "unknown option --" .. name .. (near and " (did you mean --" .. near:gsub("_", "-") .. "?)" or "")
+        .. " (--help lists the options)"
     end
     local default = entry(spec[key])
     if value == nil then
@@ -105,6 +110,7 @@ end
 -- Parses `argv` (the script's `arg`), prints the usage and exits on --help, raises an error
 -- for a bad option, and creates opts.out when the spec has `out`.
 function M.parse(argv, spec, about)
+  require("fp.errors").check_options("fp.args", about, { "description", "script" })
   local opts, err = M.parse_list(argv, spec)
   if not opts then
     if err == "help" then

@@ -42,7 +42,7 @@ local function reduce(name, t)
 end
 
 function M.attribution(model, clean, corrupted, metric, hook_names, opts)
-  opts = opts or {}
+  opts = require("fp.errors").check_options("attribution", opts, { "clean_hooks", "corrupted_hooks", "attention_mask" })
   if type(metric) ~= "function" then raise("attribution: metric must be a function(logits) -> one-element tensor") end
   local names, stacked = expand_names(model, hook_names)
   local want = {}

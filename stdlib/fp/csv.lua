@@ -56,6 +56,8 @@ function M.encode(rows, opts)
   local who = "csv.encode"
   opts = opts or {}
   if type(opts) ~= "table" then error(who .. ": opts must be a table, got " .. type(opts), 0) end
+  local bad = require("fp").options_error(who, opts, { "header" })
+  if bad then error(bad, 0) end
   if is_tensor(rows) then
     if rows:dim() ~= 2 then error(string.format("%s: a tensor must be 2-D [rows, cols], got %d-D", who, rows:dim()), 0) end
     rows = rows:tolist()

@@ -53,7 +53,7 @@ end
 -- opts.full_rotation the first k columns of a trained full d x d rotation (pyvene's
 -- RotatedSpaceIntervention shape). Either has :weight() (d x k) and :parameters().
 function M.subspace(d, k, opts)
-  opts = opts or {}
+  opts = require("fp.errors").check_options("das.subspace", opts, { "full_rotation", "map" })
   if not opts.full_rotation then return fp.nn.orthogonal(d, k, { map = opts.map }) end
   local R = fp.nn.orthogonal(d, d, { map = opts.map })
   return { rotation = R, k = k,
@@ -67,13 +67,22 @@ end
 -- seed, param (an existing parametrization to continue), log_every (print the loss to stderr
 -- every n steps), reuse_prefix (true: layers before the hook's run once, not every step). Loss: -log p(target) at the base's last position.
 -- Returns { param, hook_fn, losses, best_loss } with param restored to the best step.
+local TRAIN_OPTS = { "base", "source", "hook", "base_pos", "source_pos", "target", "k", "full_rotation", "map",
+                     "steps", "lr", "seed", "param", "log_every", "reuse_prefix", "prepend_bos" }
 function M.train(model, opts)
+  if opts == nil then require("fp.errors").raise("das.train: options table expected (base, source, hook, target, ...)") end
+  opts = require("fp.errors").check_options("das.train", opts, TRAIN_OPTS)
+  local check = require("fp.errors").check_number
+  check("das.train", "steps", opts.steps, nil, { integer = true, min = 1 })
+  check("das.train", "k", opts.k, nil, { integer = true, min = 1 })
+  check("das.train", "lr", opts.lr, nil, { above = 0 })
+  check("das.train", "log_every", opts.log_every, nil, { integer = true, min = 1 })
   local base, source = tokens_of(model, opts.base, opts.prepend_bos), tokens_of(model, opts.source, opts.prepend_bos)
   local target = opts.target
   if type(target) == "string" then target = model:to_single_token(target) end
   if opts.seed then fp.seed(opts.seed) end
   local d = model.cfg.d_model
-  local param = opts.param or M.subspace(d, opts.k or 1, opts)
+  local param = opts.param or M.subspace(d, opts.k or 1, { full_rotation = opts.full_rotation, map = opts.map })
   local src = M.source_activation(model, source, opts.hook, opts.source_pos)
   local hook_fn = M.interchange_hook(param, opts.base_pos, src)
   local opt = fp.optim.Adam(param:parameters(), { lr = opts.lr or 1e-2 })

@@ -108,7 +108,8 @@ end
 --   io, s, io_token, s_token, order, template (index)
 --   pos = { io =, s1 =, s2 =, last = } token positions in `text`
 function M.ioi(model, opts)
-  opts = opts or {}
+  opts = require("fp.errors").check_options("datasets.ioi", opts, { "n", "seed", "names", "templates", "places", "objects", "order", "prepend_bos" })
+  require("fp.errors").check_number("datasets.ioi", "n", opts.n, nil, { integer = true, min = 1 })
   local n = opts.n or 20
   local rand = rng(opts.seed or 0)
   local names, ids = M.single_tokens(model, opts.names or M.read_lines("names.txt"))
@@ -178,7 +179,9 @@ end
 --   pos = { words = {p1, p2, p3}, paren =, letters = {p_L1, p_L2} }; the predictions are read
 --   at positions paren, letters[1], letters[2] (the last three).
 function M.acronyms(model, opts)
-  opts = opts or {}
+  opts = require("fp.errors").check_options("datasets.acronyms", opts, { "n", "seed", "words", "max_tries", "prepend_bos" })
+  require("fp.errors").check_number("datasets.acronyms", "n", opts.n, nil, { integer = true, min = 1 })
+  require("fp.errors").check_number("datasets.acronyms", "max_tries", opts.max_tries, nil, { integer = true, min = 1 })
   local n = opts.n or 20
   local rand = rng(opts.seed or 0)
   local off = bos_offset(model, opts)
@@ -254,6 +257,7 @@ end
 -- The project's own fact set (stdlib/fp/data/facts.json), optionally only some relations:
 -- facts({ relations = { "P36", "P17" } }).
 function M.facts(opts)
+  opts = require("fp.errors").check_options("datasets.facts", opts, { "relations" })
   local data = M.load_counterfact(M.data_dir .. "/facts.json")
   if not (opts and opts.relations) then return data end
   local want = {}
@@ -274,6 +278,7 @@ end
 -- tokenizing the text up to the subject's start and end. Errors when the subject's tokens do
 -- not line up with the prompt's (a token that spans the subject's boundary).
 function M.subject_span(model, prompt, subject, opts)
+  opts = require("fp.errors").check_options("datasets.subject_span", opts, { "prepend_bos" })
   local s, e = prompt:find(subject, 1, true)
   if not s then error("datasets.subject_span: '" .. subject .. "' is not in '" .. prompt .. "'", 2) end
   local bos = bos_offset(model, opts) == 1

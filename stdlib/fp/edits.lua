@@ -41,7 +41,7 @@ function M.pinv(A, rcond) return fp.linalg.pinv(A, rcond) end
 -- C = (1/N) sum_k k k^T over every token position (opts.centered subtracts the mean; opts.pos
 -- keeps one position per prompt). texts: a list of strings or token tensors [1, pos].
 function M.mlp_covariance(model, layer, texts, opts)
-  opts = opts or {}
+  opts = require("fp.errors").check_options("mlp_covariance", opts, { "centered", "pos" })
   if type(texts) ~= "table" or #texts == 0 then error("mlp_covariance: texts must be a non-empty list", 2) end
   local name = "blocks." .. layer .. ".mlp.hook_post"
   local d = model.cfg.d_mlp
@@ -80,7 +80,7 @@ end
 -- snapshot before the first edit since the last revert (opts.snapshot = false skips it), so
 -- edits.revert restores the weights from before all of them.
 function M.apply(model, W, a, b, opts)
-  opts = opts or {}
+  opts = require("fp.errors").check_options("apply", opts, { "snapshot" })
   check_tensor("apply", "W", W, 2)
   if a.shape[1] ~= W.shape[1] or b.shape[1] ~= W.shape[2] then
     error(string.format("apply: a [%d] and b [%d] do not fit W [%d, %d]", a.shape[1], b.shape[1], W.shape[1], W.shape[2]), 2)

@@ -13,7 +13,7 @@ local Model = fp.Model
 -- is item 2 reading hook.of(1)). Prompts of different lengths are left-padded with a mask.
 -- Returns one logits tensor [1, pos, vocab] per item, in order.
 function Model:batch(items, opts)
-  opts = opts or {}
+  opts = require("fp.errors").check_options("batch", opts, { "prepend_bos", "positions" })
   if type(items) ~= "table" or #items == 0 then raise("batch: expected a list of {input = ..., hooks = {...}} items") end
   local rows, lengths = {}, {}
   for i, item in ipairs(items) do

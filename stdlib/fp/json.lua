@@ -277,6 +277,7 @@ function M.empty_object() return setmetatable({}, M.object) end
 
 -- json.encode(value[, { indent = "  " }])
 function M.encode(v, opts)
+  require("fp.errors").check_options("json.encode", opts, { "indent" })
   return encode(v, opts and opts.indent, 0, {})
 end
 

@@ -31,7 +31,7 @@ end
 -- opts.map picks one. :weight() is the matrix, :parameters() the trainable tensors.
 function M.orthogonal(n, k, opts)
   k = k or n
-  opts = opts or {}
+  opts = require("fp.errors").check_options("orthogonal", opts, { "map" })
   if math.type(n) ~= "integer" or math.type(k) ~= "integer" or n < 1 or k < 1 or k > n then
     error("orthogonal: expected integer sizes 1 <= k <= n, got n = " .. tostring(n) .. ", k = " .. tostring(k), 2)
   end

@@ -5,6 +5,7 @@
 --   opt:zero_grad(); loss:backward(); opt:step()
 --   local sched = fp.optim.CosineAnnealingLR(opt, { T_max = 100 }); sched:step()
 local fp = require "fp"
+local errors = require "fp.errors"
 local M = {}
 
 local function check_params(fn, params)
@@ -16,12 +17,10 @@ local function check_params(fn, params)
   end
 end
 
-local function opt_number(fn, opts, key, default)
-  local v = opts[key]
-  if v == nil then return default end
-  if type(v) ~= "number" then error(fn .. ": option " .. key .. " must be a number", 3) end
-  return v
-end
+-- The range of each numeric setting (torch's checks, and eps > 0 so Adam never divides by 0).
+local ranges = {
+  lr = { min = 0 }, momentum = { min = 0 }, weight_decay = { min = 0 }, eps = { above = 0 },
+}
 
 local Optimizer = {}
 Optimizer.__index = Optimizer
@@ -32,6 +31,10 @@ function Optimizer:zero_grad()
 end
 
 function Optimizer:step()
+  -- the settings may have changed since construction (opt.lr = x, a schedule)
+  for k, r in pairs(ranges) do
+    if self[k] ~= nil then errors.check_number(self.kind .. ":step", k, self[k], nil, r) end
+  end
   self.steps = self.steps + 1
   fp.no_grad(function()
     for i, p in ipairs(self.params) do
@@ -41,22 +44,20 @@ function Optimizer:step()
   end)
 end
 
-local function new(kind, params, opts, defaults)
+local function new(kind, params, opts, defaults, extra)
   check_params(kind, params)
-  opts = opts or {}
-  if type(opts) ~= "table" then error(kind .. ": options table expected", 3) end
+  local known = { table.unpack(extra or {}) }
+  for k in pairs(defaults) do known[#known + 1] = k end
+  opts = errors.check_options(kind, opts, known)
   local self = setmetatable({ kind = kind, params = params, state = {}, steps = 0 }, Optimizer)
   for k, v in pairs(defaults) do
     if type(v) == "boolean" then
       local o = opts[k]; if o == nil then o = v end
-      if type(o) ~= "boolean" then error(kind .. ": option " .. k .. " must be a boolean", 3) end
+      if type(o) ~= "boolean" then errors.raise(kind .. ": option " .. k .. " must be a boolean, got " .. type(o)) end
       self[k] = o
     else
-      self[k] = opt_number(kind, opts, k, v)
+      self[k] = errors.check_number(kind, k, opts[k], v, ranges[k])
     end
-  end
-  for k in pairs(opts) do
-    if defaults[k] == nil and k ~= "betas" then error(kind .. ": unknown option '" .. tostring(k) .. "'", 3) end
   end
   self.initial_lr = self.lr
   return self
@@ -65,6 +66,7 @@ end
 -- SGD(params, { lr = 1e-3, momentum = 0, weight_decay = 0, nesterov = false })
 function M.SGD(params, opts)
   local self = new("SGD", params, opts, { lr = 1e-3, momentum = 0, weight_decay = 0, nesterov = false })
+  if self.nesterov and self.momentum == 0 then errors.raise("SGD: nesterov needs a momentum > 0") end
   function self:_update(i, p, g)
     local buf = self.state[i]
     local first = buf == nil
@@ -76,10 +78,11 @@ end
 
 local function adam_like(kind, decoupled, default_wd)
   return function(params, opts)
-    opts = opts or {}
-    local betas = opts.betas or { 0.9, 0.999 }
-    local self = new(kind, params, opts, { lr = 1e-3, eps = 1e-8, weight_decay = default_wd })
-    self.beta1, self.beta2 = betas[1], betas[2]
+    local self = new(kind, params, opts, { lr = 1e-3, eps = 1e-8, weight_decay = default_wd }, { "betas" })
+    local betas = opts and opts.betas or { 0.9, 0.999 }
+    if type(betas) ~= "table" or #betas ~= 2 then errors.raise(kind .. ": betas must be a list of two numbers {beta1, beta2}") end
+    self.beta1 = errors.check_number(kind, "betas[1]", betas[1], nil, { min = 0, below = 1 })
+    self.beta2 = errors.check_number(kind, "betas[2]", betas[2], nil, { min = 0, below = 1 })
     function self:_update(i, p, g)
       local s = self.state[i]
       if s == nil then s = { m = fp.zeros(p.shape), v = fp.zeros(p.shape), t = 0 }; self.state[i] = s end
@@ -110,32 +113,37 @@ end
 
 -- LinearLR(opt, { start_factor = 1/3, end_factor = 1, total_iters = 5 })
 function M.LinearLR(opt, o)
-  o = o or {}
-  local a, b, n = o.start_factor or 1 / 3, o.end_factor or 1, o.total_iters or 5
+  o = errors.check_options("LinearLR", o, { "start_factor", "end_factor", "total_iters" })
+  local a = errors.check_number("LinearLR", "start_factor", o.start_factor, 1 / 3, { above = 0, max = 1 })
+  local b = errors.check_number("LinearLR", "end_factor", o.end_factor, 1, { min = 0, max = 1 })
+  local n = errors.check_number("LinearLR", "total_iters", o.total_iters, 5, { integer = true, min = 1 })
   local base = opt.initial_lr
   return schedule(opt, function(e) return base * (a + (b - a) * math.min(e, n) / n) end)
 end
 
 -- StepLR(opt, { step_size = n, gamma = 0.1 })
 function M.StepLR(opt, o)
-  o = o or {}
-  if type(o.step_size) ~= "number" then error("StepLR: option step_size (a number) is required", 2) end
-  local base, g = opt.initial_lr, o.gamma or 0.1
-  return schedule(opt, function(e) return base * g ^ (e // o.step_size) end)
+  o = errors.check_options("StepLR", o, { "step_size", "gamma" })
+  if o.step_size == nil then errors.raise("StepLR: option step_size (a number) is required") end
+  local size = errors.check_number("StepLR", "step_size", o.step_size, nil, { integer = true, min = 1 })
+  local base, g = opt.initial_lr, errors.check_number("StepLR", "gamma", o.gamma, 0.1, { min = 0 })
+  return schedule(opt, function(e) return base * g ^ (e // size) end)
 end
 
 -- CosineAnnealingLR(opt, { T_max = n, eta_min = 0 })
 function M.CosineAnnealingLR(opt, o)
-  o = o or {}
-  if type(o.T_max) ~= "number" then error("CosineAnnealingLR: option T_max (a number) is required", 2) end
-  local base, eta = opt.initial_lr, o.eta_min or 0
-  return schedule(opt, function(e) return eta + (base - eta) * (1 + math.cos(math.pi * e / o.T_max)) / 2 end)
+  o = errors.check_options("CosineAnnealingLR", o, { "T_max", "eta_min" })
+  if o.T_max == nil then errors.raise("CosineAnnealingLR: option T_max (a number) is required") end
+  local T = errors.check_number("CosineAnnealingLR", "T_max", o.T_max, nil, { integer = true, min = 1 })
+  local base, eta = opt.initial_lr, errors.check_number("CosineAnnealingLR", "eta_min", o.eta_min, 0, { min = 0 })
+  return schedule(opt, function(e) return eta + (base - eta) * (1 + math.cos(math.pi * e / T)) / 2 end)
 end
 
 -- Scales the gradients of params in place so that their total 2-norm is at most max_norm;
 -- returns the norm before clipping (torch.nn.utils.clip_grad_norm_).
 function M.clip_grad_norm(params, max_norm)
-  if type(max_norm) ~= "number" then error("clip_grad_norm: max_norm must be a number", 2) end
+  if max_norm == nil then errors.raise("clip_grad_norm: max_norm must be a number, got nil") end
+  errors.check_number("clip_grad_norm", "max_norm", max_norm, nil, { min = 0 })
   return fp.no_grad(function()
     local sq = 0
     for _, p in ipairs(params) do

@@ -20,7 +20,10 @@
 --   opts: positions = {-1}, attention_mask = mask, max_batch = cells per pass, progress = true/false,
 --         engine = false (always use the per-layer batched runs)
 local fp = require "fp"
-local raise = require("fp.errors").raise
+local errors = require "fp.errors"
+local raise = errors.raise
+-- the options every sweep takes
+local SWEEP_OPTS = { "positions", "attention_mask", "max_batch", "progress", "engine" }
 
 local M = {}
 
@@ -73,7 +76,7 @@ local function run_layer(model, opts, layer, start_resid, cells, prepare, hook, 
   local P = start_resid.shape[2]
   local npos = opts.positions and #opts.positions or P
   local per_item = npos * model.cfg.d_vocab * 4
-  local max_batch = opts.max_batch or math.max(1, math.min(64, (256 * 2 ^ 20) // per_item))
+  local max_batch = errors.check_number("patching", "max_batch", opts.max_batch, nil, { integer = true, min = 1 }) or math.max(1, math.min(64, (256 * 2 ^ 20) // per_item))
   for first = 1, #cells, max_batch do
     local last = math.min(#cells, first + max_batch - 1)
     local n = last - first + 1
@@ -122,7 +125,7 @@ end
 -- build(cell) -> layer, stage, patched activation; record(cell, value) per cell.
 local function run_cells(model, s, opts, cells, build, metric, record, tick)
   local per_cell = #s.positions * model.cfg.d_vocab * 4
-  local max_cells = opts.max_batch or math.max(1, (256 * 2 ^ 20) // per_cell)
+  local max_cells = errors.check_number("patching", "max_batch", opts.max_batch, nil, { integer = true, min = 1 }) or math.max(1, (256 * 2 ^ 20) // per_cell)
   local row_bytes = 4 * math.max(model.cfg.d_mlp, 3 * model.cfg.d_model)
   local max_rows = math.max(256, (512 * 2 ^ 20) // row_bytes)
   local queued = {}
@@ -144,7 +147,7 @@ end
 -- Residual-stream style sweeps: result [n_layers, pos].
 local function resid_sweep(kind)
   return function(model, tokens, clean_cache, metric, opts)
-    opts = opts or {}
+    opts = errors.check_options("patching." .. kind, opts, SWEEP_OPTS)
     check_args(model, tokens, clean_cache, metric)
     local L, P = model.cfg.n_layers, tokens.shape[2]
     local out = fp.zeros(L, P)
@@ -223,8 +226,9 @@ M.mlp_out = resid_sweep("mlp_out")
 
 -- Attention-head sweeps through hook_z (the head's output before W_O), as TransformerLens.
 local function head_sweep(by_pos, point)
+  local name = "patching.attn_head_" .. (point == "z" and "out" or point) .. (by_pos and "_by_pos" or "_all_pos")
   return function(model, tokens, clean_cache, metric, opts)
-    opts = opts or {}
+    opts = errors.check_options(name, opts, SWEEP_OPTS)
     check_args(model, tokens, clean_cache, metric)
     local L, H, P = model.cfg.n_layers, model.cfg.n_heads, tokens.shape[2]
     local out = by_pos and fp.zeros(L, P, H) or fp.zeros(L, H)
@@ -303,6 +307,7 @@ M.attn_head_pattern_all_pos = head_sweep(false, "pattern")
 
 -- resid_pre, attn_out and mlp_out stacked: [3, n_layers, pos] (TransformerLens's get_act_patch_block_every).
 function M.block_every(model, tokens, clean_cache, metric, opts)
+  opts = errors.check_options("patching.block_every", opts, SWEEP_OPTS)
   return fp.stack({ M.resid_pre(model, tokens, clean_cache, metric, opts),
                     M.attn_out(model, tokens, clean_cache, metric, opts),
                     M.mlp_out(model, tokens, clean_cache, metric, opts) }, 0)
@@ -314,7 +319,7 @@ end
 -- h} set head h at every position). Returns a list of metric values in index_list order, or a
 -- tensor of `opts.shape` when given.
 function M.generic(model, tokens, clean_cache, metric, hook_name_fn, index_list, opts)
-  opts = opts or {}
+  opts = errors.check_options("patching.generic", opts, { "setter", "shape", "positions", "attention_mask", "progress" })
   check_args(model, tokens, clean_cache, metric)
   local setter = opts.setter or function(act, idx, clean)
     if idx.head ~= nil and idx[2] ~= nil then act[{ {}, idx[2], idx.head }] = clean[{ {}, idx[2], idx.head }]
@@ -343,7 +348,7 @@ end
 --   senders:   { {layer, head}, ... }
 --   receivers: { {layer, head, "q" | "k" | "v"}, ... } or hook names ("blocks.11.hook_resid_post")
 function M.path(model, tokens, clean_cache, metric, senders, receivers, opts)
-  opts = opts or {}
+  opts = errors.check_options("patching.path", opts, { "positions", "attention_mask", "freeze_mlps", "progress" })
   check_args(model, tokens, clean_cache, metric)
   if type(senders) ~= "table" or type(receivers) ~= "table" then
     raise("patching.path: senders and receivers must be lists of {layer, head} (receivers: {layer, head, \"q\"|\"k\"|\"v\"} or hook names)")
@@ -411,7 +416,7 @@ end
 -- Heads at or after the last receiver layer have no path and stay 0... unless a receiver is a
 -- residual hook point after them.
 function M.path_heads(model, tokens, clean_cache, metric, receivers, opts)
-  opts = opts or {}
+  opts = errors.check_options("patching.path_heads", opts, { "positions", "attention_mask", "freeze_mlps", "progress" })
   local L, H = model.cfg.n_layers, model.cfg.n_heads
   local out = fp.zeros(L, H)
   local tick = progress(opts, L * H, "path patching")

@@ -119,7 +119,7 @@ end
 
 function M.page(figs, opts)
   local who = "plot.page"
-  opts = opts or {}
+  opts = M._check_opts(opts, who, { "title", "headings" })   -- (defined below)
   if type(figs) ~= "table" or #figs == 0 then error(who .. ": expected a list of figures", 2) end
   for i, f in ipairs(figs) do
     if getmetatable(f) ~= Figure then error(string.format("%s: entry %d is not a figure (got %s)", who, i, type(f)), 2) end
@@ -216,11 +216,28 @@ local function labels_of(given, n, who, key, what)
   return out
 end
 
-local function check_opts(opts, who)
+-- Sizes and counts must be positive numbers (a NaN or negative width makes a broken figure).
+local SIZE_OPTS = { width = true, height = true, cell_width = true, cell_height = true,
+                    max_cells = true, facet_cols = true, max_label = true }
+local FINITE_OPTS = { zmin = true, zmax = true, ymin = true, ymax = true }
+
+-- opts of the function `who`: a table whose keys are all in `known` (an unknown key names the
+-- nearest known one), sizes positive and limits finite.
+local function check_opts(opts, who, known)
   if opts == nil then return {} end
   if type(opts) ~= "table" then fail(who, "opts must be a table, got " .. type(opts)) end
+  local msg = require("fp").options_error(who, opts, known)
+  if msg then error(msg, 0) end
+  for k, v in pairs(opts) do
+    if SIZE_OPTS[k] and not (type(v) == "number" and v > 0 and v < math.huge) then
+      fail(who, string.format("opts.%s must be a positive number, got %s", k, tostring(v)))
+    elseif FINITE_OPTS[k] and not (type(v) == "number" and v == v and v > -math.huge and v < math.huge) then
+      fail(who, string.format("opts.%s must be a finite number, got %s", k, tostring(v)))
+    end
+  end
   return opts
 end
+M._check_opts = check_opts
 
 local function clamp(x, lo, hi) return math.max(lo, math.min(hi, x)) end
 
@@ -310,7 +327,9 @@ end
 -- [facets, rows, cols] as panels side by side with one shared colour scale.
 function M.imshow(t, opts)
   local who = "plot.imshow"
-  opts = check_opts(opts, who)
+  opts = check_opts(opts, who, { "x", "y", "title", "xlabel", "ylabel", "colorbar_label", "cmap", "zmin", "zmax",
+                                 "facets", "facet_cols", "cell_width", "cell_height", "aspect", "values",
+                                 "max_cells", "max_label" })
   if t == nil then fail(who, "expected a 2-D tensor [rows, cols] or a 3-D tensor [facets, rows, cols], got nil") end
   local data, shape = array(t, who, "t")
   local facets
@@ -584,7 +603,7 @@ local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge en
 -- opts.x: labels for the points (a categorical x axis shared by all series).
 function M.line(series, opts)
   local who = "plot.line"
-  opts = check_opts(opts, who)
+  opts = check_opts(opts, who, { "x", "title", "xlabel", "ylabel", "ymin", "ymax", "width", "height", "max_label", "annotate" })
   series = series_list(series, who)
   local all, names, numeric_x = {}, {}, false
   local ylo, yhi, xlo, xhi
@@ -664,7 +683,7 @@ end
 -- labels name the points in the tooltips; opts.annotate = true also writes them next to the points.
 function M.scatter(series, opts)
   local who = "plot.scatter"
-  opts = check_opts(opts, who)
+  opts = check_opts(opts, who, { "title", "xlabel", "ylabel", "width", "height", "diagonal", "annotate", "horizontal" })
   series = series_list(series, who)
   local all, names = {}, {}
   local xlo, xhi, ylo, yhi
@@ -735,7 +754,7 @@ local POS_COLOR, NEG_COLOR = "#2166ac", "#b2182b" -- the ends of RdBu: positive 
 -- (default: horizontal when a label is longer than 8 characters or there are more than 20 bars).
 function M.bar(spec, opts)
   local who = "plot.bar"
-  opts = check_opts(opts, who)
+  opts = check_opts(opts, who, { "horizontal", "color", "value_label", "title", "xlabel", "ylabel", "width", "height", "max_label" })
   if type(spec) ~= "table" or fp.is_tensor(spec) then fail(who, "expected {labels = {...}, values = tensor_or_list}, got " .. (fp.is_tensor(spec) and "a tensor" or type(spec))) end
   if spec.values == nil then fail(who, "expected {labels = {...}, values = tensor_or_list}: values missing") end
   local values = vector(spec.values, who, "values")

@@ -65,8 +65,8 @@ local function pad_right(s, n) return s .. string.rep(" ", n - utf8.len(s)) end
 function M.render(t, opts)
   local plot = require "fp.plot"
   local who = "plot.term"
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then error(who .. ": opts must be a table, got " .. type(opts), 0) end
+  opts = plot._check_opts(opts, who, { "x", "y", "facets", "title", "zmin", "zmax", "cmap", "values",
+                                       "cell_width", "max_label" })
   if t == nil then error(who .. ": expected a 2-D tensor [rows, cols] or a 3-D tensor [facets, rows, cols], got nil", 0) end
   -- a terminal shows a few thousand cells: refuse before copying a huge tensor into Lua tables
   if require("fp").is_tensor(t) and t:numel() > MAX_CELLS then

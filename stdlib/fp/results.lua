@@ -15,6 +15,7 @@ end
 
 function fp.save(path, value, opts)
   local ext = type(path) == "string" and files.extension(path)
+  require("fp.errors").check_options("fp.save", opts, ext == "json" and { "indent" } or ext == "csv" and { "header" } or {})
   if ext == "json" then
     local json = require "fp.json"
     local indent = "  "

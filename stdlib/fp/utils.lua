@@ -9,7 +9,8 @@ local M = {}
 --   local v, where = utils.topk_nd(head_scores, 3)   -- where[1] = {layer, head}
 function M.topk_nd(t, k, opts)
   if not fp.is_tensor(t) then raise("topk_nd: argument 1 must be a tensor, got " .. type(t)) end
-  local largest = not (opts and opts.largest == false)
+  opts = require("fp.errors").check_options("topk_nd", opts, { "largest" })
+  local largest = opts.largest ~= false
   local values, flat = t:reshape(-1):topk(k, { largest = largest })
   local shape, where = t.shape, {}
   for i = 0, flat:numel() - 1 do
@@ -27,7 +28,7 @@ end
 -- a and b are token ids or int tensors of one id per prompt; { per_prompt = true } returns the
 -- per-prompt differences as a tensor.
 function M.logit_diff(logits, a, b, opts)
-  opts = opts or {}
+  opts = require("fp.errors").check_options("logit_diff", opts, { "pos", "per_prompt" })
   local pos = opts.pos or -1
   local last = logits[{ {}, pos }]                      -- [batch, vocab]
   local function pick(tok)

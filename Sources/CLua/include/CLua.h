@@ -55,6 +55,15 @@ typedef int (*fp_sandbox_check_fn)(lua_State *L, const char *function, const cha
 // disables io.popen, os.execute, os.tmpname, package.loadlib, C modules and the debug library
 // but traceback. Returns a lua_pcall status (an error message is left on the stack).
 int fp_sandbox_install(lua_State *L, fp_sandbox_check_fn check);
+// Lua's heap under a byte budget (alloc.c): from now on L allocates through an allocator that
+// refuses to grow the heap past cap() bytes (cap is asked at each growth), so the script gets
+// a catchable "not enough memory". Frees and shrinks never fail.
+void fp_lua_use_budget_allocator(lua_State *L, size_t (*cap)(void));
+// Live bytes of Lua heaps that use the budget allocator.
+size_t fp_lua_heap_bytes(void);
+// Marks whether the innermost native frames are Swift's (the trampoline sets 1, calls from
+// Swift into Lua set 0); returns the previous value. Swift frames get headroom above the cap.
+int fp_lua_swift_frames(int on);
 
 // Macro wrappers.
 static inline void fp_pop(lua_State *L, int n) { lua_pop(L, n); }
@@ -74,7 +83,12 @@ static inline int fp_upvalueindex(int i) { return lua_upvalueindex(i); }
 static inline int fp_registryindex(void) { return LUA_REGISTRYINDEX; }
 static inline void *fp_newuserdata(lua_State *L, size_t sz) { return lua_newuserdatauv(L, sz, 1); }
 static inline int fp_getmetatable_named(lua_State *L, const char *name) { return luaL_getmetatable(L, name); }
-static inline int fp_pcall(lua_State *L, int nargs, int nresults) { return lua_pcall(L, nargs, nresults, 0); }
+static inline int fp_pcall(lua_State *L, int nargs, int nresults) {
+    int prev = fp_lua_swift_frames(0);
+    int status = lua_pcall(L, nargs, nresults, 0);
+    fp_lua_swift_frames(prev);
+    return status;
+}
 static inline void fp_pushglobaltable(lua_State *L) { lua_pushglobaltable(L); }
 static inline int fp_loadstring(lua_State *L, const char *s) { return luaL_loadstring(L, s); }
 static inline int fp_loadbuffer(lua_State *L, const char *s, size_t n, const char *name) {
