@@ -367,6 +367,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep each case's temp folder")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--progress", action="store_true", help="one line per finished case on stderr")
     a = ap.parse_args()
     fp = os.path.abspath(a.fp)
     if not os.access(fp, os.X_OK):
@@ -388,8 +389,17 @@ def main():
         return 0
     runner = Runner(fp, a.keep, a.verbose)
     t0 = time.monotonic()
+    done = [0]
+
+    def one(c):
+        res = runner.run(c)
+        done[0] += 1
+        if a.progress:
+            sys.stderr.write("[%d/%d] %s %s\n" % (done[0], len(cases), res[0], c.name))
+        return res
+
     with ThreadPoolExecutor(max_workers=max(1, a.j)) as ex:
-        results = list(zip(cases, ex.map(runner.run, cases)))
+        results = list(zip(cases, ex.map(one, cases)))
     known = read_known(a.known) if a.known else set()
     counts = {k: 0 for k in ("crashed", "hung", "escaped", "silent")}
     new, still, fixed = [], [], []
