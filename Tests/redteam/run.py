@@ -39,9 +39,9 @@ class Case:
     KEYS = {"expect", "flags", "args", "cmd", "setup", "check", "env", "unset", "timeout", "mem",
             "rlimit", "signal", "quick", "why", "stdin"}
 
-    def __init__(self, path):
+    def __init__(self, path, root=CASES):
         self.path = path
-        self.name = os.path.relpath(path, CASES)[:-len(".lua")]
+        self.name = os.path.relpath(path, root)[:-len(".lua")]
         self.cls = self.name.split("/")[0]
         self.text = open(path, encoding="utf-8", errors="surrogateescape").read()
         self.d = {k: [] for k in self.KEYS}
