@@ -249,7 +249,10 @@ class Runner:
             print("== %s: %s\n%s" % (case.name, cmd, both[-2000:]))
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         rc = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + (sig or 0)
-        tail = (both.strip().splitlines() or [""])[-1][:160]
+        lines = both.strip().splitlines()
+        if "stack traceback:" in lines:  # the error message, not the last traceback line
+            lines = lines[:lines.index("stack traceback:")]
+        tail = (lines or [""])[-1].strip()[:200]
 
         # 1. crashed
         if hung:

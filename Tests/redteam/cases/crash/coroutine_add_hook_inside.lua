@@ -5,6 +5,6 @@
 local m = fp.load_model("@FIX@/models/gpt2-tiny")
 local hits = 0
 coroutine.wrap(function() local junk = { 1, 2, 3 } m:add_hook("blocks.0.hook_resid_pre", function() hits = hits + 1 end) end)()
-m:forward(m:to_tokens("hi"))
+m:forward(fp.tensor({ { 1, 2, 3, 4 } }, "int"))
 assert(hits == 1, "the hook added inside a coroutine ran " .. hits .. " times")
 print("OK")

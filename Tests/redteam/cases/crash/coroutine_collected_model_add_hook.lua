@@ -6,5 +6,5 @@ local co = coroutine.create(function() return fp.load_model("@FIX@/models/gpt2-t
 local _, x = coroutine.resume(co); co = nil; collectgarbage(); collectgarbage()
 local junk = {} for i = 1, 20000 do junk[i] = string.rep("F", 100 + i % 300) .. i end
 junk = nil; collectgarbage()
-x:add_hook("blocks.0.hook_resid_pre", function() end) x:forward(x:to_tokens("hi"))
+x:add_hook("blocks.0.hook_resid_pre", function() end) x:forward(fp.tensor({ { 1, 2, 3, 4 } }, "int"))
 print("OK")

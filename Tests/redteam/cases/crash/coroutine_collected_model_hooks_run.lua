@@ -5,5 +5,5 @@ local co = coroutine.create(function() return fp.load_model("@FIX@/models/gpt2-t
 local _, x = coroutine.resume(co); co = nil; collectgarbage(); collectgarbage()
 local junk = {} for i = 1, 20000 do junk[i] = string.rep("F", 100 + i % 300) .. i end
 junk = nil; collectgarbage()
-x:run_with_hooks(x:to_tokens("hi"), { fwd_hooks = { { "blocks.0.hook_resid_pre", function(a) return a * 1 end } } })
+x:run_with_hooks(fp.tensor({ { 1, 2, 3, 4 } }, "int"), { fwd_hooks = { { "blocks.0.hook_resid_pre", function(a) return a * 1 end } } })
 print("OK")

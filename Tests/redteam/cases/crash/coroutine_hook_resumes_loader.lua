@@ -3,10 +3,10 @@
 --@ expect: ok
 local m = fp.load_model("@FIX@/models/gpt2-tiny")
 local other
-m:run_with_hooks(m:to_tokens("hi"), { fwd_hooks = { { "blocks.0.hook_resid_pre", function()
+m:run_with_hooks(fp.tensor({ { 1, 2, 3, 4 } }, "int"), { fwd_hooks = { { "blocks.0.hook_resid_pre", function()
   local co = coroutine.create(function() other = fp.load_model("@FIX@/models/gpt2-tiny") end)
   assert(coroutine.resume(co))
 end } } })
 collectgarbage() collectgarbage()
-other:forward(other:to_tokens("x"))
+other:forward(fp.tensor({ { 1, 2, 3, 4 } }, "int"))
 print("OK")

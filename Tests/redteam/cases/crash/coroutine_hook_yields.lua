@@ -3,9 +3,9 @@
 --@ expect: ok
 local m = fp.load_model("@FIX@/models/gpt2-tiny")
 local co = coroutine.wrap(function()
-  m:run_with_hooks(m:to_tokens("hi"), { fwd_hooks = { { "blocks.0.hook_resid_pre", function() coroutine.yield(1) end } } })
+  m:run_with_hooks(fp.tensor({ { 1, 2, 3, 4 } }, "int"), { fwd_hooks = { { "blocks.0.hook_resid_pre", function() coroutine.yield(1) end } } })
 end)
 local ok, e = pcall(co)
 print(ok, e)
-m:forward(m:to_tokens("hi"))
+m:forward(fp.tensor({ { 1, 2, 3, 4 } }, "int"))
 print("OK")

@@ -3,4 +3,4 @@
 --@ expect: ok
 --@ flags: --sandbox --allow-write @W@
 --@ timeout: 120
-local m = fp.load_model("@FIX@/models/gpt2-tiny") local toks = m:to_tokens("a") local d = 0 local function h() d = d + 1 if d < 100000 then m:forward(toks) end end m:add_hook("blocks.0.hook_resid_pre", h) print(pcall(m.forward, m, toks)) m:reset_hooks() m:forward(toks) print("OK")
+local m = fp.load_model("@FIX@/models/gpt2-tiny") local toks = fp.tensor({ { 1, 2, 3, 4 } }, "int") local d = 0 local function h() d = d + 1 if d < 100000 then m:forward(toks) end end m:add_hook("blocks.0.hook_resid_pre", h) print(pcall(m.forward, m, toks)) m:reset_hooks() m:forward(toks) print("OK")

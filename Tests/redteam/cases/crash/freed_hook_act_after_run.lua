@@ -3,7 +3,7 @@
 --@ expect: ok
 local m = fp.load_model("@FIX@/models/gpt2-tiny")
 local kept
-m:run_with_hooks(m:to_tokens("hi"), { fwd_hooks = { { "blocks.0.hook_resid_pre", function(a) kept = a end } } })
+m:run_with_hooks(fp.tensor({ { 1, 2, 3, 4 } }, "int"), { fwd_hooks = { { "blocks.0.hook_resid_pre", function(a) kept = a end } } })
 local ok, r = pcall(function() return kept:sum() end)
 if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
 print('OK')

@@ -6,5 +6,5 @@ local co = coroutine.create(function() return fp.load_model("smollm2-135m") end)
 local _, model = coroutine.resume(co); co = nil; collectgarbage(); collectgarbage()
 local junk = {} for i = 1, 20000 do junk[i] = string.rep("F", 100 + i % 300) .. i end
 model:add_hook("blocks.0.hook_resid_pre", function() end)
-model:forward(model:to_tokens("hello"))
+model:forward(fp.tensor({ { 1, 2, 3, 4 } }, "int"))
 print("OK")

@@ -2,6 +2,6 @@
 -- issue 8: names filter trailing space is an error, not a run that silently caches or hooks nothing
 --@ expect: error .
 local m = fp.load_model("@FIX@/models/gpt2-tiny")
-local toks = m:to_tokens("hello")
+local toks = fp.tensor({ { 1, 2, 3, 4 } }, "int")
 m:run_with_cache(toks, { names_filter = { "blocks.0.hook_resid_pre " } })
 print('accepted')
