@@ -6,7 +6,7 @@
 --@ mem: 700M
 --@ rlimit: 2G
 local ok, e = pcall(function()
-local s = string.rep("x", 1 << 33)
+local s = string.rep("x", 1 << 30)
 end)
 assert(not ok, 'the bomb finished')
 print(e)
