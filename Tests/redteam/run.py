@@ -37,7 +37,7 @@ def parse_size(s):
 class Case:
     """One .lua file; its header lines `--@ key: value` say how to run it and what must happen."""
     KEYS = {"expect", "flags", "args", "cmd", "setup", "check", "env", "unset", "timeout", "mem",
-            "rlimit", "signal", "quick", "why", "stdin"}
+            "rlimit", "signal", "quick", "why", "stdin", "writable"}
 
     def __init__(self, path, root=CASES):
         self.path = path
@@ -138,6 +138,12 @@ class Runner:
         header += " " * (63 - (10 + len(header)) % 64) + "\n"
         with open(v["OUT"] + "/t.npy", "wb") as f:
             f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + struct.pack("<3f", 7, 7, 7))
+
+    def subst_bytes(self, s, v):
+        """A path directive with Lua-style \\xNN escapes, as the bytes it names."""
+        s = self.subst(s, v)
+        return re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]),
+                      os.fsencode(s))
 
     def subst(self, s, v):
         return re.sub(r"@([A-Z]+)@", lambda m: v.get(m.group(1), m.group(0)), s)
@@ -285,21 +291,24 @@ class Runner:
                 return "escaped", "a program or pre-sandbox code ran: %s exists" % os.path.relpath(path, v["T"])
         if token.encode() in out or token.encode() in err:
             return "escaped", "canary contents appear in the output"
-        wdir = v["W"] + "/"
-        tmpdir = v["T"] + "/tmp/"
+        # what the case may change: @W@, fp's TMPDIR and the folders a case declares writable
+        inside_dirs = [v["W"] + "/", v["T"] + "/tmp/"] + [
+            os.fsdecode(self.subst_bytes(w, v)) + "/" for w in case.d["writable"]]
+
+        def is_inside(path):
+            return any(path.startswith(d) for d in inside_dirs)
         for path, what in sorted(after.items()):
             if before.get(path) == what:
                 continue
             rel = os.path.relpath(path, v["T"])
-            inside = path.startswith(wdir) or path.startswith(tmpdir)
-            if inside:
+            if is_inside(path):
                 if what[0] == "file" and contains(path, token.encode()):
                     return "escaped", "canary contents copied into %s" % rel
                 continue
             return "escaped", "%s outside the writable folder: %s" % (
                 "created" if path not in before else "changed", rel)
         for path in before:
-            if path not in after and not (path.startswith(wdir) or path.startswith(tmpdir)):
+            if path not in after and not is_inside(path):
                 return "escaped", "removed outside the writable folder: %s" % os.path.relpath(path, v["T"])
         if case.mem is not None and usage is not None:
             peak = usage.ru_maxrss * 1024

@@ -3,4 +3,5 @@
 --@ expect: ok
 --@ flags: --sandbox --allow-write @T@/$'caf\xc3\xa9'
 --@ setup: mkdir "$RT_T"/$'caf\xc3\xa9' "$RT_T"/$'cafe\xcc\x81'
+--@ writable: @T@/caf\xc3\xa9
 local f = assert(io.open("@T@/caf\xc3\xa9/ok.txt", "w")); f:write("x"); f:close(); print("OK")

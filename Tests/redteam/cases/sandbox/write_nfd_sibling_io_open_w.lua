@@ -3,6 +3,7 @@
 --@ expect: error sandbox|not allowed|[Pp]ermission denied|Operation not permitted
 --@ flags: --sandbox --allow-write @T@/$'caf\xc3\xa9'
 --@ setup: mkdir "$RT_T"/$'caf\xc3\xa9' "$RT_T"/$'cafe\xcc\x81'
+--@ writable: @T@/caf\xc3\xa9
 --@ quick
 local f = assert(io.open("@T@/cafe\xcc\x81/new.txt", "w")); f:write("x"); f:close()
 print('wrote')

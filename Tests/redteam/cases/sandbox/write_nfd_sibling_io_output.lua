@@ -3,5 +3,6 @@
 --@ expect: error sandbox|not allowed|[Pp]ermission denied|Operation not permitted
 --@ flags: --sandbox --allow-write @T@/$'caf\xc3\xa9'
 --@ setup: mkdir "$RT_T"/$'caf\xc3\xa9' "$RT_T"/$'cafe\xcc\x81'
+--@ writable: @T@/caf\xc3\xa9
 io.output("@T@/cafe\xcc\x81/new.txt"); io.write("x"); io.close()
 print('wrote')

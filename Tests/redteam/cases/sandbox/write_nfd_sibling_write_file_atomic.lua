@@ -3,5 +3,6 @@
 --@ expect: error sandbox|not allowed|[Pp]ermission denied|Operation not permitted
 --@ flags: --sandbox --allow-write @T@/$'caf\xc3\xa9'
 --@ setup: mkdir "$RT_T"/$'caf\xc3\xa9' "$RT_T"/$'cafe\xcc\x81'
+--@ writable: @T@/caf\xc3\xa9
 fp.write_file_atomic("@T@/cafe\xcc\x81/new.txt", "x")
 print('wrote')
