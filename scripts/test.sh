@@ -19,8 +19,9 @@ echo "== command-line tests"
 FP=.build/release/fp bash Tests/cli/test_pull.sh 2>&1 | tee "$log/cli" || status=1
 FP=.build/release/fp bash Tests/cli/test_sandbox.sh 2>&1 | tee "$log/cli_sandbox" || status=1
 FP=.build/release/fp bash Tests/cli/test_limits.sh 2>&1 | tee "$log/cli_limits" || status=1
-# the red-team corpus's quick set; the cases listed in KNOWN_FAILING.md are reported by name and
-# counted as skipped (not passed) until their fix merges; scripts/redteam.sh runs every case
+# the red-team runner checked against fake fp executables, then the corpus's quick set: the cases
+# listed in KNOWN_FAILING.md are reported by name and counted as skipped (never passed) until their
+# fix merges; scripts/redteam.sh runs every case
 echo "== red-team runner self-test"
 python3 Tests/redteam/selftest/selftest.py 2>&1 | tee "$log/redteam_self" || status=1
 echo "== red-team corpus (quick set)"

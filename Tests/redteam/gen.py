@@ -63,7 +63,7 @@ def lstr(path):
 def pcall_ok(expr, check="true"):
     """Either an error (caught: fp keeps running) or a result that passes `check` (uses r)."""
     return ("local ok, r = pcall(function() return %s end)\n"
-            "if ok then assert(%s, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end\n"
+            "if ok then assert(%s, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end\n"
             "print('OK')\n" % (expr, check))
 
 

@@ -6,5 +6,5 @@
 --@ rlimit: 2G
 --@ quick
 local ok, r = pcall(function() return fp.load_model("@FIX@/bad/gguf_dims_overflow.gguf") end)
-if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

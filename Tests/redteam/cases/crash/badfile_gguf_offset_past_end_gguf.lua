@@ -5,5 +5,5 @@
 --@ mem: 1200M
 --@ rlimit: 2G
 local ok, r = pcall(function() return fp.load_model("@FIX@/bad/gguf_offset_past_end.gguf") end)
-if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

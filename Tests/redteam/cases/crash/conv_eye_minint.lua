@@ -2,5 +2,5 @@
 -- issue 6: fp.eye(2, math.mininteger) gives an error or a right answer, never a Swift trap
 --@ expect: ok
 local ok, r = pcall(function() return fp.eye(2, math.mininteger) end)
-if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

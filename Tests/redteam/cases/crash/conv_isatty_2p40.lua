@@ -3,5 +3,5 @@
 --@ expect: ok
 --@ quick
 local ok, r = pcall(function() return fp.isatty(2^40) end)
-if ok then assert(type(r) == 'boolean', 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(type(r) == 'boolean', 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

@@ -3,5 +3,5 @@
 --@ expect: ok
 --@ quick
 local ok, r = pcall(function() return fp.zeros(1, 1 << 32):matmul(fp.zeros(1 << 32, 1)) end)
-if ok then assert(true, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(true, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

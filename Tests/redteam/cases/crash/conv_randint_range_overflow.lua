@@ -2,5 +2,5 @@
 -- issue 6: fp.randint(math.mininteger, math.maxinteger, {4}) gives an error or a right answer, never a Swift trap
 --@ expect: ok
 local ok, r = pcall(function() return fp.randint(math.mininteger, math.maxinteger, {4}) end)
-if ok then assert(r:numel() == 4, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(r:numel() == 4, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

@@ -3,5 +3,5 @@
 --@ expect: ok
 --@ quick
 local ok, r = pcall(function() return fp.zeros(3037000500, 3037000500) end)
-if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

@@ -4,5 +4,5 @@
 local keep
 do local t <close> = fp.ones(3) keep = t end
 local ok, r = pcall(function() return keep:sum() end)
-if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

@@ -5,5 +5,5 @@ local t = fp.arange(5):float()
 local v = t[{ {1, 3} }]
 t:free()
 local ok, r = pcall(function() return (function() t:free() return t.is_freed end)() end)
-if ok then assert(r == true, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(r == true, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

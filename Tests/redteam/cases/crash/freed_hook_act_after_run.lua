@@ -5,5 +5,5 @@ local m = fp.load_model("@FIX@/models/gpt2-tiny")
 local kept
 m:run_with_hooks(fp.tensor({ { 1, 2, 3, 4 } }, "int"), { fwd_hooks = { { "blocks.0.hook_resid_pre", function(a) kept = a end } } })
 local ok, r = pcall(function() return kept:sum() end)
-if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

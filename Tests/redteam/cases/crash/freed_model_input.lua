@@ -5,5 +5,5 @@ local m = fp.load_model("@FIX@/models/gpt2-tiny")
 local toks = fp.tensor({ { 1, 2, 3, 4 } }, "int")
 toks:free()
 local ok, r = pcall(function() return m:forward(toks) end)
-if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

@@ -5,5 +5,5 @@ local m = fp.load_model("@FIX@/models/gpt2-tiny")
 local toks = fp.tensor({ { 1, 2, 3, 4 } }, "int")
 local loss = m:run_with_hooks(toks, { return_type = "loss", bwd_hooks = { { "blocks.0.hook_resid_pre", function() error("bwd boom") end } } })
 local ok, r = pcall(function() return loss:backward() end)
-if ok then assert(true, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(true, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

@@ -6,6 +6,6 @@ local m = fp.load_model("@FIX@/models/gpt2-tiny")
 local toks = fp.tensor({ { 1, 2, 3, 4 } }, "int")
 depth = 0
 local ok, r = pcall(function() return m:run_with_hooks(toks, { fwd_hooks = { { "blocks.0.hook_resid_pre", function() error() end } } }) end)
-if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 pcall(function() m:forward(toks) end)
 print("OK")

@@ -7,5 +7,5 @@
 local ok0, t = pcall(fp.zeros, 1 << 40, 0)
 if not ok0 then print(t) print('OK') return end
 local ok, r = pcall(function() return t:softmax(0) end)
-if ok then assert(r:numel() == 0, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(r:numel() == 0, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

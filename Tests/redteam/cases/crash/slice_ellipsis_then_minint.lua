@@ -3,5 +3,5 @@
 --@ expect: ok
 local t = fp.arange(5)
 local ok, r = pcall(function() return t[{ "...", math.mininteger }] end)
-if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(false, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

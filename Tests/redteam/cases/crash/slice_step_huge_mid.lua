@@ -3,5 +3,5 @@
 --@ expect: ok
 local t = fp.arange(5)
 local ok, r = pcall(function() return t[{ {1, 5, (1 << 62) + 1} }] end)
-if ok then assert(r:numel() == 1, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(r:numel() == 1, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

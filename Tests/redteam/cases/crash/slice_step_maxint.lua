@@ -4,5 +4,5 @@
 --@ quick
 local t = fp.arange(5)
 local ok, r = pcall(function() return t[{ {0, 3, math.maxinteger} }] end)
-if ok then assert(r:numel() == 1 and r[{0}] == 0, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(r:numel() == 1 and r[{0}] == 0, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

@@ -3,5 +3,5 @@
 --@ expect: ok
 --@ quick
 local ok, r = pcall(function() return fp.arange(2^53 + 1, 2^53 + 2) end)
-if ok then assert(r:numel() == 1 or r[{0}] ~= r[{1}], 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(r:numel() == 1 or r[{0}] ~= r[{1}], 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

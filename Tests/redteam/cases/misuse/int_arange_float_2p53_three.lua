@@ -2,5 +2,5 @@
 -- issue 8: int64 values beyond 2^53 stay exact or are refused (fp.arange(2^53, 2^53 + 3))
 --@ expect: ok
 local ok, r = pcall(function() return fp.arange(2^53, 2^53 + 3) end)
-if ok then assert(r:numel() == 3 and r[{0}] ~= r[{1}] and r[{1}] ~= r[{2}], 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(r:numel() == 3 and r[{0}] ~= r[{1}] and r[{1}] ~= r[{2}], 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

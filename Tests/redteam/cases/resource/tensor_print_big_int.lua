@@ -6,5 +6,5 @@
 --@ mem: 600M
 --@ rlimit: 2G
 local ok, r = pcall(function() return tostring(fp.zeros(1 << 25, "int")) end)
-if ok then assert(#r < 100000, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(#r < 100000, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')

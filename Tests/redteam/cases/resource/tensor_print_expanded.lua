@@ -7,5 +7,5 @@
 --@ rlimit: 2G
 --@ quick
 local ok, r = pcall(function() return tostring(fp.ones(1):expand(1 << 34)) end)
-if ok then assert(#r < 100000, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) end
+if ok then assert(#r < 100000, 'wrong result: ' .. tostring(r)) else assert(type(r) == 'string', 'error object: ' .. tostring(r)) print('caught: ' .. r) end
 print('OK')
