@@ -3,6 +3,7 @@
 --@ expect: any
 --@ cmd: ( while [ ! -e "$RT_T"/tmp/stop ]; do rm -rf "$RT_W"/sub; mkdir "$RT_W"/sub; rm -rf "$RT_W"/sub; ln -s @OUT@ "$RT_W"/sub; done ) & "$RT_FP" run --sandbox --allow-write "$RT_W" "$RT_SCRIPT"; s=$?; touch "$RT_T"/tmp/stop; wait; n=$(ls @OUT@ | grep -cE "^(t|r|o)_[0-9]+"); [ "$n" -eq 0 ] || touch "$RT_T"/PWNED_race_landed_$n; exit $s
 --@ timeout: 120
+--@ timing
 local x = fp.ones(4)
 local landed = 0
 for i = 1, 300 do pcall(function() fp.write_file_atomic("@W@/sub/r_" .. i .. ".txt", "x") end) end

@@ -5,7 +5,8 @@
 --@ check: silent ls -A "$RT_W" | grep -E "\.tmp-" && exit 1 || true
 --@ check: silent python3 -c 'import sys, os, struct; p, n = sys.argv[1], int(sys.argv[2]); b = open(p, "rb").read() if os.path.exists(p) else None; off = None if b is None else (10 + struct.unpack("<H", b[8:10])[0] if b[6] == 1 else 12 + struct.unpack("<I", b[8:12])[0]); sys.exit(0 if b is None or len(b) == off + 4 * n else "truncated: %d bytes" % len(b))' "$RT_W"/old.npy 16777216
 --@ timeout: 60
---@ signal: INT after READY 0.3
+--@ signal: INT when @W@/.*.tmp-*
+--@ timing
 local x = fp.ones(1 << 24)
 print('READY')
 io.stdout:flush()

@@ -5,7 +5,8 @@
 --@ check: silent ls -A "$RT_W" | grep -E "\.tmp-" && exit 1 || true
 --@ check: silent [ ! -e "$RT_W"/r.txt ] || [ $(stat -c %s "$RT_W"/r.txt) -eq 67108864 ]
 --@ timeout: 60
---@ signal: INT after READY 0.3
+--@ signal: INT when @W@/.*.tmp-*
+--@ timing
 local s = string.rep("y", 1 << 26)
 print('READY')
 io.stdout:flush()

@@ -5,7 +5,8 @@
 --@ check: silent ls -A "$RT_W" | grep -E "\.tmp-" && exit 1 || true
 --@ check: silent [ ! -e "$RT_W"/t.safetensors ] || [ $(stat -c %s "$RT_W"/t.safetensors) -gt 67108864 ]
 --@ timeout: 60
---@ signal: TERM after READY 0.3
+--@ signal: TERM when @W@/.*.tmp-*
+--@ timing
 local x = { a = fp.ones(1 << 23), b = fp.ones(1 << 23) }
 print('READY')
 io.stdout:flush()

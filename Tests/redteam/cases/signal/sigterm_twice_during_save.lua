@@ -4,6 +4,7 @@
 --@ cmd: "$RT_FP" run --sandbox --allow-write "$RT_W" "$RT_SCRIPT" & p=$!; while ! grep -q READY /proc/$p/fd/1 2>/dev/null && [ -d /proc/$p ]; do sleep 0.05; done; sleep 0.4; kill -TERM $p; kill -TERM $p; wait $p; true
 --@ check: silent ls -A "$RT_W" | grep -E "\.tmp-" && exit 1 || true
 --@ timeout: 60
+--@ timing
 local x = fp.ones(1 << 24)
 print('READY')
 io.stdout:flush()
