@@ -266,6 +266,7 @@ for name, code in [
     ("debug_getregistry", 'print(debug.getregistry())'),
     ("debug_require", 'local d = require("debug") print(d.getinfo(1))'),
     ("debug_sethook", 'debug.sethook(function() end, "l")'),
+    ("os_tmpname", 'local n = os.tmpname() os.remove(n) print("made", n)'),
 ]:
     setup = []
     if "bin.luac" in code or "require(\"bin\")" in code:
@@ -986,7 +987,7 @@ for sig in ("TERM", "INT"):
 case("signal", "sigterm_twice_during_save",
      "local x = fp.ones(1 << 24)\nprint('READY')\nio.stdout:flush()\nwhile true do fp.save('@W@/t.npy', x) end\n", "any",
      "two SIGTERMs in a row during fp.save still leave no temporary file",
-     cmd='"$RT_FP" run --sandbox --allow-write "$RT_W" "$RT_SCRIPT" & p=$!; while ! grep -q READY /proc/$p/fd/1 2>/dev/null && [ -d /proc/$p ]; do sleep 0.05; done; sleep 0.4; kill -TERM $p; kill -TERM $p; wait $p; true',
+     cmd='"$RT_FP" run --sandbox --allow-write "$RT_W" "$RT_SCRIPT" & p=$!; while ! ls -A "$RT_W" | grep -q "\\.tmp-" && [ -d /proc/$p ]; do sleep 0.02; done; kill -TERM $p; kill -TERM $p; wait $p; true',
      check=["silent " + TMPS], timeout=60, timing=True)
 for name, stale, save in [
     ("fp_save", ".t.npy.tmp-999999999-12345", 'fp.save("@W@/t.npy", fp.ones(3))'),
