@@ -290,7 +290,7 @@ class Runner:
         after = snapshot(v["T"])
         for path in after:
             if "PWNED" in os.path.basename(path):
-                return "escaped", "a program or pre-sandbox code ran: %s exists" % os.path.relpath(path, v["T"])
+                return "escaped", "marker %s exists: a program ran or code ran before the sandbox" % os.path.relpath(path, v["T"])
         if token.encode() in out or token.encode() in err:
             return "escaped", "canary contents appear in the output"
         # what the case may change: @W@, fp's TMPDIR and the folders a case declares writable
