@@ -343,8 +343,8 @@ for name, write in [("fp_save", 'fp.save("@W@/sub/t_" .. i .. ".npy", x)'),
                     ("write_file_atomic", 'fp.write_file_atomic("@W@/sub/r_" .. i .. ".txt", "x")'),
                     ("io_open", 'local f = io.open("@W@/sub/o_" .. i .. ".txt", "w") if f then f:write("x") f:close() end')]:
     # a write that lands in @OUT@ (through the link the swapper put in place) is an escape
-    body = ('local x = fp.ones(4)\nlocal landed = 0\nfor i = 1, 300 do pcall(function() %s end) end\n'
-            'for i = 1, 300 do for _, p in ipairs({ "t_" .. i .. ".npy", "r_" .. i .. ".txt", "o_" .. i .. ".txt" }) do\n'
+    body = ('local x = fp.ones(4)\nlocal landed = 0\nfor i = 1, 3000 do pcall(function() %s end) end\n'
+            'for i = 1, 3000 do for _, p in ipairs({ "t_" .. i .. ".npy", "r_" .. i .. ".txt", "o_" .. i .. ".txt" }) do\n'
             '  local f = io.open("@W@/sub/" .. p) if f then f:close() end end end\nprint("OK")\n') % write
     case("sandbox", "race_swap_folder_for_link_%s" % name, body, "any",
          "issue 4: a folder swapped for a link to outside during %s never lets a write land outside" % name,

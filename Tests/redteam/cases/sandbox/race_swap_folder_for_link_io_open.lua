@@ -6,7 +6,7 @@
 --@ timing
 local x = fp.ones(4)
 local landed = 0
-for i = 1, 300 do pcall(function() local f = io.open("@W@/sub/o_" .. i .. ".txt", "w") if f then f:write("x") f:close() end end) end
-for i = 1, 300 do for _, p in ipairs({ "t_" .. i .. ".npy", "r_" .. i .. ".txt", "o_" .. i .. ".txt" }) do
+for i = 1, 3000 do pcall(function() local f = io.open("@W@/sub/o_" .. i .. ".txt", "w") if f then f:write("x") f:close() end end) end
+for i = 1, 3000 do for _, p in ipairs({ "t_" .. i .. ".npy", "r_" .. i .. ".txt", "o_" .. i .. ".txt" }) do
   local f = io.open("@W@/sub/" .. p) if f then f:close() end end end
 print("OK")

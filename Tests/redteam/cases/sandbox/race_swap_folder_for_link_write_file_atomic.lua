@@ -6,7 +6,7 @@
 --@ timing
 local x = fp.ones(4)
 local landed = 0
-for i = 1, 300 do pcall(function() fp.write_file_atomic("@W@/sub/r_" .. i .. ".txt", "x") end) end
-for i = 1, 300 do for _, p in ipairs({ "t_" .. i .. ".npy", "r_" .. i .. ".txt", "o_" .. i .. ".txt" }) do
+for i = 1, 3000 do pcall(function() fp.write_file_atomic("@W@/sub/r_" .. i .. ".txt", "x") end) end
+for i = 1, 3000 do for _, p in ipairs({ "t_" .. i .. ".npy", "r_" .. i .. ".txt", "o_" .. i .. ".txt" }) do
   local f = io.open("@W@/sub/" .. p) if f then f:close() end end end
 print("OK")
