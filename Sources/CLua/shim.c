@@ -137,7 +137,13 @@ static void on_sigint(int sig) {
     stop_now();
 }
 
+// The SIGINT action before fp_sigint_arm, restored by fp_sigint_disarm (the REPL and the kernel
+// worker ignore SIGINT between chunks, so a Ctrl-C that arrives just after one ends is harmless).
+static struct sigaction saved_sigint;
+static int sigint_saved = 0;
+
 void fp_sigint_arm(lua_State *L) {
+    int nested = armed_state != NULL;
     armed_state = L;
     running_co = NULL;
     cancel_flag = 0;
@@ -146,7 +152,8 @@ void fp_sigint_arm(lua_State *L) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    if (!nested && sigaction(SIGINT, &sa, &saved_sigint) == 0) sigint_saved = 1;
+    else sigaction(SIGINT, &sa, NULL);
 }
 
 // coroutine.resume(co, ...) through the original (upvalue 1), with co marked as running so a
@@ -216,7 +223,8 @@ void fp_sigint_disarm(void) {
     running_co = NULL;
     if (L) lua_sethook(L, NULL, 0, 0);
     cancel_flag = 0;
-    signal(SIGINT, SIG_DFL);
+    if (sigint_saved) { sigint_saved = 0; sigaction(SIGINT, &saved_sigint, NULL); }
+    else signal(SIGINT, SIG_DFL);
 }
 
 // The timeout thread: sets the flag after `seconds`; if the process is still running
