@@ -142,7 +142,7 @@ function M.bundle(v)
     end
     return { ["text/plain"] = tostring(v), ["text/html"] = table.concat(parts, "\n") }
   end
-  local b = { ["text/plain"] = M.text(v) }
+  local b = { ["text/plain"] = type(v) == "string" and v or M.text(v) }
   if fp.is_tensor(v) then b["text/html"] = tensor_html(v) end
   return b
 end

@@ -7,12 +7,14 @@
 --       -> {"type": "result", "data": {...}} | {"type": "error", "ename", "evalue", "traceback"}
 --   {"op": "complete", "code": "text before the cursor"} -> {"type": "reply", "start": 5, "matches": [...]}
 --   {"op": "inspect", "code": "text before the cursor"}  -> {"type": "reply", "found": true, "text": "..."}
---   {"op": "is_complete", "code": "..."}                 -> {"type": "reply", "status": "complete"|"incomplete"}
+--   {"op": "is_complete", "code": "..."}                 -> {"type": "reply", "status": "complete"|"incomplete"|"invalid"}
 local fp = require "fp"
 local json = require "fp.json"
 local session = require "fp.session"
 local display = require "fp.display"
 local help = require "fp.help"
+
+local traceback = debug and debug.traceback or tostring   -- sandboxed sessions have no debug
 
 local M = {}
 local send
@@ -94,7 +96,7 @@ local function execute(req)
     emit({ type = "error", ename = "SyntaxError", evalue = err, traceback = { err } })
     return
   end
-  local ok, vals = xpcall(session.run, debug.traceback, f)
+  local ok, vals = xpcall(session.run, traceback, f)
   io.stdout:flush()
   if not ok then return error_reply(vals, name:sub(2)) end
   if vals.n > 0 then
@@ -120,7 +122,9 @@ function M.handle(line)
     local text = name and help.lookup(name)
     emit({ type = "reply", found = text ~= nil, text = text or "" })
   elseif req.op == "is_complete" then
-    emit({ type = "reply", status = session.incomplete(req.code or "") and "incomplete" or "complete" })
+    local code = req.code or ""
+    local status = session.incomplete(code) and "incomplete" or session.compile(code, "=cell") and "complete" or "invalid"
+    emit({ type = "reply", status = status })
   else
     emit({ type = "reply", error = "unknown op " .. tostring(req.op) })
   end
