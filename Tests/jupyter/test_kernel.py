@@ -32,8 +32,13 @@ class KernelSession(unittest.TestCase):
         self.assertEqual(len(res), 1, msgs)
         return res[0]["content"]["data"], msgs
 
+    def run_ok(self, code):
+        content, msgs = execute(self.kc, code)
+        self.assertEqual(content["status"], "ok", content)
+        return msgs
+
     def test_state_and_locals_across_cells(self):
-        self.result("local a = 40\nlocal function inc(x) return x + 1 end")
+        self.run_ok("local a = 40\nlocal function inc(x) return x + 1 end")
         data, _ = self.result("inc(a) + 1")
         self.assertEqual(data["text/plain"], "42")
         data, _ = self.result("_ * 2")
@@ -47,9 +52,9 @@ class KernelSession(unittest.TestCase):
         self.assertIn("<svg", data["text/html"])
         self.assertIn("<title>", data["text/html"])   # the hover values
         self.assertTrue(data["image/svg+xml"].startswith("<svg"))
-        _, msgs = execute(self.kc, "fp.display(plot.line({ {name = 'a', y = {1, 3, 2}} }))\nfp.tensor({1, 2}):show()")
+        _, msgs = execute(self.kc, "fp.display(plot.line({ {name = 'a', y = {1, 3, 2}} }))\nfp.tensor({1, 2}):show()\nfp.tensor({{1, 2}, {3, 4}}):show()")
         shown = of_type(msgs, "display_data")
-        self.assertEqual(len(shown), 2, msgs)
+        self.assertEqual(len(shown), 3, msgs)
         for m in shown:
             self.assertIn("<svg", m["content"]["data"]["text/html"])
 
@@ -99,7 +104,7 @@ class KernelSession(unittest.TestCase):
         self.assertIn(f"In[{content['execution_count']}]:2:", content["evalue"])
 
     def test_interrupt_during_a_sweep_keeps_the_session(self):
-        self.result("local kept = 7")
+        self.run_ok("local kept = 7")
         code = ('local patching = require "fp.patching"\n'
                 'local function metric(l) return l[{0, -1, 0}] end\n'
                 'for i = 1, 100 do patching.resid_pre(model, toks, cache, metric) end')

@@ -53,6 +53,7 @@ local function install()
   require("fp.progress").renderer = progress_renderer
   -- t:show() draws an inline heatmap instead of terminal colours.
   fp.Tensor.show = function(t, opts)
+    if fp.is_tensor(t) and t:dim() == 1 then t = t:view(1, -1) end
     display.display(require("fp.plot").imshow(t, opts))
   end
   rawset(_G, "help", help.help)
@@ -69,13 +70,13 @@ local function error_reply(err, name)
   local msg = tostring(err)
   local head, tb = msg:match("^(.-)\nstack traceback:\n(.*)$")
   head = head or msg
-  local lines = {}
+  -- the frames down to the cell's own (what the cell called, then the cell)
+  local lines, last = {}, 0
   for l in (tb or ""):gmatch("[^\n]+") do
-    if not l:find("fp/kernel.lua", 1, true) and not l:find("fp/session.lua", 1, true) and not l:find("[C]: in ?", 1, true)
-      and not l:find("in function <", 1, true) or l:find(name, 1, true) then
-      lines[#lines + 1] = l
-    end
+    lines[#lines + 1] = l
+    if l:find(name .. ":", 1, true) then last = #lines end
   end
+  for i = #lines, last + 1, -1 do lines[i] = nil end
   local ename = head:find("interrupted", 1, true) and "Interrupted" or "LuaError"
   local tr = { head }
   if #lines > 0 then tr[#tr + 1] = "stack traceback:"; for _, l in ipairs(lines) do tr[#tr + 1] = l end end
