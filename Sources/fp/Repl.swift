@@ -25,25 +25,34 @@ struct Repl: ParsableCommand {
         _ = read_history(historyPath)
         let interactive = isatty(0) != 0
         if interactive {
-            // Ctrl-C at the prompt is a key that clears the line (the terminal does not turn it
-            // into SIGINT while editing); while a chunk runs it is SIGINT as usual.
-            _ = rl_parse_and_bind("settty -d -isig")
-            _ = rl_parse_and_bind("bind ^C em-kill-line")
             print("fp \(fpVersion) with \(luaVersion()) — help(x) or ?x for help, Ctrl-C stops a running chunk, Ctrl-D quits")
         }
-        signal(SIGINT, SIG_IGN)   // between chunks; fp_sigint_arm/disarm save and restore it
+        // Between chunks SIGINT only sets a flag: libedit's readline returns nil when Ctrl-C
+        // interrupts it, and the flag tells that apart from Ctrl-D (fp_sigint_arm/disarm save
+        // and restore this handler around each chunk).
+        signal(SIGINT, Repl.onPromptInterrupt)
         while true {
-            guard var chunk = readLine(prompt: "> ", interactive) else { break }
+            Repl.promptInterrupted = 0
+            guard var chunk = readLine(prompt: "> ", interactive) else {
+                if Repl.promptInterrupted != 0 { print("^C"); continue }   // Ctrl-C clears the line
+                break
+            }
             if chunk.trimmingCharacters(in: .whitespaces).isEmpty { continue }
             // keep reading while the chunk is incomplete
-            while compile(host.L, chunk) == .incomplete, let more = readLine(prompt: ">> ", interactive) {
+            var cancelled = false
+            while compile(host.L, chunk) == .incomplete {
+                guard let more = readLine(prompt: ">> ", interactive) else { cancelled = Repl.promptInterrupted != 0; break }
                 chunk += "\n" + more
             }
+            if cancelled { print("^C"); continue }   // Ctrl-C drops the unfinished chunk
             if interactive { add_history(chunk); _ = write_history(historyPath) }
             execute(host, chunk, timeout: timeout)
         }
         if interactive { print("") }
     }
+
+    nonisolated(unsafe) static var promptInterrupted: sig_atomic_t = 0
+    static let onPromptInterrupt: @convention(c) (Int32) -> Void = { _ in Repl.promptInterrupted = 1 }
 
     enum CompileStatus { case incomplete, error }
 
@@ -72,8 +81,19 @@ struct Repl: ParsableCommand {
         let err = host.call(nargs: 1, nresults: 0)
         let timedOut = timer?.stop() ?? false
         if let err {
-            printError(timedOut ? "timeout after \(timeout ?? 0) s (the session is kept)" : err)
+            printError(timedOut ? "timeout after \(timeout ?? 0) s (the session is kept)" : Repl.userPart(err))
         }
+    }
+
+    /// The error without the REPL's own frames: the traceback ends at the chunk's last line
+    /// ("stdin:N"); an interrupt is just "interrupted".
+    static func userPart(_ err: String) -> String {
+        var lines = err.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if let first = lines.first, first.hasSuffix(": interrupted") || first == "interrupted" {
+            return "interrupted (the session is kept)"
+        }
+        if let last = lines.lastIndex(where: { $0.contains("stdin:") }), last > 0 { lines = Array(lines[...last]) }
+        return lines.joined(separator: "\n")
     }
 
     func readLine(prompt: String, _ interactive: Bool) -> String? {
