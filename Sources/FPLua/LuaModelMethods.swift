@@ -178,7 +178,7 @@ enum LuaModelMethods {
         case LUA_TSTRING:
             let name = String(cString: lua_tolstring(l.L, idx, nil))
             fp_pop(l.L, 1)
-            guard b.hookPoints.contains(name) else { throw LuaError("\(l.function): names_filter: no hook point named '\(name)'") }
+            guard b.hookPoints.contains(name) else { throw LuaError("\(l.function): names_filter: \(HookNameSuggestions.message(name, in: b.model.hookPointNames))") }
             return { $0 == name }
         case LUA_TTABLE:
             var names = Set<String>()
@@ -188,7 +188,7 @@ enum LuaModelMethods {
                 fp_pop(l.L, 1)
             }
             fp_pop(l.L, 1)
-            for n in names where !b.hookPoints.contains(n) { throw LuaError("\(l.function): names_filter: no hook point named '\(n)'") }
+            for n in names.sorted() where !b.hookPoints.contains(n) { throw LuaError("\(l.function): names_filter: \(HookNameSuggestions.message(n, in: b.model.hookPointNames))") }
             return { names.contains($0) }
         case LUA_TFUNCTION:
             // Asked once per hook point up front, so an error in it is raised here (the
@@ -197,6 +197,10 @@ enum LuaModelMethods {
             defer { luaL_unref(l.L, fp_registryindex(), ref) }
             var names = Set<String>()
             for n in b.model.hookPointNames where try LuaHookDispatcher.callPredicate(l.L, ref, n, what: "names_filter") { names.insert(n) }
+            // a filter that keeps nothing is almost always a typo in it
+            guard !names.isEmpty else {
+                throw LuaError("\(l.function): names_filter: the function returned false for every hook point, so nothing would be cached (model:hook_points() lists them)")
+            }
             return { names.contains($0) }
         default:
             fp_pop(l.L, 1)
