@@ -9,6 +9,7 @@ from jupyter_client.manager import start_new_kernel
 
 fpkernel.install("fp")
 fpkernel.install("fp-timeout", ["--timeout", "3"])
+fpkernel.install("fp-sandboxed", ["--sandbox"])
 
 
 class KernelSession(unittest.TestCase):
@@ -144,6 +145,18 @@ class WorkerLifecycle(unittest.TestCase):
             content, msgs = execute(kc, "1 + 1")
             self.assertEqual(content["status"], "ok")
             self.assertEqual(of_type(msgs, "execute_result")[0]["content"]["data"]["text/plain"], "2")
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+
+    def test_sandbox_flag_applies_to_the_worker(self):
+        km, kc = start_new_kernel(kernel_name="fp-sandboxed", startup_timeout=60)
+        try:
+            content, msgs = execute(kc, 'print(pcall(io.open, "/etc/passwd"))')
+            self.assertEqual(content["status"], "ok", content)
+            self.assertIn("sandbox", stdout(msgs))
+            content, msgs = execute(kc, 'fp.tensor({1, 2}):sum()')
+            self.assertEqual(of_type(msgs, "execute_result")[0]["content"]["data"]["text/plain"], "3.0")
         finally:
             kc.stop_channels()
             km.shutdown_kernel(now=True)

@@ -13,8 +13,8 @@ from nbclient import NotebookClient
 
 fpkernel.install("fp")
 NOTEBOOKS = fpkernel.ROOT / "scripts" / "notebooks"
-# figures each experiment saves as .svg (so at least this many are shown inline)
-FIGURES = {"ioi": 3, "acronyms": 2, "facts": 4, "das_paris": 2, "fact_patching": 2}
+# figures each experiment saves as .svg with the quick settings (each must be shown inline)
+FIGURES = {"ioi": 3, "acronyms": 2, "facts": 4, "das_paris": 1, "fact_patching": 1}
 chosen = [n for n in os.environ.get("FP_NOTEBOOKS", ",".join(FIGURES)).split(",") if n]
 
 
