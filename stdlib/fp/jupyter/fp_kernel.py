@@ -153,7 +153,6 @@ class FPKernel(Kernel):
         "codemirror_mode": "lua",
         "pygments_lexer": "lua",
     }
-    help_links = [{"text": "fp in Jupyter", "url": "docs/jupyter.md"}]
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
