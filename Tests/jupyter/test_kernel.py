@@ -91,6 +91,10 @@ class KernelSession(unittest.TestCase):
         c = self.kc.get_shell_msg(timeout=30)["content"]
         self.assertTrue(c["found"], c)
         self.assertIn("torch.einsum", c["data"]["text/plain"])
+        code = 'fp.einsum("b p d, d -> b p", x'   # inside the call's arguments
+        self.kc.inspect(code, len(code))
+        c = self.kc.get_shell_msg(timeout=30)["content"]
+        self.assertTrue(c["found"] and "torch.einsum" in c["data"]["text/plain"], c)
         _, msgs = execute(self.kc, "?fp.einsum")
         self.assertIn("torch.einsum", stdout(msgs))
 

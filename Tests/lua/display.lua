@@ -32,3 +32,12 @@ test("a cache is one line; long tables are cut and show_all shows everything", f
   assert(display.text(long):find("... (30 entries; show_all(x) shows all)", 1, true))
   assert(display.text(m):find("^Model%("))
 end)
+
+test("a page of figures is its figures' SVGs with headings", function()
+  local plot = require "fp.plot"
+  local f = plot.imshow(fp.tensor({ { 1, 2 } }))
+  local b = display.bundle(plot.page({ f, f }, { headings = { "first", "second" } }))
+  assert(b["text/html"]:find("<h3>second</h3>", 1, true), b["text/html"])
+  local _, n = b["text/html"]:gsub("<svg", "")
+  assert_equal(n, 2)
+end)

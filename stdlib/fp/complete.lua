@@ -7,6 +7,8 @@
 -- complete(text) returns the 1-based byte position in `text` where the replaced word starts
 -- and the sorted list of replacements for text:sub(start).
 local fp = require "fp"
+-- kept at load time: a session that reassigns these globals does not break completion
+local rawget, next, getmetatable, pcall, type = rawget, next, getmetatable, pcall, type
 
 local M = {}
 

@@ -134,7 +134,7 @@ function M.bundle(v)
     local svg = v:svg()
     return { ["text/plain"] = tostring(v), ["text/html"] = '<div class="fp-figure">' .. svg .. "</div>", ["image/svg+xml"] = svg }
   end
-  if plot and type(v) == "table" and type(v.figures) == "table" and mt and mt.__tostring and tostring(v):find("page", 1, true) then
+  if plot and mt == plot.Page then
     local parts = {}
     for i, f in ipairs(v.figures) do
       if v.headings and v.headings[i] then parts[#parts + 1] = "<h3>" .. esc(v.headings[i]) .. "</h3>" end

@@ -119,8 +119,12 @@ function M.handle(line)
     local start, matches = require("fp.complete").complete(req.code or "")
     emit({ type = "reply", start = start, matches = matches })
   elseif req.op == "inspect" then
-    local name = help.name_at(req.code or "")
+    -- the name at the cursor, else the function whose call the cursor is in
+    local code = req.code or ""
+    local name = help.name_at(code)
     local text = name and help.lookup(name)
+    local call = code:match("([%a_][%w_%.:]*)%([^()]*$")
+    if not text and call then text = help.lookup(call) end
     emit({ type = "reply", found = text ~= nil, text = text or "" })
   elseif req.op == "is_complete" then
     local code = req.code or ""
