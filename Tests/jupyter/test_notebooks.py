@@ -2,6 +2,7 @@
 fp kernel: no cell fails and each figure the experiment saves is shown inline (HTML with the SVG
 and its hover titles, plus image/svg+xml). FP_NOTEBOOKS=ioi,facts runs a subset;
 FP_NOTEBOOK_OUT=DIR keeps the executed notebooks."""
+import importlib.util
 import os
 import tempfile
 import unittest
@@ -19,7 +20,15 @@ chosen = [n for n in os.environ.get("FP_NOTEBOOKS", ",".join(FIGURES)).split(","
 
 
 class Notebooks(unittest.TestCase):
-    pass
+    def test_notebooks_match_the_scripts(self):
+        """scripts/notebooks/make.py was run after the last change to a script."""
+        spec = importlib.util.spec_from_file_location("make", NOTEBOOKS / "make.py")
+        make = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(make)
+        for name in make.NAMES:
+            want = [c["source"] for c in make.notebook(name)["cells"]]
+            have = [c.source for c in nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4).cells]
+            self.assertEqual(["".join(w) for w in want], have, f"{name}.ipynb is out of date: run scripts/notebooks/make.py")
 
 
 def make_test(name):
