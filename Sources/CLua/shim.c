@@ -143,9 +143,14 @@ static void on_sigint(int sig) {
     stop_now();
 }
 
-static struct sigaction sigint_before_arm;   // restored by fp_sigint_disarm
+// The SIGINT action before fp_sigint_arm, restored by fp_sigint_disarm: the default, the handler
+// that removes temporary files of saves, or the REPL's / kernel worker's prompt handler (they
+// ignore SIGINT between chunks, so a Ctrl-C that arrives just after one ends is harmless).
+static struct sigaction saved_sigint;
+static int sigint_saved = 0;
 
 void fp_sigint_arm(lua_State *L) {
+    int nested = armed_state != NULL;
     armed_state = L;
     running_co = NULL;
     cancel_flag = 0;
@@ -154,7 +159,8 @@ void fp_sigint_arm(lua_State *L) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &sigint_before_arm);
+    if (!nested && sigaction(SIGINT, &sa, &saved_sigint) == 0) sigint_saved = 1;
+    else sigaction(SIGINT, &sa, NULL);
 }
 
 // coroutine.resume(co, ...) through the original (upvalue 1), with co marked as running so a
@@ -227,9 +233,9 @@ void fp_sigint_disarm(void) {
     running_co = NULL;
     if (L) lua_sethook(L, NULL, 0, 0);
     cancel_flag = 0;
-    // back to what was there (the default, or the handler that removes temporary files)
-    if (sigint_before_arm.sa_handler == on_sigint) signal(SIGINT, SIG_DFL);
-    else sigaction(SIGINT, &sigint_before_arm, NULL);
+    if (sigint_saved && saved_sigint.sa_handler != on_sigint) sigaction(SIGINT, &saved_sigint, NULL);
+    else signal(SIGINT, SIG_DFL);
+    sigint_saved = 0;
 }
 
 // The timeout thread: sets the flag after `seconds`; if the process is still running

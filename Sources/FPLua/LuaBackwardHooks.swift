@@ -32,7 +32,7 @@ final class LuaBackwardHooks: BackwardHookDispatcher {
             lua_rawgeti(l.L, pair, 2)
             guard lua_type(l.L, pair + 1) == LUA_TSTRING else { throw LuaError("\(l.function): bwd_hooks entry \(k + 1): the hook point must be a name") }
             let name = String(cString: lua_tolstring(l.L, pair + 1, nil))
-            guard knownPoints.contains(name) else { throw LuaError("\(l.function): bwd_hooks: no hook point named '\(name)'; model:hook_points() lists them") }
+            guard knownPoints.contains(name) else { throw LuaError("\(l.function): bwd_hooks: \(HookNameSuggestions.message(name, in: knownPoints.sorted())); model:hook_points() lists them") }
             guard fp_isfunction(l.L, pair + 2) != 0 else { throw LuaError("\(l.function): bwd_hooks entry \(k + 1): a hook must be a function(grad, hook)") }
             lua_pushvalue(l.L, pair + 2)
             h.entries.append((name, luaL_ref(l.L, fp_registryindex())))

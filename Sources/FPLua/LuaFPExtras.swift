@@ -25,6 +25,20 @@ enum LuaFPExtras {
                 }
                 return 1
             }),
+            // fp._hook_name_hint(name, names): the " (did you mean ...?)" text for a wrong hook
+            // name (HookNameSuggestions), for the stdlib's own messages (cache:act, patching).
+            ("_hook_name_hint", { l in
+                let name = try l.string(1)
+                guard lua_type(l.L, 2) == LUA_TTABLE else { throw LuaError("_hook_name_hint: expected a list of names") }
+                var names = [String]()
+                for k in 0..<Int(lua_rawlen(l.L, 2)) {
+                    lua_rawgeti(l.L, 2, lua_Integer(k + 1))
+                    if lua_type(l.L, -1) == LUA_TSTRING, let p = lua_tolstring(l.L, -1, nil) { names.append(String(cString: p)) }
+                    fp_pop(l.L, 1)
+                }
+                l.pushString(HookNameSuggestions.hint(name, in: names))
+                return 1
+            }),
             ("randperm", { l in l.push(try Tensor.randperm(try l.int(1))); return 1 }),
             ("multinomial", { l in
                 try l.checkOptions(3, ["replacement"])

@@ -60,8 +60,7 @@ final class LuaHookDispatcher: HookDispatcher {
         if lua_type(L, nameIndex) == LUA_TSTRING {
             let name = try lua.string(nameIndex)
             guard knownPoints.contains(name) else {
-                let close = knownPoints.filter { $0.hasSuffix(name.split(separator: ".").last.map(String.init) ?? name) }.sorted().prefix(3)
-                throw LuaError("\(lua.function): no hook point named '\(name)'" + (close.isEmpty ? "" : " (did you mean \(close.joined(separator: ", "))?)") + "; model:hook_points() lists them")
+                throw LuaError("\(lua.function): \(HookNameSuggestions.message(name, in: knownPoints.sorted())); model:hook_points() lists them")
             }
             matcher = .name(name)
         } else if fp_isfunction(L, nameIndex) != 0 {

@@ -221,6 +221,10 @@ enum LuaModelMethods {
             defer { luaL_unref(l.L, fp_registryindex(), ref) }
             var names = Set<String>()
             for n in b.model.hookPointNames where try LuaHookDispatcher.callPredicate(l.L, ref, n, what: "names_filter") { names.insert(n) }
+            // a filter that keeps nothing is almost always a typo in it
+            guard !names.isEmpty else {
+                throw LuaError("\(l.function): names_filter: the function returned false for every hook point, so nothing would be cached (model:hook_points() lists them)")
+            }
             return { names.contains($0) }
         default:
             fp_pop(l.L, 1)
@@ -231,8 +235,7 @@ enum LuaModelMethods {
     /// "names_filter: no hook point named 'blocks.0.hook_resid_pr' (did you mean 'blocks.0.hook_resid_pre'?)"
     static func checkHookName(_ l: Lua, _ b: ModelBox, _ name: String) throws {
         guard !b.hookPoints.contains(name) else { return }
-        let near = LuaOptions.nearest(name, among: b.model.hookPointNames)
-        throw LuaError("\(l.function): names_filter: no hook point named '\(name)'" + (near.map { " (did you mean '\($0)'?)" } ?? "") + "; model:hook_points() lists them")
+        throw LuaError("\(l.function): names_filter: \(HookNameSuggestions.message(name, in: b.model.hookPointNames))")
     }
 
     static var methods: [(String, LuaFunction)] {

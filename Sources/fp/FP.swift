@@ -10,7 +10,7 @@ struct FP: ParsableCommand {
         commandName: "fp",
         abstract: "Transformer models and tensors on the CPU, scripted in Lua 5.4.",
         version: "fp \(fpVersion)\n\(BLASSetup.description)",
-        subcommands: [Run.self, Repl.self, Test.self, Info.self, Pull.self])
+        subcommands: [Run.self, Repl.self, Test.self, Info.self, Pull.self, Kernel.self])
 }
 
 /// Shared: a Lua host with fp's stdlib on package.path. fp.extensions (Lua code from a file)

@@ -33,6 +33,10 @@ end
 bad("logical_or: shape mismatch", function() return a:bool():logical_or(fp.ones(5):bool()) end, "logical_or: shapes [2, 3] and [5] cannot be broadcast")
 bad("logical_xor: string", function() return a:bool():logical_xor("x") end, "bad argument #1 to 'logical_xor'")
 bad("is_tensor then item of nil", function() assert(not fp.is_tensor(nil)); return fp.item(nil) end, "bad argument #1 to 'item' (tensor expected, got nil)")
+bad("_hook_name_hint: names not a list", function() return fp._hook_name_hint("blocks.0.hook_z", 3) end, "_hook_name_hint: expected a list of names")
+bad("display: a value whose __tostring fails", function()
+  return fp.display(setmetatable({}, { __tostring = function() error("no text for this value") end }))
+end, "no text for this value")
 bad("time/config then a bad call", function() assert(fp.time() > 0 and fp.config().threads >= 1); return fp.zeros(-1) end, "negative dimension -1")
 
 -- models and stdlib
