@@ -34,6 +34,9 @@ local M = {
   source = host.source,
 }
 
+-- Progress lines (stderr); replaceable, e.g. by tests.
+function M.log(line) io.stderr:write(line, "\n") end
+
 local function check_opts(opts, allowed, who)
   if opts == nil then return {} end
   if type(opts) ~= "table" then raise(who .. ": opts must be a table, got " .. type(opts)) end
@@ -224,7 +227,7 @@ function Run:items(list, opts)
       else todo[#todo + 1] = i end
     end
   end
-  io.stderr:write(string.format("fp.shard: shard %d of %d: %d of %d items, %d already done\n",
+  M.log(string.format("fp.shard: shard %d of %d: %d of %d items, %d already done",
     self.index, self.count, mine, #list, self.skipped))
   local n = 0
   return function()
@@ -261,7 +264,7 @@ function Run:finish()
     if not merged then error("fp.shard: " .. err, 0) end
     return merged
   end
-  io.stderr:write(string.format("fp.shard: shard %d of %d finished (%d computed, %d were done); when all are, run: fp merge %s\n",
+  M.log(string.format("fp.shard: shard %d of %d finished (%d computed, %d were done); when all are, run: fp merge %s",
     self.index, self.count, self.done, self.skipped, self.out))
   return nil
 end
