@@ -10,7 +10,8 @@
 -- Each prompt is one item (key ioi-NNNNN, cost = its token count); its result is saved under
 -- --out/shard-I-of-N/items/ as soon as it is done, so a rerun skips finished prompts. An
 -- unsharded run ends with the merge itself: --out/results.json (every prompt's [layer, head]
--- effects, clean and corrupted logit differences) and --out/results.npz (heads: [prompt, layer, head]).
+-- effects, clean and corrupted logit differences) and --out/results.npz (effects: [prompt, layer, head]).
+-- The loop over prompts is fp.patching.dataset (stdlib/fp/dataset_patching.lua).
 local args = require "fp.args"
 local patching = require "fp.patching"
 local datasets = require "fp.datasets"
@@ -34,7 +35,8 @@ local function report()
   local merged = json.decode(f:read("a"))
   f:close()
   local heads = {}
-  for i, item in ipairs(merged.items) do heads[i] = fp.tensor(item.result.heads) end
+  for i, item in ipairs(merged.items) do heads[i] = fp.tensor(item.result.effects) end
+  if #heads == 0 then print("no prompts") return nil end
   local mean = fp.stack(heads, 0):mean(0)
   local k = math.min(opts.top, mean:numel())
   local vals, where = utils.topk_nd(mean, k)
@@ -50,25 +52,18 @@ local model = fp.load_model(opts.model)
 local n = opts.quick and math.min(opts.n, 8) or opts.n
 local items = datasets.ioi(model, { n = n, seed = opts.seed })
 
-local settings = { model = opts.model, n = n, seed = opts.seed }
-local run = fp.shard.open(opts.out, { settings = settings, model = opts.model })
-local computed = 0
-for it, key in run:items(items, { key = function(_, i) return string.format("ioi-%05d", i - 1) end,
-                                  cost = function(x) return x.pos.last + 1 end }) do
-  local clean_toks, corrupted_toks = model:to_tokens(it.text), model:to_tokens(it.flipped)
-  local function diff(logits) return fp.item(utils.logit_diff(logits, it.io_token, it.s_token)) end
-  local clean_logits, clean_cache = model:run_with_cache(clean_toks,
-    { names_filter = function(name) return name:find("attn.hook_z", 1, true) ~= nil end })
-  local clean_diff = diff(clean_logits)
-  local corrupted_diff = diff(model:forward(corrupted_toks, { positions = { -1 } }))
-  local function normalized(logits) return (diff(logits) - corrupted_diff) / (clean_diff - corrupted_diff) end
-  local heads = patching.attn_head_out_all_pos(model, corrupted_toks, clean_cache, normalized, { positions = { -1 } })
-  run:save(key, { text = it.text, io = it.io, s = it.s, order = it.order, template = it.template,
-                  clean_logit_diff = clean_diff, corrupted_logit_diff = corrupted_diff, heads = heads })
-  computed = computed + 1
+local pairs_of = function(it)
+  return { clean = it.text, corrupted = it.flipped, answer = it.io_token, wrong = it.s_token, tokens = it.pos.last + 1,
+           io = it.io, s = it.s, order = it.order, template = it.template }
 end
-local merged = run:finish()
-print(string.format("shard %d of %d: %d prompts computed in %.1fs%s", run.index, run.count, computed,
+local merged, run = patching.dataset(model, items, "attn_head_out_all_pos", {
+  out = opts.out, model = opts.model, settings = { n = n, seed = opts.seed },
+  pair = pairs_of,
+  key = function(_, i) return string.format("ioi-%05d", i - 1) end,
+  cost = function(p) return p.tokens end,
+  extra = function(p) return { text = p.clean, io = p.io, s = p.s, order = p.order, template = p.template } end,
+})
+print(string.format("shard %d of %d: %d prompts computed in %.1fs%s", run.index, run.count, run.done,
   fp.time() - t_start, merged and ("; wrote " .. opts.out .. "/results.json") or ""))
 if merged then report() end
 return merged

@@ -15,7 +15,7 @@ cd "$ROOT"
 bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; sed 's/^/       out: /' "$TMP/out" | head -15; }
 same() { cmp -s "$1/results.json" "$2/results.json" && cmp -s "$1/results.npz" "$2/results.npz"; }
 
-"$FP" run scripts/bench/shards/make_gpt2_random.lua --out "$TMP/model" --layers 2 --d-model 64 --heads 4 --ctx 64 >"$TMP/out" 2>&1 || { bad "making the test model"; finish; exit 1; }
+"$FP" run Tests/fixtures/make_gpt2_random.lua --out "$TMP/model" --layers 2 --d-model 64 --heads 4 --ctx 64 >"$TMP/out" 2>&1 || { bad "making the test model"; finish; exit 1; }
 EXP=(scripts/ioi_heads.lua --model "$TMP/model" --n 10)
 "$FP" run "${EXP[@]}" --out "$TMP/single" >"$TMP/out" 2>&1 && [ -s "$TMP/single/results.npz" ] \
   && ok "unsharded run writes results.json and results.npz" || bad "unsharded run"
@@ -69,7 +69,7 @@ else bad "merge with missing items (rc=$rc)"; fi
 "$FP" run --shard 1/2 scripts/ioi_heads.lua --model "$TMP/model" --n 10 --seed 1 --out "$TMP/mix" >/dev/null 2>&1
 "$FP" merge "$TMP/mix" >"$TMP/out" 2>&1; rc=$?
 "$FP" run --shard 0/2 scripts/ioi_heads.lua --model "$TMP/model" --n 11 --out "$TMP/mix" >>"$TMP/out" 2>&1; rc2=$?
-"$FP" run scripts/bench/shards/make_gpt2_random.lua --out "$TMP/model2" --layers 2 --d-model 64 --heads 4 --ctx 64 --seed 1 >/dev/null 2>&1
+"$FP" run Tests/fixtures/make_gpt2_random.lua --out "$TMP/model2" --layers 2 --d-model 64 --heads 4 --ctx 64 --seed 1 >/dev/null 2>&1
 cp -r "$TMP/par" "$TMP/other" && rm -r "$TMP/other/shard-3-of-4"
 "$FP" run --shard 3/4 scripts/ioi_heads.lua --model "$TMP/model2" --n 10 --out "$TMP/other" >/dev/null 2>&1
 mv "$TMP/model2" "$TMP/model3"   # not the model's name: its files' SHA-256 differs

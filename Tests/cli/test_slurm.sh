@@ -24,7 +24,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v slurmctld >/dev/null || ! command -v mun
 fi
 # the experiment on a small GPT-2-shaped random model (prompts take milliseconds, the test
 # is about the scheduler); N prompts, 4 shards
-"$FP" run scripts/bench/shards/make_gpt2_random.lua --out "$TMP/model" --layers 2 --d-model 64 --heads 4 --ctx 64 >"$TMP/out" 2>&1 \
+"$FP" run Tests/fixtures/make_gpt2_random.lua --out "$TMP/model" --layers 2 --d-model 64 --heads 4 --ctx 64 >"$TMP/out" 2>&1 \
   || { bad "making the test model"; finish; exit 1; }
 N=12
 "$FP" run scripts/ioi_heads.lua --model "$TMP/model" --n $N --out "$TMP/single" >"$TMP/out" 2>&1 || bad "unsharded run"
