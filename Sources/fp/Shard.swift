@@ -123,6 +123,8 @@ private let modelSHA256: lua_CFunction = { L in
     let name = String(cString: p)
     do {
         let path = try ModelLoader.resolve(name)
+        // the same read rule as fp.load_model (in the sandbox: only what it may read)
+        try SandboxPolicy.checkRead(path, "model_sha256")
         var isDir: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
         var files: [(String?, String)] = [(nil, path)]
