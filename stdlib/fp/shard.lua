@@ -291,7 +291,10 @@ function M.merge(dir, folders)
   for j = 2, #manifests do
     local m = manifests[j]
     local why = difference(first.run or {}, m.run or {})
-    if not why and m.count ~= first.count then why = string.format("%d shards vs %d", first.count, m.count) end
+    if not why and m.count ~= first.count then
+      return nil, string.format("%s and %s split the same run into %d and %d shards; merge one split (move the other's folders away)",
+        names[1], names[j], first.count, m.count)
+    end
     if not why and #m.keys ~= #first.keys then why = string.format("%d items vs %d", #first.keys, #m.keys) end
     if not why then for i, k in ipairs(first.keys) do if m.keys[i] ~= k then why = "item " .. i .. " differs"; break end end end
     if why then
