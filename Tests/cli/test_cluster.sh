@@ -103,6 +103,10 @@ mkdir -p "$TMP/sb"
   && grep -q "5 already done" "$TMP/out" && "$FP" merge "$TMP/sb" >/dev/null 2>&1 && same "$TMP/single" "$TMP/sb" \
   && ok "shards under --sandbox (--out an --allow-write folder) resume and merge" || bad "sandboxed shards"
 
+out=$("$FP" run --sandbox --allow-write "$TMP/sb" -e 'fp.shard.open(arg[1], { model = "/etc/hostname" })' "$TMP/sb" 2>&1); rc=$?
+[ $rc -ne 0 ] && grep -q "model_sha256.*not allowed" <<<"$out" && ok "in the sandbox the manifest's model hash reads only what fp.load_model may" \
+  || { FAIL=$((FAIL + 1)); echo "FAIL - sandboxed model_sha256: rc=$rc $out" | head -3; }
+
 # --- the files docs/cluster.md shows are the ones tested
 for f in scripts/cluster/ioi_heads.sbatch "$MANIFEST"; do
   python3 - "$f" docs/cluster.md <<'PY' || { FAIL=$((FAIL + 1)); echo "FAIL - docs/cluster.md does not show $f as it is"; }
