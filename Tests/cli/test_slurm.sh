@@ -37,9 +37,18 @@ submit() {   # submit OUT ARRAY [FP_WRAPPER]: the batch script of docs/cluster.m
     --export=ALL,FP="${3:-$FP}",MODEL="$TMP/model",N=$N,OUT="$1",FP_SHARD_COUNT=4 scripts/cluster/ioi_heads.sbatch
 }
 
+# 0. the array index and count as real Slurm sets them (SLURM_ARRAY_TASK_ID/MIN/MAX/COUNT)
+show='print(fp.shard.index .. "/" .. fp.shard.count .. " " .. fp.shard.source)'
+job=$(sbatch --parsable --array=0-2 --cpus-per-task=1 --output="$TMP/logs/show_%a.out" --wrap "$FP run -e '$show'") && slurm_wait "$job" 120
+job2=$(sbatch --parsable --array=2 --cpus-per-task=1 --output="$TMP/logs/alone_%a.out" --wrap "$FP run -e '$show'") && slurm_wait "$job2" 120
+if [ "$(cat "$TMP"/logs/show_{0,1,2}.out 2>/dev/null | tr '\n' ,)" = "0/3 slurm,1/3 slurm,2/3 slurm," ] \
+   && grep -q "is not 0..N-1: give the number of shards with --shard-count" "$TMP/logs/alone_2.out"; then
+  ok "sbatch --array=0-2: shards 0/3, 1/3, 2/3 from Slurm's variables; a task submitted alone without a count is refused"
+else bad "shard index from Slurm's environment"; fi
+
 # 1. the whole array
 job=$(submit "$TMP/array" 0-3) && slurm_wait "$job" 300
-states=$(sacct -h 2>/dev/null; ls "$TMP/array" 2>/dev/null | tr '\n' ' ')
+states=$(ls "$TMP/array" 2>/dev/null | tr '\n' ' ')
 if [ -d "$TMP/array/shard-3-of-4" ] && "$FP" merge "$TMP/array" >"$TMP/out" 2>&1 && same "$TMP/single" "$TMP/array"; then
   ok "sbatch --array=0-3 then fp merge: the unsharded run's results.json and results.npz, byte for byte"
 else bad "array 0-3 ($states)"; fi
