@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "CBLAS", linkerSettings: [.linkedLibrary("openblas")]),
         // libedit (readline-compatible) for the REPL.
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
+        // SHA-256 (OpenSSL libcrypto, Debian libssl-dev) for the manifests of sharded runs.
+        .target(name: "CDigest", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "FPTensor", dependencies: ["CBLAS", "CSandbox"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "FPModels", dependencies: ["FPTensor", "CBLAS"],
@@ -28,7 +30,7 @@ let package = Package(
         .target(name: "FPLua", dependencies: ["CLua", "CSandbox", "CBLAS", "FPTensor", "FPModels"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "fp", dependencies: [
-            "FPLua", "FPTensor", "FPModels", "CLua", "CBLAS", "CLineEdit",
+            "FPLua", "FPTensor", "FPModels", "CLua", "CBLAS", "CLineEdit", "CDigest",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "FPTensorTests", dependencies: ["FPTensor"],

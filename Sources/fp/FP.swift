@@ -10,7 +10,7 @@ struct FP: ParsableCommand {
         commandName: "fp",
         abstract: "Transformer models and tensors on the CPU, scripted in Lua 5.4.",
         version: "fp \(fpVersion)\n\(BLASSetup.description)",
-        subcommands: [Run.self, Repl.self, Test.self, Info.self, Pull.self, Kernel.self])
+        subcommands: [Run.self, Repl.self, Test.self, Info.self, Pull.self, Kernel.self, Merge.self])
 }
 
 /// Shared: a Lua host with fp's stdlib on package.path. fp.extensions (Lua code from a file)
@@ -34,12 +34,15 @@ struct Run: ParsableCommand {
 
     @OptionGroup var safety: SafetyOptions
 
+    @OptionGroup var sharding: ShardOptions
+
     @Argument(parsing: .captureForPassthrough, help: "FILE [script arguments...]")
     var rest: [String] = []
 
     func run() throws {
         let host = try makeHost()
         if let code = execute {
+            try sharding.install(on: host, script: "-e", path: nil, code: code, args: rest)
             let timeout = try safety.apply(to: host, script: nil, args: rest)
             host.setArgs(script: "-e", rest)
             try startTimeout(timeout)
@@ -63,6 +66,7 @@ struct Run: ParsableCommand {
         }
         let args = Array(rest.dropFirst())
         let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        try sharding.install(on: host, script: file, path: file, code: nil, args: args)
         let timeout = try safety.apply(to: host, script: file, args: args)
         host.addToPackagePath(folder)
         host.setArgs(script: file, args)

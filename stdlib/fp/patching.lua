@@ -438,4 +438,8 @@ end
 -- patching.attribution(model, clean_tokens, corrupted_tokens, metric, hook_names); see fp.attribution.
 function M.attribution(...) return require("fp.attribution").attribution(...) end
 
+-- A sweep over a dataset of prompt pairs, one item per pair, sharded and resumable (fp.shard):
+-- patching.dataset(model, pairs, "attn_head_out_all_pos", { out = DIR, ... }); see fp.dataset_patching.
+function M.dataset(...) return require("fp.dataset_patching").run(...) end
+
 return M
