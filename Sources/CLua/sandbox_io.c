@@ -85,6 +85,35 @@ static int disabled(lua_State *L) {
     return raise_at_caller(L);
 }
 
+// debug.getinfo without the options that hand out functions ('f') or line tables ('L'): a
+// finalizer running inside a wrapper could otherwise fetch the original io.open from the
+// stack. What stays (source, line, name, what) lets fp.errors point at the user's line.
+// Upvalue 1: the original debug.getinfo.
+static int safe_getinfo(lua_State *L) {
+    int arg = lua_type(L, 1) == LUA_TTHREAD ? 2 : 1;
+    if (lua_isnoneornil(L, arg + 1)) {
+        lua_settop(L, arg);
+        lua_pushliteral(L, "Slnrtu");
+    } else {
+        const char *what = luaL_checkstring(L, arg + 1);
+        if (strpbrk(what, "fL") != NULL) {
+            lua_pushliteral(L, "debug.getinfo: options 'f' and 'L' are not available in the sandbox");
+            return raise_at_caller(L);
+        }
+    }
+    // A stack level of this thread counts from the caller: the original getinfo, called from
+    // here, sees this wrapper as one more level.
+    if (lua_type(L, arg) == LUA_TNUMBER && (arg == 1 || lua_tothread(L, 1) == L)) {
+        lua_Integer level = luaL_checkinteger(L, arg);
+        lua_pushinteger(L, level < LUA_MAXINTEGER ? level + 1 : level);
+        lua_replace(L, arg);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 // package.searchers[2] in the sandbox: Lua files on package.path, checked, text only.
 // Upvalues: 1 the package table, 2 the original package.searchpath.
 static int lua_file_searcher(lua_State *L) {
@@ -164,12 +193,16 @@ static int install(lua_State *L) {
     lua_rawseti(L, -2, 2);
     lua_setfield(L, pkg, "searchers");
 
-    // debug: only traceback (for xpcall); require "debug" gives the same table.
+    // debug: only traceback (for xpcall) and a reduced getinfo; require "debug" gives the
+    // same table.
     lua_getglobal(L, "debug");
-    lua_getfield(L, -1, "traceback");
-    lua_createtable(L, 0, 1);
-    lua_insert(L, -2);
+    int dbg = lua_gettop(L);
+    lua_createtable(L, 0, 2);
+    lua_getfield(L, dbg, "traceback");
     lua_setfield(L, -2, "traceback");
+    lua_getfield(L, dbg, "getinfo");
+    lua_pushcclosure(L, safe_getinfo, 1);
+    lua_setfield(L, -2, "getinfo");
     lua_pushvalue(L, -1);
     lua_setglobal(L, "debug");
     lua_getfield(L, pkg, "loaded");

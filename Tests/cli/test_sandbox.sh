@@ -54,7 +54,12 @@ expect_blocked "os.tmpname" "os.tmpname: disabled in the sandbox" 'os.tmpname()'
 expect_blocked "package.loadlib" "package.loadlib: disabled in the sandbox" 'package.loadlib("libc.so.6", "*")'
 expect_blocked "C modules through package.cpath" "module 'lpeg' not found" \
     'package.cpath = "/usr/lib/x86_64-linux-gnu/lua/5.4/?.so;/usr/local/lib/lua/5.4/?.so"; require "lpeg"'
-expect_blocked "debug library" "attempt to call a nil value (field 'getinfo')" 'debug.getinfo(1)'
+expect_blocked "debug library" "attempt to call a nil value (field 'getupvalue')" 'debug.getupvalue(io.open, 1)'
+expect_blocked "debug.getinfo handing out functions" "options 'f' and 'L' are not available in the sandbox" 'debug.getinfo(1, "f")'
+expect_blocked "debug.getinfo from a finalizer" "options 'f' and 'L' are not available" 'setmetatable({}, {__gc = function() print(pcall(debug.getinfo, 2, "flS")) end}); collectgarbage(); collectgarbage(); error("end")'
+run_lua errpos --sandbox -- 'local x = 1
+require("fp.errors").raise("boom from the stdlib")'
+grep -qF "errpos.lua:2: boom from the stdlib" "$TMP/out" && ok "stdlib errors point at the script's line in the sandbox (debug.getinfo S)" || bad "stdlib error position in the sandbox"
 expect_blocked "debug via require" "attempt to call a nil value (field 'sethook')" 'require("debug").sethook()'
 expect_blocked "load of a binary chunk" "attempt to load a binary chunk" 'assert(load(string.dump(function() end)))'
 expect_blocked "load with mode b" "load: only text chunks" 'load("return 1", "x", "b")'
