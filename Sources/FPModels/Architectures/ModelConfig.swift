@@ -74,7 +74,7 @@ public struct ModelConfig {
         try need(nHeads > 0 && nHeads <= 1024, "n_heads = \(nHeads)")
         try need(nKVHeads > 0 && nHeads % nKVHeads == 0, "n_key_value_heads = \(nKVHeads) must divide n_heads = \(nHeads)")
         try need(dHead > 0 && dHead <= 1 << 12 && (!rotary || dHead % 2 == 0), "d_head = \(dHead)")
-        try need(rotaryDim > 0 && rotaryDim <= dHead && rotaryDim % 2 == 0, "rotary_dim = \(rotaryDim)")
+        try need(!rotary || (rotaryDim > 0 && rotaryDim <= dHead && rotaryDim % 2 == 0), "rotary_dim = \(rotaryDim)")
         try need(dMLP > 0 && dMLP <= 1 << 18, "d_mlp = \(dMLP)")
         try need(dVocab > 0 && dVocab <= 1 << 22, "d_vocab = \(dVocab)")
         try need(nCtx > 0 && nCtx <= 1 << 22, "n_ctx = \(nCtx)")

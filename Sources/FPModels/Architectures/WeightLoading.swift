@@ -18,6 +18,10 @@ enum WeightLoading {
         func rotaryRows(_ w: Tensor, heads: Int) throws -> Tensor {
             names.interleavedRotaryRows ? try undoLlamaQKPermutation(w, nHeads: heads) : w
         }
+        func need(_ name: String?, _ what: String) throws -> String {
+            guard let name else { throw TensorError("load_model: \(cfg.architecture) names no \(what) tensor") }
+            return name
+        }
         var blocks = [BlockWeights]()
         for l in 0..<cfg.nLayers {
             let n = names.layer(l)
@@ -51,7 +55,7 @@ enum WeightLoading {
                 wQKV: wQKV, bQKV: bQKV,
                 wO: try linear(n.o, qw, d), bO: try bias(n.oBias, d),
                 wIn: try linear(n.up, d, dm), bIn: try bias(n.upBias, dm),
-                wGate: try n.gate.map { try linear($0, d, dm) },
+                wGate: cfg.gatedMLP ? try linear(try need(n.gate, "gate projection (layer \(l))"), d, dm) : nil,
                 wOut: try linear(n.down, dm, d), bOut: try bias(n.downBias, d)))
         }
         let wE = try t(names.embed, [cfg.dVocab, d])
@@ -59,7 +63,8 @@ enum WeightLoading {
         if !cfg.tiedEmbeddings, let head = names.head, src.shape(of: head) != nil {
             wU = try transposed(try t(head, [cfg.dVocab, d]))
         }
-        return TransformerWeights(wE: wE, wPos: try names.posEmbed.map { try t($0, [cfg.nCtx, d]) }, blocks: blocks,
+        let wPos = cfg.block.positions == .learned ? try t(try need(names.posEmbed, "position embedding"), [cfg.nCtx, d]) : nil
+        return TransformerWeights(wE: wE, wPos: wPos, blocks: blocks,
                                   lnFinalW: try t(names.finalNorm, [d]), lnFinalB: try bias(names.finalNormBias, d),
                                   wU: wU, bU: try bias(names.headBias, cfg.dVocab))
     }

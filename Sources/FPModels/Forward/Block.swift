@@ -36,7 +36,8 @@ protocol BlockOps {
 extension Transformer {
     func embedding<E: BlockOps>(_ e: E) throws -> E.Value {
         let x = try e.hook("hook_embed", nil, e.embed(weights.wE))
-        guard let wPos = weights.wPos else { return x }
+        guard cfg.block.positions == .learned else { return x }
+        guard let wPos = weights.wPos else { throw TensorError("forward: learned positions without W_pos") }
         return try e.add(x, e.hook("hook_pos_embed", nil, e.positionEmbed(wPos)))
     }
 
@@ -65,7 +66,8 @@ extension Transformer {
     func mlp<E: BlockOps>(_ e: E, _ l: Int, _ x: E.Value) throws -> E.Value {
         let w = weights.blocks[l], n = hookNames[l]
         let post: E.Value
-        if let wGate = w.wGate {
+        if cfg.gatedMLP {
+            guard let wGate = w.wGate else { throw TensorError("forward: a gated MLP without W_gate in layer \(l)") }
             let pre = try e.hook(n.mlpPre, l, e.linear(x, wGate, nil))
             let lin = try e.hook(n.mlpPreLinear, l, e.linear(x, w.wIn, w.bIn))
             post = try e.mul(e.activation(cfg.activation, pre), lin)

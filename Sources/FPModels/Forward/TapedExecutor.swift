@@ -47,11 +47,11 @@ extension Transformer {
         if input.requiresGrad { return plan.start }
         if !plan.fromResidual {
             if weights.wE.requiresGrad || weights.wPos?.requiresGrad == true { return -1 }
-            if hookPoints.contains(where: { $0.layer == nil && $0.name.hasPrefix("hook_") && wanted($0.name) }) { return -1 }
+            if hookPointsByLayer[L].contains(where: { $0.hasPrefix("hook_") && wanted($0) }) { return -1 }
         }
         for l in plan.start..<plan.stop {
             if weights.blocks[l].all.contains(where: { $0.requiresGrad }) { return l }
-            if hookPoints.contains(where: { $0.layer == l && wanted($0.name) }) { return l }
+            if hookPointsByLayer[l].contains(where: wanted) { return l }
         }
         if !plan.stopsEarly {
             let finals = [weights.lnFinalW, weights.wU] + [weights.lnFinalB, weights.bU].compactMap { $0 }

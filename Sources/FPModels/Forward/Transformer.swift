@@ -17,6 +17,8 @@ public final class Transformer {
     let ropeSin: Tensor?
     /// Every hook point of the block definition, in forward order, with its layer.
     private(set) var hookPoints: [(name: String, layer: Int?)] = []
+    /// The same names by layer ([n_layers] for the embedding and final norm's).
+    private(set) var hookPointsByLayer: [[String]] = []
 
     public init(cfg: ModelConfig, weights: TransformerWeights, tokenizer: Tokenizer?, source: String) throws {
         try cfg.validate(source)
@@ -31,6 +33,8 @@ public final class Transformer {
             ropeCos = nil; ropeSin = nil
         }
         hookPoints = try HookPointWalker.points(of: self).map { ($0.name, $0.layer) }
+        hookPointsByLayer = Array(repeating: [], count: cfg.nLayers + 1)
+        for p in hookPoints { hookPointsByLayer[p.layer ?? cfg.nLayers].append(p.name) }
     }
 
     /// Every hook point this model has, in forward order (hook_result included).
