@@ -8,13 +8,12 @@
 --
 -- Writes into --out: resid_pre.svg/.html (3 facets: layer x position), heads.svg/.html (3 facets:
 -- layer x head), results.json. Returns the results table.
-local args = require "fp.args"
+local experiment = require "fp.experiment"
 local patching = require "fp.patching"
 local datasets = require "fp.datasets"
 local utils = require "fp.utils"
-local has_plot, plot = pcall(require, "fp.plot")
 
-local opts = args.parse(arg, {
+local exp = experiment.start(arg, {
   model = "smollm2-135m",
   out = "out/acronyms",
   quick = false,
@@ -23,9 +22,9 @@ local opts = args.parse(arg, {
   seed = { 0, "dataset seed" },
   top = { 5, "top heads listed per letter" },
 }, { description = "Acronym prediction: per-letter corruption, resid_pre and attention-head patching." })
+local opts, plot, has_plot = exp.opts, exp.plot, exp.plot ~= nil
 
-local t_start = fp.time()
-local model = fp.load_model(opts.model)
+local model = exp.model
 local L, H = model.cfg.n_layers, model.cfg.n_heads
 local n_prompts = opts.quick and math.min(opts.n_prompts, 2) or opts.n_prompts
 
@@ -97,7 +96,7 @@ local function batch_letter_diff(logits, answers, i)
 end
 
 local resid_raw, heads_raw, clean_mean, corrupted_mean = {}, {}, {}, {}
-local t0 = fp.time()
+exp:time("patching", function()
 for i = 1, 3 do
   local corrupted_texts, answer_ids = {}, {}
   for n, it in ipairs(kept) do corrupted_texts[n] = it.corrupted[i]; answer_ids[n] = it.answers[i] end
@@ -110,7 +109,7 @@ for i = 1, 3 do
   resid_raw[i] = patching.resid_pre(model, corrupted_toks, clean_cache, metric, popts)
   heads_raw[i] = patching.attn_head_out_all_pos(model, corrupted_toks, clean_cache, metric, popts)
 end
-local t_patch = fp.time() - t0
+end)
 
 -- Normalized: 0 = the corrupted mean, 1 = the clean mean, per letter.
 local resid, heads, top = {}, {}, {}
@@ -163,10 +162,8 @@ local results = {
   heads = heads,
   top_heads = top,
   word_layer0 = { resid[1][{ 0, word_pos[1] }], resid[2][{ 0, word_pos[2] }], resid[3][{ 0, word_pos[3] }] },
-  seconds = { patching = t_patch, total = fp.time() - t_start },
   figures = figures,
 }
-fp.save(opts.out .. "/results.json", results)
 
 print(string.format("model %s: %d of %d generated acronyms right on all three letters (letters: %d, %d, %d)",
   model.cfg.model_name, all_right, #candidates, per_letter_right[1], per_letter_right[2], per_letter_right[3]))
@@ -179,7 +176,4 @@ for i = 1, 3 do
   print(string.format("letter %d: clean %.2f, word %d corrupted %.2f; layer 0 at C%d %.2f; top heads %s", i,
     clean_mean[i], i, corrupted_mean[i], i, results.word_layer0[i], table.concat(tops, ", ")))
 end
-print(string.format("patching took %.1fs; total %.1fs; wrote %s/results.json%s", t_patch, fp.time() - t_start,
-  opts.out, has_plot and " and figures" or " (fp.plot not found: no figures)"))
-
-return results
+return exp:finish(results, "patching took %.1fs", exp.seconds.patching)

@@ -15,11 +15,10 @@
 -- Arabic), facts it knows in the prompts below; `--base` / `--source` take any city of CITIES.
 -- Writes into --out: probs.svg/.html (p of each answer under each intervention), layers_full.svg,
 -- layers_das.svg and layers.html (layer sweep, not in quick mode), results.json. Returns the results table.
-local args = require "fp.args"
+local experiment = require "fp.experiment"
 local das = require "fp.das"
-local has_plot, plot = pcall(require, "fp.plot")
 
-local opts = args.parse(arg, {
+local exp = experiment.start(arg, {
   model = "smollm2-135m",
   out = "out/das_paris",
   quick = false,
@@ -32,6 +31,7 @@ local opts = args.parse(arg, {
   sweep = { true, "also sweep the layers (skipped in quick mode)" },
   seed = { 0, "random seed (initial rotation)" },
 }, { description = "DAS: full residual patch vs neurons vs a trained 1-D subspace, on a city's country." })
+local opts, plot, has_plot = exp.opts, exp.plot, exp.plot ~= nil
 
 -- Facts per city, first tokens of the answers (with a leading space). Add cities here.
 local CITIES = {
@@ -57,9 +57,8 @@ local KEEP_PROMPTS = {
   language = "The official language of %s is",
 }
 
-local t_start = fp.time()
 fp.seed(opts.seed)
-local model = fp.load_model(opts.model)
+local model = exp.model
 local BOS = { prepend_bos = true }   -- without a BOS token, the city would be the attention sink
 local n_layers, d_model = model.cfg.n_layers, model.cfg.d_model
 local steps = opts.quick and math.min(opts.steps, 30) or opts.steps
@@ -181,6 +180,7 @@ local function train_multi(items, layer, label)
   end
   local opt = fp.optim.Adam(param:parameters(), { lr = opts.lr })
   local losses, best, best_state = {}, math.huge, nil
+  local tick = exp:progress(label, steps)
   for step = 1, steps do
     opt:zero_grad()
     local loss
@@ -194,9 +194,8 @@ local function train_multi(items, layer, label)
     losses[#losses + 1] = v
     if v < best then best = v; best_state = param:parameters()[1]:detach():clone() end
     opt:step()
-    if fp.isatty(2) then io.stderr:write(string.format("\r%s: step %d/%d loss %.3f   ", label, step, steps, v)) end
+    tick(1, string.format("loss %.3f", v))
   end
-  if fp.isatty(2) then io.stderr:write("\n") end
   fp.no_grad(function() param:parameters()[1]:detach():copy_(best_state) end)   -- keep the best step
   return param, losses
 end
@@ -314,9 +313,6 @@ local results = {
   model = opts.model, base = base, source = source, layer = L, hook = hook_name(L), steps = steps, lr = opts.lr,
   seed = opts.seed, quick = opts.quick, prompts = PROMPTS, keep_prompts = KEEP_PROMPTS, known = known,
   neuron_dims = dim_list, interventions = rows, losses = { country = losses_country, isolation = losses_iso },
-  sweep = sweep, seconds = fp.time() - t_start,
+  sweep = sweep,
 }
-fp.save(opts.out .. "/results.json", results)
-print(string.format("total %.1fs; wrote %s/results.json%s", results.seconds, opts.out,
-  has_plot and (" and " .. opts.out .. "/probs.svg" .. (sweep and ", layers_full.svg, layers_das.svg" or "")) or ""))
-return results
+return exp:finish(results)

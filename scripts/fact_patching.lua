@@ -17,13 +17,11 @@
 --
 -- Writes into --out: logit_diffs.svg/.html (per pair and method), layers.svg (when several
 -- layers), results.json, table.csv. Returns the results table.
-local args = require "fp.args"
+local experiment = require "fp.experiment"
 local datasets = require "fp.datasets"
 local weight_edits = require "fp.edits"
-local has_plot, plot = pcall(require, "fp.plot")
-local tty = fp.isatty(2)
 
-local opts = args.parse(arg, {
+local exp = experiment.start(arg, {
   model = "smollm2-135m",
   out = "out/fact_patching",
   quick = false,
@@ -36,10 +34,10 @@ local opts = args.parse(arg, {
   other_facts = { 60, "known facts checked after each edit (quick: 10)" },
   seed = { 0, "random seed (pairs and initial directions)" },
 }, { description = "Learned 1-D patches in MLP activations that change facts, and their rank-1 edits." })
+local opts, plot, has_plot = exp.opts, exp.plot, exp.plot ~= nil
 
-local t_start = fp.time()
 fp.seed(opts.seed)
-local model = fp.load_model(opts.model)
+local model = exp.model
 local F, n_layers = model.cfg.d_mlp, model.cfg.n_layers
 -- The notebook prepends the BOS token to every prompt; so do we (the model's own BOS token).
 local BOS = { prepend_bos = true }
@@ -56,9 +54,6 @@ end
 if opts.quick then layers = { layers[1] } end
 
 local function first_token(text) return model:to_tokens(text, { prepend_bos = false })[{ 0, 0 }] end
-local function progress(label, i, n)
-  if tty then io.stderr:write(string.format("\r%s %d/%d   ", label, i, n)); if i == n then io.stderr:write("\n") end end
-end
 
 ---------------------------------------------------------------------------------------------
 -- 1. Facts the model knows (the answer's first token is the top prediction), by prompt
@@ -201,6 +196,7 @@ local function train(layer, S)
   local best_ld, best_V = {}, fp.zeros(n, F)
   for i = 1, n do best_ld[i] = math.huge end
   local curve = {}
+  local tick = exp:progress(string.format("layer %d: steps", layer), steps)
   for step = 1, steps do
     opt:zero_grad()
     local ld = logit_diffs(patched_logits(layer, S, V))
@@ -215,7 +211,7 @@ local function train(layer, S)
     opt:step()
     sched:step()
     fp.no_grad(function() Vd:copy_(Vd / Vd:norm(2, -1, true)) end)
-    progress(string.format("layer %d: step", layer), step, steps)
+    tick()
   end
   -- the last step's directions are not measured: one more forward for them
   local ld = fp.no_grad(function() return logit_diffs(patched_logits(layer, S, V:detach())) end)
@@ -326,6 +322,7 @@ for _, e in ipairs(facts) do
 end
 local hook = "blocks." .. L .. ".mlp.hook_post"
 local Sigma, n_tokens = fp.zeros(F, F), 0
+local tick = exp:progress("Sigma: prompts", #sample)
 for i = 1, #sample, 32 do
   local chunk = {}
   for j = i, math.min(i + 31, #sample) do chunk[#chunk + 1] = sample[j] end
@@ -336,7 +333,7 @@ for i = 1, #sample, 32 do
   H = H[{ keep }]                                            -- real tokens only
   Sigma = Sigma + H:T():matmul(H)
   n_tokens = n_tokens + H.shape[1]
-  progress("Sigma: prompts", math.min(i + 31, #sample), #sample)
+  tick(#chunk)
 end
 Sigma = Sigma / n_tokens
 local Sigma_pinv = fp.linalg.pinv(Sigma)
@@ -354,6 +351,7 @@ local other_prompts = {}
 for i, it in ipairs(others) do other_prompts[i] = it.prompt end
 
 local edits, edit_vectors = {}, {}
+tick = exp:progress("rank-1 edits", n)
 for i, pr in ipairs(pairs_) do
   local v, x, s = V[i - 1], base_act[i - 1], S[i - 1]
   local a = v:matmul(W_out) * (((s - x) * v):sum())              -- [d_model]
@@ -386,7 +384,7 @@ for i, pr in ipairs(pairs_) do
     act_diff_sim_to_row = fp.item(fp.cosine_similarity(diff, v_row, 0)), act_diff_sim_to_null = fp.item(fp.cosine_similarity(diff, v_null, 0)),
     a_norm = a:norm(), b_norm = b:norm(),
   }
-  progress("rank-1 edits", i, n)
+  tick()
 end
 t_edit = fp.time() - t_edit
 
@@ -446,14 +444,12 @@ local results = {
   model = opts.model, quick = opts.quick, steps = steps, lr = opts.lr, end_factor = opts.end_factor, seed = opts.seed,
   n_facts = #facts, n_known = #known, n_pairs = n, layers = layer_rows, layer = L, pairs = pair_rows,
   analysis = table_rows, summary = summary, edits = edits,
-  sigma_tokens = n_tokens, sigma_prompts = #sample, seconds = fp.time() - t_start,
+  sigma_tokens = n_tokens, sigma_prompts = #sample,
 }
-fp.save(opts.out .. "/results.json", results)
 fp.save(opts.out .. "/directions.npy", V)
--- for tests and the REPL (not in the JSON): the learned directions, source activations, edits
-results.directions, results.source_acts, results.edit_vectors = V, S, edit_vectors
 fp.save(opts.out .. "/table.csv", table_rows, { header = { "pair", "layer", "method", "ld", "predict_source", "predict_base",
   "prediction", "prompt", "base_subject", "base_target", "source_subject", "source_target" } })
-print(string.format("total %.1fs; wrote %s/results.json, table.csv%s", results.seconds, opts.out,
-  has_plot and ", logit_diffs.svg" or ""))
+exp:finish(results, "wrote table.csv and directions.npy")
+-- for tests and the REPL (not in the JSON): the learned directions, source activations, edits
+results.directions, results.source_acts, results.edit_vectors = V, S, edit_vectors
 return results

@@ -9,13 +9,11 @@
 --
 -- Writes into --out: ablation.svg, dla.svg/.html, pattern.svg/.html, ov_projection.svg,
 -- results.json. Returns the results table.
-local args = require "fp.args"
+local experiment = require "fp.experiment"
 local datasets = require "fp.datasets"
 local utils = require "fp.utils"
-local has_plot, plot = pcall(require, "fp.plot")
-local tty = fp.isatty(2)   -- progress lines only on a terminal
 
-local opts = args.parse(arg, {
+local exp = experiment.start(arg, {
   model = "smollm2-135m",
   out = "out/facts",
   quick = false,
@@ -28,10 +26,10 @@ local opts = args.parse(arg, {
   head = { "", "head for the pattern and OV plots, e.g. L23H3 (default: the largest direct effect)" },
   seed = { 0, "random seed" },
 }, { description = "Facts: subject ablations, direct logit attribution, an attention pattern and an OV projection." })
+local opts, plot, has_plot = exp.opts, exp.plot, exp.plot ~= nil
 
-local t_start = fp.time()
 fp.seed(opts.seed)
-local model = fp.load_model(opts.model)
+local model = exp.model
 local L, H = model.cfg.n_layers, model.cfg.n_heads
 local facts = opts.facts ~= "" and datasets.load_counterfact(opts.facts) or datasets.facts()
 local n_facts = opts.quick and math.min(opts.n_facts, 4) or opts.n_facts
@@ -55,10 +53,10 @@ local known, per_relation = {}, {}
 -- quick: about 40 facts spread over the whole list (every relation)
 local stride = opts.quick and math.max(1, #facts // 40) or 1
 local measured = 0
-local t_measure = fp.time()
+local tick = exp:progress("measuring facts", (#facts + stride - 1) // stride)
 for i = 1, #facts, stride do
   measured = measured + 1
-  if tty then io.stderr:write(string.format("\rmeasuring fact %d/%d %.0fs   ", i, #facts, fp.time() - t_measure)) end
+  tick()
   local e = facts[i]
   local prompt, subject, target = datasets.fact_prompt(e)
   local ok_span, first, last = pcall(datasets.subject_span, model, prompt, subject)
@@ -74,7 +72,6 @@ for i = 1, #facts, stride do
   end
 end
 
-if tty then io.stderr:write("\n") end
 
 ---------------------------------------------------------------------------------------------
 -- 2. Noise ablation: Gaussian noise (noise_scale x the embedding std) added to the subject's
@@ -111,10 +108,11 @@ do
 end
 
 local ablations = {}
-local t0 = fp.time()
+tick = exp:progress("ablating facts", math.min(n_facts, #known))
+exp:time("ablation", function()
 for i = 1, math.min(n_facts, #known) do
   local k = known[i]
-  if tty then io.stderr:write(string.format("\rablating fact %d/%d %.0fs   ", i, math.min(n_facts, #known), fp.time() - t0)) end
+  tick()
   local toks = model:to_tokens(k.prompt)
   local P = toks.shape[2]
   -- noise: one batch of noise_samples copies, each with its own noise on the subject positions
@@ -134,8 +132,7 @@ for i = 1, math.min(n_facts, #known) do
   ablations[#ablations + 1] = { prompt = k.prompt, subject = k.subject, target = k.target, subject_positions = { k.first, k.last },
                                 clean = k.p, noise = p_noise, resample = mean(p_res) }
 end
-if tty then io.stderr:write("\n") end
-local t_ablate = fp.time() - t0
+end)
 local mean_clean, mean_noise, mean_resample = 0, 0, 0
 for _, a in ipairs(ablations) do
   mean_clean = mean_clean + a.clean / #ablations
@@ -301,10 +298,8 @@ local results = {
            attention_to_io = attn_to_io, attention_to_s = attn_to_s, tokens = labels, io_position = io_pos },
   ov_projection = { components = io_labels, values = projection, normalized = projection_normed, top = proj_top,
                     total = projection:sum() },
-  seconds = { ablation = t_ablate, total = fp.time() - t_start },
   figures = figures,
 }
-fp.save(opts.out .. "/results.json", results)
 
 print(string.format("model %s; facts known: %d of %d measured", model.cfg.model_name, #known, measured))
 local rels = {}
@@ -331,7 +326,4 @@ local pt = {}
 for _, c in ipairs(proj_top) do pt[#pt + 1] = string.format("%s %.2f", c.component, c.value) end
 print(string.format("Tim's residual (pos %d) through %s's OV onto ' Tim': total %.2f; top %s", io_pos, head_name,
   projection:sum(), table.concat(pt, ", ")))
-print(string.format("ablations took %.1fs; total %.1fs; wrote %s/results.json%s", t_ablate, fp.time() - t_start,
-  opts.out, has_plot and " and figures" or " (fp.plot not found: no figures)"))
-
-return results
+return exp:finish(results, "ablations took %.1fs", exp.seconds.ablation)

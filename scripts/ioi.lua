@@ -6,13 +6,12 @@
 --
 -- Writes into --out: resid_pre.svg/.html (layer x position heatmap), heads.svg/.html (layer x
 -- head), top_heads.svg, results.json. Returns the results table (for tests that dofile it).
-local args = require "fp.args"
+local experiment = require "fp.experiment"
 local patching = require "fp.patching"
 local datasets = require "fp.datasets"
 local utils = require "fp.utils"
-local has_plot, plot = pcall(require, "fp.plot")
 
-local opts = args.parse(arg, {
+local exp = experiment.start(arg, {
   model = "smollm2-135m",
   out = "out/ioi",
   quick = false,
@@ -23,9 +22,9 @@ local opts = args.parse(arg, {
   top = { 5, "how many top heads to list" },
   n_prompts = { 24, "generated IOI prompts for the accuracy check (0: none; quick: 6)" },
 }, { description = "IOI activation patching: residual stream (layer x position) and attention heads." })
+local opts, plot, has_plot = exp.opts, exp.plot, exp.plot ~= nil
 
-local t_start = fp.time()
-local model = fp.load_model(opts.model)
+local model = exp.model
 local L, H = model.cfg.n_layers, model.cfg.n_heads
 
 -- Tokens, answer ids and the position where the two prompts differ.
@@ -52,12 +51,12 @@ local corrupted_diff = logit_diff(model:forward(corrupted_toks, { positions = { 
 -- 0 = the corrupted run's difference, 1 = the clean run's.
 local function normalized(logits) return (logit_diff(logits) - corrupted_diff) / (clean_diff - corrupted_diff) end
 
-local t0 = fp.time()
-local resid = patching.resid_pre(model, corrupted_toks, clean_cache, normalized, { positions = { -1 } })
-local t_resid = fp.time() - t0
-t0 = fp.time()
-local heads = patching.attn_head_out_all_pos(model, corrupted_toks, clean_cache, normalized, { positions = { -1 } })
-local t_heads = fp.time() - t0
+local resid = exp:time("resid_pre", function()
+  return patching.resid_pre(model, corrupted_toks, clean_cache, normalized, { positions = { -1 } })
+end)
+local heads = exp:time("heads", function()
+  return patching.attn_head_out_all_pos(model, corrupted_toks, clean_cache, normalized, { positions = { -1 } })
+end)
 
 local k = math.min(opts.top, L * H)
 local top_vals, top_where = utils.topk_nd(heads, k)
@@ -133,10 +132,8 @@ local results = {
   crossover_layer = crossover,
   dataset = n_prompts > 0 and { n = n_prompts, accuracy = accuracy, mean_logit_diff = mean_diff,
                                 mean_flipped_logit_diff = mean_flipped } or nil,
-  seconds = { resid_pre = t_resid, heads = t_heads, total = fp.time() - t_start },
   figures = figures,
 }
-fp.save(opts.out .. "/results.json", results)
 
 -- Summary.
 print(string.format("model %s (%d layers, %d heads), %d tokens", model.cfg.model_name, L, H, P))
@@ -157,7 +154,4 @@ if accuracy then
   print(string.format("%d generated IOI prompts: accuracy %.2f, mean logit diff %.3f (flipped S2: %.3f)",
     n_prompts, accuracy, mean_diff, mean_flipped))
 end
-print(string.format("patching took %.1fs (resid_pre) + %.1fs (heads); total %.1fs; wrote %s/results.json%s",
-  t_resid, t_heads, fp.time() - t_start, opts.out, has_plot and " and figures" or " (fp.plot not found: no figures)"))
-
-return results
+return exp:finish(results, "patching took %.1fs (resid_pre) + %.1fs (heads)", exp.seconds.resid_pre, exp.seconds.heads)

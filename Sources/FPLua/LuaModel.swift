@@ -89,7 +89,7 @@ enum LuaModel {
             }),
             ("__tostring", { l in
                 let b = try box(l), c = b.model.cfg
-                l.pushString("Model(\(c.modelName): \(c.family.rawValue), \(c.nLayers) layers, d_model \(c.dModel), \(c.nHeads) heads, vocab \(c.dVocab))")
+                l.pushString("Model(\(c.modelName): \(c.architecture), \(c.nLayers) layers, d_model \(c.dModel), \(c.nHeads) heads, vocab \(c.dVocab))")
                 return 1
             }),
         ]

@@ -40,7 +40,7 @@ enum LuaModelFields {
                                      ("d_vocab", c.dVocab), ("d_vocab_out", c.dVocab), ("n_ctx", c.nCtx),
                                      ("n_params", m.weights.parameterCount)]
         for (k, v) in ints { l.push(int: v); lua_setfield(l.L, -2, k) }
-        let strs: [(String, String)] = [("model_name", c.modelName), ("family", c.family.rawValue),
+        let strs: [(String, String)] = [("model_name", c.modelName), ("family", c.architecture),
                                         ("act_fn", c.activation.rawValue),
                                         // TL: folded norms become LNPre / RMSPre (no weights)
                                         ("normalization_type", c.normalization.rawValue + (c.processing.contains("fold_ln") ? "Pre" : "")),

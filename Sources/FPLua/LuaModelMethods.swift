@@ -132,7 +132,7 @@ enum LuaModelMethods {
             throw LuaError("\(l.function): return_type \"\(returnType)\" needs full logits from tokens (no start/stop_at_layer or positions)")
         }
         // taped from the first point a grad-requiring tensor can enter (TapedForward.swift)
-        let out = try b.model.forwardAuto(tokens, options: o, hooks: hooks, backward: backward)
+        let out = try b.model.forwardDifferentiable(tokens, options: o, hooks: hooks, backward: backward)
         if out.requiresGrad && (returnType == "loss" || returnType == "both") {
             let lossT = try LuaModelGrad.loss(out, tokens, mask: o.attentionMask)
             if returnType == "both" { l.push(out) }

@@ -6,6 +6,9 @@ import FPTensor
 /// sweeps (see PatchSweep). `s:reference(layer, stage)` is the corrupted run's activation,
 /// `s:add(layer, stage, act)` queues a patched copy, `s:run()` returns the queued cells' logits
 /// [cells, batch, npos, d_vocab]; `s.corrupted_logits`, `s.pending`, `s.pending_rows`.
+/// `s:entry(point, layer)` says where a patch of blocks.{layer}.hook_{point} enters (the block's
+/// residual decomposition). When the engine cannot run (hooks attached, a block shape it does not
+/// implement), model:patch_sweep returns nil and the reason.
 enum LuaPatchSweep {
     static let metatableName = "fp.PatchSweep"
 
@@ -40,6 +43,18 @@ enum LuaPatchSweep {
             let s = try get(l, 1)
             l.push(try s.run())
             return 1
+        }),
+        ("entry", { l in
+            let s = try get(l, 1)
+            let e = try s.entry(try l.string(2), layer: try l.int(3))
+            l.push(int: e.layer)
+            l.pushString(e.stage.rawValue)
+            if let b = e.base {
+                l.push(int: b.layer)
+                l.pushString(b.stage.rawValue)
+                return 4
+            }
+            return 2
         }),
         ("reference", { l in
             let s = try get(l, 1)
@@ -91,9 +106,6 @@ enum LuaPatchSweep {
     /// model:patch_sweep(tokens, opts): runs the corrupted tokens once and returns the engine.
     static let make: LuaFunction = { l in
         let b = try LuaModel.box(l)
-        guard b.activeHooks() == nil else {
-            throw LuaError("patch_sweep: the model has hooks attached (permanent or scoped); the sweep engine runs without hooks")
-        }
         let tokens = try l.tensor(2)
         var positions: [Int]? = nil
         if !l.isNone(3) {
@@ -101,7 +113,19 @@ enum LuaPatchSweep {
             try l.checkOptions(3, ["positions"])
             if let idx = l.option(3, "positions") { positions = try l.intTable(idx) }
         }
-        push(l.L, try PatchSweep(model: b.model, tokens: tokens, logitPositions: positions))
+        func cannot(_ why: String) -> Int32 {
+            l.pushNil()
+            l.pushString(why)
+            return 2
+        }
+        guard b.activeHooks() == nil else {
+            return cannot("patch_sweep: the model has hooks attached (permanent or scoped); the sweep engine runs without hooks")
+        }
+        do {
+            push(l.L, try PatchSweep(model: b.model, tokens: tokens, logitPositions: positions))
+        } catch let u as PatchSweep.Unsupported {
+            return cannot("patch_sweep: " + u.reason)
+        }
         return 1
     }
 }

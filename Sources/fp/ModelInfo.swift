@@ -5,16 +5,6 @@ import Foundation
 /// `fp info MODEL`: the config, parameter count, BOS default and every hook point with the
 /// shape it has for a 1x8 input.
 enum ModelInfo {
-    /// Records the shape seen at each hook point.
-    final class ShapeRecorder: HookDispatcher {
-        var shapes: [(String, [Int])] = []
-        func wants(_ name: String) -> Bool { true }
-        func fire(_ name: String, layer: Int?, _ act: Tensor) throws -> Tensor? {
-            shapes.append((name, act.shape))
-            return nil
-        }
-    }
-
     static func print(_ name: String) throws {
         let t0 = Date()
         let m = try ModelLoader.load(name)
@@ -23,7 +13,7 @@ enum ModelInfo {
         func line(_ k: String, _ v: Any) { Swift.print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + "\(v)") }
         line("model", c.modelName)
         line("source", m.source)
-        line("family", c.family.rawValue)
+        line("family", c.architecture)
         line("parameters", m.weights.parameterCount)
         line("n_layers", c.nLayers)
         line("d_model", c.dModel)
@@ -40,11 +30,10 @@ enum ModelInfo {
         line("tokenizer", m.tokenizer.map { "\(type(of: $0)), \($0.vocabSize) tokens, bos \($0.bosId.map(String.init) ?? "none"), eos \($0.eosId.map(String.init) ?? "none")" } ?? "none")
         line("prepend_bos default", c.defaultPrependBOS)
         line("load time", String(format: "%.2f s", loadTime))
-        let rec = ShapeRecorder()
-        let ids = try Tensor(ints: (0..<8).map { $0 % c.dVocab }, shape: [1, 8])
-        _ = try m.forward(ids, hooks: rec)
-        Swift.print("\nhook points (\(rec.shapes.count)), shapes for a 1x8 input:")
-        for (n, s) in rec.shapes {
+        // names and shapes come from the block definition (walked on shapes, nothing computed)
+        let points = try m.hookPointShapes(batch: 1, positions: 8)
+        Swift.print("\nhook points (\(points.count)), shapes for a 1x8 input:")
+        for (n, s) in points {
             Swift.print("  " + n.padding(toLength: 34, withPad: " ", startingAt: 0) + "[" + s.map(String.init).joined(separator: ", ") + "]")
         }
     }

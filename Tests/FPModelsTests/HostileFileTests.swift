@@ -104,7 +104,7 @@ final class HostileFileTests: XCTestCase {
     func testConfigSizeOutOfRange() throws {
         let folder = Self.fixtures.appendingPathComponent("bad/config_huge_n_embd").path
         expectError(["config.json", "n_embd = 4611686018427387904 is out of range"], "n_embd 2^62") {
-            try HFConfig.load(folder: folder)
+            try Architectures.config(huggingFaceFolder: folder)
         }
     }
 

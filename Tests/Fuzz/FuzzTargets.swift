@@ -117,7 +117,7 @@ enum FuzzTargets {
     static func configJSON(_ data: Data) throws {
         resetScratch()
         put("config.json", data)
-        _ = try HFConfig.load(folder: scratch)
+        _ = try Architectures.config(huggingFaceFolder: scratch)
     }
 
     /// A GGUF file: header, metadata, every tensor dequantized, the tokenizer from metadata.

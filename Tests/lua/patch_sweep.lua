@@ -54,7 +54,7 @@ for _, name in ipairs({ "gpt2-tiny", "llama-tiny", "llama3-tiny" }) do
   end
 end
 
-test("patch_sweep: bad arguments are errors; the engine refuses models with hooks attached", function()
+test("patch_sweep: bad arguments are errors; with hooks attached the engine says it cannot run (a value, not an error)", function()
   local model = fp.load_model(dir .. "gpt2-tiny")
   local s = model:patch_sweep(toks, { positions = { -1 } })
   expect_error(function() s:add(0, "post", s:reference(0, "pre")) end, 'stage must be "pre", "mid" or "z"')
@@ -70,8 +70,10 @@ test("patch_sweep: bad arguments are errors; the engine refuses models with hook
   expect_error(function() s.add(nil, 0, "pre", fp.zeros(1, P, 64)) end, "patch sweep")
   assert(#s:run().shape == 4, "running with nothing queued is fine")
   local h = model:add_hook("blocks.0.hook_resid_pre", function() end)
-  expect_error(function() model:patch_sweep(toks) end, "has hooks attached")
+  local none, why = model:patch_sweep(toks)
+  assert(none == nil and why:find("has hooks attached", 1, true), "nil and the reason, got " .. tostring(none) .. ", " .. tostring(why))
   model:reset_hooks()
+  assert(model:patch_sweep(toks) ~= nil, "without hooks the engine runs again")
 end)
 
 test("patching sweeps give the same numbers through the engine and through the batched fallback", function()

@@ -106,13 +106,11 @@ local function run_layer(model, opts, layer, start_resid, cells, prepare, hook, 
   end
 end
 
--- The sweep engine for this sweep, or nil when it cannot run it (hooks attached, a mask).
+-- The sweep engine for this sweep, or nil when it cannot run it (a mask; model:patch_sweep
+-- returns nil and a reason when hooks are attached or the block is a shape it does not implement).
 local function engine_for(model, tokens, opts)
   if opts.attention_mask or opts.engine == false then return nil end
-  local ok, s = pcall(model.patch_sweep, model, tokens, { positions = opts.positions })
-  if ok then return s end
-  if tostring(s):find("hooks attached", 1, true) then return nil end
-  error(s, 0)
+  return (model:patch_sweep(tokens, { positions = opts.positions }))
 end
 
 -- ref(layer, stage): the engine's corrupted activation, copied out once per sweep (callers
@@ -167,25 +165,12 @@ local function resid_sweep(kind)
       local function build(c)
         local layer, p = c[1], c[2]
         local clean_row = clean_at[layer][{ {}, p }]
-        local act
-        if kind == "resid_pre" or kind == "resid_mid" then
-          local stage = kind == "resid_pre" and "pre" or "mid"
-          act = ref(layer, stage):clone()
-          act[{ {}, p }] = clean_row
-          return layer, stage, act
-        elseif kind == "resid_post" then
-          act = ref(layer + 1, "pre"):clone()
-          act[{ {}, p }] = clean_row
-          return layer + 1, "pre", act
-        elseif kind == "attn_out" then          -- resid_mid = resid_pre + attn_out
-          act = ref(layer, "mid"):clone()
-          act[{ {}, p }] = ref(layer, "pre")[{ {}, p }] + clean_row
-          return layer, "mid", act
-        else                                    -- mlp_out: resid_post = resid_mid + mlp_out
-          act = ref(layer + 1, "pre"):clone()
-          act[{ {}, p }] = ref(layer, "mid")[{ {}, p }] + clean_row
-          return layer + 1, "pre", act
-        end
+        -- where the patch enters, from the block's own residual decomposition (e.g. attn_out:
+        -- resid_mid = resid_pre + attn_out in a sequential block)
+        local at, stage, base_layer, base_stage = s:entry(kind, layer)
+        local act = ref(at, stage):clone()
+        act[{ {}, p }] = base_layer and ref(base_layer, base_stage)[{ {}, p }] + clean_row or clean_row
+        return at, stage, act
       end
       run_cells(model, s, opts, cells, build, metric, function(c, v) out[{ c[1], c[2] }] = v end, tick)
       return out

@@ -3,32 +3,43 @@ import Foundation
 
 /// A llama2.c checkpoint (.bin): a header of seven int32 (dim, hidden_dim, n_layers, n_heads,
 /// n_kv_heads, vocab_size — negative when the classifier is stored separately — seq_len),
-/// then float32 weights in a fixed order. Exposed under Hugging Face Llama names.
+/// then float32 weights in a fixed order. Tensors keep llama2.c's names (`tok_embeddings`,
+/// `rms_final`, `wcls`, `layers.{l}.wq`, ...); the architecture file maps them.
 public final class Llama2CCheckpoint: WeightSource {
+    public struct Header {
+        public let path: String
+        public let dim, hiddenDim, nLayers, nHeads, nKVHeads, vocabSize, seqLen: Int
+        /// The classifier is the embedding (no `wcls`).
+        public let sharedClassifier: Bool
+    }
+
     public let location: String
-    public let config: ModelConfig
+    public let header: Header
     private let file: MappedFile
     private var ranges: [String: (offset: Int, shape: [Int])] = [:]
 
-    public init(path: String) throws {
-        location = path
-        file = try MappedFile(path: path)
+    /// Reads the header only: the architecture validates the sizes before the layout is computed.
+    public static func readHeader(path: String) throws -> Header {
+        let file = try MappedFile(path: path)
         let bytes = file.bytes
         guard bytes.count >= 28 else { throw TensorError("load_model: '\(path)' is too short for a llama2.c header (\(bytes.count) bytes)") }
         let h = (0..<7).map { Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self))) }
         let (dim, hidden, layers, heads, kvHeads, vocabSigned, seqLen) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6])
-        let shared = vocabSigned > 0
-        let vocab = abs(vocabSigned)
         guard heads > 0, dim > 0, dim % heads == 0 else {
             throw TensorError("load_model: '\(path)': llama2.c header has dim \(dim) and n_heads \(heads) (dim must be a positive multiple of n_heads)")
         }
-        var c = ModelConfig(family: .llama, modelName: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
-                            nLayers: layers, dModel: dim, nHeads: heads, nKVHeads: kvHeads, dHead: dim / heads,
-                            dMLP: hidden, dVocab: vocab, nCtx: seqLen, normEps: 1e-5, tiedEmbeddings: shared,
-                            defaultPrependBOS: true)
-        c.ropeTheta = 10000
-        try c.validate(path)
-        config = c
+        return Header(path: path, dim: dim, hiddenDim: hidden, nLayers: layers, nHeads: heads, nKVHeads: kvHeads,
+                      vocabSize: abs(vocabSigned), seqLen: seqLen, sharedClassifier: vocabSigned > 0)
+    }
+
+    /// Maps the weights of a checkpoint whose header sizes have been validated.
+    public init(path: String, header: Header) throws {
+        location = path
+        file = try MappedFile(path: path)
+        self.header = header
+        let bytes = file.bytes
+        let (dim, hidden, layers, heads, kvHeads, vocab, seqLen, shared) = (header.dim, header.hiddenDim, header.nLayers,
+            header.nHeads, header.nKVHeads, header.vocabSize, header.seqLen, header.sharedClassifier)
         // Layout of the weights after the header, in llama2.c's order.
         let kvDim = kvHeads * (dim / heads), L = layers
         var offset = 28
@@ -56,30 +67,21 @@ public final class Llama2CCheckpoint: WeightSource {
         if !shared { try add("wcls", [vocab, dim]) }
     }
 
-    /// Hugging Face Llama name -> (stored block, layer index or nil).
+    /// llama2.c name -> (stored block, layer index or nil).
     private func locate(_ name: String) -> (String, Int?)? {
-        switch name {
-        case "model.embed_tokens.weight": return ("tok_embeddings", nil)
-        case "model.norm.weight": return ("rms_final", nil)
-        case "lm_head.weight": return config.tiedEmbeddings ? nil : ("wcls", nil)
-        default: break
-        }
+        if ranges[name] != nil && !Self.perLayer.contains(name) { return (name, nil) }
         let parts = name.split(separator: ".")
-        guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let l = Int(parts[2]), l >= 0, l < config.nLayers else { return nil }
-        let rest = parts[3...].joined(separator: ".")
-        let map = ["input_layernorm.weight": "rms_att", "post_attention_layernorm.weight": "rms_ffn",
-                   "self_attn.q_proj.weight": "wq", "self_attn.k_proj.weight": "wk", "self_attn.v_proj.weight": "wv",
-                   "self_attn.o_proj.weight": "wo", "mlp.gate_proj.weight": "w1", "mlp.down_proj.weight": "w2",
-                   "mlp.up_proj.weight": "w3"]
-        return map[rest].map { ($0, l) }
+        guard parts.count == 3, parts[0] == "layers", let l = Int(parts[1]), l >= 0, l < header.nLayers,
+              Self.perLayer.contains(String(parts[2])) else { return nil }
+        return (String(parts[2]), l)
     }
 
+    private static let perLayer: Set<String> = ["rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3"]
+
     public var tensorNames: [String] {
-        var out = ["model.embed_tokens.weight", "model.norm.weight"] + (config.tiedEmbeddings ? [] : ["lm_head.weight"])
-        for l in 0..<config.nLayers {
-            for k in ["input_layernorm", "post_attention_layernorm"] { out.append("model.layers.\(l).\(k).weight") }
-            for k in ["q_proj", "k_proj", "v_proj", "o_proj"] { out.append("model.layers.\(l).self_attn.\(k).weight") }
-            for k in ["gate_proj", "up_proj", "down_proj"] { out.append("model.layers.\(l).mlp.\(k).weight") }
+        var out = ["tok_embeddings", "rms_final"] + (header.sharedClassifier ? [] : ["wcls"])
+        for l in 0..<header.nLayers {
+            for k in ["rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3"] { out.append("layers.\(l).\(k)") }
         }
         return out
     }

@@ -1,12 +1,10 @@
 import FPTensor
 
-/// The architecture hyper-parameters shared by every family, in TransformerLens's names.
+/// The hyper-parameters of one model in TransformerLens's names, and the shape of its block.
+/// An architecture file (Architectures/) fills it from the model's own files.
 public struct ModelConfig {
-    public enum Family: String { case gpt2, llama }
-    public enum Normalization: String { case layerNorm = "LN", rmsNorm = "RMS" }
-    public enum Activation: String { case geluNew = "gelu_new", silu }
-
-    public var family: Family
+    /// The registry name of the family that read it ("gpt2", "llama"): `cfg.family` in Lua.
+    public var architecture: String
     public var modelName: String
     public var nLayers: Int
     public var dModel: Int
@@ -17,16 +15,12 @@ public struct ModelConfig {
     public var dVocab: Int
     public var nCtx: Int
     public var normEps: Double
-    public var normalization: Normalization
-    public var activation: Activation
-    public var gatedMLP: Bool
-    /// Rotary embeddings (Llama); GPT-2 uses learned positions.
-    public var rotary: Bool
+    /// How the block is wired and which features it uses (read by the block definition).
+    public var block: BlockShape
     public var ropeTheta: Double = 10000
     /// Llama 3 rope scaling (rope_type "llama3"); nil for plain RoPE.
     public var ropeScaling: RopeScaling? = nil
     public var tiedEmbeddings: Bool
-    public var hasBiases: Bool
     /// BOS default for to_tokens (DESIGN.md: GPT-2 true, otherwise the tokenizer's own setting).
     public var defaultPrependBOS: Bool
     /// Weight processing applied at load, in order, in TransformerLens's flag names
@@ -40,13 +34,20 @@ public struct ModelConfig {
         public var originalMaxPositions: Double
     }
 
+    public var normalization: BlockShape.Normalization { block.normalization }
+    public var activation: BlockShape.Activation { block.activation }
+    public var gatedMLP: Bool { block.gatedMLP }
+    public var rotary: Bool { block.positions == .rotary }
+    /// Leading dims of each head that RoPE rotates (all of d_head unless partial).
+    public var rotaryDim: Int { block.rotaryDim ?? dHead }
+
     /// Rows of the fused q|k|v projection.
     public var qkvWidth: Int { (nHeads + 2 * nKVHeads) * dHead }
 
-    public init(family: Family, modelName: String, nLayers: Int, dModel: Int, nHeads: Int, nKVHeads: Int,
-                dHead: Int, dMLP: Int, dVocab: Int, nCtx: Int, normEps: Double, tiedEmbeddings: Bool,
-                defaultPrependBOS: Bool) {
-        self.family = family
+    public init(architecture: String, modelName: String, nLayers: Int, dModel: Int, nHeads: Int, nKVHeads: Int,
+                dHead: Int, dMLP: Int, dVocab: Int, nCtx: Int, normEps: Double, block: BlockShape,
+                tiedEmbeddings: Bool, defaultPrependBOS: Bool) {
+        self.architecture = architecture
         self.modelName = modelName
         self.nLayers = nLayers
         self.dModel = dModel
@@ -57,17 +58,13 @@ public struct ModelConfig {
         self.dVocab = dVocab
         self.nCtx = nCtx
         self.normEps = normEps
+        self.block = block
         self.tiedEmbeddings = tiedEmbeddings
         self.defaultPrependBOS = defaultPrependBOS
-        switch family {
-        case .gpt2:
-            normalization = .layerNorm; activation = .geluNew; gatedMLP = false; rotary = false; hasBiases = true
-        case .llama:
-            normalization = .rmsNorm; activation = .silu; gatedMLP = true; rotary = true; hasBiases = false
-        }
     }
 
-    /// Rejects sizes that cannot describe a model (before anything is allocated).
+    /// Rejects sizes that cannot describe a model (before anything is allocated), and block
+    /// features the executors do not implement yet (rather than computing wrong numbers).
     public func validate(_ source: String) throws {
         func need(_ ok: Bool, _ what: String) throws {
             if !ok { throw TensorError("load_model: \(source): invalid config: \(what)") }
@@ -77,10 +74,14 @@ public struct ModelConfig {
         try need(nHeads > 0 && nHeads <= 1024, "n_heads = \(nHeads)")
         try need(nKVHeads > 0 && nHeads % nKVHeads == 0, "n_key_value_heads = \(nKVHeads) must divide n_heads = \(nHeads)")
         try need(dHead > 0 && dHead <= 1 << 12 && (!rotary || dHead % 2 == 0), "d_head = \(dHead)")
+        try need(!rotary || (rotaryDim > 0 && rotaryDim <= dHead && rotaryDim % 2 == 0), "rotary_dim = \(rotaryDim)")
         try need(dMLP > 0 && dMLP <= 1 << 18, "d_mlp = \(dMLP)")
         try need(dVocab > 0 && dVocab <= 1 << 22, "d_vocab = \(dVocab)")
         try need(nCtx > 0 && nCtx <= 1 << 22, "n_ctx = \(nCtx)")
         try need(normEps > 0 && normEps < 1, "eps = \(normEps)")
+        let missing = block.unimplemented(self)
+        guard missing.isEmpty else {
+            throw TensorError("load_model: \(source): \(architecture) uses \(missing.joined(separator: ", ")), which fp's forward pass does not implement yet")
+        }
     }
 }
-

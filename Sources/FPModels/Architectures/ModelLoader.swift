@@ -66,75 +66,45 @@ public enum ModelLoader {
     }
 
     static func loadHuggingFaceFolder(_ folder: String) throws -> Transformer {
-        var cfg = try HFConfig.load(folder: folder)
+        var (arch, cfg) = try Architectures.config(huggingFaceFolder: folder)
         let src = try SafetensorsFolder(folder: folder)
-        let weights: TransformerWeights
-        switch cfg.family {
-        case .gpt2: weights = try GPT2Weights.load(src, cfg)
-        case .llama:
-            if src.shape(of: "lm_head.weight") == nil { cfg.tiedEmbeddings = true }
-            weights = try LlamaWeights.load(src, cfg)
-        }
-        let tok = try TokenizerFactory.fromFolder(folder, family: cfg.family, vocab: cfg.dVocab)
+        let names = arch.tensorNames(.huggingFace, src, cfg)
+        if let head = names.head, src.shape(of: head) == nil { cfg.tiedEmbeddings = true }
+        let weights = try WeightLoading.load(src, cfg, names)
+        let tok = try TokenizerFactory.fromFolder(folder, fallback: arch.fallbackTokenizer, vocab: cfg.dVocab)
         if let t = tok, t.vocabSize > cfg.dVocab {
             throw TensorError("load_model: '\(folder)': the tokenizer has \(t.vocabSize) tokens but the model's vocabulary is \(cfg.dVocab)")
         }
-        // BOS default (DESIGN.md): GPT-2 true as in TransformerLens, otherwise the tokenizer's own setting
-        if cfg.family != .gpt2 { cfg.defaultPrependBOS = tok?.addBosByDefault ?? false }
+        cfg.defaultPrependBOS = arch.defaultPrependBOS(tokenizer: tok)
         return try Transformer(cfg: cfg, weights: weights, tokenizer: tok, source: folder)
     }
 
     static func loadGGUF(_ path: String) throws -> Transformer {
         let g = try GGUFFile(path: path)
-        guard let arch = g.architecture, arch == "llama" else {
-            throw TensorError("load_model: '\(path)': GGUF architecture '\(g.architecture ?? "?")' is not supported (llama)")
-        }
-        func int(_ k: String) throws -> Int {
-            guard let v = g.metadata["\(arch).\(k)"]?.int else { throw TensorError("load_model: '\(path)': GGUF metadata lacks \(arch).\(k)") }
-            return v
-        }
-        guard let embShape = g.shape(of: "token_embd.weight"), embShape.count == 2 else {
-            throw TensorError("load_model: '\(path)': missing tensor 'token_embd.weight'")
-        }
-        let d = try int("embedding_length"), h = try int("attention.head_count")
-        guard h > 0 else { throw TensorError("load_model: '\(path)': head_count is 0") }
-        var cfg = ModelConfig(family: .llama, modelName: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
-                              nLayers: try int("block_count"), dModel: d, nHeads: h,
-                              nKVHeads: (try? int("attention.head_count_kv")) ?? h, dHead: d / h,
-                              dMLP: try int("feed_forward_length"), dVocab: embShape[0],
-                              nCtx: try int("context_length"),
-                              normEps: g.metadata["\(arch).attention.layer_norm_rms_epsilon"]?.double ?? 1e-5,
-                              tiedEmbeddings: g.shape(of: "output.weight") == nil, defaultPrependBOS: false)
-        cfg.ropeTheta = g.metadata["\(arch).rope.freq_base"]?.double ?? 10000
-        cfg.nCtx = min(cfg.nCtx, 1 << 16)
-        try cfg.validate(path)
-        var names = LlamaWeights.Names()
-        names.embed = "token_embd.weight"; names.norm = "output_norm.weight"; names.head = "output.weight"
-        names.layer = { l in
-            let p = "blk.\(l)."
-            return ["attn_norm": p + "attn_norm.weight", "ffn_norm": p + "ffn_norm.weight", "q": p + "attn_q.weight",
-                    "k": p + "attn_k.weight", "v": p + "attn_v.weight", "o": p + "attn_output.weight",
-                    "gate": p + "ffn_gate.weight", "up": p + "ffn_up.weight", "down": p + "ffn_down.weight"]
-        }
-        let weights = try LlamaWeights.load(g, cfg, names: names, unpermuteQK: true)
+        let arch = try Architectures.forGGUF(g.architecture, path)
+        var cfg = try arch.config(gguf: g, name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)
+        let weights = try WeightLoading.load(g, cfg, arch.tensorNames(.gguf, g, cfg))
         let tok = try TokenizerFactory.fromGGUF(g)
-        cfg.defaultPrependBOS = tok?.addBosByDefault ?? false
+        cfg.defaultPrependBOS = arch.defaultPrependBOS(tokenizer: tok)
         return try Transformer(cfg: cfg, weights: weights, tokenizer: tok, source: path)
     }
 
     static func loadLlama2C(_ path: String, tokenizerPath: String?) throws -> Transformer {
-        let ck = try Llama2CCheckpoint(path: path)
-        let weights = try LlamaWeights.load(ck, ck.config, unpermuteQK: true)
+        let arch = try Architectures.forLlama2C(path)
+        let header = try Llama2CCheckpoint.readHeader(path: path)
+        let cfg = try arch.config(llama2C: header, name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)
+        let ck = try Llama2CCheckpoint(path: path, header: header)
+        let weights = try WeightLoading.load(ck, cfg, arch.tensorNames(.llama2C, ck, cfg))
         // The tokenizer: given, or tokenizer.bin / tok<vocab>.bin next to the checkpoint.
         let dir = (path as NSString).deletingLastPathComponent
-        let candidates = [tokenizerPath, (dir as NSString).appendingPathComponent("tok\(ck.config.dVocab).bin"),
+        let candidates = [tokenizerPath, (dir as NSString).appendingPathComponent("tok\(cfg.dVocab).bin"),
                           (dir as NSString).appendingPathComponent("tokenizer.bin")].compactMap { $0 }
         var tok: Tokenizer? = nil
         for c in candidates where FileManager.default.fileExists(atPath: c) {
-            tok = try TokenizerFactory.fromLlama2C(path: c, vocabSize: ck.config.dVocab)
+            tok = try TokenizerFactory.fromLlama2C(path: c, vocabSize: cfg.dVocab)
             break
         }
         if let tokenizerPath, tok == nil { throw TensorError("load_model: tokenizer '\(tokenizerPath)' not found") }
-        return try Transformer(cfg: ck.config, weights: weights, tokenizer: tok, source: path)
+        return try Transformer(cfg: cfg, weights: weights, tokenizer: tok, source: path)
     }
 }

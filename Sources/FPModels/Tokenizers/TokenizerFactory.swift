@@ -3,9 +3,9 @@ import Foundation
 
 /// The tokenizer that comes with each kind of model file.
 enum TokenizerFactory {
-    /// A Hugging Face folder's tokenizer files; for GPT-2 without them, fp's models folder's
-    /// gpt2.tiktoken (the same ranks, fetched by scripts/fetch-models.sh).
-    static func fromFolder(_ folder: String, family: ModelConfig.Family, vocab: Int) throws -> Tokenizer? {
+    /// A Hugging Face folder's tokenizer files; without them, the architecture's fallback in
+    /// fp's models folder (GPT-2: gpt2.tiktoken, the same ranks, fetched by scripts/fetch-models.sh).
+    static func fromFolder(_ folder: String, fallback: String?, vocab: Int) throws -> Tokenizer? {
         do {
             return try TokenizerLoader.fromHuggingFaceFolder(folder)
         } catch {
@@ -14,11 +14,11 @@ enum TokenizerFactory {
                 fm.fileExists(atPath: (folder as NSString).appendingPathComponent($0))
             }
             if hasFiles { throw error }   // files exist but are broken: say so
-            if family == .gpt2 {
-                let tik = (ModelLoader.modelsFolder as NSString).appendingPathComponent("gpt2.tiktoken")
+            if let fallback {
+                let tik = (ModelLoader.modelsFolder as NSString).appendingPathComponent(fallback)
                 if fm.fileExists(atPath: tik) {
                     let t = try TokenizerLoader.fromTiktoken(path: tik)
-                    if t.vocabSize == vocab { return t }   // only for GPT-2's own vocabulary
+                    if t.vocabSize == vocab { return t }   // only for the file's own vocabulary
                 }
             }
             return nil

@@ -33,21 +33,3 @@ extension Tensor {
         return Tensor(storage: s, shape: shape, strides: strides, offset: offset)
     }
 }
-
-/// The hook point names of one layer, built once per model.
-struct LayerHookNames {
-    let residPre, ln1Scale, ln1Normalized, q, k, v, rotQ, rotK, scores, pattern, z, result: String
-    let attnOut, residMid, ln2Scale, ln2Normalized, mlpPre, mlpPreLinear, mlpPost, mlpOut, residPost: String
-
-    init(_ l: Int) {
-        let b = "blocks.\(l)."
-        residPre = b + "hook_resid_pre"; ln1Scale = b + "ln1.hook_scale"; ln1Normalized = b + "ln1.hook_normalized"
-        q = b + "attn.hook_q"; k = b + "attn.hook_k"; v = b + "attn.hook_v"
-        rotQ = b + "attn.hook_rot_q"; rotK = b + "attn.hook_rot_k"
-        scores = b + "attn.hook_attn_scores"; pattern = b + "attn.hook_pattern"; z = b + "attn.hook_z"
-        result = b + "attn.hook_result"; attnOut = b + "hook_attn_out"; residMid = b + "hook_resid_mid"
-        ln2Scale = b + "ln2.hook_scale"; ln2Normalized = b + "ln2.hook_normalized"
-        mlpPre = b + "mlp.hook_pre"; mlpPreLinear = b + "mlp.hook_pre_linear"; mlpPost = b + "mlp.hook_post"
-        mlpOut = b + "hook_mlp_out"; residPost = b + "hook_resid_post"
-    }
-}
