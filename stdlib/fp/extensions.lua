@@ -76,3 +76,7 @@ function fp.Tensor.show(t, opts) require("fp.plot").term(t, opts) end
 
 -- fp.save also writes result tables: .json (fp.json) and .csv (fp.csv). See fp.results.
 require "fp.results"
+
+-- Sparse dictionaries (SAEs, transcoders): fp.load_sae, model:add_sae, ... (stdlib/fp/sae.lua).
+fp.sae = require "fp.sae"
+fp.load_sae = fp.sae.load
