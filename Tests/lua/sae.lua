@@ -65,6 +65,35 @@ for _, case in ipairs(cases) do
   end
 end
 
+test("Gemma Scope params.npz and Gemma Scope 2 params.safetensors (with affine skip) equal SAELens's modules", function()
+  local g1 = fp.load_sae(root .. "gemma_scope", { hook_name = "blocks.0.hook_resid_post" })
+  assert(g1.architecture == "jumprelu" and not g1.apply_b_dec_to_input and g1.d_sae == 96)
+  local e1 = fp.load_tensors(root .. "gemma_scope/expected.safetensors")
+  assert_rel(g1:encode(e1.x), e1.feature_acts, 1e-5, "encode")
+  assert_rel(g1:decode(e1.feature_acts), e1.decoded, 1e-5, "decode")
+  local g2 = fp.load_sae(root .. "gemma_scope_2", { hook_name = "blocks.0.ln2.hook_normalized",
+    hook_name_out = "blocks.0.hook_mlp_out" })
+  assert(g2.transcoder and g2.W_skip)
+  local e2 = fp.load_tensors(root .. "gemma_scope_2/expected.safetensors")
+  assert_rel(g2:encode(e2.x), e2.feature_acts, 1e-5, "encode")
+  assert_rel(g2:forward(e2.x), e2.forward, 1e-5, "forward with skip")
+  expect_error(function() fp.load_sae(root .. "gemma_scope") end, "pass opts.hook_name")
+end)
+
+test("EleutherAI sparsify (sae.safetensors, folder layers.0) equals sparsify's encode/decode and its splice", function()
+  local dir = root .. "sparsify/layers.0"
+  local sae = fp.load_sae(dir)
+  assert(sae.hook_name == "blocks.0.hook_resid_post" and sae.k == 8 and sae.format == "sparsify")
+  local exp = fp.load_tensors(dir .. "/expected.safetensors")
+  assert_rel(sae:encode(exp.x), exp.feature_acts, 1e-5, "encode")
+  assert_rel(sae:decode(exp.feature_acts), exp.decoded, 1e-5, "decode")
+  local model = model_of("gpt2-tiny")
+  model:add_sae(sae)
+  local logits = model:forward(exp.tokens)
+  model:reset_saes()
+  assert_rel(logits, exp.logits_spliced, 1e-5, "spliced logits")
+end)
+
 test("SAELens 5 config (hook_name at the top level, activation_fn_kwargs.k) loads as the same dictionary", function()
   local v5, v6 = fp.load_sae(root .. "topk_v5"), fp.load_sae(root .. "topk")
   local exp = fp.load_tensors(root .. "topk/expected.safetensors")

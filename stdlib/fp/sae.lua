@@ -192,9 +192,19 @@ local function load_saelens(dir)
   return new_sae(s)
 end
 
+-- sparsify names a dictionary's folder after the Hugging Face module whose output it reads.
+local function sparsify_hook(folder, transcode)
+  local L = folder:match("^layers%.(%d+)$") or folder:match("^model%.layers%.(%d+)$")
+  if L and not transcode then return "blocks." .. L .. ".hook_resid_post" end
+  L = folder:match("^layers%.(%d+)%.mlp$") or folder:match("^model%.layers%.(%d+)%.mlp$")
+  if L and not transcode then return "blocks." .. L .. ".hook_mlp_out" end
+  return nil
+end
+
 -- EleutherAI sparsify: cfg.json (k, num_latents, transcode, skip_connection) + sae.safetensors
--- (encoder.weight [F, d], encoder.bias, W_dec [F, d], b_dec, W_skip). The hook is the folder's
--- name unless opts.hook_name says otherwise (sparsify names folders after modules).
+-- (encoder.weight [F, d], encoder.bias, W_dec [F, d], b_dec, W_skip). The hook comes from the
+-- folder's name (layers.6 -> blocks.6.hook_resid_post, layers.6.mlp -> blocks.6.hook_mlp_out)
+-- unless opts.hook_name says otherwise; transcoders need opts.hook_name and hook_name_out.
 local function load_sparsify(dir, opts)
   local cfg_path = dir .. "/cfg.json"
   local cfg = read_json(cfg_path)
@@ -208,7 +218,7 @@ local function load_sparsify(dir, opts)
   local s = {
     format = "sparsify", architecture = "topk", kind = "topk", transcoder = transcode, sparsify_relu = true,
     d_in = d_in, d_sae = d_sae, d_out = d_out, k = positive_int(cfg_path, get(cfg, "k"), "k"),
-    hook_name = opts.hook_name or get(cfg, "hook_name") or dir:match("([^/]+)/*$"), hook_name_out = opts.hook_name_out,
+    hook_name = opts.hook_name or sparsify_hook(dir:match("([^/]+)/*$"), transcode), hook_name_out = opts.hook_name_out,
     normalize_activations = "none", reshape_activations = "none", apply_b_dec_to_input = not transcode,
     cfg = cfg, path = dir,
     W_enc = enc:T():contiguous(), b_enc = weight(wpath, w, "encoder.bias", { d_sae }),
