@@ -662,4 +662,8 @@ function Model:run_with_cache_with_saes(input, saes, opts)
   return a, b
 end
 
+-- feature_acts, attribution, set_features_hook, steer, logit_effects, activation_stats,
+-- density_histogram, dashboard (stdlib/fp/sae_analysis.lua)
+for k, v in pairs(require "fp.sae_analysis") do M[k] = v end
+
 return M
