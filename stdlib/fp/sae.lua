@@ -665,6 +665,8 @@ end
 -- feature_acts, attribution, set_features_hook, steer, logit_effects, activation_stats,
 -- density_histogram, dashboard (stdlib/fp/sae_analysis.lua)
 for k, v in pairs(require "fp.sae_analysis") do M[k] = v end
+-- default_corpus, read_corpus, pack_tokens, activation_batches (stdlib/fp/sae_data.lua)
+for k, v in pairs(require "fp.sae_data") do M[k] = v end
 -- train, save, evaluate, from_weights (stdlib/fp/sae_train.lua)
 for k, v in pairs(require "fp.sae_train") do M[k] = v end
 

@@ -19,6 +19,7 @@ local defaults = {
   l0_warm_up_steps = 0, jumprelu_bandwidth = 0.05, jumprelu_init_threshold = 0.01, aux_loss_coefficient = 1.0,
   rescale_acts_by_decoder_norm = true, decoder_init_norm = 0.1, apply_b_dec_to_input = true,
   dead_feature_window = 1000, topk_threshold_lr = 0.01, clip_grad_norm = 1.0,
+  normalize_activations = "none", n_batches_for_norm_estimate = 10,
   init = false, seed = false, batches = false, hook_name = false, model_name = false, log_every = false,
   on_step = false,
 }
@@ -95,6 +96,8 @@ end
 --   l1_coefficient, l1_warm_up_steps (standard); l0_coefficient, l0_warm_up_steps,
 --   jumprelu_bandwidth, jumprelu_init_threshold (jumprelu); topk_threshold_lr (batchtopk);
 --   rescale_acts_by_decoder_norm (true: TopK/BatchTopK treat the decoder rows as unit norm);
+--   normalize_activations = "expected_average_only_in": inputs scaled to mean norm sqrt(d_in),
+--     estimated from the first n_batches_for_norm_estimate (10) batches, folded in at the end;
 --   init: a table of starting tensors (W_enc, W_dec, b_enc, b_dec, threshold) instead of
 --   SAELens's initialisation (seed); hook_name, model_name: written into the saved config;
 --   log_every: print the losses every n steps; on_step(step, losses).
@@ -116,6 +119,20 @@ function M.train(opts)
     raise("sae.train: k must be in 1..d_sae")
   end
   local batch = batch_source(o)
+  if o.normalize_activations ~= "none" and o.normalize_activations ~= "expected_average_only_in" then
+    raise("sae.train: normalize_activations must be none or expected_average_only_in")
+  end
+  -- SAELens's ActivationScaler: scale inputs so their mean norm is sqrt(d_in); folded into the
+  -- weights at the end, so the saved dictionary reads raw activations
+  local scale = 1.0
+  if o.normalize_activations == "expected_average_only_in" then
+    local sum, n = 0, 0
+    for i = 0, o.n_batches_for_norm_estimate - 1 do
+      local b = batch(i)
+      sum = sum + fp.item(b:norm(2, -1):sum()); n = n + b.shape[1]
+    end
+    scale = math.sqrt(o.d_in) / (sum / n)
+  end
   local p = initial(o)
   if o.init then
     for name, t in pairs(o.init) do
@@ -142,6 +159,7 @@ function M.train(opts)
       raise("sae.train: batch " .. step .. " must be a [batch, " .. o.d_in .. "] tensor")
     end
     x = x:float():detach()
+    if scale ~= 1.0 then x = x * scale end
     local dead = since_fired:gt(o.dead_feature_window)
     local n_dead = fp.item(dead:float():sum())
     if arch == "jumprelu" then fp.no_grad(function() p.threshold:copy_(p.threshold:detach():clamp(0)) end) end
@@ -214,6 +232,12 @@ function M.train(opts)
   local w = {}
   for _, n in ipairs(names) do w[n] = p[n]:detach():clone() end
   local inf_arch, k = arch, o.k
+  if scale ~= 1.0 then   -- SAELens's fold_activation_norm_scaling_factor (then the TopK norm fold)
+    w.W_enc = w.W_enc * scale
+    w.W_dec = w.W_dec / scale
+    w.b_dec = w.b_dec / scale
+    if rescale then topk_threshold = topk_threshold / scale end
+  end
   if rescale then
     local n = w.W_dec:norm(2, -1):clamp(1e-8)
     w.b_enc = w.b_enc * n
@@ -224,6 +248,7 @@ function M.train(opts)
     inf_arch = "jumprelu"
     w.threshold = fp.full({ o.d_sae }, topk_threshold)
   end
+
   local sae = M.from_weights(w, { architecture = inf_arch, k = k, hook_name = o.hook_name or nil,
     model_name = o.model_name or nil, apply_b_dec_to_input = o.apply_b_dec_to_input,
     rescale_acts_by_decoder_norm = rescale or nil })
