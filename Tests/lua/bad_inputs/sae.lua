@@ -33,7 +33,7 @@ end, "returned a string")
 bad("encode: wrong width", function() return sae:encode(fp.zeros(2, 7)) end, "sae:encode: last dim must be 64, got 7")
 bad("encode: int tensor", function() return sae:encode(fp.zeros(2, 64, "int")) end, "sae:encode: expected a float tensor")
 bad("decode: not a tensor", function() return sae:decode("x") end, "sae:decode: expected a float tensor")
-bad("steer: feature out of range", function() return fp.sae.steer(m, sae, { [96] = 1 }, function() end) end, "steer: feature 96 is not in 0..95")
+bad("steer: feature out of range", function() return fp.sae.steer(m, sae, { [48] = 1 }, function() end) end, "steer: feature 48 is not in 0..47")
 bad("logit_effects: feature not an integer", function() return fp.sae.logit_effects(m, sae, 1.5) end, "logit_effects: feature must be an index")
 bad("attribution: metric not a function", function() return fp.sae.attribution(m, sae, toks, 3) end, "attribution: metric must be a function")
 bad("attribution: metric returns a number", function() return fp.sae.attribution(m, sae, toks, function() return 1 end) end,
