@@ -63,8 +63,8 @@ fp.sae.save(sae, opts.out .. "/sae")
 print(string.format("trained %s in %.1f s (%d steps x %d activations; loss %.1f -> %.1f)", tostring(sae), train_secs,
   opts.steps, opts.batch_size, history.loss[1], history.loss[#history.loss]))
 
--- evaluation on held-out contexts
-local ev = fp.sae.evaluate(model, sae, eval_ctx)
+-- evaluation on held-out contexts (position 0, SmolLM2's attention sink, left out as in training)
+local ev = fp.sae.evaluate(model, sae, eval_ctx, { skip_first_position = true })
 print(string.format("L0 %.1f, explained variance %.3f, dead %.1f%%, dense %.1f%%; CE loss clean %.3f, with SAE %.3f, zero-ablated %.3f -> recovered %.3f",
   ev.l0, ev.explained_variance, 100 * ev.dead_fraction, 100 * ev.dense_fraction, ev.ce_loss_clean, ev.ce_loss_with_sae,
   ev.ce_loss_zero_ablation, ev.ce_loss_recovered))
@@ -72,7 +72,7 @@ print(string.format("L0 %.1f, explained variance %.3f, dead %.1f%%, dense %.1f%%
 -- dashboards: features that fire on the held-out text, neither dead nor dense, spread over densities
 local texts = {}
 for i = 0, eval_ctx.shape[1] - 1 do texts[#texts + 1] = eval_ctx[{ { i, i + 1 } }] end
-local stats = fp.sae.activation_stats(model, sae, texts, { k = 8 })
+local stats = fp.sae.activation_stats(model, sae, texts, { k = 8, skip_first_position = true })
 local alive = {}
 for j = 0, sae.d_sae - 1 do
   local dj = stats.density[j]

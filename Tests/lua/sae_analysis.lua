@@ -94,6 +94,16 @@ test("activation_stats: streamed top-k contexts and densities equal a brute-forc
   end
 end)
 
+test("activation_stats: skip_first_position leaves position 0 out of the counts and the top contexts", function()
+  local all = fp.sae.activation_stats(model, sae, texts, { k = 50 })
+  local skip = fp.sae.activation_stats(model, sae, texts, { k = 50, skip_first_position = true })
+  assert(skip.n_tokens == all.n_tokens - #texts)
+  local firsts = fp.zeros(sae.d_sae)
+  for _, t in ipairs(texts) do firsts = firsts + fp.sae.feature_acts(model, sae, t)[{ 0, 0 }]:gt(0):float() end
+  assert_close(skip.density * skip.n_tokens, all.density * all.n_tokens - firsts, 1e-3)
+  for j, list in pairs(skip.top) do for _, e in ipairs(list) do assert(e.pos > 0, "feature " .. j) end end
+end)
+
 test("dashboard: an HTML page with the top contexts, histogram and logit table; density histogram", function()
   local stats = fp.sae.activation_stats(model, sae, texts, { k = 3, features = { 2, 17 } })
   assert(stats.top[2] and stats.top[5] == nil)

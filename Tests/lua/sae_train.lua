@@ -91,6 +91,12 @@ test("evaluate: L0, explained variance, dead/dense, CE loss recovered computed b
   assert_close(ev.ce_loss_recovered, (zero - spliced) / (zero - clean), 1e-5)
   local density = f:gt(0):float():mean(0)
   assert_close(ev.dead_fraction, fp.item(density:eq(0):float():mean()), 1e-7)
+  -- without position 0
+  local ev1 = fp.sae.evaluate(model, sae, toks, { skip_first_position = true })
+  local x1 = cache[sae.hook_name][{ {}, { 1 } }]:reshape(-1, 64)
+  local r1 = x1 - sae:forward(x1)
+  assert_close(ev1.explained_variance, 1 - fp.item(r1:square():sum()) / fp.item((x1 - x1:mean(0, true)):square():sum()), 1e-5)
+  assert_close(ev1.ce_loss_recovered, ev.ce_loss_recovered, 0)
 end)
 
 test("train: options and inputs are checked", function()

@@ -140,13 +140,14 @@ end
 -- token tensors [1, pos]) in batches of opts.batch_size (default 8) texts. Keeps per feature the
 -- opts.k (default 10) highest activations with their text and position (memory: d_sae x k entries
 -- and the tokens of the texts they point into), the firing count, the sum and the max.
--- opts.features restricts the top-k bookkeeping to a list of features. Returns a stats table:
+-- opts.features restricts the top-k bookkeeping to a list of features; opts.skip_first_position
+-- leaves position 0 (BOS or the attention sink) out of everything. Returns a stats table:
 --   stats.top[j] = { {value, text = i, pos = p}, ... } (1-based text i, 0-based position p),
 --   stats.density[j] (fraction of tokens where j fires), stats.max[j], stats.mean_when_active[j],
 --   stats.n_tokens, stats.tokens[i] (token tensor of text i, kept only while referenced).
 function M.activation_stats(model, sae, texts, opts)
   opts = check_options("activation_stats", opts, { k = true, batch_size = true, features = true, prepend_bos = true,
-    progress = true })
+    progress = true, skip_first_position = true })
   if type(texts) ~= "table" or #texts == 0 then raise("activation_stats: expected a non-empty list of texts or token tensors") end
   local k, bs = opts.k or 10, opts.batch_size or 8
   local F = sae.d_sae
@@ -166,7 +167,9 @@ function M.activation_stats(model, sae, texts, opts)
     for i = start, math.min(start + bs - 1, #toks_of) do
       local tk = toks_of[i]
       local f = M.feature_acts(model, sae, tk)[0]             -- [P, F]
+      if opts.skip_first_position then f = fp.cat({ fp.zeros(1, F), f[{ { 1 } }] }, 0) end   -- position 0 never counts
       local P = f.shape[1]
+      if opts.skip_first_position then n_tokens = n_tokens - 1 end
       n_tokens = n_tokens + P
       count = count + f:gt(0):float():sum(0)
       sum = sum + f:sum(0)

@@ -295,14 +295,18 @@ end
 -- fp.sae.evaluate(model, sae, tokens[, opts]): SAELens's headline evaluations on a batch of
 -- token sequences [batch, pos]: L0 (mean number of firing features per token), explained
 -- variance of the reconstruction, MSE, the fraction of features that never fired (dead) and of
--- those firing on more than opts.dense_threshold (default 0.1) of tokens (dense), and the model's
+-- those firing on more than opts.dense_threshold (default 0.1) of tokens (dense) (all without
+-- position 0 when opts.skip_first_position), and the model's
 -- loss clean, with the dictionary spliced in (no error term) and with the hook zero-ablated:
 -- ce_loss_recovered = (zero - spliced) / (zero - clean).
 function M.evaluate(model, sae, tokens, opts)
-  opts = check_options("sae.evaluate", opts, { dense_threshold = true, attention_mask = true })
+  opts = check_options("sae.evaluate", opts, { dense_threshold = true, attention_mask = true, skip_first_position = true })
   local hook = sae.hook_name
   local _, cache = model:run_with_cache(tokens, { names_filter = hook, attention_mask = opts.attention_mask })
   local x = cache[hook]
+  -- position 0 (BOS or the attention sink, whose norm is far larger) is left out of the
+  -- reconstruction figures when opts.skip_first_position, as training leaves it out
+  if opts.skip_first_position then x = x[{ {}, { 1 } }] end
   local f = sae:encode(x)
   local x_hat = sae:decode(f)
   local d = x:reshape(-1, sae.d_in)
