@@ -8,6 +8,8 @@ scripts/setup.sh
 scripts/fetch-models.sh
 # Slurm, MUNGE, GNU parallel and kubernetes-validate for the sharded-run tests.
 scripts/cluster/setup-cluster.sh
+# The text corpus of the SAE tests (Debian's python3.11-doc, by package name).
+scripts/fetch-corpus.sh
 
 log=$(mktemp -d)
 status=0

@@ -79,3 +79,6 @@ require "fp.results"
 
 -- fp.display(x, ...): shows values now (inline outputs in Jupyter; printed elsewhere). See fp.display.
 function fp.display(...) return require("fp.display").display(...) end
+-- Sparse dictionaries (SAEs, transcoders): fp.load_sae, model:add_sae, ... (stdlib/fp/sae.lua).
+fp.sae = require "fp.sae"
+fp.load_sae = fp.sae.load

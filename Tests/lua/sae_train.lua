@@ -1,0 +1,111 @@
+-- fp.sae.train against SAELens 6.54's SAETrainer (Tests/fixtures/saes/train, written by
+-- Tests/fixtures/make_sae_fixtures.py): same activations, same initial weights, same settings,
+-- per-step losses for 100 steps; fp-saved dictionaries read by SAELens (fp_trained_*, see
+-- make_fp_trained_saes.lua and check_fp_saved_saes.py); fp.sae.evaluate's figures by hand.
+local root = "Tests/fixtures/saes/"
+local acts = fp.load_tensors(root .. "train/acts.safetensors").acts
+local extra = { standard = { l1_coefficient = 0.5, l1_warm_up_steps = 10 }, topk = { k = 6 }, batchtopk = { k = 6 },
+  jumprelu = { l0_coefficient = 0.05 } }
+
+local function train(arch)
+  local o = { architecture = arch, d_in = 64, d_sae = 48, batches = acts, batch_size = 16, steps = 100, lr = 4e-3,
+    dead_feature_window = 5, init = fp.load_tensors(root .. "train/" .. arch .. "_init.safetensors") }
+  for k, v in pairs(extra[arch]) do o[k] = v end
+  return fp.sae.train(o)
+end
+
+-- Relative difference of step i's loss `name` (relative to that step's total loss for small terms).
+local function rel(h, exp, name, i)
+  local w, g = exp[name][i], h[name][i + 1]
+  return math.abs(w - g) / math.max(math.abs(w), 1e-3 * math.abs(exp.loss[i]), 1e-6)
+end
+
+for _, arch in ipairs({ "standard", "batchtopk", "jumprelu", "topk" }) do
+  test(arch .. ": 100 training steps' losses follow SAELens's SAETrainer", function()
+    local exp = fp.load_tensors(root .. "train/" .. arch .. "_expected.safetensors")
+    local _, h = train(arch)
+    local names = {}
+    for name in pairs(exp) do if not name:find("^final_") then names[#names + 1] = name end end
+    assert(#names == 3, "loss, mse_loss and the sparsity / auxiliary loss")
+    for _, name in ipairs(names) do
+      for i = 0, 99 do
+        -- (a near tie at a top-k boundary could make the runs part ways; these runs have none)
+        local r = rel(h, exp, name, i)
+        assert(r <= 1e-5, string.format("%s step %d: fp %.6g vs SAELens %.6g (rel %.2e)", name, i, h[name][i + 1], exp[name][i], r))
+      end
+    end
+    -- the losses fell and (TopK) dead latents switched the auxiliary loss on
+    assert(h.loss[100] < 0.6 * h.loss[1])
+    if arch == "topk" then assert(exp.auxiliary_reconstruction_loss[99] > 0 and h.dead[100] > 0) end
+  end)
+end
+
+test("standard: the trained weights equal SAELens's after 100 steps", function()
+  local exp = fp.load_tensors(root .. "train/standard_expected.safetensors")
+  local sae = train("standard")
+  for _, n in ipairs({ "W_enc", "W_dec", "b_enc", "b_dec" }) do
+    local want = exp["final_" .. n]
+    assert_close(sae[n], want, 1e-4 * want:abs():max(), n)
+  end
+end)
+
+test("dictionaries trained and saved by fp load in SAELens with the same encode / decode", function()
+  for _, arch in ipairs({ "topk", "batchtopk", "standard" }) do
+    local dir = root .. "fp_trained_" .. arch
+    local exp = fp.load_tensors(dir .. "/saelens_expected.safetensors")
+    local sae = fp.load_sae(dir)
+    assert(sae.hook_name == "blocks.0.hook_resid_post" and sae.model_name == "gpt2-tiny")
+    assert_close(sae:encode(exp.x), exp.feature_acts, 1e-5 * exp.feature_acts:abs():max(), arch .. " encode")
+    assert_close(sae:decode(exp.feature_acts), exp.decoded, 1e-5 * exp.decoded:abs():max(), arch .. " decode")
+    -- fp.sae.save still writes what SAELens read: same config and tensors
+    local tmp = os.tmpname()
+    os.remove(tmp)
+    fp.sae.save(sae, tmp)
+    local a, b = io.open(tmp .. "/cfg.json"):read("a"), io.open(dir .. "/cfg.json"):read("a")
+    assert(a == b, "cfg.json differs:\n" .. a .. "\n" .. b)
+    local w1, w2 = fp.load_tensors(tmp .. "/sae_weights.safetensors"), fp.load_tensors(dir .. "/sae_weights.safetensors")
+    for n, t in pairs(w2) do assert_close(w1[n], t, 0, n) end
+    os.remove(tmp .. "/cfg.json"); os.remove(tmp .. "/sae_weights.safetensors"); os.remove(tmp)
+  end
+end)
+
+test("evaluate: L0, explained variance, dead/dense, CE loss recovered computed by hand", function()
+  local model = fp.load_model("Tests/fixtures/models/gpt2-tiny")
+  local sae = fp.load_sae(root .. "fp_trained_topk")
+  fp.seed(4)
+  local toks = fp.randint(0, 512, { 3, 16 })
+  local ev = fp.sae.evaluate(model, sae, toks)
+  local _, cache = model:run_with_cache(toks, { names_filter = sae.hook_name })
+  local x = cache[sae.hook_name]:reshape(-1, 64)
+  local f = sae:encode(x)
+  assert_close(ev.l0, 6, 1e-6)   -- TopK k = 6 (every pre-activation in the top 6 is positive here)
+  local r = x - sae:decode(f)
+  local want_ev = 1 - fp.item(r:square():sum()) / fp.item((x - x:mean(0, true)):square():sum())
+  assert_close(ev.explained_variance, want_ev, 1e-5)
+  local clean = fp.item(model:forward(toks, { return_type = "loss" }))
+  local zero = fp.item(model:run_with_hooks(toks, { return_type = "loss",
+    fwd_hooks = { { sae.hook_name, function(a) a:zero_() end } } }))
+  local spliced = fp.item(model:run_with_hooks(toks, { return_type = "loss",
+    fwd_hooks = { { sae.hook_name, function(a) return sae:forward(a) end } } }))
+  assert_close(ev.ce_loss_clean, clean, 1e-6)
+  assert_close(ev.ce_loss_recovered, (zero - spliced) / (zero - clean), 1e-5)
+  local density = f:gt(0):float():mean(0)
+  assert_close(ev.dead_fraction, fp.item(density:eq(0):float():mean()), 1e-7)
+  -- without position 0
+  local ev1 = fp.sae.evaluate(model, sae, toks, { skip_first_position = true })
+  local x1 = cache[sae.hook_name][{ {}, { 1 } }]:reshape(-1, 64)
+  local r1 = x1 - sae:forward(x1)
+  assert_close(ev1.explained_variance, 1 - fp.item(r1:square():sum()) / fp.item((x1 - x1:mean(0, true)):square():sum()), 1e-5)
+  assert_close(ev1.ce_loss_recovered, ev.ce_loss_recovered, 0)
+end)
+
+test("train: options and inputs are checked", function()
+  expect_error(function() fp.sae.train({ architecture = "topk", d_in = 64, d_sae = 48, steps = 1, batches = acts, batch_size = 16, lr_rate = 1 }) end,
+    "unknown option 'lr_rate'")
+  expect_error(function() fp.sae.train({ architecture = "gated", d_in = 64, d_sae = 48, steps = 1, batches = acts }) end,
+    "architecture must be")
+  expect_error(function() fp.sae.train({ d_in = 32, d_sae = 48, steps = 1, batches = acts, batch_size = 16 }) end,
+    "batches must be")
+  expect_error(function() fp.sae.train({ d_in = 64, d_sae = 48, steps = 1, batches = acts, batch_size = 16, k = 200 }) end,
+    "k must be")
+end)
