@@ -595,6 +595,19 @@ local function with_saes(self, method, input, opts)
       rest.names_filter = model_names
     elseif type(f) == "function" then
       ctx.keep = function(n) return f(n) and true or false end
+      -- the model's own points are chosen here, so a filter that keeps only SAE points is not
+      -- "a filter that keeps nothing" to the model's run_with_cache
+      local model_names, any = {}, false
+      for _, n in ipairs(Model.hook_points(self)) do
+        if f(n) then
+          any = true
+          if not sae_point(st, n) then model_names[#model_names + 1] = n end
+        end
+      end
+      if not any then
+        raise(method .. ": names_filter: the function returned false for every hook point, so nothing would be cached (model:hook_points() lists them)")
+      end
+      rest.names_filter = model_names
     end
     local p = opts.pos_slice
     if math.type(p) == "integer" then ctx.pos_slice = { p, p ~= -1 and p + 1 or nil }
