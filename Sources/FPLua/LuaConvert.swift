@@ -97,7 +97,8 @@ enum LuaConvert {
     /// checked against --max-memory first (a failed Lua allocation here would unwind Swift).
     static func pushList(_ L: OpaquePointer, _ t: Tensor) throws {
         let rows = t.shape.dropLast().reduce(1) { Limits.bytes($0, $1) }
-        try Limits.checkLuaRoom(Limits.bytes(t.count, 16) &+ Limits.bytes(rows, 64))
+        let values = Limits.bytes(t.count, 16), tables = Limits.bytes(rows, 64)
+        try Limits.checkLuaRoom(values > Int.max - tables ? Int.max : values + tables)
         let c = try t.contiguous()
         let raw = try c.storage.raw() + c.offset * c.dtype.byteSize
         let strides = Tensor.contiguousStrides(t.shape)

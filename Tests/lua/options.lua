@@ -147,3 +147,11 @@ test("plot sizes and limits are checked", function()
   expect_error(function() plot.imshow(fp.zeros(2, 2), { max_cells = 0 }) end, "opts.max_cells must be a positive number, got 0")
   assert(plot.imshow(fp.zeros(2, 2), { cell_width = 10, zmin = -1, zmax = 1 }):svg():find("<svg", 1, true))
 end)
+
+test("fp.args: an unknown flag names the nearest one", function()
+  local args = require "fp.args"
+  local opts, err = args.parse_list({ "--modle", "x" }, { model = "m", out = "o" })
+  assert(opts == nil and err == "unknown option --modle (did you mean --model?) (--help lists the options)", err)
+  _, err = args.parse_list({ "--n-promts", "3" }, { n_prompts = 8 })
+  assert(err:find("(did you mean --n-prompts?)", 1, true), err)
+end)
