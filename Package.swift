@@ -11,20 +11,26 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // Lua 5.4 (Debian liblua5.4-dev) plus C shims for its macros and the error trampoline.
-        .target(name: "CLua", linkerSettings: [.linkedLibrary("lua5.4"), .linkedLibrary("m")]),
+        // Kernel confinement for `fp run --sandbox` (Landlock, seccomp) and the signal-time
+        // cleanup of temporary files; plain system calls, no library.
+        .target(name: "CSandbox"),
+        // Lua 5.4 (Debian liblua5.4-dev) plus C shims for its macros, the error trampoline and
+        // the sandbox's file-function wrappers.
+        .target(name: "CLua", dependencies: ["CSandbox"], linkerSettings: [.linkedLibrary("lua5.4"), .linkedLibrary("m")]),
         // OpenBLAS cblas + LAPACK prototypes, CPU feature detection for kernel selection.
         .target(name: "CBLAS", linkerSettings: [.linkedLibrary("openblas")]),
         // libedit (readline-compatible) for the REPL.
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
-        .target(name: "FPTensor", dependencies: ["CBLAS"],
+        // SHA-256 (OpenSSL libcrypto, Debian libssl-dev) for the manifests of sharded runs.
+        .target(name: "CDigest", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "FPTensor", dependencies: ["CBLAS", "CSandbox"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "FPModels", dependencies: ["FPTensor", "CBLAS"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "FPLua", dependencies: ["CLua", "CBLAS", "FPTensor", "FPModels"],
+        .target(name: "FPLua", dependencies: ["CLua", "CSandbox", "CBLAS", "FPTensor", "FPModels"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "fp", dependencies: [
-            "FPLua", "FPTensor", "FPModels", "CLua", "CBLAS", "CLineEdit",
+            "FPLua", "FPTensor", "FPModels", "CLua", "CBLAS", "CLineEdit", "CDigest",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "FPTensorTests", dependencies: ["FPTensor"],

@@ -4,19 +4,25 @@
 # vocab.json + merges.txt, tiktoken, .npy, .npz and inflate. The harness (Tests/Fuzz) calls
 # the real parsing code, compiled from Sources/FPTensor and Sources/FPModels with coverage and
 # AddressSanitizer into one binary; the normal `swift build` is not involved.
+# The lua_* targets fuzz the Lua API (Tests/Fuzz/lua: generated calls of every public function
+# of one group: lua_tensor, lua_linalg, lua_model, lua_stdlib), in a second binary that adds
+# Sources/FPLua and the C shim.
 #
 # Usage: scripts/fuzz.sh [seconds-per-target] [target ...]
 #   default: 60 seconds for every target. Findings (crash-*, oom-*, timeout-*, leak-*) go
 #   to .build/fuzz/findings/TARGET/; the corpus grows in .build/fuzz/corpus/TARGET/.
-# Environment: FUZZ_MALLOC_MB (default 256): a single allocation above it counts as a finding
-#   (the seeds are a few KB, so a larger allocation means a lying header was believed).
+# Environment: FUZZ_MALLOC_MB (default 256; 512 for lua_*): a single allocation above it counts
+#   as a finding (the seeds are a few KB, so a larger allocation means a lying header was
+#   believed; the Lua targets run with a 256 MB tensor limit, so a larger malloc is a buffer
+#   that escaped the limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 seconds=${1:-60}
 shift || true
 all_targets=(safetensors hf_folder gguf gguf_model llama2c llama2c_tokenizer config_json
-             tokenizer_json vocab_merges tiktoken npy npz inflate)
+             tokenizer_json vocab_merges tiktoken npy npz inflate
+             lua_tensor lua_linalg lua_model lua_stdlib)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
@@ -33,6 +39,11 @@ module CBLAS {
   link "openblas"
   export *
 }
+module CLua {
+  header "$root/Sources/CLua/include/CLua.h"
+  link "lua5.4"
+  export *
+}
 EOF
 
 # Rebuilds a module only when one of its sources is newer than its object.
@@ -45,19 +56,38 @@ fi
 if stale "$B/obj/FPTensor.o" Sources/FPTensor; then
   echo "fuzz: compiling FPTensor (instrumented)"
   swiftc "${common[@]}" -module-name FPTensor -emit-module -emit-module-path "$B/obj/FPTensor.swiftmodule" \
-    -c Sources/FPTensor/*.swift -o "$B/obj/FPTensor.o"
+    -c $(find Sources/FPTensor -name "*.swift" | sort) -o "$B/obj/FPTensor.o"
   rm -f "$B/obj/FPModels.o"
 fi
 if stale "$B/obj/FPModels.o" Sources/FPModels; then
   echo "fuzz: compiling FPModels (instrumented)"
   swiftc "${common[@]}" -module-name FPModels -emit-module -emit-module-path "$B/obj/FPModels.swiftmodule" \
-    -c Sources/FPModels/*.swift -o "$B/obj/FPModels.o"
+    -c $(find Sources/FPModels -name "*.swift" | sort) -o "$B/obj/FPModels.o"
 fi
 if stale "$B/fp-fuzz" Tests/Fuzz "$B/obj/FPModels.o" "$B/obj/FPTensor.o"; then
   echo "fuzz: linking .build/fuzz/fp-fuzz"
   swiftc "${common[@]}" -module-name FPFuzz Tests/Fuzz/*.swift \
     "$B/obj/FPTensor.o" "$B/obj/FPModels.o" "$B/obj/cpu.o" \
     -lopenblas -lFoundationNetworking -o "$B/fp-fuzz" 2> >(grep -v "Cannot export local symbol" >&2)
+fi
+
+# The Lua API harness: FPLua and the C shim on top of the same modules.
+if [[ " ${targets[*]} " == *" lua_"* ]]; then
+  if stale "$B/obj/shim.o" Sources/CLua; then
+    echo "fuzz: compiling the C shim (instrumented)"
+    clang -O1 -fsanitize=address,fuzzer-no-link -c Sources/CLua/shim.c -I Sources/CLua/include -o "$B/obj/shim.o"
+  fi
+  if stale "$B/obj/FPLua.o" Sources/FPLua "$B/obj/FPModels.o" "$B/obj/FPTensor.o"; then
+    echo "fuzz: compiling FPLua (instrumented)"
+    swiftc "${common[@]}" -module-name FPLua -emit-module -emit-module-path "$B/obj/FPLua.swiftmodule" \
+      -c $(find Sources/FPLua -name "*.swift" | sort) -o "$B/obj/FPLua.o"
+  fi
+  if stale "$B/fp-fuzz-lua" Tests/Fuzz/lua "$B/obj/FPLua.o" "$B/obj/shim.o"; then
+    echo "fuzz: linking .build/fuzz/fp-fuzz-lua"
+    swiftc "${common[@]}" -module-name FPFuzzLua Tests/Fuzz/lua/FuzzLuaMain.swift \
+      "$B/obj/FPTensor.o" "$B/obj/FPModels.o" "$B/obj/FPLua.o" "$B/obj/cpu.o" "$B/obj/shim.o" \
+      -lopenblas -llua5.4 -lm -lFoundationNetworking -o "$B/fp-fuzz-lua" 2> >(grep -v "Cannot export local symbol" >&2)
+  fi
 fi
 
 # Seeds: Tests/Fuzz/seeds/TARGET (written by Tests/Fuzz/make_seeds.py) plus the committed
@@ -73,6 +103,11 @@ seed gguf Tests/fixtures/gguf/*.gguf Tests/Fuzz/seeds/gguf_model/* Tests/fixture
 seed gguf_model Tests/fixtures/bad/*.gguf
 seed llama2c Tests/fixtures/bad/*.bin
 seed config_json Tests/fixtures/models/*/config.json Tests/fixtures/bad/*config*.json
+# the Lua targets start from a few random choice strings (any bytes are a valid input)
+for t in lua_tensor lua_linalg lua_model lua_stdlib; do
+  mkdir -p "$seeds/$t"
+  for i in 1 2 3 4; do head -c 1024 /dev/urandom > "$seeds/$t/random$i"; done
+done
 
 printf '%-18s %10s %10s %8s  %s\n' target execs exec/s findings status
 summary=()
@@ -92,9 +127,15 @@ for t in "${targets[@]}"; do
   set +e
   # FP_MODELS: an empty models folder, so that no input depends on (or spends its time
   # parsing) the user's downloaded models, e.g. gpt2.tiktoken for GPT-2 folders.
-  FP_MODELS=$B/no-models SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 FP_FUZZ_TARGET=$t "$B/fp-fuzz" "$corpus" "$seeds/$t" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=3072 -malloc_limit_mb="${FUZZ_MALLOC_MB:-256}" \
-    -dict="$dict" -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1
+  if [[ $t == lua_* ]]; then
+    bin=$B/fp-fuzz-lua malloc=${FUZZ_MALLOC_MB:-512} extra=(-max_len=4096)
+  else
+    bin=$B/fp-fuzz malloc=${FUZZ_MALLOC_MB:-256} extra=(-dict="$dict")
+  fi
+  FP_MODELS=$B/no-models SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 \
+    FP_FUZZ_TARGET=$t FP_FUZZ_GROUP=${t#lua_} FP_ROOT=$root "$bin" "$corpus" "$seeds/$t" \
+    -max_total_time="$seconds" -timeout=20 -rss_limit_mb=3072 -malloc_limit_mb="$malloc" \
+    "${extra[@]}" -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1
   rc=$?
   set -e
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)

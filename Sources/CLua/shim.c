@@ -1,4 +1,5 @@
 #include "CLua.h"
+#include "CSandbox.h"
 #include <signal.h>
 #include <string.h>
 #include <pthread.h>
@@ -135,13 +136,21 @@ static void on_sigint(int sig) {
         // running (a huge matmul, a C string function). A second one ends the process.
         static const char msg[] = "\nfp: interrupted twice; exiting\n";
         ssize_t w = write(2, msg, sizeof msg - 1); (void)w;
+        fp_tempfiles_unlink_all();
         _exit(130);
     }
     cancel_flag = 1;
     stop_now();
 }
 
+// The SIGINT action before fp_sigint_arm, restored by fp_sigint_disarm: the default, the handler
+// that removes temporary files of saves, or the REPL's / kernel worker's prompt handler (they
+// ignore SIGINT between chunks, so a Ctrl-C that arrives just after one ends is harmless).
+static struct sigaction saved_sigint;
+static int sigint_saved = 0;
+
 void fp_sigint_arm(lua_State *L) {
+    int nested = armed_state != NULL;
     armed_state = L;
     running_co = NULL;
     cancel_flag = 0;
@@ -150,7 +159,8 @@ void fp_sigint_arm(lua_State *L) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    if (!nested && sigaction(SIGINT, &sa, &saved_sigint) == 0) sigint_saved = 1;
+    else sigaction(SIGINT, &sa, NULL);
 }
 
 // coroutine.resume(co, ...) through the original (upvalue 1), with co marked as running so a
@@ -162,8 +172,11 @@ static int co_resume_marked(lua_State *L, lua_State *co, int first_arg) {
     if (armed_state && (cancel_flag || timeout_flag)) hook_stop(co);
     lua_State *prev = running_co;
     running_co = co;
-    lua_call(L, nargs, LUA_MULTRET);   // resume itself never raises for errors inside co
+    // resume itself never raises for errors inside co, but a stop hook on L can raise at the
+    // call: running_co must be restored before any error leaves (co may be collected later)
+    int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
     running_co = prev;
+    if (status != LUA_OK) return lua_error(L);
     if (armed_state && (cancel_flag || timeout_flag)) stop_now();
     return lua_gettop(L) - first_arg + 1;
 }
@@ -220,7 +233,9 @@ void fp_sigint_disarm(void) {
     running_co = NULL;
     if (L) lua_sethook(L, NULL, 0, 0);
     cancel_flag = 0;
-    signal(SIGINT, SIG_DFL);
+    if (sigint_saved && saved_sigint.sa_handler != on_sigint) sigaction(SIGINT, &saved_sigint, NULL);
+    else signal(SIGINT, SIG_DFL);
+    sigint_saved = 0;
 }
 
 // The timeout thread: sets the flag after `seconds`; if the process is still running
@@ -236,6 +251,7 @@ static void *timeout_thread(void *arg) {
     char msg[96];
     int n = snprintf(msg, sizeof msg, "fp: timeout after %d s (did not stop within %d s more; exiting)\n", (int)timeout_seconds, grace);
     if (n > 0) { ssize_t w = write(2, msg, (size_t)n); (void)w; }
+    fp_tempfiles_unlink_all();
     _exit(124);
     return NULL;
 }

@@ -6,10 +6,12 @@ import FPTensor
 /// hook point when the run's graph is backpropagated. The Lua functions stay referenced for as
 /// long as the graph (the closures) lives, and are released with it.
 final class LuaBackwardHooks: BackwardHookDispatcher {
+    /// The main thread's state (the graph may be backpropagated from another thread than the
+    /// one that ran it, after that one is gone); hooks run on LuaThreads.running(or: L).
     let L: OpaquePointer
     private var entries: [(name: String, ref: Int32)] = []
 
-    init(_ L: OpaquePointer) { self.L = L }
+    init(_ L: OpaquePointer) { self.L = LuaThreads.main(L) }
 
     deinit { for e in entries { luaL_unref(L, fp_registryindex(), e.ref) } }
 
@@ -30,7 +32,7 @@ final class LuaBackwardHooks: BackwardHookDispatcher {
             lua_rawgeti(l.L, pair, 2)
             guard lua_type(l.L, pair + 1) == LUA_TSTRING else { throw LuaError("\(l.function): bwd_hooks entry \(k + 1): the hook point must be a name") }
             let name = String(cString: lua_tolstring(l.L, pair + 1, nil))
-            guard knownPoints.contains(name) else { throw LuaError("\(l.function): bwd_hooks: no hook point named '\(name)'; model:hook_points() lists them") }
+            guard knownPoints.contains(name) else { throw LuaError("\(l.function): bwd_hooks: \(HookNameSuggestions.message(name, in: knownPoints.sorted())); model:hook_points() lists them") }
             guard fp_isfunction(l.L, pair + 2) != 0 else { throw LuaError("\(l.function): bwd_hooks entry \(k + 1): a hook must be a function(grad, hook)") }
             lua_pushvalue(l.L, pair + 2)
             h.entries.append((name, luaL_ref(l.L, fp_registryindex())))
@@ -45,7 +47,7 @@ final class LuaBackwardHooks: BackwardHookDispatcher {
         // the closure keeps this object (and so the Lua functions) alive with the graph
         return { [self] grad in
             for ref in refs {
-                try LuaHookDispatcher.callHook(L, ref, grad, name: name, layer: layer, results: 0, kind: "backward hook")
+                try LuaHookDispatcher.callHook(LuaThreads.running(or: L), ref, grad, name: name, layer: layer, results: 0, kind: "backward hook")
             }
         }
     }

@@ -96,9 +96,18 @@ enum LuaConvert {
     /// read in their own dtype (int64 stays exact), and the Lua memory the lists need is
     /// checked against --max-memory first (a failed Lua allocation here would unwind Swift).
     static func pushList(_ L: OpaquePointer, _ t: Tensor) throws {
-        let rows = t.shape.dropLast().reduce(1) { Limits.bytes($0, $1) }
-        let values = Limits.bytes(t.count, 16), tables = Limits.bytes(rows, 64)
-        try Limits.checkLuaRoom(values > Int.max - tables ? Int.max : values + tables)
+        // An empty tensor's memory does not bound the tables it makes ([2^40, 0] is 2^40 empty
+        // lists): the tables before the first size-0 dim are counted and a huge count refused.
+        var tables = 1
+        for s in t.shape.dropLast() {
+            if s == 0 { break }
+            let (m, o) = tables.multipliedReportingOverflow(by: s)
+            guard !o, m <= 1 << 24 else { throw LuaError("tolist: a tensor of shape \(shapeString(t.shape)) makes too many tables") }
+            tables = m
+        }
+        let values = Limits.bytes(t.count, 16), tableBytes = Limits.bytes(tables, 64)
+        try Limits.checkLuaRoom(values > Int.max - tableBytes ? Int.max : values + tableBytes)
+        // read in the tensor's own dtype: int64 values stay exact (beyond 2^53 a Double rounds)
         let c = try t.contiguous()
         let raw = try c.storage.raw() + c.offset * c.dtype.byteSize
         let strides = Tensor.contiguousStrides(t.shape)

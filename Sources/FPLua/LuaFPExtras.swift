@@ -25,6 +25,20 @@ enum LuaFPExtras {
                 }
                 return 1
             }),
+            // fp._hook_name_hint(name, names): the " (did you mean ...?)" text for a wrong hook
+            // name (HookNameSuggestions), for the stdlib's own messages (cache:act, patching).
+            ("_hook_name_hint", { l in
+                let name = try l.string(1)
+                guard lua_type(l.L, 2) == LUA_TTABLE else { throw LuaError("_hook_name_hint: expected a list of names") }
+                var names = [String]()
+                for k in 0..<Int(lua_rawlen(l.L, 2)) {
+                    lua_rawgeti(l.L, 2, lua_Integer(k + 1))
+                    if lua_type(l.L, -1) == LUA_TSTRING, let p = lua_tolstring(l.L, -1, nil) { names.append(String(cString: p)) }
+                    fp_pop(l.L, 1)
+                }
+                l.pushString(HookNameSuggestions.hint(name, in: names))
+                return 1
+            }),
             ("randperm", { l in l.push(try Tensor.randperm(try l.int(1))); return 1 }),
             ("multinomial", { l in
                 try l.checkOptions(3, ["replacement"])
@@ -35,8 +49,7 @@ enum LuaFPExtras {
             ("randn_like", { l in l.push(try Tensor.randn(try l.tensor(1).shape)); return 1 }),
             ("save", { l in
                 // fp.save("x.npy", t) or fp.save("w.safetensors" | "w.npz", {name = t, ...})
-                let path = try l.string(1)
-                try SandboxPolicy.checkWrite(path, "save")
+                let path = try Sandbox.path(l, 1, write: true, function: "save")
                 if let t = LuaTensor.get(l.L, 2) {
                     try TensorFile.save(t, to: path)
                 } else if l.type(2) == LUA_TTABLE {
@@ -47,13 +60,11 @@ enum LuaFPExtras {
                 return 0
             }),
             ("load_tensor", { l in
-                let path = try l.string(1)
-                try SandboxPolicy.checkRead(path, "load_tensor")
+                let path = try Sandbox.path(l, 1, write: false, function: "load_tensor")
                 l.push(try TensorFile.load(path)); return 1
             }),
             ("load_tensors", { l in
-                let path = try l.string(1)
-                try SandboxPolicy.checkRead(path, "load_tensors")
+                let path = try Sandbox.path(l, 1, write: false, function: "load_tensors")
                 let all = try TensorFile.loadMany(path)
                 lua_createtable(l.L, 0, Int32(all.count))
                 for (name, t) in all {
@@ -64,9 +75,8 @@ enum LuaFPExtras {
             }),
             ("make_dirs", { l in
                 // mkdir -p: the folder and its missing parents (result files' --out folders)
-                let path = try l.string(1)
+                let path = try Sandbox.path(l, 1, write: true, function: "make_dirs")
                 guard !path.isEmpty else { throw l.argError(1, message: "empty path") }
-                try SandboxPolicy.checkWrite(path, "make_dirs")
                 do {
                     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
                 } catch {
@@ -77,11 +87,10 @@ enum LuaFPExtras {
             ("write_file_atomic", { l in
                 // The whole string goes to a temporary file next to path, then is renamed over
                 // it: an interrupted run never leaves a truncated results file.
-                let path = try l.string(1)
+                let path = try Sandbox.path(l, 1, write: true, function: "write_file_atomic")
                 guard l.type(2) == LUA_TSTRING else { throw l.argError(2, "string expected") }
                 var len = 0
                 guard let p = lua_tolstring(l.L, 2, &len) else { throw l.argError(2, "string expected") }
-                try SandboxPolicy.checkWrite(path, "write_file_atomic")
                 try TensorFile.writeAtomically(Data(bytes: p, count: len), to: path, fn: "write_file_atomic")
                 return 0
             }),

@@ -154,7 +154,10 @@ enum LuaFPModule {
             ("is_tensor", { l in l.push(bool: LuaTensor.get(l.L, 1) != nil); return 1 }),
             ("memory", { l in l.push(int: Storage.liveBytes); return 1 }),
             ("load_model", LuaModel.load),
-            ("isatty", { l in l.push(bool: isatty(Int32(try l.int(1))) != 0); return 1 }),
+            ("isatty", { l in
+                // a number that is no file descriptor is not a terminal
+                l.push(bool: Int32(exactly: try l.int(1)).map { isatty($0) != 0 } ?? false); return 1
+            }),
             ("time", { l in
                 // Monotonic wall-clock seconds, like Python's time.perf_counter().
                 var ts = timespec()

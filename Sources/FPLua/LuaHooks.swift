@@ -9,6 +9,7 @@ final class LuaHookDispatcher: HookDispatcher {
     enum Matcher { case name(String), filter(Int32) }
     struct Entry { let matcher: Matcher; let fn: Int32; let id: Int }
 
+    /// The main thread's state (for the registry); hooks run on LuaThreads.running(or: L).
     let L: OpaquePointer
     private(set) var entries: [Entry] = []
     /// For run_with_cache: hook points whose activations are copied out, and the copies.
@@ -22,7 +23,7 @@ final class LuaHookDispatcher: HookDispatcher {
     /// Other registry references this run holds (a names_filter function).
     var ownedRefs: [Int32] = []
 
-    init(_ L: OpaquePointer) { self.L = L }
+    init(_ L: OpaquePointer) { self.L = LuaThreads.main(L) }
 
     deinit { releaseAll() }
 
@@ -51,15 +52,15 @@ final class LuaHookDispatcher: HookDispatcher {
     /// Adds a hook: name (string) or filter function at `nameIndex`, function at `fnIndex`.
     @discardableResult
     func add(_ lua: Lua, nameIndex: Int32, fnIndex: Int32, knownPoints: Set<String>) throws -> Int {
+        let L = lua.L   // the caller's stack, which may be a coroutine's
         guard fp_isfunction(L, fnIndex) != 0 else {
             throw LuaError("\(lua.function): a hook must be a function(act, hook), got \(lua.typeName(fnIndex))")
         }
         let matcher: Matcher
         if lua_type(L, nameIndex) == LUA_TSTRING {
-            let name = try Lua(L, function: lua.function).string(nameIndex)
+            let name = try lua.string(nameIndex)
             guard knownPoints.contains(name) else {
-                let close = knownPoints.filter { $0.hasSuffix(name.split(separator: ".").last.map(String.init) ?? name) }.sorted().prefix(3)
-                throw LuaError("\(lua.function): no hook point named '\(name)'" + (close.isEmpty ? "" : " (did you mean \(close.joined(separator: ", "))?)") + "; model:hook_points() lists them")
+                throw LuaError("\(lua.function): \(HookNameSuggestions.message(name, in: knownPoints.sorted())); model:hook_points() lists them")
             }
             matcher = .name(name)
         } else if fp_isfunction(L, nameIndex) != 0 {
@@ -79,7 +80,7 @@ final class LuaHookDispatcher: HookDispatcher {
     private func matches(_ m: Matcher, _ name: String) throws -> Bool {
         switch m {
         case .name(let n): return n == name
-        case .filter(let ref): return try LuaHookDispatcher.callPredicate(L, ref, name, what: "hook filter")
+        case .filter(let ref): return try LuaHookDispatcher.callPredicate(LuaThreads.running(or: L), ref, name, what: "hook filter")
         }
     }
 
@@ -124,6 +125,7 @@ final class LuaHookDispatcher: HookDispatcher {
     }
 
     func fire(_ name: String, layer: Int?, _ act: Tensor) throws -> Tensor? {
+        let L = LuaThreads.running(or: self.L)
         var current: Tensor? = nil
         for e in entries where try matches(e.matcher, name) {
             try LuaHookDispatcher.callHook(L, e.fn, current ?? act, name: name, layer: layer, results: 1, kind: "hook")

@@ -6,10 +6,12 @@ import Foundation
 /// fp's stdlib plus the script's folder on package.path.
 public final class LuaHost {
     public let L: OpaquePointer
+    let stdlibPath: String?
 
     public init(stdlibPath: String?) throws {
         guard let L = luaL_newstate() else { throw LuaError("cannot create a Lua state (out of memory)") }
         self.L = L
+        self.stdlibPath = stdlibPath
         luaL_openlibs(L)
         LimitsBridge.install(L)
         // package.preload.fp returns the module; the global fp is the same table.
@@ -21,12 +23,16 @@ public final class LuaHost {
         lua_pushvalue(L, -3)
         lua_setfield(L, -2, "fp")
         lua_settop(L, 0)
-        if let stdlibPath {
-            addToPackagePath(stdlibPath)
-            // Lua-written model methods (model:batch, ...); fp works without them if absent.
-            if let err = runString("require('fp.extensions')", name: "=fp.extensions") {
-                FileHandle.standardError.write("fp: warning: cannot load fp.extensions: \(err)\n".data(using: .utf8) ?? Data())
-            }
+        if let stdlibPath { addToPackagePath(stdlibPath) }
+    }
+
+    /// Loads stdlib/fp/extensions.lua (Lua-written model methods: model:batch, ...); fp works
+    /// without it if absent. Separate from init because it is Lua code from a file: a
+    /// sandboxed run calls it only once the sandbox is on.
+    public func loadExtensions() {
+        guard stdlibPath != nil else { return }
+        if let err = runString("require('fp.extensions')", name: "=fp.extensions") {
+            FileHandle.standardError.write("fp: warning: cannot load fp.extensions: \(err)\n".data(using: .utf8) ?? Data())
         }
     }
 

@@ -13,6 +13,7 @@ final class ModelBox {
     var nextHookHandle = 1
     lazy var hookPoints: Set<String> = Set(model.hookPointNames)
 
+    /// `L` may be a coroutine's: the hooks keep the main thread's state (see LuaThreads).
     init(_ model: Transformer, _ L: OpaquePointer) {
         self.model = model
         permanentHooks = LuaHookDispatcher(L)

@@ -221,6 +221,10 @@ enum LuaModelMethods {
             defer { luaL_unref(l.L, fp_registryindex(), ref) }
             var names = Set<String>()
             for n in b.model.hookPointNames where try LuaHookDispatcher.callPredicate(l.L, ref, n, what: "names_filter") { names.insert(n) }
+            // a filter that keeps nothing is almost always a typo in it
+            guard !names.isEmpty else {
+                throw LuaError("\(l.function): names_filter: the function returned false for every hook point, so nothing would be cached (model:hook_points() lists them)")
+            }
             return { names.contains($0) }
         default:
             fp_pop(l.L, 1)
@@ -231,8 +235,7 @@ enum LuaModelMethods {
     /// "names_filter: no hook point named 'blocks.0.hook_resid_pr' (did you mean 'blocks.0.hook_resid_pre'?)"
     static func checkHookName(_ l: Lua, _ b: ModelBox, _ name: String) throws {
         guard !b.hookPoints.contains(name) else { return }
-        let near = LuaOptions.nearest(name, among: b.model.hookPointNames)
-        throw LuaError("\(l.function): names_filter: no hook point named '\(name)'" + (near.map { " (did you mean '\($0)'?)" } ?? "") + "; model:hook_points() lists them")
+        throw LuaError("\(l.function): names_filter: \(HookNameSuggestions.message(name, in: b.model.hookPointNames))")
     }
 
     static var methods: [(String, LuaFunction)] {
@@ -261,7 +264,9 @@ enum LuaModelMethods {
                     // an integer p keeps position p (as a dim of size 1); {a, b} keeps a..b-1; {a} a..end
                     if lua_type(l.L, idx) == LUA_TNUMBER {
                         let p = try Lua(l.L, function: "run_with_cache").int(idx)
-                        d.cachePositions = (p, p == -1 ? nil : p + 1)
+                        let (next, o) = p.addingReportingOverflow(1)
+                        guard !o else { throw LuaError("run_with_cache: pos_slice \(p) is out of range") }
+                        d.cachePositions = (p, p == -1 ? nil : next)
                     } else if lua_type(l.L, idx) == LUA_TTABLE {
                         let r = try Lua(l.L, function: "run_with_cache").intTable(idx)
                         guard r.count == 1 || r.count == 2 else { throw LuaError("run_with_cache: pos_slice must be a position or a {start, stop} range") }

@@ -23,6 +23,10 @@ public enum LuaRegistry {
         guard id >= 0 && id < LuaRegistry.functions.count else { return 0 }
         let entry = LuaRegistry.functions[id]
         let lua = Lua(state, function: entry.name, isMethod: entry.isMethod)
+        // hooks and callbacks that this call runs are called on this thread (see LuaThreads)
+        let outer = LuaThreads.calling
+        LuaThreads.calling = state
+        defer { LuaThreads.calling = outer }
         do {
             return try entry.body(lua)
         } catch let e as LuaReraise {

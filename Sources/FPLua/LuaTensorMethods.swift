@@ -47,10 +47,11 @@ enum LuaTensorMethods {
     }
 
     static func pushScalar(_ l: Lua, _ r: Tensor) throws {
-        // int64 is read as an integer: exact beyond 2^53 (a Double would round it)
-        if r.dtype == .int64 { l.push(int: try r.toInts()[0]); return }
-        let v = try r.toDoubles()[0]
-        if r.dtype == .bool { l.push(bool: v != 0) } else { l.push(v) }
+        switch r.dtype {
+        case .float32: l.push(try r.toDoubles()[0])
+        case .int64: l.push(int: try r.toInts()[0])   // exact: an int64 beyond 2^53 is no Double
+        case .bool: l.push(bool: try r.toDoubles()[0] != 0)
+        }
     }
 
     static func unaryMethod(_ op: UnaryOp) -> LuaFunction {

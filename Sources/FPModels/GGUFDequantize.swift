@@ -63,7 +63,7 @@ enum GGUFDequantize {
                 let b0 = ci * chunkBlocks, nb = min(chunkBlocks, blocks - b0)
                 decode(type, p + b0 * bb, nb, dst + b0 * be, h)
             }
-            if chunks == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: run) }
+            ParallelFor.run(chunks, run)
         }
     }
 

@@ -3,69 +3,74 @@ import Foundation
 /// Printing in PyTorch's style: a common number format for all elements, nested brackets
 /// aligned under each other, and "..." summarization past 1000 elements (3 at each edge).
 extension Tensor {
-    public func formatted(threshold: Int = 1000, edge: Int = 3) -> String {
-        guard storage.isValid, let raw = try? storage.raw() else { return "tensor(<freed>)" }
-        // A dim longer than the threshold is cut even when the tensor is empty ([2^40, 0]):
-        // printing costs what it shows, never what the shape claims.
-        let summarize = count > threshold || shape.contains { $0 > threshold }
-        let shown = shape.reduce(1) { Limits.bytes($0, summarize ? Swift.min($1, 2 * edge) : $1) }
-        guard shown <= 100_000 else { return "tensor(<\(count) elements>, shape=\(fmt(shape)))" }
-        // elements are read where they are (through the strides): no copy of the tensor
-        let base = raw + offset * dtype.byteSize
-        func value(_ off: Int) -> Double {
+    /// Printing reads only the elements it shows (never a copy of the tensor), so its work and
+    /// memory do not grow with a size the script chose; a print that would show more than
+    /// `maxShown` elements (many small dims) shows the shape only.
+    public func formatted(threshold: Int = 1000, edge: Int = 3, maxShown: Int = 10_000) -> String {
+        guard storage.isValid else { return "tensor(<freed>)" }
+        let summarize = count > threshold
+        // indices shown along each dim (all of them, or `edge` at each end when summarized)
+        let shownIdx: [[Int]] = shape.map { n in
+            summarize && n > 2 * edge ? Array(0..<edge) + Array((n - edge)..<n) : (n <= maxShown ? Array(0..<n) : [])
+        }
+        var shownCount = 1
+        for (d, idx) in shownIdx.enumerated() {
+            let n = idx.isEmpty ? shape[d] : idx.count
+            let (m, o) = shownCount.multipliedReportingOverflow(by: n)
+            shownCount = o ? Int.max : m
+        }
+        if count == 0 { return "tensor([], shape=\(fmt(shape)))" }
+        guard shownCount <= maxShown else { return "tensor(..., shape=\(fmt(shape)))" }
+        // the shown elements as text, in print order (storage positions relative to the offset)
+        var positions = [Int]()
+        positions.reserveCapacity(shownCount)
+        func walk(_ d: Int, _ pos: Int) {
+            if d == rank { positions.append(pos); return }
+            for i in shownIdx[d] { walk(d + 1, pos + i * strides[d]) }
+        }
+        walk(0, 0)
+        let texts: [String]
+        do {
             switch dtype {
-            case .float32: return Double(base.assumingMemoryBound(to: Float.self)[off])
-            case .int64: return Double(base.assumingMemoryBound(to: Int64.self)[off])
-            case .bool: return Double(base.assumingMemoryBound(to: UInt8.self)[off])
+            case .int64:
+                // exact: int64 values beyond 2^53 do not go through Double
+                let p = try intPointer()
+                let raw = positions.map { String(p[$0]) }
+                let w = raw.map(\.count).max() ?? 1
+                texts = raw.map { $0.leftPad(w) }
+            case .float32, .bool:
+                let values = try dtype == .float32 ? { let p = try floatPointer(); return positions.map { Double(p[$0]) } }()
+                                                   : { let p = try boolPointer(); return positions.map { Double(p[$0]) } }()
+                let f = Tensor.elementFormatter(values, dtype, nil)
+                texts = values.map(f)
             }
-        }
-        func text(_ off: Int, _ f: (Double) -> String) -> String {
-            // int64 prints from the integer itself (exact beyond 2^53)
-            dtype == .int64 ? String(base.assumingMemoryBound(to: Int64.self)[off]).leftPad(intWidth) : f(value(off))
-        }
-        var offsets = [Int]()
-        walk(dim: 0, off: 0, summarize: summarize, edge: edge) { offsets.append($0) }
-        let intWidth = dtype == .int64 ? offsets.map { String(base.assumingMemoryBound(to: Int64.self)[$0]).count }.max() ?? 1 : 0
-        let fmtElem = Tensor.elementFormatter(offsets.map(value), dtype, nil)
+        } catch { return "tensor(<\(error)>, shape=\(fmt(shape)))" }
+        var next = 0
+        func take() -> String { defer { next += 1 }; return texts[next] }
         var body: String
         if rank == 0 {
-            body = text(0, fmtElem)
+            body = take()
         } else {
-            body = render(dim: 0, off: 0, indent: 7, summarize: summarize, edge: edge) { text($0, fmtElem) }
+            body = render(dim: 0, indent: 7, cut: { d in summarize && shape[d] > 2 * edge }, shownIdx, take)
         }
         var extras = [String]()
-        if rank != 1 || summarize || count == 0 { if rank > 0 { extras.append("shape=\(fmt(shape))") } }
+        if rank != 1 || summarize { if rank > 0 { extras.append("shape=\(fmt(shape))") } }
         // int64 and bool print without a dtype, as torch does: "1" vs "1." and true/false tell them apart.
         if requiresGrad { extras.append("requires_grad=true") }
         if !extras.isEmpty { body += ", " + extras.joined(separator: ", ") }
         return "tensor(" + body + ")"
     }
 
-    /// The indices of dim `d` that a print shows (nil stands for "...").
-    private func shownIndices(_ d: Int, summarize: Bool, edge: Int) -> [Int?] {
-        let n = shape[d]
-        if summarize && n > 2 * edge { return Array(0..<edge) + [nil] + Array((n - edge)..<n) }
-        return Array(0..<n)
-    }
-
-    /// Calls `visit` with the storage offset (from `offset`) of each shown element, in order.
-    private func walk(dim d: Int, off: Int, summarize: Bool, edge: Int, _ visit: (Int) -> Void) {
-        if d == rank { visit(off); return }
-        for case let i? in shownIndices(d, summarize: summarize, edge: edge) {
-            walk(dim: d + 1, off: off + i * strides[d], summarize: summarize, edge: edge, visit)
+    /// Nested brackets for the shown elements, which `take` hands out in print order.
+    private func render(dim d: Int, indent: Int, cut: (Int) -> Bool, _ shownIdx: [[Int]], _ take: () -> String) -> String {
+        let idx = shownIdx[d]
+        var parts = [String]()
+        for (k, _) in idx.enumerated() {
+            if cut(d) && k == idx.count / 2 { parts.append("...") }
+            parts.append(d == rank - 1 ? take() : render(dim: d + 1, indent: indent + 1, cut: cut, shownIdx, take))
         }
-    }
-
-    private func render(dim d: Int, off: Int, indent: Int, summarize: Bool, edge: Int, _ f: (Int) -> String) -> String {
-        let idx = shownIndices(d, summarize: summarize, edge: edge)
-        if d == rank - 1 {
-            return "[" + idx.map { $0.map { f(off + $0 * strides[d]) } ?? "..." }.joined(separator: ", ") + "]"
-        }
+        if d == rank - 1 { return "[" + parts.joined(separator: ", ") + "]" }
         let sep = "," + String(repeating: "\n", count: rank - d - 1) + String(repeating: " ", count: indent + 1)
-        let parts = idx.map { i -> String in
-            guard let i else { return "..." }
-            return render(dim: d + 1, off: off + i * strides[d], indent: indent + 1, summarize: summarize, edge: edge, f)
-        }
         return "[" + parts.joined(separator: sep) + "]"
     }
 

@@ -71,14 +71,16 @@ extension Tensor {
             throw TensorError("scatter: index shape \(fmt(index.shape)) exceeds input shape \(fmt(shape)) in dim \(i)")
         }
         var coord = [Int](repeating: 0, count: rank)
-        let vals = try values.toDoubles()
+        // int64 values are read as integers: through a Double, Int64.max would become 2^63 and trap
+        let ints = dtype == .int64 ? try values.toInts() : []
+        let vals = dtype == .int64 ? [] : try values.toDoubles()
         let base = try storage.raw()
         for j in 0..<idx.count {
             var off = offset
             for k in 0..<rank { off += (k == dd ? idx[j] : coord[k]) * strides[k] }
             switch dtype {
             case .float32: let p = base.assumingMemoryBound(to: Float.self) + off; p.pointee = add ? p.pointee + Float(vals[j]) : Float(vals[j])
-            case .int64: let p = base.assumingMemoryBound(to: Int64.self) + off; p.pointee = add ? p.pointee &+ Int64(vals[j]) : Int64(vals[j])
+            case .int64: let p = base.assumingMemoryBound(to: Int64.self) + off; p.pointee = add ? p.pointee &+ Int64(ints[j]) : Int64(ints[j])
             case .bool: let p = base.assumingMemoryBound(to: UInt8.self) + off; p.pointee = (add ? (p.pointee != 0 || vals[j] != 0) : vals[j] != 0) ? 1 : 0
             }
             var k = rank - 1

@@ -105,12 +105,16 @@ public func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor, alpha: Float = 1, bet
     guard let opA = oa, let opB = ob else { throw TensorError("matmul: internal layout error") }
     let pa = try aa.floatPointer(), pb = try bb.floatPointer(), pc = try c.floatPointer()
     let ldc = c.strides[0]
+    // BLAS takes 32-bit sizes and leading dimensions
+    let m32 = try CheckedInt.int32(m, "matmul", "size"), n32 = try CheckedInt.int32(n, "matmul", "size")
+    let k32 = try CheckedInt.int32(k, "matmul", "size")
+    let lda = try CheckedInt.int32(opA.ld, "matmul", "row stride"), ldb = try CheckedInt.int32(opB.ld, "matmul", "row stride")
+    let ldc32 = try CheckedInt.int32(Swift.max(ldc, n, 1), "matmul", "row stride")
     BLASThreads.forProduct(m: m, n: n, k: k)
     if m == 1 && opB.trans == CblasNoTrans && aa.strides[1] == 1 && c.strides[1] == 1 {
         // Vector-matrix: sgemv on B^T is faster than sgemm with m = 1.
-        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, pb, Int32(opB.ld), pa, 1, beta, pc, 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, k32, n32, alpha, pb, ldb, pa, 1, beta, pc, 1)
         return
     }
-    cblas_sgemm(CblasRowMajor, opA.trans, opB.trans, Int32(m), Int32(n), Int32(k), alpha,
-                pa, Int32(opA.ld), pb, Int32(opB.ld), beta, pc, Int32(Swift.max(ldc, n, 1)))
+    cblas_sgemm(CblasRowMajor, opA.trans, opB.trans, m32, n32, k32, alpha, pa, lda, pb, ldb, beta, pc, ldc32)
 }

@@ -104,15 +104,20 @@ public enum TensorFile {
         return data
     }
 
-    /// Writes `data` to a temporary file next to `path`, then renames it over `path`.
+    /// Writes `data` to a temporary file next to `path`, then renames it over `path`. The
+    /// temporary file is created with O_EXCL | O_NOFOLLOW (never through a link), removed if a
+    /// signal ends the process meanwhile, and stale ones of dead processes are cleared first.
     public static func writeAtomically(_ data: Data, to path: String, fn: String) throws {
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) } ?? "."
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let temp = (dir.isEmpty ? "" : dir + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temp = (dir.isEmpty ? "" : dir + "/") + TemporaryFiles.name(for: base)
         func fail(_ code: Int32) -> TensorError { TensorError("\(fn): cannot write '\(path)': \(errnoText(code))") }
 
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        TemporaryFiles.removeStale(in: dir.isEmpty ? "/" : dir)
+        let slot = TemporaryFiles.register(temp)
+        defer { TemporaryFiles.unregister(slot) }
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw fail(errno) }
         var failure: Int32? = data.withUnsafeBytes { buf -> Int32? in
             var done = 0

@@ -78,7 +78,8 @@ extension Tensor {
         let a = clamp(start, 0), b = clamp(end, n)
         let len = b > a ? (b - a - 1) / step + 1 : 0
         var s = shape, st = strides
-        s[dd] = len; st[dd] = strides[dd] * step
+        // with one element or none the stride is never used: a huge step must not overflow it
+        s[dd] = len; st[dd] = len > 1 ? strides[dd] * step : strides[dd]
         return withView(s, st, offset + (len > 0 ? a * strides[dd] : 0))
     }
 

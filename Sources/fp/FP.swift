@@ -10,12 +10,15 @@ struct FP: ParsableCommand {
         commandName: "fp",
         abstract: "Transformer models and tensors on the CPU, scripted in Lua 5.4.",
         version: "fp \(fpVersion)\n\(BLASSetup.description)",
-        subcommands: [Run.self, Repl.self, Test.self, Info.self, Pull.self])
+        subcommands: [Run.self, Repl.self, Test.self, Info.self, Pull.self, Kernel.self, Merge.self])
 }
 
-/// Shared: a Lua host with fp's stdlib on package.path.
-func makeHost() throws -> LuaHost {
-    try LuaHost(stdlibPath: LuaHost.findStdlib(executable: CommandLine.arguments[0]))
+/// Shared: a Lua host with fp's stdlib on package.path. fp.extensions (Lua code from a file)
+/// is loaded by SafetyOptions.apply once the sandbox, if any, is on; `extensions` loads it now.
+func makeHost(extensions: Bool = false) throws -> LuaHost {
+    let host = try LuaHost(stdlibPath: LuaHost.findStdlib(executable: CommandLine.arguments[0]))
+    if extensions { host.loadExtensions() }
+    return host
 }
 
 func printError(_ message: String) {
@@ -31,13 +34,16 @@ struct Run: ParsableCommand {
 
     @OptionGroup var safety: SafetyOptions
 
+    @OptionGroup var sharding: ShardOptions
+
     @Argument(parsing: .captureForPassthrough, help: "FILE [script arguments...]")
     var rest: [String] = []
 
     func run() throws {
         let host = try makeHost()
         if let code = execute {
-            let timeout = try safety.apply(to: host, home: nil, args: rest)
+            try sharding.install(on: host, script: "-e", path: nil, code: code, args: rest)
+            let timeout = try safety.apply(to: host, script: nil, args: rest)
             host.setArgs(script: "-e", rest)
             try startTimeout(timeout)
             if let err = host.runString(code) { try fail(err) }
@@ -60,7 +66,8 @@ struct Run: ParsableCommand {
         }
         let args = Array(rest.dropFirst())
         let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        let timeout = try safety.apply(to: host, home: folder, args: args)
+        try sharding.install(on: host, script: file, path: file, code: nil, args: args)
+        let timeout = try safety.apply(to: host, script: file, args: args)
         host.addToPackagePath(folder)
         host.setArgs(script: file, args)
         try startTimeout(timeout)
@@ -90,7 +97,7 @@ struct Test: ParsableCommand {
         let roots = paths.isEmpty ? ["Tests/lua"] : paths
         let files = try collectLuaFiles(roots)
         guard !files.isEmpty else { printError("no test files (*.lua) found in \(roots.joined(separator: ", "))"); throw ExitCode(1) }
-        let host = try makeHost()
+        let host = try makeHost(extensions: true)
         host.setArgs(script: "fp test", files)
         let code = "local failed = require('fp.testing').run_files(arg); if failed > 0 then os.exit(1) end"
         if let err = host.runString(code, name: "=fp test") { printError(err); throw ExitCode(1) }
@@ -130,6 +137,7 @@ struct Info: ParsableCommand {
             print("Lua: \(luaVersion())")
             print("stdlib: \(LuaHost.findStdlib(executable: CommandLine.arguments[0]) ?? "(not found)")")
             print("models folder: \(ModelLoader.modelsFolder)")
+            print("sandbox: \(KernelSandbox.statusDescription)")
             return
         }
         do {

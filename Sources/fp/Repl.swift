@@ -4,9 +4,10 @@ import CLua
 import FPLua
 import Foundation
 
-/// `fp repl`: line editing and history (libedit), multi-line input, expression values printed
-/// like the Lua 5.4 REPL, tab completion of globals and of fields/methods, Ctrl-C stops the
-/// running chunk and keeps the session.
+/// `fp repl`: line editing and history (libedit), multi-line input, the session rules of
+/// stdlib/fp/repl.lua (top-level locals persist, `_`, summaries, `?x` / help(x)), tab completion
+/// from stdlib/fp/complete.lua. Ctrl-C at the prompt clears the line, Ctrl-C while a chunk runs
+/// stops it and keeps the session, Ctrl-D quits. `--timeout N` stops any chunk after N seconds.
 struct Repl: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Interactive Lua prompt with fp loaded.")
 
@@ -14,35 +15,44 @@ struct Repl: ParsableCommand {
 
     func run() throws {
         let host = try makeHost()
-        guard safety.timeout == nil else { throw ValidationError("--timeout applies to fp run, not to the REPL (Ctrl-C stops a running chunk)") }
-        _ = try safety.apply(to: host, home: nil, args: [])
-        host.setArgs(script: "repl", [])
-        Completion.host = host
-        fp_lineedit_set_completion(Completion.generator, " \t\n\"'([{,=+-*/%^<>~#;")
-        let historyPath = (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.fp_history"
-        _ = read_history(historyPath)
         let interactive = isatty(0) != 0
-        if interactive { print("fp \(fpVersion) with \(luaVersion()) — Ctrl-D to quit, Ctrl-C stops a running chunk") }
+        let historyPath = (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.fp_history"
+        let timeout = try safety.apply(to: host, script: nil, args: [], historyFile: interactive ? historyPath : nil)
+        host.setArgs(script: "repl", [])
+        _ = host.runString("require('fp.repl').install()", name: "=repl")
+        Completion.host = host
+        // quotes and '[' belong to the word: `cache["blocks.0.` and `model.blocks[3].attn.` complete
+        fp_lineedit_set_completion(Completion.generator, " \t\n(),{=+-*/%^<>~#;")
+        _ = read_history(historyPath)
+        if interactive {
+            print("fp \(fpVersion) with \(luaVersion()) — help(x) or ?x for help, Ctrl-C stops a running chunk, Ctrl-D quits")
+        }
+        // Between chunks SIGINT only sets a flag: libedit's readline returns nil when Ctrl-C
+        // interrupts it, and the flag tells that apart from Ctrl-D (fp_sigint_arm/disarm save
+        // and restore this handler around each chunk).
+        signal(SIGINT, Repl.onPromptInterrupt)
         while true {
-            signal(SIGINT, SIG_IGN)
-            guard var chunk = readLine(prompt: "> ", interactive) else { break }
-            if chunk.trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            // Try as an expression first (prints its values), then as statements; keep reading
-            // while the chunk is incomplete.
-            while true {
-                if let status = compile(host.L, chunk) {
-                    if status == .incomplete, let more = readLine(prompt: ">> ", interactive) {
-                        chunk += "\n" + more
-                        continue
-                    }
-                }
+            Repl.promptInterrupted = 0
+            guard var chunk = readLine(prompt: "> ", interactive) else {
+                if Repl.promptInterrupted != 0 { print("^C"); continue }   // Ctrl-C clears the line
                 break
             }
+            if chunk.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            // keep reading while the chunk is incomplete
+            var cancelled = false
+            while compile(host.L, chunk) == .incomplete {
+                guard let more = readLine(prompt: ">> ", interactive) else { cancelled = Repl.promptInterrupted != 0; break }
+                chunk += "\n" + more
+            }
+            if cancelled { print("^C"); continue }   // Ctrl-C drops the unfinished chunk
             if interactive { add_history(chunk); _ = write_history(historyPath) }
-            execute(host, chunk)
+            execute(host, chunk, timeout: timeout)
         }
         if interactive { print("") }
     }
+
+    nonisolated(unsafe) static var promptInterrupted: sig_atomic_t = 0
+    static let onPromptInterrupt: @convention(c) (Int32) -> Void = { _ in Repl.promptInterrupted = 1 }
 
     enum CompileStatus { case incomplete, error }
 
@@ -57,37 +67,33 @@ struct Repl: ParsableCommand {
         return .error
     }
 
-    func execute(_ host: LuaHost, _ chunk: String) {
+    func execute(_ host: LuaHost, _ chunk: String, timeout: Int?) {
         let L = host.L
         let base = lua_gettop(L)
-        let ret = "return " + chunk
-        var loaded = fp_loadbuffer(L, ret, strlen(ret), "=stdin") == LUA_OK
-        if !loaded {
-            fp_pop(L, 1)
-            loaded = fp_loadbuffer(L, chunk, strlen(chunk), "=stdin") == LUA_OK
-        }
-        if !loaded {
-            printError(fp_tostring(L, -1).map { String(cString: $0) } ?? "syntax error")
-            lua_settop(L, base)
+        defer { lua_settop(L, base) }
+        let run = "return require('fp.repl').run"
+        guard fp_loadbuffer(L, run, strlen(run), "=repl") == LUA_OK, host.call(nargs: 0, nresults: 1) == nil else {
+            printError("repl: cannot load fp.repl")
             return
         }
-        if let err = host.call(nargs: 0, nresults: LUA_MULTRET) {
-            printError(err)
-            lua_settop(L, base)
-            return
+        lua_pushstring(L, chunk)
+        let timer = timeout.map(ChunkTimer.init)
+        let err = host.call(nargs: 1, nresults: 0)
+        let timedOut = timer?.stop() ?? false
+        if let err {
+            printError(timedOut ? "timeout after \(timeout ?? 0) s (the session is kept)" : Repl.userPart(err))
         }
-        let n = lua_gettop(L) - base
-        if n > 0 {
-            // show the results as print does, tables by their contents (stdlib fp/repl.lua)
-            let show = "return require('fp.repl').show"
-            if fp_loadbuffer(L, show, strlen(show), "=repl") != LUA_OK || host.call(nargs: 0, nresults: 1) != nil {
-                lua_settop(L, base + n)
-                lua_getglobal(L, "print")
-            }
-            fp_insert(L, base + 1)
-            if let err = host.call(nargs: n, nresults: 0) { printError(err) }
+    }
+
+    /// The error without the REPL's own frames: the traceback ends at the chunk's last line
+    /// ("stdin:N"); an interrupt is just "interrupted".
+    static func userPart(_ err: String) -> String {
+        var lines = err.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if let first = lines.first, first.hasSuffix(": interrupted") || first == "interrupted" {
+            return "interrupted (the session is kept)"
         }
-        lua_settop(L, base)
+        if let last = lines.lastIndex(where: { $0.contains("stdin:") }), last > 0 { lines = Array(lines[...last]) }
+        return lines.joined(separator: "\n")
     }
 
     func readLine(prompt: String, _ interactive: Bool) -> String? {
@@ -100,10 +106,44 @@ struct Repl: ParsableCommand {
     }
 }
 
+/// `fp repl --timeout N`: SIGINT to this process N seconds after a chunk starts (the chunk stops
+/// as with Ctrl-C and the session is kept); a chunk stuck in one native call gets a second
+/// SIGINT 5 s later, which ends the process as a second Ctrl-C does.
+final class ChunkTimer {
+    private let timer: DispatchSourceTimer
+    private let lock = NSLock()
+    private var fired = 0
+    private var running = true
+
+    init(seconds: Int) {
+        timer = DispatchSource.makeTimerSource(queue: DispatchQueue.global())
+        timer.schedule(deadline: .now() + .seconds(seconds), repeating: .seconds(5))
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            guard self.running else { return }
+            self.fired += 1
+            kill(getpid(), SIGINT)
+        }
+        timer.resume()
+    }
+
+    /// Stops the timer; true when it fired.
+    func stop() -> Bool {
+        lock.lock()
+        running = false
+        let f = fired > 0
+        lock.unlock()
+        timer.cancel()
+        return f
+    }
+}
+
 func luaVersion() -> String { "Lua 5.4" }
 
-/// Tab completion: globals, and the fields/methods of the value named by the text before
-/// the last '.' or ':' (tables: their keys; tensors and other userdata: their methods table).
+/// Tab completion through libedit: the candidates come from fp.complete (globals, fields,
+/// methods after ':', model fields, cache keys and hook names inside strings).
 enum Completion {
     nonisolated(unsafe) static var host: LuaHost?
     nonisolated(unsafe) static var matches: [String] = []
@@ -120,46 +160,26 @@ enum Completion {
         return strdup(matches[next - 1])
     }
 
+    /// Replacements for the word `text` (from fp.complete; the REPL's word includes quotes and
+    /// brackets, so the whole word is replaced).
     static func candidates(_ text: String) -> [String] {
-        guard let L = host?.L else { return [] }
+        guard let host else { return [] }
+        let L = host.L
         let top = lua_gettop(L)
         defer { lua_settop(L, top) }
-        var path = text
-        var sep = ""
-        var prefix = text
-        if let r = text.lastIndex(where: { $0 == "." || $0 == ":" }) {
-            sep = String(text[r])
-            prefix = String(text[text.index(after: r)...])
-            path = String(text[..<r])
-        } else {
-            path = ""
-        }
-        // Walk the dotted path from the globals with raw lookups (no metamethods run).
-        fp_pushglobaltable(L)
-        if !path.isEmpty {
-            for part in path.split(separator: ".", omittingEmptySubsequences: false) {
-                guard lua_type(L, -1) == LUA_TTABLE else { return [] }
-                lua_pushstring(L, String(part))
-                lua_rawget(L, -2)
-                fp_remove(L, -2)
-            }
-        }
-        // For userdata, list the metatable's methods table.
-        if lua_type(L, -1) == LUA_TUSERDATA {
-            guard lua_getmetatable(L, -1) != 0 else { return [] }
-            lua_getfield(L, -1, "__methods")
-            guard lua_type(L, -1) == LUA_TTABLE else { return [] }
-        }
-        guard lua_type(L, -1) == LUA_TTABLE else { return [] }
+        let code = "return require('fp.complete').complete(...)"
+        guard fp_loadbuffer(L, code, strlen(code), "=complete") == LUA_OK else { return [] }
+        lua_pushstring(L, text)
+        guard fp_pcall_traceback(L, 1, 2) == LUA_OK, lua_type(L, -1) == LUA_TTABLE else { return [] }
+        let start = Int(fp_tointeger(L, -2))
+        let head = String(decoding: Array(text.utf8).prefix(max(start - 1, 0)), as: UTF8.self)
         var out = [String]()
-        lua_pushnil(L)
-        while lua_next(L, -2) != 0 {
-            if lua_type(L, -2) == LUA_TSTRING, let k = fp_tostring(L, -2).map({ String(cString: $0) }), k.hasPrefix(prefix) {
-                let isFn = lua_type(L, -1) == LUA_TFUNCTION
-                out.append((path.isEmpty ? "" : path + sep) + k + (isFn && sep == ":" ? "(" : ""))
-            }
+        let n = lua_rawlen(L, -1)
+        for i in 0..<n {
+            lua_rawgeti(L, -1, lua_Integer(i + 1))
+            if let s = fp_tostring(L, -1) { out.append(head + String(cString: s)) }
             fp_pop(L, 1)
         }
-        return out.sorted()
+        return out
     }
 }

@@ -57,10 +57,11 @@ struct SafetyOptions: ParsableArguments {
         }
     }
 
-    /// Applies the limits and, when sandboxed, the sandbox to `host`. `home` is the folder of
-    /// the script (nil for the REPL and -e); `args` are the script's arguments (those naming
+    /// Applies the limits and, when sandboxed, the sandbox to `host`, then loads fp.extensions
+    /// (so no Lua code from a file runs before the sandbox is on). `script` is the script's
+    /// path (nil for the REPL and -e); `args` are the script's arguments (those naming
     /// existing files or folders become readable). Returns the timeout, if any.
-    func apply(to host: LuaHost, home: String?, args: [String]) throws -> Int? {
+    func apply(to host: LuaHost, script: String?, args: [String], historyFile: String? = nil) throws -> Int? {
         let d = try SafetyOptions.defaults()
         guard !(sandbox && noSandbox) else { throw ValidationError("--sandbox and --no-sandbox contradict each other") }
         let configured = try d["sandbox"].map { try SafetyOptions.truthy($0, "sandbox setting") } ?? false
@@ -80,37 +81,114 @@ struct SafetyOptions: ParsableArguments {
         if let s = seconds, s <= 0 { throw ValidationError("--timeout: expected a positive number of seconds, got \(s)") }
 
         if sandboxed {
-            let fm = FileManager.default
-            for dir in allowWrite {
-                var isDir: ObjCBool = false
-                guard fm.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-                    throw ValidationError("--allow-write \(dir): no such folder (create it first)")
-                }
-            }
-            for p in allowRead where !fm.fileExists(atPath: p) {
-                throw ValidationError("--allow-read \(p): no such file or folder")
-            }
-            var read = allowRead
-            if let home {
-                // A script saved straight into the home folder (or /) must not make all of it
-                // readable (~/.ssh, tokens): only what --allow-read names.
-                let userHome = ProcessInfo.processInfo.environment["HOME"].flatMap(SandboxPolicy.resolve)
-                let resolved = SandboxPolicy.resolve(home)
-                if resolved == "/" || (userHome != nil && resolved == userHome) {
-                    printError("sandbox: the script's folder \(home) is not made readable (it is your home folder or /); use --allow-read for the files the script needs")
-                } else {
-                    read.append(home)
-                }
-            }
-            if let stdlib = LuaHost.findStdlib(executable: CommandLine.arguments[0]) { read.append(stdlib) }
-            read += SandboxPolicy.folderAndLinkTargets(ModelLoader.modelsFolder)
-            read.append(HubCache.cacheRoot())
-            read += args.filter { !$0.isEmpty && fm.fileExists(atPath: $0) }
-            let policy = SandboxPolicy(read: read, write: allowWrite)
-            if let err = Sandbox.install(host.L, policy: policy) { throw ValidationError("cannot set up the sandbox: \(err)") }
+            try applySandbox(to: host, script: script, args: args, historyFile: historyFile)
         } else if !allowRead.isEmpty || !allowWrite.isEmpty {
             throw ValidationError("--allow-read and --allow-write only apply with --sandbox")
         }
+        host.loadExtensions()
         return seconds
+    }
+
+    /// The policy (what fp checks) and the same folders in the kernel (Landlock, seccomp),
+    /// kernel first, then the Lua wrappers.
+    func applySandbox(to host: LuaHost, script: String?, args: [String], historyFile: String?) throws {
+        typealias Bytes = SandboxPolicy.Bytes
+        let fm = FileManager.default
+        for dir in allowWrite {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw ValidationError("--allow-write \(dir): no such folder (create it first)")
+            }
+        }
+        for p in allowRead where !fm.fileExists(atPath: p) {
+            throw ValidationError("--allow-read \(p): no such file or folder")
+        }
+        let homes = SafetyOptions.userHomes()
+        let root: Bytes = [0x2F]
+        var read = allowRead.map { Array($0.utf8) }
+        if let script {
+            if let folder = SafetyOptions.folderOfRegularFile(script) {
+                // A script saved straight into the home folder (or /) must not make all of it
+                // readable (~/.ssh, tokens): only what --allow-read names.
+                let resolved = SandboxPolicy.resolve(folder)
+                let shown = String(decoding: folder, as: UTF8.self)
+                if resolved == nil || resolved == root || resolved.map(homes.contains) == true {
+                    printError("sandbox: the script's folder \(shown) is not made readable (it is your home folder or /); use --allow-read for the files the script needs")
+                } else if let r = resolved, homes.contains(where: { SandboxPolicy.isInside($0, r) }) {
+                    printError("sandbox: the script's folder \(shown) is not made readable (it holds your home folder); use --allow-read for the files the script needs")
+                } else {
+                    read.append(folder)
+                }
+                read.append(Array(script.utf8))   // the script itself (loaded after the sandbox is on)
+            } else {
+                printError("sandbox: \(script) is not a regular file (a pipe or a device), so no script folder is made readable; use --allow-read for the files the script needs")
+            }
+        }
+        // fp's own places; never / or a folder holding the home folder (HOME unset or odd).
+        let stdlib = LuaHost.findStdlib(executable: CommandLine.arguments[0])
+        var implicit = stdlib.map { [$0] } ?? []
+        implicit += SandboxPolicy.folderAndLinkTargets(ModelLoader.modelsFolder)
+        implicit.append(HubCache.cacheRoot())
+        for p in implicit {
+            guard let r = SandboxPolicy.resolve(Array(p.utf8)) else { continue }
+            if r == root || homes.contains(where: { SandboxPolicy.isInside($0, r) }) {
+                printError("sandbox: \(p) is not made readable (it is / or holds your home folder)")
+            } else {
+                read.append(r)
+            }
+        }
+        read += args.filter { !$0.isEmpty && fm.fileExists(atPath: $0) }.map { Array($0.utf8) }
+
+        // A writable folder must not hold the code a later run executes: Landlock only adds
+        // rights, so a writable parent would make fp's stdlib (or fp itself) writable.
+        let protected = [stdlib, "/proc/self/exe"].compactMap { $0 }.compactMap { p -> (String, Bytes)? in
+            SandboxPolicy.resolve(Array(p.utf8)).map { (p == "/proc/self/exe" ? "fp's executable" : "fp's stdlib", $0) }
+        }
+        for dir in allowWrite {
+            guard let w = SandboxPolicy.resolve(Array(dir.utf8)) else { continue }
+            for (what, p) in protected where SandboxPolicy.isInside(p, w) {
+                throw ValidationError("--allow-write \(dir): it holds \(what) (\(String(decoding: p, as: UTF8.self))); a sandboxed script could change the code the next run executes. Allow a folder that does not")
+            }
+        }
+
+        let policy = SandboxPolicy(read: read, write: allowWrite.map { Array($0.utf8) })
+        if KernelSandbox.landlockABI <= 0 {
+            printError("sandbox: \(KernelSandbox.statusDescription): file access is checked by fp only, not enforced by the kernel (see docs/security.md)")
+        }
+        do {
+            // the REPL's history file: for fp (libedit) only, the policy does not list it
+            var files = [SandboxPolicy.Bytes]()
+            if let h = historyFile, FileManager.default.fileExists(atPath: h) || FileManager.default.createFile(atPath: h, contents: nil),
+               let r = SandboxPolicy.resolve(Array(h.utf8)), SandboxPolicy.isSymlink(Array(h.utf8)) == false {
+                files.append(r)
+            }
+            _ = try KernelSandbox.apply(read: policy.readRoots, write: policy.writeRoots, files: files)
+        } catch {
+            throw ValidationError("cannot set up the sandbox: \(error)")
+        }
+        if let err = Sandbox.install(host.L, policy: policy) { throw ValidationError("cannot set up the sandbox: \(err)") }
+    }
+
+    /// The folder of `path` as bytes if `path` is a regular file (not a pipe such as
+    /// /dev/stdin or a device), else nil.
+    static func folderOfRegularFile(_ path: String) -> SandboxPolicy.Bytes? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        var b = Array(path.utf8)
+        while b.count > 1, b.last == 0x2F { b.removeLast() }
+        guard let slash = b.lastIndex(of: 0x2F) else { return [0x2E] }
+        return slash == 0 ? [0x2F] : Array(b[..<slash])
+    }
+
+    /// The user's home folders, resolved: $HOME if set and not empty, and the password
+    /// database's entry (so an unset HOME does not hide the real one).
+    static func userHomes() -> [SandboxPolicy.Bytes] {
+        var out = [SandboxPolicy.Bytes]()
+        if let h = ProcessInfo.processInfo.environment["HOME"], !h.isEmpty, let r = SandboxPolicy.resolve(Array(h.utf8)) { out.append(r) }
+        if let pw = getpwuid(getuid()), let dir = pw.pointee.pw_dir, dir.pointee != 0 {
+            let b = Array(UnsafeBufferPointer(start: UnsafeRawPointer(dir).assumingMemoryBound(to: UInt8.self), count: strlen(dir)))
+            if let r = SandboxPolicy.resolve(b) { out.append(r) }
+        }
+        return out
     }
 }

@@ -207,8 +207,11 @@ echo 'x = 41' >&3
 echo 'while true do end' >&3
 sleep 1.5; kill -INT $pid; sleep 0.5
 echo 'print("after lua loop", x + 1)' >&3
-echo 'm = fp.load_model("smollm2-135m"); while true do m:forward(fp.randint(1000, {4, 64})) end' >&3
-sleep 3; kill -INT $pid; sleep 1
+# wait for the model (a loaded host can take many seconds), then interrupt the forward loop
+echo 'm = fp.load_model("smollm2-135m"); print("model loaded")' >&3
+for _ in $(seq 1 600); do grep -qF "model loaded" "$TMP/out" && break; sleep 0.1; done
+echo 'while true do m:forward(fp.randint(1000, {4, 64})) end' >&3
+sleep 1.5; kill -INT $pid; sleep 1
 echo 'print("after forward loop", m.cfg.n_layers)' >&3
 exec 3>&-
 wait $pid; RC=$?

@@ -50,10 +50,20 @@ function M.act_name(name, layer, sub)
   return "blocks." .. layer .. ".hook_" .. name
 end
 
+-- A missing name: either a valid hook point the run did not keep, or a typo (then the nearest
+-- valid names, or the layer range).
 local function get(cache, name)
   local t = rawget(cache, name)
   if t == nil then
-    raise("ActivationCache: '" .. name .. "' is not in this cache (widen names_filter in run_with_cache)")
+    local m = model_of[cache]
+    local why = " (widen names_filter in run_with_cache)"
+    if m then
+      local points = m:hook_points()
+      local valid = false
+      for _, n in ipairs(points) do if n == name then valid = true end end
+      if not valid then why = " and the model has no such hook point" .. fp._hook_name_hint(name, points) end
+    end
+    raise("ActivationCache: '" .. name .. "' is not in this cache" .. why)
   end
   return t
 end

@@ -76,3 +76,6 @@ function fp.Tensor.show(t, opts) require("fp.plot").term(t, opts) end
 
 -- fp.save also writes result tables: .json (fp.json) and .csv (fp.csv). See fp.results.
 require "fp.results"
+
+-- fp.display(x, ...): shows values now (inline outputs in Jupyter; printed elsewhere). See fp.display.
+function fp.display(...) return require("fp.display").display(...) end

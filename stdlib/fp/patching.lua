@@ -41,7 +41,12 @@ end
 -- pos_dim, default 2) as the corrupted tokens.
 local function need(cache, name, tokens, pos_dim)
   local t = cache[name]
-  if not t then raise("patching: the clean cache has no '" .. name .. "' (cache it with run_with_cache)") end
+  if not t then
+    local keys = {}
+    for k in pairs(cache) do if type(k) == "string" then keys[#keys + 1] = k end end
+    local hint = fp._hook_name_hint(name, keys)   -- a typo: the nearest cached names
+    raise("patching: the clean cache has no '" .. name .. "'" .. (hint ~= "" and hint or " (cache it with run_with_cache)"))
+  end
   pos_dim = pos_dim or 2
   if tokens and (t.shape[1] ~= tokens.shape[1] or t.shape[pos_dim] ~= tokens.shape[2]) then
     raise("patching: the clean cache's '" .. name .. "' is for " .. t.shape[1] .. " prompt(s) of " .. t.shape[pos_dim]
@@ -432,5 +437,9 @@ end
 -- Attribution patching (first-order estimate from one forward and one backward pass per run):
 -- patching.attribution(model, clean_tokens, corrupted_tokens, metric, hook_names); see fp.attribution.
 function M.attribution(...) return require("fp.attribution").attribution(...) end
+
+-- A sweep over a dataset of prompt pairs, one item per pair, sharded and resumable (fp.shard):
+-- patching.dataset(model, pairs, "attn_head_out_all_pos", { out = DIR, ... }); see fp.dataset_patching.
+function M.dataset(...) return require("fp.dataset_patching").run(...) end
 
 return M

@@ -113,6 +113,7 @@ end
 -- opts.headings[i]); opts.title names the page. page:save("out/report.html"), page:html().
 local Page = {}
 Page.__index = Page
+M.Page = Page
 Page.__tostring = function(self)
   return string.format("fp.plot page (%d figures%s)", #self.figures, self.title and (", \"" .. self.title .. "\"") or "")
 end

@@ -7,6 +7,7 @@ local S = require "fp.plot_svg"
 local M = {}
 
 local LEVELS = { 0, 95, 135, 175, 215, 255 } -- the cube's channel values
+local MAX_CELLS = 1000000
 
 -- CIELAB of an sRGB colour (D65), for picking the palette entry a person sees as closest.
 local function lab(r, g, b)
@@ -67,6 +68,11 @@ function M.render(t, opts)
   opts = plot._check_opts(opts, who, { "x", "y", "facets", "title", "zmin", "zmax", "cmap", "values",
                                        "cell_width", "max_label" })
   if t == nil then error(who .. ": expected a 2-D tensor [rows, cols] or a 3-D tensor [facets, rows, cols], got nil", 0) end
+  -- a terminal shows a few thousand cells: refuse before copying a huge tensor into Lua tables
+  if require("fp").is_tensor(t) and t:numel() > MAX_CELLS then
+    error(string.format("%s: a tensor of shape %s has %d cells, more than a terminal shows (%d); slice it first",
+      who, plot._shape_str(t.shape), t:numel(), MAX_CELLS), 0)
+  end
   local data, shape = plot._array(t, who, "t")
   local facets
   if #shape == 2 then facets = { data }

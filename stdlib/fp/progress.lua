@@ -1,5 +1,6 @@
 -- A progress bar on stderr for long loops, drawn only when stderr is a terminal (or when
--- `show` is true; false hides it):
+-- `show` is true; false hides it). In Jupyter the kernel sets M.renderer (label, total) -> tick,
+-- which draws an updating output in the cell instead:
 --   local tick = require("fp.progress").bar("patching", total)
 --   tick(n, note)   -- n more done (default 1); note (optional) is shown after the time
 local fp = require "fp"
@@ -7,6 +8,7 @@ local fp = require "fp"
 local M = {}
 
 function M.bar(label, total, show)
+  if M.renderer and show ~= false then return M.renderer(label, total) end
   if show == nil then show = fp.isatty(2) end
   if not show then return function() end end
   local done, t0, width = 0, fp.time(), 30

@@ -1,46 +1,15 @@
--- How `fp repl` shows the values of an expression: tables by their contents (lists as
--- {1, 2, 3}, records as { key = value }, nested up to two levels, long ones cut with "..."),
--- everything else as print shows it (tensors print themselves).
+-- What `fp repl` does with each chunk typed at the prompt (the rules are the Jupyter kernel's,
+-- see fp.session): top-level locals persist, the last expression's values are shown (caches,
+-- models and long tables as summaries; show_all(x) shows everything), `_` is the last value,
+-- `?x` / `x?` / help(x) print the help registry's entry.
+local session = require "fp.session"
+local display = require "fp.display"
+local help = require "fp.help"
+
 local M = {}
 
-local MAX_ITEMS, MAX_DEPTH = 20, 2
-
-local function is_identifier(k)
-  return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil
-end
-
-local function show_value(v, depth, seen)
-  if type(v) == "string" then return string.format("%q", v) end
-  if type(v) ~= "table" or getmetatable(v) and getmetatable(v).__tostring then return tostring(v) end
-  if seen[v] then return "<cycle>" end
-  if depth >= MAX_DEPTH then return "{...}" end
-  seen[v] = true
-  local parts, n = {}, #v
-  for i = 1, math.min(n, MAX_ITEMS) do parts[#parts + 1] = show_value(v[i], depth + 1, seen) end
-  local keys = {}
-  for k in pairs(v) do
-    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
-  end
-  table.sort(keys, function(a, b)
-    if type(a) == type(b) and (type(a) == "string" or type(a) == "number") then return a < b end
-    return type(a) < type(b)
-  end)
-  local shown = #parts
-  for _, k in ipairs(keys) do
-    if shown >= MAX_ITEMS then break end
-    local key = is_identifier(k) and k or "[" .. show_value(k, MAX_DEPTH, seen) .. "]"
-    parts[#parts + 1] = key .. " = " .. show_value(v[k], depth + 1, seen)
-    shown = shown + 1
-  end
-  seen[v] = nil
-  local total = n + #keys
-  if total > shown then parts[#parts + 1] = "... (" .. total .. " entries)" end
-  if #parts == 0 then return "{}" end
-  return "{ " .. table.concat(parts, ", ") .. " }"
-end
-
 -- The text the REPL prints for one value.
-function M.format(v) return show_value(v, 0, {}) end
+function M.format(v) return display.text(v) end
 
 -- Prints the values of an expression, tab-separated, as print does.
 function M.show(...)
@@ -50,6 +19,25 @@ function M.show(...)
     out[i] = type(v) == "string" and v or M.format(v)
   end
   print(table.concat(out, "\t"))
+end
+
+-- Defines the REPL's globals: help and show_all.
+function M.install()
+  rawset(_G, "help", help.help)
+  rawset(_G, "show_all", display.show_all)
+end
+
+-- Runs one chunk typed at the prompt; errors propagate to the REPL, which prints them.
+function M.run(chunk)
+  local q = chunk:match("^%s*%?%s*([%w_%.:]+)%s*$") or chunk:match("^%s*([%w_%.:]+)%s*%?%s*$")
+  if q then
+    print(help.text(q))
+    return
+  end
+  local f, err = session.compile(chunk, "=stdin")
+  if not f then error(err, 0) end
+  local vals = session.run(f)
+  if vals.n > 0 then M.show(table.unpack(vals, 1, vals.n)) end
 end
 
 return M

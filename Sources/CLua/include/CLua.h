@@ -47,6 +47,14 @@ int fp_timeout_seconds(void);
 void fp_clear_cancel(void);
 void fp_request_cancel(void);
 
+// `fp run --sandbox`: the policy, called with the raw bytes of a path. Returns 0 to allow, or
+// pushes an error message (without position) and returns 1 to refuse.
+typedef int (*fp_sandbox_check_fn)(lua_State *L, const char *function, const char *path, size_t len, int write);
+// Replaces io.open, io.lines, io.input, io.output, os.remove, os.rename, load, loadfile, dofile
+// and require's file searcher with wrappers that ask `check` (decisions in C/Swift on bytes);
+// disables io.popen, os.execute, os.tmpname, package.loadlib, C modules and the debug library
+// but traceback. Returns a lua_pcall status (an error message is left on the stack).
+int fp_sandbox_install(lua_State *L, fp_sandbox_check_fn check);
 // Lua's heap under a byte budget (alloc.c): from now on L allocates through an allocator that
 // refuses to grow the heap past cap() bytes (cap is asked at each growth), so the script gets
 // a catchable "not enough memory". Frees and shrinks never fail.

@@ -33,6 +33,10 @@ end
 bad("logical_or: shape mismatch", function() return a:bool():logical_or(fp.ones(5):bool()) end, "logical_or: shapes [2, 3] and [5] cannot be broadcast")
 bad("logical_xor: string", function() return a:bool():logical_xor("x") end, "bad argument #1 to 'logical_xor'")
 bad("is_tensor then item of nil", function() assert(not fp.is_tensor(nil)); return fp.item(nil) end, "bad argument #1 to 'item' (tensor expected, got nil)")
+bad("_hook_name_hint: names not a list", function() return fp._hook_name_hint("blocks.0.hook_z", 3) end, "_hook_name_hint: expected a list of names")
+bad("display: a value whose __tostring fails", function()
+  return fp.display(setmetatable({}, { __tostring = function() error("no text for this value") end }))
+end, "no text for this value")
 bad("time/config then a bad call", function() assert(fp.time() > 0 and fp.config().threads >= 1); return fp.zeros(-1) end, "negative dimension -1")
 
 -- models and stdlib
@@ -56,6 +60,13 @@ bad("patching.block_every: metric not a function", function() return patching.bl
 bad("patching.attn_head_out_by_pos: 2 prompts", function() return patching.attn_head_out_by_pos(m, fp.zeros(2, 4, "int"), cache, metric) end, "patching: the clean cache's 'blocks.0.attn.hook_z' is for 1 prompt(s) of 4 positions, the corrupted tokens are 2 of 4")
 bad("patching.attn_head_pattern_all_pos: no cache", function() return patching.attn_head_pattern_all_pos(m, toks, nil, metric) end, "patching: clean_cache must be the cache from run_with_cache")
 bad("patching.path_heads: receivers not a list", function() return patching.path_heads(m, toks, cache, metric, 3) end, "patching.path: senders and receivers must be lists")
+bad("patching.dataset: not a sweep", function() return patching.dataset(m, {}, "heads", { out = "x" }) end, "sweep must be the name of an fp.patching sweep")
+bad("patching.dataset: unknown option", function() return patching.dataset(m, {}, "resid_pre", { outt = "x" }) end, "unknown option 'outt'")
+bad("patching.dataset: a pair without ids", function() return patching.dataset(m, { { clean = "a", corrupted = "b" } }, "resid_pre", { out = "x" }) end, "pair 1 must have clean and corrupted texts")
+local shard = require "fp.shard"
+bad("fp.shard.items: not a list", function() return shard.items(3) end, "fp.shard.items: list must be a table, got number")
+bad("fp.shard.assign: costs not a list", function() return shard.assign("x", 2) end, "fp.shard.assign: costs must be a list of numbers")
+bad("fp.shard.open: no folder", function() return shard.open(nil) end, "fp.shard.open: out must be a folder name")
 bad("utils.logit_diff: token ids missing", function() return utils.logit_diff(m:forward(toks)) end, "logit_diff: token ids must be numbers or int tensors, got nil")
 bad("utils.topk_nd: not a tensor", function() return utils.topk_nd("x", 3) end, "topk_nd: argument 1 must be a tensor, got string")
 bad("utils.position_labels: bad input", function() return utils.position_labels(m, 3) end, "to_str_tokens: model gpt2-tiny has no tokenizer")
