@@ -51,9 +51,9 @@ test("names_filter: only hook point names, unknown ones with a suggestion", func
   expect_error(function() m:run_with_cache(toks, { names_filter = { "hook_embed", true } }) end, "element 2 is a boolean")
   expect_error(function() m:run_with_cache(toks, { names_filter = { "hook_embed", x = 1 } }) end, "keys besides 1..n")
   expect_error(function() m:run_with_cache(toks, { names_filter = { "blocks.0.hook_resid_pr" } }) end,
-    "names_filter: no hook point named 'blocks.0.hook_resid_pr' (did you mean 'blocks.0.hook_resid_pre'?)")
+    "run_with_cache: names_filter: no hook point named 'blocks.0.hook_resid_pr' (did you mean blocks.0.hook_resid_pre")
   expect_error(function() m:run_with_cache(toks, { names_filter = "blocks.0.attn.hook_zz" }) end,
-    "(did you mean 'blocks.0.attn.hook_z'?)")
+    "no hook point named 'blocks.0.attn.hook_zz' (did you mean blocks.0.attn.hook_z")
   local _, cache = m:run_with_cache(toks, { names_filter = {} })
   assert(next(cache) == nil, "an empty list caches nothing")
 end)
