@@ -105,7 +105,8 @@ enum LuaConvert {
             guard !o, m <= 1 << 24 else { throw LuaError("tolist: a tensor of shape \(shapeString(t.shape)) makes too many tables") }
             tables = m
         }
-        try Limits.checkLuaRoom(Limits.bytes(t.count, 16) &+ Limits.bytes(tables, 64))
+        let values = Limits.bytes(t.count, 16), tableBytes = Limits.bytes(tables, 64)
+        try Limits.checkLuaRoom(values > Int.max - tableBytes ? Int.max : values + tableBytes)
         // read in the tensor's own dtype: int64 values stay exact (beyond 2^53 a Double rounds)
         let c = try t.contiguous()
         let raw = try c.storage.raw() + c.offset * c.dtype.byteSize

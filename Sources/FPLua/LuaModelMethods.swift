@@ -341,9 +341,12 @@ enum LuaModelMethods {
                     guard t.dtype != .float32 else { throw l.argError(2, message: "token ids must be an int tensor, got float32") }
                     if t.rank == 2 {
                         let rows = try (0..<t.shape[0]).map { tok.decode(try ids(try t.select(0, $0).toInts())) }
+                        try Limits.checkLuaRoom(rows.reduce(0) { $0 &+ $1.utf8.count &+ 64 })
                         l.push(strings: rows)
                     } else {
-                        l.pushString(tok.decode(try ids(try t.toInts())))
+                        let text = tok.decode(try ids(try t.toInts()))
+                        try Limits.checkLuaRoom(text.utf8.count)   // the text is sized by the script's ids
+                        l.pushString(text)
                     }
                 } else if l.type(2) == LUA_TTABLE {
                     l.pushString(tok.decode(try ids(try l.intTable(2))))

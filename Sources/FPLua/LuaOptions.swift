@@ -22,7 +22,8 @@ enum LuaOptions {
             }
         }
         guard let key = found else { return nil }
-        var msg = "\(function): unknown option '\(key)'"
+        let shown = key.count > 64 ? key.prefix(60) + "..." : Substring(key)   // a message, not a dump
+        var msg = "\(function): unknown option '\(shown)'"
         if let near = nearest(key, among: known) { msg += " (did you mean '\(near)'?)" }
         else { msg += " (known: \(known.sorted().joined(separator: ", ")))" }
         return msg

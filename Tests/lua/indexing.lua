@@ -146,10 +146,12 @@ test("assignment through an index writes into the tensor", function()
   -- broadcasting of the value: a row into every row
   t[{ {}, { 0, 2 } }] = fp.tensor({ 10, 20 })
   same_list(t[{ {}, 1 }]:tolist(), { 20, 20, 20 })
-  -- int tensors convert assigned floats by truncation
+  -- int tensors take whole floats; a fraction is an error, not a truncation (issue 11: exact
+  -- values or an error; an explicit cast t:int() still truncates as torch's .long())
   local i = fp.zeros(3, "int")
-  i[{ 0 }] = 2.7
+  i[{ 0 }] = 2.0
   eq(i[0], 2, "float into int")
+  expect_error(function() i[{ 1 }] = 2.7 end, "index assignment: value 2.7 cannot be stored in an int64 tensor (not an integer)")
 end)
 
 test("assignment with index tensors and masks", function()

@@ -51,9 +51,9 @@ test("names_filter: only hook point names, unknown ones with a suggestion", func
   expect_error(function() m:run_with_cache(toks, { names_filter = { "hook_embed", true } }) end, "element 2 is a boolean")
   expect_error(function() m:run_with_cache(toks, { names_filter = { "hook_embed", x = 1 } }) end, "keys besides 1..n")
   expect_error(function() m:run_with_cache(toks, { names_filter = { "blocks.0.hook_resid_pr" } }) end,
-    "names_filter: no hook point named 'blocks.0.hook_resid_pr' (did you mean 'blocks.0.hook_resid_pre'?)")
+    "run_with_cache: names_filter: no hook point named 'blocks.0.hook_resid_pr' (did you mean blocks.0.hook_resid_pre")
   expect_error(function() m:run_with_cache(toks, { names_filter = "blocks.0.attn.hook_zz" }) end,
-    "(did you mean 'blocks.0.attn.hook_z'?)")
+    "no hook point named 'blocks.0.attn.hook_zz' (did you mean blocks.0.attn.hook_z")
   local _, cache = m:run_with_cache(toks, { names_filter = {} })
   assert(next(cache) == nil, "an empty list caches nothing")
 end)
@@ -146,4 +146,12 @@ test("plot sizes and limits are checked", function()
   expect_error(function() plot.imshow(fp.zeros(2, 2), { zmin = 0 / 0 }) end, "plot.imshow: opts.zmin must be a finite number")
   expect_error(function() plot.imshow(fp.zeros(2, 2), { max_cells = 0 }) end, "opts.max_cells must be a positive number, got 0")
   assert(plot.imshow(fp.zeros(2, 2), { cell_width = 10, zmin = -1, zmax = 1 }):svg():find("<svg", 1, true))
+end)
+
+test("fp.args: an unknown flag names the nearest one", function()
+  local args = require "fp.args"
+  local opts, err = args.parse_list({ "--modle", "x" }, { model = "m", out = "o" })
+  assert(opts == nil and err == "unknown option --modle (did you mean --model?) (--help lists the options)", err)
+  _, err = args.parse_list({ "--n-promts", "3" }, { n_prompts = 8 })
+  assert(err:find("(did you mean --n-prompts?)", 1, true), err)
 end)

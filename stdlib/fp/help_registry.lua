@@ -262,6 +262,7 @@ return {
   ["fp.randperm"] = { sig = "fp.randperm(5)", doc = "int64 permutation of 0..4", torch = "torch.randperm(5)" },
   ["fp.save"] = { sig = "fp.save(\"/tmp/x.npy\", m)", doc = "one tensor; any layout (views are written in logical order)", torch = "np.save(\"/tmp/x.npy\", m.numpy())" },
   ["fp.seed"] = { sig = "fp.seed(0)", doc = "any Lua integer", torch = "torch.manual_seed(0)" },
+  ["fp.options_error"] = { sig = "fp.options_error(fname, opts, known)", doc = "the unknown-option message (nearest valid name) or nil; for your own functions' options tables" },
   ["fp.set_grad_enabled"] = { sig = "fp.set_grad_enabled(flag)", doc = "Turns taping on or off; returns the old mode.", torch = "torch.set_grad_enabled(flag)" },
   ["fp.stack"] = { sig = "fp.stack({x, x})", doc = "new dim (default 0); shapes must be equal", torch = "torch.stack([x, x])" },
   ["fp.tensor"] = { sig = "fp.tensor({{1, 2}, {3, 4}})", doc = "float32; shape from the nesting; ragged tables are an error", torch = "torch.tensor([[1., 2], [3, 4]])" },
