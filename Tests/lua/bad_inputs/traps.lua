@@ -79,3 +79,17 @@ test("scatter_ of a huge float into an int tensor clamps instead of trapping", f
   u:scatter_(0, fp.tensor({ 1 }, "int"), int64_extremes()[{ { 1, 2 } }])
   assert(u[1] == math.mininteger)
 end)
+
+bad("cat of empty tensors whose joined dim overflows", function()
+  return fp.cat({ fp.zeros(1 << 62, 0), fp.zeros(1 << 62, 0) })
+end, "cat: the size of dim 0 overflows")
+bad("cat of three empty tensors whose joined dim overflows", function()
+  return fp.cat({ fp.zeros(0, 1 << 62), fp.zeros(0, 1 << 62), fp.zeros(0, 1 << 62) }, 1)
+end, "cat: the size of dim 1 overflows")
+
+test("topk and sort of an empty tensor with a huge dim return at once", function()
+  local v, i = fp.zeros(1 << 40, 0):topk(0)
+  assert(tostring(v.shape[1]) == tostring(1 << 40) and v:numel() == 0 and i:numel() == 0)
+  local s = fp.zeros(1 << 40, 0):sort(-1)
+  assert(s:numel() == 0)
+end)
