@@ -16,7 +16,8 @@ public enum LimitsBridge {
         }
         state = L
         Limits.reclaim = {
-            guard let L = state else { return }
+            // on the thread running Swift right now (finalizers run on it), else the main one
+            guard let L = LuaThreads.calling ?? state else { return }
             fp_gc_collect(L)
             fp_gc_collect(L)   // the second pass frees what the first one's finalizers released
         }

@@ -175,7 +175,7 @@ extension Tensor {
             for k in 0..<t.rank where k != dd && t.shape[k] != first.shape[k] {
                 throw TensorError("cat: sizes must match except in dim \(dd): tensor \(i + 1) has shape \(fmt(t.shape)), tensor 1 has \(fmt(first.shape))")
             }
-            total += t.shape[dd]
+            total = try CheckedInt.add(total, t.shape[dd], "cat", "the size of dim \(dd)")
         }
         var outShape = first.shape; outShape[dd] = total
         let out = try Tensor.empty(outShape, dtype: dt)

@@ -64,6 +64,8 @@ extension Tensor {
     private func selectRows<T: SortElement>(_: T.Type, _ d: Int, _ k: Int, _ descending: Bool,
                                              _ values: Tensor, _ indices: Tensor) throws {
         let n = shape[d]
+        // no output elements: nothing to do (and [2^40, 0] must not loop over 2^40 empty rows)
+        guard k > 0, values.count > 0 else { return }
         let src = try storage.raw().assumingMemoryBound(to: T.self) + offset
         let vout = try values.storage.raw().assumingMemoryBound(to: T.self)
         let iout = try indices.intPointer()

@@ -509,5 +509,4 @@ function M.sizes(opts)
   return out
 end
 
-M._groups = function() return funcs_by_group end
 return M

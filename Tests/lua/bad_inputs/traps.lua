@@ -80,3 +80,139 @@ test("scatter_ of a huge float into an int tensor is an error (no trap, no silen
   u:scatter_(0, fp.tensor({ 1 }, "int"), int64_extremes()[{ { 1, 2 } }])
   assert(u[1] == math.mininteger)
 end)
+
+bad("cat of empty tensors whose joined dim overflows", function()
+  return fp.cat({ fp.zeros(1 << 62, 0), fp.zeros(1 << 62, 0) })
+end, "cat: the size of dim 0 overflows")
+bad("cat of three empty tensors whose joined dim overflows", function()
+  return fp.cat({ fp.zeros(0, 1 << 62), fp.zeros(0, 1 << 62), fp.zeros(0, 1 << 62) }, 1)
+end, "cat: the size of dim 1 overflows")
+
+test("topk and sort of an empty tensor with a huge dim return at once", function()
+  local v, i = fp.zeros(1 << 40, 0):topk(0)
+  assert(tostring(v.shape[1]) == tostring(1 << 40) and v:numel() == 0 and i:numel() == 0)
+  local s = fp.zeros(1 << 40, 0):sort(-1)
+  assert(s:numel() == 0)
+end)
+
+-- Calls with extreme sizes, empty tensors with huge dims, broadcast views and int64 extremes
+-- across views, reductions, sorts, joins, products, random numbers and the file writers
+-- (the list the Lua API fuzzer's audit used). Each may succeed or raise; none may crash.
+local M = math.maxinteger
+local tmp = os.tmpname()
+local extreme_calls = {
+  function() return fp.zeros(0):view(M, 0) end,
+  function() return fp.zeros(0):view(-1, 0) end,
+  function() return fp.zeros(0):reshape(M, M, 0) end,
+  function() return fp.zeros(1):expand(M, M) end,
+  function() return fp.zeros(1):expand(1<<40, 1<<40) end,
+  function() return fp.zeros(1):expand(1<<40):view(1<<20, 1<<20) end,
+  function() return fp.zeros(1):expand(1<<40):reshape(1<<20, -1) end,
+  function() return fp.zeros(1):expand(1<<40):flatten() end,
+  function() return fp.zeros(1):expand(1<<62):unsqueeze(0):unsqueeze(0) end,
+  function() return fp.zeros(1):expand(1<<40):sum() end,
+  function() return fp.zeros(2,3):narrow(0, M, M) end,
+  function() return fp.zeros(2,3):narrow(0, 1, M) end,
+  function() return fp.zeros(2,3):narrow(0, -M, 1) end,
+  function() return fp.zeros(2,3):select(0, math.mininteger) end,
+  function() return fp.zeros(2,3):transpose(M, math.mininteger) end,
+  function() return fp.zeros(2,3):unsqueeze(math.mininteger) end,
+  function() return fp.zeros(2,3):permute(M, 0) end,
+  function() return fp.zeros(2,3):topk(M) end,
+  function() return fp.randint(math.mininteger, M, {3}) end,
+  function() return fp.randint(M, {3}) end,
+  function() return fp.randperm(M) end,
+  function() return fp.multinomial(fp.ones(3), M) end,
+  function() return fp.multinomial(fp.ones(3), M, true) end,
+  function() return fp.zeros(3):gather(0, fp.tensor({M}, "int")) end,
+  function() return fp.zeros(3):index_select(0, fp.tensor({math.mininteger}, "int")) end,
+  function() return fp.zeros(3)[{fp.tensor({M}, "int")}] end,
+  function() return fp.einsum("i,j->ij", fp.zeros(1):expand(1<<40), fp.zeros(1):expand(1<<40)) end,
+  function() return fp.einsum("ii->i", fp.zeros(1):expand(1<<40, 1<<40)) end,
+  function() return fp.einsum("i->", fp.zeros(1):expand(1<<62)) end,
+  function() return fp.save(tmp .. ".npy", fp.zeros(1<<40, 0)) end,
+  function() return fp.load_tensor(tmp .. ".npy") end,
+  function() return fp.save(tmp .. ".safetensors", fp.zeros(1<<40, 0)) end,
+  function() return fp.load_tensor(tmp .. ".safetensors") end,
+  function() return fp.save(tmp .. ".npz", {x = fp.zeros(1<<40, 0)}) end,
+  function() return fp.load_tensors(tmp .. ".npz") end,
+  function() return fp.save(tmp .. "b.npy", fp.zeros(1):expand(1<<40)) end,
+  function() return fp.zeros(1<<40, 0):sum(0) end,
+  function() return fp.zeros(1<<40, 0):sum(1) end,
+  function() return fp.zeros(1<<40, 0):max(1) end,
+  function() return fp.zeros(1<<40, 0):mean(1) end,
+  function() return fp.zeros(1<<40, 0):softmax(0) end,
+  function() return fp.zeros(1<<40, 0):topk(0) end,
+  function() return fp.zeros(1<<40, 0):sort(0) end,
+  function() return fp.zeros(1<<40, 0):T():contiguous() end,
+  function() return fp.zeros(1<<40, 0):matmul(fp.zeros(0, 0)) end,
+  function() return fp.zeros(0, 1<<40):matmul(fp.zeros(1<<40, 0)) end,
+  function() return fp.zeros(1<<40, 0):nonzero() end,
+  function() return fp.cat({fp.zeros(1<<62, 0), fp.zeros(1<<62, 0)}) end,
+  function() return fp.stack({fp.zeros(1<<40, 0), fp.zeros(1<<40, 0)}) end,
+  function() return fp.zeros(1<<40, 0):var(0) end,
+  function() return fp.zeros(1<<40, 0):norm() end,
+  function() return fp.zeros(1<<40, 0):argmax(1) end,
+  function() return fp.zeros(1<<40, 0):cross_entropy(fp.zeros(1<<40, "int")) end,
+  function() return fp.zeros(1<<40, 0):layer_norm() end,
+  function() return fp.linalg.svd(fp.zeros(1<<40, 0)) end,
+  function() return fp.linalg.qr(fp.zeros(1<<40, 0)) end,
+  function() return fp.linalg.pinv(fp.zeros(1<<40, 0)) end,
+  function() return fp.linalg.eigh(fp.zeros(0, 0)) end,
+  function() return fp.linalg.solve(fp.zeros(0, 0), fp.zeros(0, 1<<40)) end,
+  function() return fp.outer(fp.zeros(1<<40):narrow(0,0,0), fp.zeros(3)) end,
+  function() return fp.zeros(2,3)[{{0, 3, M}}] end,
+  function() return fp.zeros(2,3)[{{math.mininteger, M, M}}] end,
+  function() return fp.zeros(2,3)[{{M, math.mininteger}}] end,
+  function() local t = fp.zeros(2,3); t[{{0, 3, M}}] = 1; return t end,
+  function() return fp.full({1<<40, 0}, 0/0, "int") end,
+  function() return fp.eye(1<<40, 0) end,
+  function() return fp.eye(0, 1<<40) end,
+  function() return fp.zeros(3):repeat_interleave(M) end,
+  function() return fp.ones(2, 3):pow(M) end,
+  function() return fp.tensor({2}, "int"):pow(fp.tensor({M}, "int")) end,
+  function() return fp.tensor({math.mininteger}, "int") // fp.tensor({-1}, "int") end,
+  function() return fp.tensor({math.mininteger}, "int") % fp.tensor({-1}, "int") end,
+  function() return -fp.tensor({1<<62}, "int") * 2 end,
+  function() return fp.tensor({math.mininteger}, "int"):abs() end,
+  function() return (fp.tensor({-(1<<62)}, "int") * 2):abs() end,
+  function() return (fp.tensor({-(1<<62)}, "int") * 2):neg() end,
+  function() return (fp.tensor({-(1<<62)}, "int") * 2):sum() end,
+  function() local t = fp.tensor({1<<62, 1<<62, 1<<62}, "int"); return t:sum(), t:mean(), t:prod() end,
+  function() return (fp.tensor({-(1<<62)}, "int") * 2):sign() end,
+  function() return (fp.tensor({-(1<<62)}, "int") * 2):float():int() end,
+  function() return fp.tensor({1e30}):int() end,
+  function() return fp.tensor({0/0}):int() end,
+  function() return fp.tensor({1e30}):long():tolist() end,
+  function() return fp.tensor({-1e30}):long()[0] end,
+  function() return fp.tensor({1e30}):round():int():item() end,
+  function() return fp.tensor({1, 2}, "int"):clamp(math.mininteger, M) end,
+  function() return fp.tensor({1, 2}, "int"):clamp(-1e300, 1e300) end,
+  function() return fp.tensor({1, 2}, "int"):masked_fill(fp.tensor({true, false}), 1e300) end,
+  function() return fp.tensor({1, 2}, "int"):fill_(1e300) end,
+  function() return fp.tensor({1, 2}, "int") + 1e300 end,
+  function() return fp.tensor({1, 2}, "int"):maximum(1e300) end,
+  function() return fp.tensor({1, 2}, "int"):where(fp.tensor({true, false}), 1e300) end,
+  function() return fp.where(fp.tensor({true, false}), fp.tensor({1, 2}, "int"), 1e300) end,
+  function() return fp.zeros(2, "int"):scatter_add(0, fp.tensor({0}, "int"), fp.tensor({1e300})) end,
+  function() return fp.zeros(2, "int"):copy_(fp.tensor({1e300, -1e300})) end,
+  function() local t = fp.zeros(2, "int"); t[0] = 1e300; return t end,
+  function() local t = fp.zeros(2, "int"); t[{fp.tensor({true, true})}] = 1e300; return t end,
+  function() return fp.arange(math.mininteger, M, 1 << 62) end,
+  function() return fp.arange(0, M, M) end,
+  function() return fp.arange(math.mininteger, 0, M) end,
+  function() return fp.linspace(-1e308, 1e308, 3) end,
+  function() return fp.multinomial(fp.tensor({0/0, 1}), 1) end,
+  function() return fp.multinomial(fp.tensor({1/0, 1}), 1) end,
+  function() return fp.seed(M) end,
+  function() return fp.seed(math.mininteger) end,
+  function() return fp.seed(-1) end,
+}
+test("extreme calls are errors or results, never crashes (" .. #extreme_calls .. " calls)", function()
+  for _, f in ipairs(extreme_calls) do
+    local ok, r = pcall(f)
+    if ok and fp.is_tensor(r) then pcall(tostring, r) end
+  end
+  for _, ext in ipairs({ "", ".npy", ".safetensors", ".npz", "b.npy" }) do os.remove(tmp .. ext) end
+  assert(fp.ones(3):sum() == 3)
+end)
