@@ -137,7 +137,16 @@ struct SafetyOptions: ParsableArguments {
                 read.append(r)
             }
         }
-        read += args.filter { !$0.isEmpty && fm.fileExists(atPath: $0) }.map { Array($0.utf8) }
+        // script arguments that name existing files or folders (data the script is given), but
+        // never / or a folder holding the home folder (`fp run --sandbox x.lua ~` opens nothing)
+        for a in args where !a.isEmpty && fm.fileExists(atPath: a) {
+            guard let r = SandboxPolicy.resolve(Array(a.utf8)) else { continue }
+            if r == root || homes.contains(where: { SandboxPolicy.isInside($0, r) }) {
+                printError("sandbox: the argument \(a) is not made readable (it is / or holds your home folder); use --allow-read for what the script needs")
+            } else {
+                read.append(Array(a.utf8))
+            }
+        }
 
         // A writable folder must not hold the code a later run executes: Landlock only adds
         // rights, so a writable parent would make fp's stdlib (or fp itself) writable.

@@ -80,9 +80,14 @@ struct ShardOptions: ParsableArguments {
     func install(on host: LuaHost, script: String, path: String?, code: String?, args: [String]) throws {
         let spec = try resolve()
         let hash: String
-        if let path {
+        if let path, SafetyOptions.folderOfRegularFile(path) != nil {
             guard let h = SHA256Hex.of(files: [(nil, path)]) else { throw ValidationError("cannot read \(path) to hash it") }
             hash = h
+        } else if let path {
+            // a pipe (/dev/stdin) would be consumed by hashing it; a sharded run needs a file
+            // whose hash the shards can compare
+            if spec != nil { throw ValidationError("a sharded run needs a script file, and \(path) is not a regular file") }
+            hash = ""
         } else {
             hash = SHA256Hex.of(bytes: Array((code ?? "").utf8)) ?? ""
         }

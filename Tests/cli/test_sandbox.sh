@@ -330,4 +330,11 @@ fi
 (cd "$TMP" && "$FP" info) >"$TMP/out" 2>&1
 grep -qE "^sandbox: (Landlock ABI [0-9]+|Landlock not available|no kernel file confinement)" "$TMP/out" && ok "fp info prints the sandbox status" || bad "fp info sandbox line"
 
+# script arguments: an existing file or folder becomes readable, but never / or a folder holding the home folder
+mkdir -p "$TMP/argdata"; echo "arg data" > "$TMP/argdata/d.txt"
+printf 'print(io.open(arg[1] .. "/d.txt"):read("a")); print(io.open("/etc/hostname"))\n' > "$S/args_read.lua"
+(cd "$TMP" && "$FP" run --sandbox "$S/args_read.lua" "$TMP/argdata" /) >"$TMP/out" 2>&1; RC=$?
+grep -qF "arg data" "$TMP/out" && grep -qF "the argument / is not made readable" "$TMP/out" && grep -qF "io.open: sandbox: reading '/etc/hostname'" "$TMP/out" \
+    && ok "a folder named as a script argument is readable; / given as an argument is not" || bad "script arguments naming / (rc=$RC)"
+
 finish
