@@ -156,7 +156,7 @@ enum LuaAutograd {
             ("copy_", { l in let t = try l.tensor(1); try AG.copyInto(t, try l.tensorOrScalar(2)); l.push(t); return 1 }),
             // plain in-place writes: saved tensors that use the memory keep their values first;
             // on a tensor that requires grad they would bypass the tape, so they are refused
-            ("fill_", { l in let t = try inPlaceTarget(l, "fill_"); try t.fill(try l.number(2)); l.push(t); return 1 }),
+            ("fill_", { l in let t = try inPlaceTarget(l, "fill_"); try l.fill(t, from: 2); l.push(t); return 1 }),
             ("zero_", { l in let t = try inPlaceTarget(l, "zero_"); try t.fill(0); l.push(t); return 1 }),
             ("masked_fill_", { l in
                 let t = try inPlaceTarget(l, "masked_fill_"); try t.maskedFillInPlace(try l.tensor(2), try l.number(3)); l.push(t); return 1

@@ -92,7 +92,9 @@ enum LuaFPModule {
                 let isBool = l.type(vi) == LUA_TBOOLEAN
                 let v = isBool ? (try l.bool(vi) ? 1.0 : 0.0) : try l.number(vi)
                 let dt: DType = try l.isNone(vi + 1) ? (isBool ? .bool : .float32) : LuaTensorMethods.parseDType(l, vi + 1)
-                let t = try Tensor(zeros: shape, dtype: dt); try t.fill(v); l.push(t); return 1
+                let t = try Tensor(zeros: shape, dtype: dt)
+                if isBool { try t.fill(v) } else { try l.fill(t, from: vi) }
+                l.push(t); return 1
             }),
             ("zeros_like", { l in
                 let t = try l.tensor(1)

@@ -17,6 +17,8 @@ final class LuaHookDispatcher: HookDispatcher {
     /// run_with_cache's pos_slice: positions kept (a half-open range; dim 1, or the query dim 2
     /// of attention scores and patterns).
     var cachePositions: (Int?, Int?)?
+    /// pos_slice was one position (TransformerLens indexes with it: out of range is an error)
+    var cacheSinglePosition = false
     private var nextID = 1
     var cached: [(String, Tensor)] = []
     private var wantsMemo: [String: Bool] = [:]
@@ -146,6 +148,9 @@ final class LuaHookDispatcher: HookDispatcher {
             var kept = current ?? act
             if let (a, b) = cachePositions, kept.rank >= 2 {
                 let dim = name.hasSuffix("hook_pattern") || name.hasSuffix("hook_attn_scores") ? 2 : 1
+                if cacheSinglePosition, let p = a, p >= kept.shape[dim] || p < -kept.shape[dim] {
+                    throw TensorError("run_with_cache: pos_slice \(p) is out of range for \(kept.shape[dim]) positions")
+                }
                 kept = try kept.slice(dim, a, b)
             }
             cached.append((name, try kept.clone()))

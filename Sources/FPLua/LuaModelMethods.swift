@@ -267,6 +267,7 @@ enum LuaModelMethods {
                         let (next, o) = p.addingReportingOverflow(1)
                         guard !o else { throw LuaError("run_with_cache: pos_slice \(p) is out of range") }
                         d.cachePositions = (p, p == -1 ? nil : next)
+                        d.cacheSinglePosition = true
                     } else if lua_type(l.L, idx) == LUA_TTABLE {
                         let r = try Lua(l.L, function: "run_with_cache").intTable(idx)
                         guard r.count == 1 || r.count == 2 else { throw LuaError("run_with_cache: pos_slice must be a position or a {start, stop} range") }

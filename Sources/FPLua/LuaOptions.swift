@@ -48,6 +48,12 @@ enum LuaOptions {
             if d < bestDistance { (best, bestDistance) = (k, d) }
         }
         if bestDistance <= (a.count <= 3 ? 1 : Swift.max(2, a.count / 3)) { return best }
+        // a spelled-out name whose initials are the key: learning_rate -> lr
+        let words = name.lowercased().split(separator: "_")
+        if words.count >= 2 {
+            let initials = String(words.compactMap(\.first))
+            if let k = known.first(where: { $0.lowercased() == initials }) { return k }
+        }
         func prefix(_ k: String) -> Int { zip(a, k.lowercased().utf8).prefix { $0 == $1 }.count }
         let sharing = known.filter { prefix($0) >= 4 }
         return sharing.count == 1 ? sharing[0] : nil

@@ -119,6 +119,11 @@ public struct Lua {
     }
 
     public func optNumber(_ i: Int32) throws -> Double? { isNone(i) ? nil : try number(i) }
+    /// Fills `t` with the number at i: a Lua integer exactly (int64 beyond 2^53), else as a Double.
+    public func fill(_ t: Tensor, from i: Int32) throws {
+        if lua_type(L, i) == LUA_TNUMBER && lua_isinteger(L, i) != 0 { try t.fill(int: Int64(fp_tointeger(L, i))) }
+        else { try t.fill(try number(i)) }
+    }
 
     /// An integer argument; floats with an integral value are accepted (3.0), others are errors.
     public func int(_ i: Int32) throws -> Int {

@@ -229,7 +229,7 @@ enum LuaTensorMethods {
             ("masked_fill_", { l in
                 let t = try l.tensor(1); try t.maskedFillInPlace(try l.tensor(2), try l.number(3)); l.push(t); return 1
             }),
-            ("fill_", { l in let t = try l.tensor(1); try t.fill(try l.number(2)); l.push(t); return 1 }),
+            ("fill_", { l in let t = try l.tensor(1); try l.fill(t, from: 2); l.push(t); return 1 }),
             ("zero_", { l in let t = try l.tensor(1); try t.fill(0); l.push(t); return 1 }),
             ("copy_", { l in let t = try l.tensor(1); try t.copyFrom(try l.tensorOrScalar(2)); l.push(t); return 1 }),
             ("gather", { l in l.push(try l.tensor(1).gather(try l.int(2), try l.tensor(3))); return 1 }),

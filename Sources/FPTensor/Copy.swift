@@ -64,6 +64,15 @@ extension Tensor {
         }
     }
 
+    /// fill with an integer: exact in an int64 tensor (a Double would round values beyond 2^53).
+    public func fill(int v: Int64) throws {
+        guard dtype == .int64 else { return try fill(Double(v)) }
+        try checkValid()
+        let loop = StridedLoop(shape: shape, strides: [strides])
+        let p = try intPointer()
+        loop.forEachRow { off, n, inner in for i in 0..<n { p[off[0] + i * inner[0]] = v } }
+    }
+
     /// A contiguous copy converted to `dt` (self when already of that dtype).
     public func to(_ dt: DType) throws -> Tensor {
         if dt == dtype { return self }

@@ -146,12 +146,13 @@ for tn, (dirpath, setup) in {
     "searchpath_template": ("@OUT@/?.lua;@S@", None),
 }.items():
     body = 'package.path = "%s/?.lua;" .. package.path\nprint(require("evilmod"))\n' % dirpath
-    case("sandbox", "require_%s" % tn, body, "error " + REFUSED,
+    # with Landlock the file outside is invisible: Lua's searcher reports it as not found
+    case("sandbox", "require_%s" % tn, body, "error " + REFUSED + "|module 'evilmod' not found",
          "require through package.path = %s is refused" % dirpath, flags=SANDBOX,
          setup=[setup] if setup else [], quick=(tn == "invalid_utf8"))
 case("sandbox", "require_package_searchpath_then_loadfile",
-     'local p = package.searchpath("evilmod", "@OUT@/?.lua")\nprint(assert(loadfile(p))())\n',
-     "error " + REFUSED, "package.searchpath names an outside file; loading it is refused", flags=SANDBOX)
+     'local p = assert(package.searchpath("evilmod", "@OUT@/?.lua"))\nprint(assert(loadfile(p))())\n',
+     "error " + REFUSED + "|no file '", "package.searchpath names an outside file; loading it is refused", flags=SANDBOX)
 case("sandbox", "require_custom_searcher",
      'table.insert(package.searchers, 1, function(name) return loadfile("@OUT@/" .. name .. ".lua") end)\nprint(require("evilmod"))\n',
      "error " + REFUSED, "a searcher added by the script still goes through the checked loadfile", flags=SANDBOX)
@@ -264,7 +265,8 @@ for name, code in [
     ("binary_chunk_require", 'package.path = "@S@/?.luac;" .. package.path\nrequire("bin")'),
     ("debug_getupvalue", 'local n, f = debug.getupvalue(io.open, 1) print(n, f)'),
     ("debug_getregistry", 'print(debug.getregistry())'),
-    ("debug_require", 'local d = require("debug") print(d.getinfo(1))'),
+    # require "debug" gives the reduced table: traceback and a getinfo that hands out no functions
+    ("debug_require", 'local d = require("debug") print(d.getinfo(1, "f").func)'),
     ("debug_sethook", 'debug.sethook(function() end, "l")'),
     ("os_tmpname", 'local n = os.tmpname() os.remove(n) print("made", n)'),
 ]:
@@ -553,7 +555,7 @@ EMPTY_OPS = [
     ("clone", "t:clone()", "r:numel() == 0"),
     ("float_to_int", "t:int()", "r:numel() == 0"),
     ("view_flat", "t:view(-1)", "r:numel() == 0"),
-    ("cat_self", "fp.cat({ t, t }, 0)", "false"),
+    ("cat_self", "fp.cat({ t, t }, 0)", "r.shape[1] == 1 << 41 and r.shape[2] == 0"),
     ("stack", "fp.stack({ t, t })", "r:numel() == 0"),
     ("index_row", "t[0]", "r:numel() == 0"),
     ("nonzero", "t:nonzero()", "r:numel() == 0"),
@@ -737,7 +739,9 @@ for name, code in BOMBS:
          "ok", "issue 7: a Lua heap bomb (%s) under --max-memory 256M ends in a catchable 'not enough memory' error and fp goes on" % name.replace("_", " "),
          flags=LIMIT, mem="700M", rlimit="2G", timeout=120, quick=(name in ("string_doubling", "table_growth")))
 TBOMBS = [
-    ("zeros", 'fp.zeros(1 << 29)'), ("arange", 'fp.arange(1 << 29)'), ("arange_float", 'fp.arange(0, 1 << 29, 1.0)'),
+    # (no float arange here: float32 cannot tell 2^29 steps apart, so fp refuses that range for
+    # its precision before any allocation; misuse/int_arange_float_* covers the refusal)
+    ("zeros", 'fp.zeros(1 << 29)'), ("arange", 'fp.arange(1 << 29)'),
     ("linspace", 'fp.linspace(0, 1, 1 << 29)'), ("randn", 'fp.randn(1 << 29)'), ("rand", 'fp.rand(1 << 15, 1 << 15)'),
     ("randint", 'fp.randint(10, { 1 << 29 })'), ("randperm", 'fp.randperm(1 << 29)'), ("eye", 'fp.eye(1 << 15)'),
     ("full", 'fp.full({ 1 << 29 }, 1)'), ("ones_like_expanded", 'fp.ones_like(fp.ones(1):expand(1 << 29))'),
@@ -849,7 +853,7 @@ INTBAD = [
     ("fill_nan", 'fp.zeros(2, "int"):fill_(0/0)'), ("masked_fill_nan", 'fp.zeros(2, "int"):masked_fill(fp.ones(2, "bool"), 0/0)'),
     ("scatter_nan", 'fp.zeros(2, "int"):scatter(0, fp.tensor({ 0 }, "int"), 0/0)'),
     ("copy_number_nan", 'fp.zeros(2, "int"):copy_(0/0)'), ("arange_int_dtype_nan", 'fp.arange(0, 0/0)'),
-    ("add_nan_to_int", 'fp.zeros(2, "int"):add(0/0)'),
+    # (an int tensor + NaN is a float tensor, as torch promotes it: not a misuse)
 ]
 for name, expr in INTBAD:
     case("misuse", "intval_%s" % name, expr + "\nprint('accepted')\n", "error .",

@@ -2,5 +2,5 @@
 -- no program starts and no native code loads: debug require
 --@ expect: error disabled|not found|binary chunk|only text chunks|nil value|sandbox|not allowed|[Pp]ermission denied|Operation not permitted
 --@ flags: --sandbox --allow-write @W@ --allow-read @FIX@
-local d = require("debug") print(d.getinfo(1))
+local d = require("debug") print(d.getinfo(1, "f").func)
 print('ran')
