@@ -202,11 +202,11 @@ enum LuaFPModule {
         LuaModel.install(L)
         fp_newtable(L)
         let mod = lua_gettop(L)
-        for (name, body) in functions + LuaFPExtras.functions + LuaAutograd.functions {
+        for (name, body) in functions + LuaNumericFunctions.functions + LuaAutograd.functions {
             LuaRegistry.push(L, id: LuaRegistry.register(name, body))
             lua_setfield(L, mod, name)
         }
-        for (sub, fns) in LuaFPExtras.submodules {
+        for (sub, fns) in LuaNumericFunctions.submodules {
             fp_newtable(L)
             for (name, body) in fns {
                 LuaRegistry.push(L, id: LuaRegistry.register("\(sub).\(name)", body))

@@ -4,7 +4,7 @@ import Foundation
 
 /// fp functions backed by FPTensor's random, linear algebra and sorting modules, and the
 /// sorting methods added to the tensor methods table.
-enum LuaFPExtras {
+enum LuaNumericFunctions {
     static var functions: [(String, LuaFunction)] {
         [
             ("seed", { l in
