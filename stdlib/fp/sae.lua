@@ -641,38 +641,32 @@ function Model:hook_points()
   return names
 end
 
--- model:run_with_saes(input, saes, opts): splices the dictionaries for one run (SAELens's
--- run_with_saes); opts as run_with_hooks, plus use_error_term.
-function Model:run_with_saes(input, saes, opts)
+-- Runs model[method](input, rest) with the dictionaries spliced for that run only (removed
+-- again also when the run fails); opts as the method's, plus use_error_term.
+local function with_saes_for_one_run(self, method, fname, input, saes, opts)
   if is_sae(saes) then saes = { saes } end
-  if type(saes) ~= "table" then raise("run_with_saes: expected a dictionary or a list of them") end
+  if type(saes) ~= "table" then raise(fname .. ": expected a dictionary or a list of them") end
   opts = opts or {}
   local rest, use_err = {}, opts.use_error_term
   for k, v in pairs(opts) do if k ~= "use_error_term" then rest[k] = v end end
   local added = {}
   local ok, a, b = pcall(function()
     for _, s in ipairs(saes) do self:add_sae(s, { use_error_term = use_err }); added[#added + 1] = s end
-    return self:run_with_hooks(input, rest)
+    return self[method](self, input, rest)
   end)
   for _, s in ipairs(added) do self:remove_sae(s) end
   if not ok then error(a, 0) end
   return a, b
 end
 
+-- model:run_with_saes(input, saes, opts) and model:run_with_cache_with_saes(input, saes, opts):
+-- SAELens's names; opts as run_with_hooks / run_with_cache, plus use_error_term.
+function Model:run_with_saes(input, saes, opts)
+  return with_saes_for_one_run(self, "run_with_hooks", "run_with_saes", input, saes, opts)
+end
+
 function Model:run_with_cache_with_saes(input, saes, opts)
-  if is_sae(saes) then saes = { saes } end
-  if type(saes) ~= "table" then raise("run_with_cache_with_saes: expected a dictionary or a list of them") end
-  opts = opts or {}
-  local rest, use_err = {}, opts.use_error_term
-  for k, v in pairs(opts) do if k ~= "use_error_term" then rest[k] = v end end
-  local added = {}
-  local ok, a, b = pcall(function()
-    for _, s in ipairs(saes) do self:add_sae(s, { use_error_term = use_err }); added[#added + 1] = s end
-    return self:run_with_cache(input, rest)
-  end)
-  for _, s in ipairs(added) do self:remove_sae(s) end
-  if not ok then error(a, 0) end
-  return a, b
+  return with_saes_for_one_run(self, "run_with_cache", "run_with_cache_with_saes", input, saes, opts)
 end
 
 -- feature_acts, attribution, set_features_hook, steer, logit_effects, activation_stats,
