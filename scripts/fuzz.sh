@@ -44,6 +44,10 @@ module CLua {
   link "lua5.4"
   export *
 }
+module CSandbox {
+  header "$root/Sources/CSandbox/include/CSandbox.h"
+  export *
+}
 EOF
 
 # Rebuilds a module only when one of its sources is newer than its object.
@@ -52,6 +56,14 @@ stale() { local obj=$1; shift; [ ! -f "$obj" ] || [ -n "$(find "$@" -newer "$obj
 if stale "$B/obj/cpu.o" Sources/CBLAS; then
   echo "fuzz: compiling CBLAS"
   clang -O2 -c Sources/CBLAS/cpu.c -I Sources/CBLAS/include -o "$B/obj/cpu.o"
+fi
+# CSandbox (temporary-file cleanup, Landlock, seccomp): FPTensor and FPLua call it.
+if stale "$B/obj/csandbox.o" Sources/CSandbox; then
+  echo "fuzz: compiling CSandbox (instrumented)"
+  for f in Sources/CSandbox/*.c; do
+    clang -O1 -fsanitize=address,fuzzer-no-link -c "$f" -I Sources/CSandbox/include -o "$B/obj/csandbox-$(basename "$f" .c).o"
+  done
+  ld -r "$B"/obj/csandbox-*.o -o "$B/obj/csandbox.o"
 fi
 if stale "$B/obj/FPTensor.o" Sources/FPTensor; then
   echo "fuzz: compiling FPTensor (instrumented)"
@@ -67,15 +79,18 @@ fi
 if stale "$B/fp-fuzz" Tests/Fuzz "$B/obj/FPModels.o" "$B/obj/FPTensor.o"; then
   echo "fuzz: linking .build/fuzz/fp-fuzz"
   swiftc "${common[@]}" -module-name FPFuzz Tests/Fuzz/*.swift \
-    "$B/obj/FPTensor.o" "$B/obj/FPModels.o" "$B/obj/cpu.o" \
+    "$B/obj/FPTensor.o" "$B/obj/FPModels.o" "$B/obj/cpu.o" "$B/obj/csandbox.o" \
     -lopenblas -lFoundationNetworking -o "$B/fp-fuzz" 2> >(grep -v "Cannot export local symbol" >&2)
 fi
 
 # The Lua API harness: FPLua and the C shim on top of the same modules.
 if [[ " ${targets[*]} " == *" lua_"* ]]; then
   if stale "$B/obj/shim.o" Sources/CLua; then
-    echo "fuzz: compiling the C shim (instrumented)"
-    clang -O1 -fsanitize=address,fuzzer-no-link -c Sources/CLua/shim.c -I Sources/CLua/include -o "$B/obj/shim.o"
+    echo "fuzz: compiling the C shim, Lua allocator and sandbox wrappers (instrumented)"
+    for f in Sources/CLua/*.c; do
+      clang -O1 -fsanitize=address,fuzzer-no-link -c "$f" -I Sources/CLua/include $(pkg-config --cflags lua5.4) -o "$B/obj/clua-$(basename "$f" .c).o"
+    done
+    ld -r "$B"/obj/clua-*.o -o "$B/obj/shim.o"
   fi
   if stale "$B/obj/FPLua.o" Sources/FPLua "$B/obj/FPModels.o" "$B/obj/FPTensor.o"; then
     echo "fuzz: compiling FPLua (instrumented)"
@@ -85,7 +100,7 @@ if [[ " ${targets[*]} " == *" lua_"* ]]; then
   if stale "$B/fp-fuzz-lua" Tests/Fuzz/lua "$B/obj/FPLua.o" "$B/obj/shim.o"; then
     echo "fuzz: linking .build/fuzz/fp-fuzz-lua"
     swiftc "${common[@]}" -module-name FPFuzzLua Tests/Fuzz/lua/FuzzLuaMain.swift \
-      "$B/obj/FPTensor.o" "$B/obj/FPModels.o" "$B/obj/FPLua.o" "$B/obj/cpu.o" "$B/obj/shim.o" \
+      "$B/obj/FPTensor.o" "$B/obj/FPModels.o" "$B/obj/FPLua.o" "$B/obj/cpu.o" "$B/obj/shim.o" "$B/obj/csandbox.o" \
       -lopenblas -llua5.4 -lm -lFoundationNetworking -o "$B/fp-fuzz-lua" 2> >(grep -v "Cannot export local symbol" >&2)
   fi
 fi

@@ -34,14 +34,14 @@ struct Repl: ParsableCommand {
         while true {
             Repl.promptInterrupted = 0
             guard var chunk = readLine(prompt: "> ", interactive) else {
-                if Repl.promptInterrupted != 0 { print("^C"); continue }   // Ctrl-C clears the line
+                if Repl.interruptedAtPrompt() { print("^C"); continue }   // Ctrl-C clears the line
                 break
             }
             if chunk.trimmingCharacters(in: .whitespaces).isEmpty { continue }
             // keep reading while the chunk is incomplete
             var cancelled = false
             while compile(host.L, chunk) == .incomplete {
-                guard let more = readLine(prompt: ">> ", interactive) else { cancelled = Repl.promptInterrupted != 0; break }
+                guard let more = readLine(prompt: ">> ", interactive) else { cancelled = Repl.interruptedAtPrompt(); break }
                 chunk += "\n" + more
             }
             if cancelled { print("^C"); continue }   // Ctrl-C drops the unfinished chunk
@@ -53,6 +53,14 @@ struct Repl: ParsableCommand {
 
     nonisolated(unsafe) static var promptInterrupted: sig_atomic_t = 0
     static let onPromptInterrupt: @convention(c) (Int32) -> Void = { _ in Repl.promptInterrupted = 1 }
+
+    /// After readline returned nil: was it Ctrl-C (not Ctrl-D)? A process-directed SIGINT may
+    /// run its handler on another thread (OpenBLAS's workers do not block it), a moment after
+    /// readline returned, so the flag is given 100 ms to appear before this counts as Ctrl-D.
+    static func interruptedAtPrompt() -> Bool {
+        for _ in 0..<20 where promptInterrupted == 0 { usleep(5000) }
+        return promptInterrupted != 0
+    }
 
     enum CompileStatus { case incomplete, error }
 
