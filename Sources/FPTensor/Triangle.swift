@@ -6,6 +6,7 @@ extension Tensor {
     /// The diagonal `offset` above (below, when negative) the main diagonal of the matrices
     /// spanned by dims d1 and d2. Both dims are removed and the diagonal becomes the last dim.
     public func diagonal(offset k: Int = 0, _ d1: Int = 0, _ d2: Int = 1) throws -> Tensor {
+        try checkValid()   // a view of freed memory would fail only later
         guard rank >= 2 else { throw TensorError("diagonal: expected a tensor with at least 2 dimensions, got \(rank)") }
         let a = try dim(d1, "diagonal"), b = try dim(d2, "diagonal")
         guard a != b else { throw TensorError("diagonal: dim1 and dim2 cannot be the same dim (\(a))") }
