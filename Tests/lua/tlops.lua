@@ -146,6 +146,11 @@ test("einops: views where einops has views, gradients flow, lists are stacked, f
   assert_equal(y.shape, { 2, 2, 3 })
   fp.reduce(y, "b h d -> h", "sum"):sum():backward()
   assert_close(x.grad, fp.ones(2, 6), 0)
+  -- a pure permute or split is a view: writes through it reach the input
+  local base = fp.zeros(2, 6)
+  fp.rearrange(base, "b (h d) -> h b d", { h = 2 }):fill_(1)
+  assert(base:sum() == 12)
+  assert(not fp.rearrange(base, "a b -> b a"):is_contiguous())
   local s = fp.rearrange({ fp.ones(2), fp.zeros(2) }, "n d -> d n")
   assert_equal(s:tolist(), { { 1, 0 }, { 1, 0 } })
   assert(fp.reduce(fp.ones(2, 3), "a b ->", "sum") == 6)
