@@ -7,7 +7,8 @@ import FPTensor
 /// `name` and `layer`. Functions are held in the Lua registry while the dispatcher lives.
 final class LuaHookDispatcher: HookDispatcher {
     enum Matcher { case name(String), filter(Int32) }
-    struct Entry { let matcher: Matcher; let fn: Int32; let id: Int }
+    /// permanent: kept by model:reset_hooks() (TransformerLens's is_permanent / add_perma_hook)
+    struct Entry { let matcher: Matcher; let fn: Int32; let id: Int; var permanent = false }
 
     /// The main thread's state (for the registry); hooks run on LuaThreads.running(or: L).
     let L: OpaquePointer
@@ -43,6 +44,26 @@ final class LuaHookDispatcher: HookDispatcher {
         return true
     }
 
+    /// model:reset_hooks(): removes the hooks that are not permanent (all of them with `includingPermanent`).
+    func reset(includingPermanent: Bool) {
+        let (gone, kept) = (entries.filter { includingPermanent || !$0.permanent }, entries.filter { !includingPermanent && $0.permanent })
+        for e in gone { release(e) }
+        entries = kept
+        wantsMemo = [:]
+    }
+
+    /// Takes over every hook of `other` (a run's hooks kept by reset_hooks_end = false) as
+    /// non-permanent hooks with fresh handles; `other` is left empty.
+    func adopt(_ other: LuaHookDispatcher) {
+        for e in other.entries {
+            entries.append(Entry(matcher: e.matcher, fn: e.fn, id: nextID))
+            nextID += 1
+        }
+        other.entries = []
+        other.wantsMemo = [:]
+        wantsMemo = [:]
+    }
+
     func releaseAll() {
         for e in entries { release(e) }
         for r in ownedRefs { luaL_unref(L, fp_registryindex(), r) }
@@ -53,7 +74,7 @@ final class LuaHookDispatcher: HookDispatcher {
 
     /// Adds a hook: name (string) or filter function at `nameIndex`, function at `fnIndex`.
     @discardableResult
-    func add(_ lua: Lua, nameIndex: Int32, fnIndex: Int32, knownPoints: Set<String>) throws -> Int {
+    func add(_ lua: Lua, nameIndex: Int32, fnIndex: Int32, knownPoints: Set<String>, permanent: Bool = false) throws -> Int {
         let L = lua.L   // the caller's stack, which may be a coroutine's
         guard fp_isfunction(L, fnIndex) != 0 else {
             throw LuaError("\(lua.function): a hook must be a function(act, hook), got \(lua.typeName(fnIndex))")
@@ -74,7 +95,7 @@ final class LuaHookDispatcher: HookDispatcher {
         lua_pushvalue(L, fnIndex)
         let id = nextID
         nextID += 1
-        entries.append(Entry(matcher: matcher, fn: luaL_ref(L, fp_registryindex()), id: id))
+        entries.append(Entry(matcher: matcher, fn: luaL_ref(L, fp_registryindex()), id: id, permanent: permanent))
         wantsMemo = [:]
         return id
     }
