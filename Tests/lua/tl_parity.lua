@@ -38,6 +38,18 @@ test("hooks: what stays attached after each call is what TransformerLens keeps",
   m:hooks({ { name, zero } }, function() probe("hooks_context_inside") end); probe("hooks_context_after")
   m:hooks({ { name, zero } }, function() end, { reset_hooks_end = false }); probe("hooks_context_kept_by_reset_hooks_end_false")
   m:reset_hooks()
+  local keep = { fwd_hooks = { { name, zero } }, reset_hooks_end = false }
+  m:run_with_hooks(toks, keep); m:run_with_hooks(toks, {}); probe("kept_run_hooks_after_next_run_with_hooks")
+  m:run_with_hooks(toks, keep); m:run_with_cache(toks); probe("kept_run_hooks_after_next_run_with_cache")
+  m:run_with_hooks(toks, keep)
+  m:hooks({}, function()
+    m:run_with_hooks(toks, {})
+    probe("kept_run_hooks_inside_hooks_context")
+  end)
+  probe("kept_run_hooks_after_hooks_context")
+  m:add_hook(name, zero)
+  m:run_with_hooks(toks, keep); m:run_with_hooks(toks, {}); probe("add_hook_survives_level_reset")
+  m:reset_hooks()
   assert(math.abs(want.base - want.add_hook) > 0.1, "the fixture's ablation must change the probe")
   for step, v in pairs(want) do
     assert(got[step] ~= nil, "step " .. step .. " not run")
@@ -60,10 +72,12 @@ test("hooks: add_hook { is_permanent = true } is add_perma_hook; options are che
   expect_error(function() m:run_with_hooks(toks, { reset_hooks_end = false,
     bwd_hooks = { { "blocks.0.hook_attn_out", function() end } } }) end, "bwd_hooks")
   expect_error(function() m:reset_hooks(true) end, "options table")
-  -- a hook kept by reset_hooks_end = false is removed when its run raises too? no: it is kept only
-  -- when the call returns; a failing run removes its hooks (nothing half-attached)
+  -- as TransformerLens's `finally`: a run that raises still keeps its hooks with reset_hooks_end = false
   expect_error(function() m:run_with_hooks(toks, { reset_hooks_end = false, fwd_hooks = {
     { "blocks.0.hook_attn_out", function() error("boom") end } } }) end, "boom")
+  expect_error(function() m:forward(toks) end, "boom")
+  m:reset_hooks()
+  assert_close(m:forward(toks)[{ 0, -1, 0 }], base, 1e-6)
 end)
 
 -- 2. grouped-query attention --------------------------------------------------------------------
@@ -151,6 +165,7 @@ test("cache: negative layers, short names, and why a name is missing", function(
   expect_error(function() f:act("resid_post", -1) end, "filtered out by names_filter")
   expect_error(function() f:act("resid_postt", 0) end, "no such hook point.*blocks.0.hook_resid_post")
   expect_error(function() return f["attn1"] end, "filtered out")
+  assert(f.pos_slice == nil and f["resid_postt1"] == nil, "a key that names no hook point is nil, as in a table")
   expect_error(function() c:act("resid_postt", 0) end, "no such hook point")
 end)
 

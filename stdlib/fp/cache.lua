@@ -13,14 +13,18 @@ local filtered = setmetatable({}, { __mode = "k" })   -- cache -> true when run_
 
 local get
 
--- Methods first; then a TransformerLens short name (cache["pattern0"], cache["embed"]) is looked
--- up as cache:act would; any other missing key is nil, as in a plain table.
-local meta = { __name = "fp.ActivationCache", __index = function(cache, key)
+-- Methods first; then a TransformerLens short name of one of the model's hook points
+-- (cache["pattern0"], cache["embed"]) is looked up as cache:act would (an error when the run left
+-- it out); any other missing key is nil, as in a plain table.
+local meta = { __name = "fp.ActivationCache", __methods = methods, __index = function(cache, key)
   local m = methods[key]
   if m ~= nil then return m end
-  if type(key) == "string" and not key:find(".", 1, true) and key:sub(1, 5) ~= "hook_" and key:match("^[a-z_]+%d*[a-z0-9_]*$") then
+  if type(key) == "string" and not key:find(".", 1, true) and key:sub(1, 5) ~= "hook_" then
     local ok, name = pcall(require("fp.utils").act_name, key)
-    if ok and name ~= key then return get(cache, name) end
+    local model = model_of[cache]
+    if ok and name ~= key and model then
+      for _, n in ipairs(model:hook_points()) do if n == name then return get(cache, name) end end
+    end
   end
   return nil
 end }

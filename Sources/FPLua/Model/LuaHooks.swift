@@ -8,7 +8,10 @@ import FPTensor
 final class LuaHookDispatcher: HookDispatcher {
     enum Matcher { case name(String), filter(Int32) }
     /// permanent: kept by model:reset_hooks() (TransformerLens's is_permanent / add_perma_hook)
-    struct Entry { let matcher: Matcher; let fn: Int32; let id: Int; var permanent = false }
+    /// level: the nesting depth of the run_with_hooks / run_with_cache / hooks call whose hooks
+    /// were kept by reset_hooks_end = false (nil: add_hook); the next such call at that depth
+    /// that resets removes them, as TransformerLens's context levels do.
+    struct Entry { let matcher: Matcher; let fn: Int32; let id: Int; var permanent = false; var level: Int? = nil }
 
     /// The main thread's state (for the registry); hooks run on LuaThreads.running(or: L).
     let L: OpaquePointer
@@ -54,13 +57,23 @@ final class LuaHookDispatcher: HookDispatcher {
 
     /// Takes over every hook of `other` (a run's hooks kept by reset_hooks_end = false) as
     /// non-permanent hooks with fresh handles; `other` is left empty.
-    func adopt(_ other: LuaHookDispatcher) {
+    func adopt(_ other: LuaHookDispatcher, level: Int) {
         for e in other.entries {
-            entries.append(Entry(matcher: e.matcher, fn: e.fn, id: nextID))
+            entries.append(Entry(matcher: e.matcher, fn: e.fn, id: nextID, level: level))
             nextID += 1
         }
         other.entries = []
         other.wantsMemo = [:]
+        wantsMemo = [:]
+    }
+
+    /// The end of a call at nesting depth `level` with reset_hooks_end: removes the hooks an
+    /// earlier call at that depth kept.
+    func removeLevel(_ level: Int) {
+        let gone = entries.filter { !$0.permanent && $0.level == level }
+        guard !gone.isEmpty else { return }
+        for e in gone { release(e) }
+        entries.removeAll { !$0.permanent && $0.level == level }
         wantsMemo = [:]
     }
 

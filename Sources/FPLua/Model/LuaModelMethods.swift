@@ -170,6 +170,14 @@ enum LuaModelMethods {
         return !(try l.boolOption(opts, "reset_hooks_end", default: true))
     }
 
+    /// The end of run_with_hooks / run_with_cache / hooks (also when it raised): the call's hooks
+    /// stay as add_hook hooks (reset_hooks_end = false), or they go together with the hooks an
+    /// earlier call at the same nesting depth kept (TransformerLens's reset at its context level).
+    static func endOfCall(_ b: ModelBox, _ d: LuaHookDispatcher, keep: Bool, level: Int) {
+        if keep { b.permanentHooks.adopt(d, level: level) } else { b.permanentHooks.removeLevel(level) }
+        d.releaseAll()
+    }
+
     /// An optional options argument: nil, absent or a table.
     static func optionsTable(_ l: Lua, _ i: Int32) throws {
         let t = l.type(i)
@@ -261,9 +269,9 @@ enum LuaModelMethods {
             ("run_with_hooks", { l in
                 let b = try LuaModel.box(l)
                 try l.checkOptions(3, forwardOptionNames + ["fwd_hooks", "bwd_hooks", "reset_hooks_end"])
-                let keep = try keepsHooks(l, b, 3)
+                let keep = try keepsHooks(l, b, 3), level = b.scopedHooks.count + 1
                 let d = try runHooks(l, b, 3)
-                defer { if keep { b.permanentHooks.adopt(d) }; d.releaseAll() }
+                defer { endOfCall(b, d, keep: keep, level: level) }
                 let bwd = try LuaBackwardHooks.parse(l, 3, knownPoints: b.hookPoints)
                 if keep && bwd != nil {
                     throw LuaError("run_with_hooks: reset_hooks_end = false with bwd_hooks: fp's backward hooks belong to this run's graph (they fire at its backward); add them to each run that needs them")
@@ -273,9 +281,9 @@ enum LuaModelMethods {
             ("run_with_cache", { l in
                 let b = try LuaModel.box(l)
                 try l.checkOptions(3, forwardOptionNames + ["fwd_hooks", "names_filter", "pos_slice", "reset_hooks_end"])
-                let keep = try keepsHooks(l, b, 3)
+                let keep = try keepsHooks(l, b, 3), level = b.scopedHooks.count + 1
                 let d = try runHooks(l, b, 3)
-                defer { if keep { b.permanentHooks.adopt(d) }; d.releaseAll() }
+                defer { endOfCall(b, d, keep: keep, level: level) }
                 d.cacheFilter = try namesFilter(l, b, 3, owner: d)
                 if let idx = l.option(3, "pos_slice") {
                     defer { fp_pop(l.L, 1) }
@@ -443,11 +451,11 @@ enum LuaModelMethods {
                     defer { lua_settop(l.L, pair - 1) }
                     try d.add(l, nameIndex: pair + 1, fnIndex: pair + 2, knownPoints: b.hookPoints)
                 }
+                let level = b.scopedHooks.count + 1
                 b.scopedHooks.append(d)
                 defer {
                     b.scopedHooks.removeAll { $0 === d }
-                    if keep { b.permanentHooks.adopt(d) }
-                    d.releaseAll()
+                    endOfCall(b, d, keep: keep, level: level)
                 }
                 let base = lua_gettop(l.L)
                 lua_pushvalue(l.L, 3)
