@@ -1,7 +1,7 @@
 import Foundation
 
 /// einsum with single-letter axes ("bpd,d->bp") or whitespace-separated names
-/// ("batch pos d, d -> batch pos"). Contractions go through matmul (BLAS): for two operands,
+/// ("batch pos d, d -> batch pos"), and "..." for broadcast leading dims ("...ij,...jk->...ik"). Contractions go through matmul (BLAS): for two operands,
 /// axes are sorted into batch / left-only / right-only / contracted groups, both sides are
 /// permuted and reshaped into one batched matrix product, and the result is permuted back.
 public enum Einsum {
@@ -10,43 +10,75 @@ public enum Einsum {
         var output: [String]
     }
 
-    static func parse(_ equation: String, operands: Int) throws -> Spec {
+    /// Axis names standing for the dims an ellipsis covers ("…0", "…1", ...): '…' is no
+    /// letter, so they never clash with a user's axis names.
+    static func ellipsisAxis(_ k: Int) -> String { "\u{2026}\(k)" }
+
+    static func isEllipsisAxis(_ a: String) -> Bool {
+        a.first == "\u{2026}" && a.count > 1 && a.dropFirst().allSatisfy(\.isNumber)
+    }
+
+    /// Parses the equation; `ranks` (the operands' ranks) is needed to expand "...", which
+    /// stands for the same trailing-aligned broadcast dims in every operand (as torch.einsum).
+    static func parse(_ equation: String, operands: Int, ranks: [Int]? = nil) throws -> Spec {
         let parts = equation.components(separatedBy: "->")
         guard parts.count <= 2 else { throw TensorError("einsum: more than one '->' in \"\(equation)\"") }
         let lhs = parts[0]
         let named = lhs.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).contains(" ") }
             || (parts.count == 2 && parts[1].trimmingCharacters(in: .whitespaces).contains(" "))
-        func axes(_ s: Substring) throws -> [String] {
+        func names(_ s: Substring) throws -> [String] {
             let t = s.trimmingCharacters(in: .whitespaces)
             let list = named ? t.split(separator: " ").map(String.init) : t.map { String($0) }
-            for a in list where !(a.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }) || a.isEmpty {
+            for a in list where !(a.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } || isEllipsisAxis(a)) || a.isEmpty {
                 throw TensorError("einsum: invalid axis name '\(a)' in \"\(equation)\"")
             }
             return list
         }
-        let inputs = try lhs.split(separator: ",", omittingEmptySubsequences: false).map(axes)
-        guard inputs.count == operands else {
-            throw TensorError("einsum: equation \"\(equation)\" has \(inputs.count) operand\(inputs.count == 1 ? "" : "s"), got \(operands) tensor\(operands == 1 ? "" : "s")")
+        // one side: the names before and after its "..." (nil: no ellipsis)
+        func side(_ s: Substring) throws -> (before: [String], after: [String]?) {
+            let pieces = s.components(separatedBy: "...")
+            guard pieces.count <= 2 else { throw TensorError("einsum: more than one '...' in one operand of \"\(equation)\"") }
+            if pieces.count == 1 { return (try names(s), nil) }
+            return (try names(Substring(pieces[0])), try names(Substring(pieces[1])))
+        }
+        let sides = try lhs.split(separator: ",", omittingEmptySubsequences: false).map(side)
+        guard sides.count == operands else {
+            throw TensorError("einsum: equation \"\(equation)\" has \(sides.count) operand\(sides.count == 1 ? "" : "s"), got \(operands) tensor\(operands == 1 ? "" : "s")")
+        }
+        // dims under each operand's ellipsis, aligned from the right
+        var covered = [Int](repeating: 0, count: operands)
+        for (i, sd) in sides.enumerated() {
+            guard let after = sd.after else { continue }
+            guard let ranks, i < ranks.count else { throw TensorError("einsum: '...' needs the operands' ranks") }
+            covered[i] = ranks[i] - sd.before.count - after.count
+            guard covered[i] >= 0 else {
+                throw TensorError("einsum: operand \(i + 1) has \(ranks[i]) dims, fewer than the \(sd.before.count + after.count) named in \"\(equation)\"")
+            }
+        }
+        let e = covered.max() ?? 0
+        let inputs = sides.enumerated().map { i, sd in
+            sd.after.map { sd.before + (e - covered[i]..<e).map(ellipsisAxis) + $0 } ?? sd.before
         }
         var output: [String]
         if parts.count == 2 {
-            output = try axes(Substring(parts[1]))
+            let out = try side(Substring(parts[1]))
+            output = out.after.map { out.before + (0..<e).map(ellipsisAxis) + $0 } ?? out.before
             let all = Set(inputs.joined())
             for a in output where !all.contains(a) {
                 throw TensorError("einsum: output axis '\(a)' does not appear in any input of \"\(equation)\"")
             }
             guard Set(output).count == output.count else { throw TensorError("einsum: output axis repeated in \"\(equation)\"") }
         } else {
-            // Implicit output: axes that appear once, in alphabetical order (numpy's rule).
-            let flat = inputs.joined()
-            output = Set(flat).filter { a in flat.filter { $0 == a }.count == 1 }.sorted()
+            // Implicit output: the ellipsis dims, then axes that appear once in alphabetical order (numpy's rule).
+            let flat = inputs.joined().filter { !isEllipsisAxis($0) }
+            output = (0..<e).map(ellipsisAxis) + Set(flat).filter { a in flat.filter { $0 == a }.count == 1 }.sorted()
         }
         return Spec(inputs: inputs, output: output)
     }
 
     public static func evaluate(_ equation: String, _ operands: [Tensor]) throws -> Tensor {
         guard !operands.isEmpty else { throw TensorError("einsum: expected at least one tensor") }
-        let spec = try parse(equation, operands: operands.count)
+        let spec = try parse(equation, operands: operands.count, ranks: operands.map(\.rank))
         var sizes = [String: Int]()
         var terms = [(Tensor, [String])]()
         for (i, (t, ax)) in zip(operands, spec.inputs).enumerated() {

@@ -28,8 +28,17 @@ extension Tensor {
         outShape.replaceSubrange(dd...dd, with: index.shape)
         var flatShape = shape; flatShape[dd] = idx.count
         let out = try Tensor.empty(flatShape, dtype: dtype)
-        for (j, i) in idx.enumerated() {
-            try out.select(dd, j).copyFrom(try select(dd, i))
+        // rows of `inner` contiguous elements: one memcpy per (outer, picked index)
+        let src = try contiguous()
+        let inner = shape[(dd + 1)...].reduce(1, *), outer = shape[..<dd].reduce(1, *)
+        let rowBytes = inner * dtype.byteSize, n = shape[dd]
+        let from = try src.storage.raw() + src.offset * dtype.byteSize, to = try out.storage.raw()
+        if rowBytes > 0 {
+            for o in 0..<outer {
+                for (j, i) in idx.enumerated() {
+                    (to + (o * idx.count + j) * rowBytes).copyMemory(from: from + (o * n + i) * rowBytes, byteCount: rowBytes)
+                }
+            }
         }
         return try out.reshape(outShape)
     }

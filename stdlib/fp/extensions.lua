@@ -82,3 +82,9 @@ function fp.display(...) return require("fp.display").display(...) end
 -- Sparse dictionaries (SAEs, transcoders): fp.load_sae, model:add_sae, ... (stdlib/fp/sae.lua).
 fp.sae = require "fp.sae"
 fp.load_sae = fp.sae.load
+
+-- einops: fp.rearrange, fp.reduce, fp.repeat_ (stdlib/fp/einops.lua; `repeat` is a Lua keyword).
+do
+  local einops = require "fp.einops"
+  fp.rearrange, fp.reduce, fp.repeat_ = einops.rearrange, einops.reduce, einops.repeat_
+end

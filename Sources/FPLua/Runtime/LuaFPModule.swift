@@ -140,7 +140,7 @@ enum LuaFPModule {
             ("where", { l in l.push(try Tensor.whereSelect(try l.tensor(1), try l.tensorOrScalar(2), try l.tensorOrScalar(3))); return 1 }),
             ("cosine_similarity", { l in
                 let a = try l.tensor(1), b = try l.tensor(2)
-                let d = try l.optInt(3) ?? -1
+                let d = try l.optDimArg(3, default: -1)
                 let eps = try l.optNumber(4) ?? 1e-8
                 let dot = try Tensor.binary(.mul, a, b).reduce(.sum, dims: [d])
                 let na = try a.norm(dims: [d]), nb = try b.norm(dims: [d])
@@ -156,6 +156,7 @@ enum LuaFPModule {
             ("is_tensor", { l in l.push(bool: LuaTensor.get(l.L, 1) != nil); return 1 }),
             ("memory", { l in l.push(int: Storage.liveBytes); return 1 }),
             ("load_model", LuaModel.load),
+            ("torch_generator", LuaTorchGenerator.make),
             ("isatty", { l in
                 // a number that is no file descriptor is not a terminal
                 l.push(bool: Int32(exactly: try l.int(1)).map { isatty($0) != 0 } ?? false); return 1
@@ -202,8 +203,8 @@ enum LuaFPModule {
         LuaModel.install(L)
         fp_newtable(L)
         let mod = lua_gettop(L)
-        for (name, body) in functions + LuaNumericFunctions.functions + LuaAutograd.functions {
-            LuaRegistry.push(L, id: LuaRegistry.register(name, body))
+        for (name, body) in functions + LuaNumericFunctions.functions + LuaAutograd.functions + LuaTensorOps.functions {
+            LuaRegistry.push(L, id: LuaRegistry.register(name, LuaArity.checked(name, method: false, body)))
             lua_setfield(L, mod, name)
         }
         for (sub, fns) in LuaNumericFunctions.submodules {
@@ -220,6 +221,7 @@ enum LuaFPModule {
         lua_getfield(L, -1, "__methods")
         lua_setfield(L, mod, "Tensor")
         fp_pop(L, 1)
+        LuaTorchGenerator.install(L)
         _ = fp_getmetatable_named(L, LuaModel.metatableName)
         lua_getfield(L, -1, "__methods")
         lua_setfield(L, mod, "Model")

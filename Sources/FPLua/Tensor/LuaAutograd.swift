@@ -87,10 +87,10 @@ enum LuaAutograd {
             ("contiguous", { l in l.push(try AG.contiguous(try l.tensor(1))); return 1 }),
             ("view", shapeView("view") { l, t in try t.view(try l.intList(from: 2)) }),
             ("reshape", shapeView("reshape") { l, t in try t.reshape(try l.intList(from: 2)) }),
-            ("flatten", shapeView("flatten") { l, t in try t.flatten(try l.optInt(2) ?? 0, try l.optInt(3) ?? -1) }),
-            ("unsqueeze", shapeView("unsqueeze") { l, t in try t.unsqueeze(try l.int(2)) }),
-            ("squeeze", shapeView("squeeze") { l, t in try t.squeeze(try l.optInt(2)) }),
-            ("transpose", { l in l.push(try AG.transpose(try l.tensor(1), try l.int(2), try l.int(3))); return 1 }),
+            ("flatten", shapeView("flatten") { l, t in try t.flatten(try l.optDimArg(2, default: 0, "start_dim"), try l.optDimArg(3, default: -1, "end_dim")) }),
+            ("unsqueeze", shapeView("unsqueeze") { l, t in try t.unsqueeze(try l.dimArg(2)) }),
+            ("squeeze", shapeView("squeeze") { l, t in try R.squeeze(l, t) }),
+            ("transpose", { l in l.push(try AG.transpose(try l.tensor(1), try l.dimArg(2, "dim0"), try l.dimArg(3, "dim1"))); return 1 }),
             ("T", { l in
                 let t = try l.tensor(1)
                 guard t.rank >= 2 else { l.push(t); return 1 }   // T() of a 0-d or 1-d tensor is itself
@@ -101,12 +101,12 @@ enum LuaAutograd {
             ("expand_as", { l in l.push(try AG.expand(try l.tensor(1), try l.tensor(2).shape)); return 1 }),
             ("narrow", { l in
                 let t = try l.tensor(1)
-                let d = try l.int(2), s = try l.int(3), n = try l.int(4)
+                let d = try l.dimArg(2), s = try l.int(3), n = try l.int(4)
                 l.push(try AG.region(t, "narrow") { try $0.narrow(d, s, n) }); return 1
             }),
             ("select", { l in
                 let t = try l.tensor(1)
-                let d = try l.int(2), i = try l.int(3)
+                let d = try l.dimArg(2), i = try l.int(3)
                 l.push(try AG.region(t, "select") { try $0.select(d, i) }); return 1
             }),
             ("matmul", { l in l.push(try AG.matmul(try l.tensor(1), try l.tensor(2))); return 1 }),
@@ -133,8 +133,8 @@ enum LuaAutograd {
                 let corr = try l.intOption(correctionIndex(l), "correction") ?? 1
                 return try R.pushReduced(l, try AG.unary(.sqrt, AG.variance(t, dims: dims, correction: corr, keepdim: keep)))
             }),
-            ("softmax", { l in l.push(try AG.softmax(try l.tensor(1), dim: try l.optInt(2) ?? -1, log: false)); return 1 }),
-            ("log_softmax", { l in l.push(try AG.softmax(try l.tensor(1), dim: try l.optInt(2) ?? -1, log: true)); return 1 }),
+            ("softmax", { l in l.push(try AG.softmax(try l.tensor(1), dim: try l.optDimArg(2, default: -1), log: false)); return 1 }),
+            ("log_softmax", { l in l.push(try AG.softmax(try l.tensor(1), dim: try l.optDimArg(2, default: -1), log: true)); return 1 }),
             ("gelu", { l in
                 let t = try l.tensor(1)
                 let mode = try l.optString(2) ?? "none"
@@ -163,10 +163,10 @@ enum LuaAutograd {
             }),
             ("scatter_", { l in
                 let t = try inPlaceTarget(l, "scatter_")
-                try t.scatterInPlace(try l.int(2), try l.tensor(3), try l.tensorOrScalar(4)); l.push(t); return 1
+                try t.scatterInPlace(try l.dimArg(2), try l.tensor(3), try l.tensorOrScalar(4)); l.push(t); return 1
             }),
-            ("gather", { l in l.push(try AG.gather(try l.tensor(1), dim: try l.int(2), try l.tensor(3))); return 1 }),
-            ("index_select", { l in l.push(try AG.indexSelect(try l.tensor(1), try l.int(2), try l.tensor(3))); return 1 }),
+            ("gather", { l in l.push(try AG.gather(try l.tensor(1), dim: try l.dimArg(2), try l.tensor(3))); return 1 }),
+            ("index_select", { l in l.push(try AG.indexSelect(try l.tensor(1), try l.dimArg(2), try l.tensor(3))); return 1 }),
             ("cross_entropy", crossEntropy),
             ("layer_norm", { l in
                 let t = try l.tensor(1)
@@ -183,8 +183,11 @@ enum LuaAutograd {
     }
 
     /// The tensor an untaped in-place method writes into (argument 1).
-    static func inPlaceTarget(_ l: Lua, _ fn: String) throws -> Tensor {
-        let t = try l.tensor(1)
+    static func inPlaceTarget(_ l: Lua, _ fn: String) throws -> Tensor { try inPlaceTarget(l, 1, fn) }
+
+    static func inPlaceTarget(_ l: Lua, _ i: Int32, _ fn: String? = nil) throws -> Tensor {
+        let fn = fn ?? l.function
+        let t = try l.tensor(i)
         if Autograd.enabled && t.requiresGrad {
             throw LuaError("\(fn): in-place on a tensor that requires grad is not differentiable (use the out-of-place form, index assignment t[{...}] = v, detach(), or fp.no_grad)")
         }
@@ -226,8 +229,8 @@ enum LuaAutograd {
 
     static var functions: [(String, LuaFunction)] {
         [
-            ("cat", { l in l.push(try AG.cat(try LuaFPModule.tensorList(l, 1), dim: try l.optInt(2) ?? 0)); return 1 }),
-            ("stack", { l in l.push(try AG.stack(try LuaFPModule.tensorList(l, 1), dim: try l.optInt(2) ?? 0)); return 1 }),
+            ("cat", { l in l.push(try AG.cat(try LuaFPModule.tensorList(l, 1), dim: try l.optDimArg(2, default: 0))); return 1 }),
+            ("stack", { l in l.push(try AG.stack(try LuaFPModule.tensorList(l, 1), dim: try l.optDimArg(2, default: 0))); return 1 }),
             ("einsum", { l in
                 let eq = try l.string(1)
                 var ts = [Tensor]()
@@ -242,7 +245,7 @@ enum LuaAutograd {
             ("where", { l in l.push(try AG.whereSelect(try l.tensor(1), try l.tensorOrScalar(2), try l.tensorOrScalar(3))); return 1 }),
             ("cosine_similarity", { l in
                 let a = try l.tensor(1), b = try l.tensor(2)
-                let d = try l.optInt(3) ?? -1
+                let d = try l.optDimArg(3, default: -1)
                 let eps = try l.optNumber(4) ?? 1e-8
                 let dot = try AG.reduce(.sum, AG.binary(.mul, a, b), dims: [d], keepdim: false)
                 let na = try AG.norm(a, p: 2, dims: [d], keepdim: false), nb = try AG.norm(b, p: 2, dims: [d], keepdim: false)

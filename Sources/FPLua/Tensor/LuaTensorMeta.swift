@@ -11,8 +11,8 @@ enum LuaTensorMeta {
         // methods table, also reachable as fp.Tensor for completion and extension from Lua
         fp_newtable(L)
         let methods = lua_gettop(L)
-        for (name, body) in LuaTensorMethods.methods + LuaNumericFunctions.methods + LuaAutograd.methods {
-            LuaRegistry.push(L, id: LuaRegistry.register(name, method: true, body))
+        for (name, body) in LuaTensorMethods.methods + LuaNumericFunctions.methods + LuaAutograd.methods + LuaTensorOps.methods {
+            LuaRegistry.push(L, id: LuaRegistry.register(name, method: true, LuaArity.checked(name, method: true, body)))
             lua_setfield(L, methods, name)
         }
         lua_pushvalue(L, methods)

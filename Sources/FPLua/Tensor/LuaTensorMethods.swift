@@ -1,22 +1,42 @@
 import CLua
 import FPTensor
 
-/// The tensor methods table (`t:matmul(u)`), the metamethods and the field lookup.
+/// The tensor methods table (`t:matmul(u)`), the metamethods and the field lookup. Methods that
+/// autograd records (views, softmax, gather, ...) are bound in LuaAutograd instead.
 enum LuaTensorMethods {
     /// Dims and keepdim for reductions: `t:sum()`, `t:sum(1)`, `t:sum({0, 1}, true)`,
-    /// `t:sum(1, {keepdim = true})`.
+    /// `t:sum(1, {keepdim = true})`, `t:sum({dim = 1, keepdim = true})` (torch's keywords).
+    /// Anything else at these positions, a dim given twice and extra arguments are errors.
     static func reduceArgs(_ l: Lua, _ i: Int32, options: [String] = ["keepdim"]) throws -> (dims: [Int]?, keepdim: Bool) {
         var dims: [Int]? = nil
-        if l.type(i) == LUA_TTABLE {
-            if lua_rawlen(l.L, i) > 0 { dims = try l.intTable(i) }
-            else { try l.checkOptions(i, options); return (nil, try l.boolOption(i, "keepdim", default: false)) }
-        } else if !l.isNone(i) {
-            dims = [try l.int(i)]
-        }
         var keepdim = false
-        if l.type(i + 1) == LUA_TBOOLEAN { keepdim = try l.bool(i + 1) }
-        else if l.type(i + 1) == LUA_TTABLE { try l.checkOptions(i + 1, options); keepdim = try l.boolOption(i + 1, "keepdim", default: false) }
-        else if !l.isNone(i + 1) { throw l.argError(i + 1, "boolean or options table expected") }
+        var optsAt: Int32? = nil
+        switch l.type(i) {
+        case LUA_TNUMBER: dims = [try l.dimArg(i)]
+        case LUA_TTABLE:
+            if lua_rawlen(l.L, i) > 0 { dims = try l.dimList(i) } else { optsAt = i }
+        case LUA_TNIL, LUA_TNONE: break
+        default: throw l.argError(i, message: "dim must be an integer, a list of integers or an options table, got \(l.typeName(i))")
+        }
+        if optsAt == nil {
+            switch l.type(i + 1) {
+            case LUA_TBOOLEAN: keepdim = try l.bool(i + 1)
+            case LUA_TTABLE: optsAt = i + 1
+            case LUA_TNIL, LUA_TNONE: break
+            default: throw l.argError(i + 1, message: "keepdim must be a boolean or an options table, got \(l.typeName(i + 1))")
+            }
+        }
+        if let o = optsAt {
+            try l.checkOptions(o, options + ["dim"])
+            if let d = try l.dimOption(o) {
+                guard dims == nil else { throw LuaError("\(l.function): dim given twice (as an argument and as option 'dim')") }
+                dims = d
+            }
+            keepdim = try l.boolOption(o, "keepdim", default: keepdim)
+            try l.noArgsAfter(o)
+        } else {
+            try l.noArgsAfter(i + 1)
+        }
         return (dims, keepdim)
     }
 
@@ -35,6 +55,17 @@ enum LuaTensorMethods {
             return (s == "inf" ? .infinity : (s == "-inf" ? -.infinity : 2), 3)
         default: return (2, 2)
         }
+    }
+
+    /// t:squeeze(), t:squeeze(d) or t:squeeze({d1, d2}) (torch >= 2.0 takes a tuple of dims);
+    /// a listed dim whose size is not 1 is left alone, as in torch.
+    static func squeeze(_ l: Lua, _ t: Tensor) throws -> Tensor {
+        guard l.type(2) == LUA_TTABLE else { return try t.squeeze(l.isNone(2) ? nil : try l.dimArg(2)) }
+        let dims = try l.dimList(2).map { try t.dim($0, "squeeze") }
+        guard Set(dims).count == dims.count else { throw LuaError("squeeze: dim repeated in \(shapeString(dims))") }
+        var r = t
+        for d in dims.sorted(by: >) { r = try r.squeeze(d) }
+        return r
     }
 
     static func pushReduced(_ l: Lua, _ r: Tensor) throws -> Int32 {
@@ -122,7 +153,7 @@ enum LuaTensorMethods {
             ("size", { l in
                 let t = try l.tensor(1)
                 if l.isNone(2) { l.push(ints: t.shape); return 1 }
-                l.push(int: t.shape[try t.dim(try l.int(2), "size")]); return 1
+                l.push(int: t.shape[try t.dim(try l.dimArg(2), "size")]); return 1
             }),
             ("item", { l in
                 let t = try l.tensor(1)
@@ -138,16 +169,11 @@ enum LuaTensorMethods {
             ("free", { l in try l.tensor(1).storage.free(); return 0 }),
             ("view", { l in l.push(try l.tensor(1).view(try l.intList(from: 2))); return 1 }),
             ("reshape", { l in l.push(try l.tensor(1).reshape(try l.intList(from: 2))); return 1 }),
-            ("flatten", { l in l.push(try l.tensor(1).flatten(try l.optInt(2) ?? 0, try l.optInt(3) ?? -1)); return 1 }),
-            ("transpose", { l in l.push(try l.tensor(1).transpose(try l.int(2), try l.int(3))); return 1 }),
             ("T", { l in l.push(try l.tensor(1).T()); return 1 }),
             ("permute", { l in l.push(try l.tensor(1).permute(try l.intList(from: 2))); return 1 }),
-            ("unsqueeze", { l in l.push(try l.tensor(1).unsqueeze(try l.int(2))); return 1 }),
-            ("squeeze", { l in l.push(try l.tensor(1).squeeze(try l.optInt(2))); return 1 }),
+            ("squeeze", { l in l.push(try squeeze(l, try l.tensor(1))); return 1 }),
             ("expand", { l in l.push(try l.tensor(1).expand(try l.intList(from: 2))); return 1 }),
             ("expand_as", { l in l.push(try l.tensor(1).expand(try l.tensor(2).shape)); return 1 }),
-            ("narrow", { l in l.push(try l.tensor(1).narrow(try l.int(2), try l.int(3), try l.int(4))); return 1 }),
-            ("select", { l in l.push(try l.tensor(1).select(try l.int(2), try l.int(3))); return 1 }),
             ("float", dtypeMethod(.float32)),
             ("int", dtypeMethod(.int64)),
             ("long", dtypeMethod(.int64)),
@@ -193,8 +219,6 @@ enum LuaTensorMethods {
                 let corr = try l.intOption(l.type(2) == LUA_TTABLE && lua_rawlen(l.L, 2) == 0 ? 2 : 3, "correction") ?? 1
                 return try pushReduced(l, try t.variance(dims: dims, correction: corr, keepdim: keep).unary(.sqrt))
             }),
-            ("softmax", { l in l.push(try l.tensor(1).softmax(dim: try l.optInt(2) ?? -1)); return 1 }),
-            ("log_softmax", { l in l.push(try l.tensor(1).softmax(dim: try l.optInt(2) ?? -1, log: true)); return 1 }),
             ("gelu", { l in
                 let t = try l.tensor(1)
                 let mode = try l.optString(2) ?? "none"
@@ -232,18 +256,13 @@ enum LuaTensorMethods {
             ("fill_", { l in let t = try l.tensor(1); try l.fill(t, from: 2); l.push(t); return 1 }),
             ("zero_", { l in let t = try l.tensor(1); try t.fill(0); l.push(t); return 1 }),
             ("copy_", { l in let t = try l.tensor(1); try t.copyFrom(try l.tensorOrScalar(2)); l.push(t); return 1 }),
-            ("gather", { l in l.push(try l.tensor(1).gather(try l.int(2), try l.tensor(3))); return 1 }),
-            ("index_select", { l in l.push(try l.tensor(1).indexSelect(try l.int(2), try l.tensor(3))); return 1 }),
             ("scatter", { l in
                 let out = try l.tensor(1).clone()
-                try out.scatterInPlace(try l.int(2), try l.tensor(3), try l.tensorOrScalar(4)); l.push(out); return 1
-            }),
-            ("scatter_", { l in
-                let t = try l.tensor(1); try t.scatterInPlace(try l.int(2), try l.tensor(3), try l.tensorOrScalar(4)); l.push(t); return 1
+                try out.scatterInPlace(try l.dimArg(2), try l.tensor(3), try l.tensorOrScalar(4)); l.push(out); return 1
             }),
             ("scatter_add", { l in
                 let out = try l.tensor(1).clone()
-                try out.scatterInPlace(try l.int(2), try l.tensor(3), try l.tensorOrScalar(4), add: true); l.push(out); return 1
+                try out.scatterInPlace(try l.dimArg(2), try l.tensor(3), try l.tensorOrScalar(4), add: true); l.push(out); return 1
             }),
             ("nonzero", { l in l.push(try l.tensor(1).nonzero()); return 1 }),
             ("outer", { l in l.push(try Tensor.outer(try l.tensor(1), try l.tensor(2))); return 1 }),

@@ -46,7 +46,7 @@ extension AG {
     public static func einsum(_ equation: String, _ ts: [Tensor]) throws -> Tensor {
         let out = try Einsum.evaluate(equation, ts)
         guard Autograd.enabled, ts.contains(where: { $0.requiresGrad }) else { return out }
-        let spec = try Einsum.parse(equation, operands: ts.count)
+        let spec = try Einsum.parse(equation, operands: ts.count, ranks: ts.map(\.rank))
         let named = spec.inputs.joined().contains { $0.count > 1 } || spec.output.contains { $0.count > 1 }
         func side(_ axes: [String]) -> String { named ? axes.joined(separator: " ") : axes.joined() }
         let saved = ts.map { Autograd.save($0) }
@@ -69,7 +69,8 @@ extension AG {
                     for a in mine { if local.contains(a) { shape.append(1) } else { shape.append(r.shape[at]); at += 1 } }
                     r = try r.contiguous().reshape(shape).expand(saved[i].value.shape).contiguous()
                 }
-                return r
+                // an operand broadcast under "..." (size 1 against n) gets the summed gradient
+                return r.shape == saved[i].value.shape ? r : try Autograd.sumToShape(r, saved[i].value.shape)
             }
         }
     }
