@@ -79,16 +79,17 @@ local order = {}
 for i = 0, #prompts - 1 do order[#order + 1] = i % 2 == 0 and i + 1 or i - 1 end
 local corrupted_tokens = tokens:index_select(0, fp.tensor(order, "int"))
 local clean_diff = ave_logit_diff
-local corrupted_diff = logits_to_ave_logit_diff(model:forward(corrupted_tokens))
+-- the metric reads only the last position: { positions = {-1} } computes only those logits
+local corrupted_diff = logits_to_ave_logit_diff(model:forward(corrupted_tokens, { positions = { -1 } }))
 local function ioi_metric(logits)
   return (logits_to_ave_logit_diff(logits) - corrupted_diff) / (clean_diff - corrupted_diff)
 end
 local patch_resid_pre = exp:time("patch_resid_pre", function()
-  return patching.resid_pre(model, corrupted_tokens, cache, ioi_metric) end)
+  return patching.resid_pre(model, corrupted_tokens, cache, ioi_metric, { positions = { -1 } }) end)
 local patch_head_out = exp:time("patch_heads", function()
-  return patching.attn_head_out_all_pos(model, corrupted_tokens, cache, ioi_metric) end)
+  return patching.attn_head_out_all_pos(model, corrupted_tokens, cache, ioi_metric, { positions = { -1 } }) end)
 local patch_head_v = exp:time("patch_heads", function()
-  return patching.attn_head_v_all_pos(model, corrupted_tokens, cache, ioi_metric) end)
+  return patching.attn_head_v_all_pos(model, corrupted_tokens, cache, ioi_metric, { positions = { -1 } }) end)
 cache:free()
 
 -- Induction heads: torch.manual_seed(0); torch.randint(1000, 10000, (batch, seq_len)), repeated.
