@@ -118,8 +118,8 @@ local top_dla_vals, top_dla = utils.topk_nd(per_head, 3)
 local figures = {}
 if plot then
   local function save(fig, name) fig:save(opts.out .. "/" .. name); figures[#figures + 1] = name end
-  save(plot.line({ y = logit_lens, x = lens_labels }, { title = "Logit difference from the accumulated residual stream",
-    xlabel = "Layer", ylabel = "Logit diff" }), "logit_lens.svg")
+  save(plot.line({ { name = "logit diff", y = logit_lens } }, { x = lens_labels,
+    title = "Logit difference from the accumulated residual stream", xlabel = "Layer", ylabel = "Logit diff" }), "logit_lens.svg")
   save(plot.imshow(per_head, { xlabel = "Head", ylabel = "Layer", title = "Logit difference from each head" }), "per_head.svg")
   save(plot.imshow(patch_resid_pre, { x = utils.position_labels(model, prompts[1], { prepend_bos = false }),
     xlabel = "Position", ylabel = "Layer", title = "resid_pre activation patching" }), "patch_resid_pre.svg")
