@@ -37,7 +37,7 @@ test("cache:act and patching name the nearest names", function()
   local _, cache = m:run_with_cache(toks, { names_filter = function(n) return n:find("resid_pre", 1, true) ~= nil end })
   expect_error(function() cache:act("resid_pre", 5) end, "layer 5 is out of range: layers are 0..1")
   expect_error(function() return cache["x"] or cache:act("resid_pr", 1) end, "(did you mean blocks.1.hook_resid_pre?)")
-  expect_error(function() cache:act("resid_post", 1) end, "(widen names_filter in run_with_cache)")
+  expect_error(function() cache:act("resid_post", 1) end, "(it was filtered out by names_filter: add it to names_filter in run_with_cache)")
   local patching = require "fp.patching"
   expect_error(function()
     patching.generic(m, toks, cache, function(l) return 0 end, function(i) return "blocks." .. i .. ".hook_resid_pr" end, { 0 })

@@ -160,7 +160,7 @@ test("remove_hook removes one permanent hook by its handle", function()
   gpt2:remove_hook(h1)
   assert_close(gpt2:forward(ids), base, 0)
   assert(seen == 2, "the other hook stays")
-  expect_error(function() gpt2:remove_hook(h1) end, "no permanent hook with handle")
+  expect_error(function() gpt2:remove_hook(h1) end, "no hook with handle")
   gpt2:reset_hooks()
 end)
 

@@ -9,11 +9,31 @@ local raise = require("fp.errors").raise
 local M = {}
 local methods = {}
 local model_of = setmetatable({}, { __mode = "k" })   -- cache -> model (weak keys)
-local meta = { __index = methods, __name = "fp.ActivationCache" }
+local filtered = setmetatable({}, { __mode = "k" })   -- cache -> true when run_with_cache had a names_filter
 
--- Makes a plain name -> tensor table an ActivationCache of `model`.
-function M.wrap(cache, model)
+local get
+
+-- Methods first; then a TransformerLens short name of one of the model's hook points
+-- (cache["pattern0"], cache["embed"]) is looked up as cache:act would (an error when the run left
+-- it out); any other missing key is nil, as in a plain table.
+local meta = { __name = "fp.ActivationCache", __methods = methods, __index = function(cache, key)
+  local m = methods[key]
+  if m ~= nil then return m end
+  if type(key) == "string" and not key:find(".", 1, true) and key:sub(1, 5) ~= "hook_" then
+    local ok, name = pcall(require("fp.utils").act_name, key)
+    local model = model_of[cache]
+    if ok and name ~= key and model then
+      for _, n in ipairs(model:hook_points()) do if n == name then return get(cache, name) end end
+    end
+  end
+  return nil
+end }
+
+-- Makes a plain name -> tensor table an ActivationCache of `model`; was_filtered: the run kept
+-- only the hook points a names_filter chose (so a missing valid name was filtered out).
+function M.wrap(cache, model, was_filtered)
   model_of[cache] = model
+  filtered[cache] = was_filtered or nil
   return setmetatable(cache, meta)
 end
 
@@ -23,52 +43,50 @@ local function model(cache)
   return m
 end
 
--- The `layer` argument of the decompositions: nil or -1 (TransformerLens's convention) means
--- n_layers, the final residual stream; otherwise an integer from 0 to n_layers.
+-- The `layer` argument of the decompositions: an integer in [0, n_layers], n_layers (or nil) being
+-- the final residual stream (the unembed's input). Negative values count from the end of that
+-- range, so -1 is n_layers as in TransformerLens, -2 is n_layers - 1.
 local function layer_arg(fn, layer, L)
-  if layer == nil or layer == -1 then return L end
-  if math.type(layer) ~= "integer" or layer < 0 or layer > L then
-    raise(fn .. ": layer must be an integer from 0 to " .. L .. " (or -1 / nil for the final residual), got " .. tostring(layer))
+  if layer == nil then return L end
+  if math.type(layer) ~= "integer" or layer < -(L + 1) or layer > L then
+    raise(fn .. ": layer must be an integer from 0 to " .. L .. " (n_layers: the final residual) or from -" .. (L + 1) .. " to -1 counting from the end, got " .. tostring(layer))
   end
+  if layer < 0 then return L + 1 + layer end
   return layer
 end
 
-local attn_points = { q = 1, k = 1, v = 1, z = 1, rot_q = 1, rot_k = 1, attn_scores = 1, pattern = 1, result = 1 }
-local mlp_points = { pre = 1, post = 1, pre_linear = 1 }
+-- fp.utils.act_name (TransformerLens's utils.get_act_name), kept here for older scripts.
+function M.act_name(name, layer, layer_type) return require("fp.utils").act_name(name, layer, layer_type) end
 
--- TransformerLens's utils.get_act_name: ("resid_pre", 3) -> "blocks.3.hook_resid_pre".
-function M.act_name(name, layer, sub)
-  if name:find("hook_", 1, true) then return name end
-  if name == "embed" or name == "pos_embed" then return "hook_" .. name end
-  if name == "scale" or name == "normalized" then
-    if layer == nil then return "ln_final.hook_" .. name end
-    return "blocks." .. layer .. "." .. (sub or "ln1") .. ".hook_" .. name
-  end
-  if layer == nil then raise("act_name: '" .. name .. "' needs a layer") end
-  if attn_points[name] then return "blocks." .. layer .. ".attn.hook_" .. name end
-  if mlp_points[name] then return "blocks." .. layer .. ".mlp.hook_" .. name end
-  return "blocks." .. layer .. ".hook_" .. name
-end
-
--- A missing name: either a valid hook point the run did not keep, or a typo (then the nearest
--- valid names, or the layer range).
-local function get(cache, name)
+-- A missing name: a valid hook point the run did not keep (names_filter, or a point the run never
+-- reaches), or a name no model point has (then the nearest valid names).
+get = function(cache, name)
   local t = rawget(cache, name)
   if t == nil then
     local m = model_of[cache]
-    local why = " (widen names_filter in run_with_cache)"
+    local why = filtered[cache] and " (it was filtered out by names_filter: add it to names_filter in run_with_cache)"
+                                 or " (this run did not record it)"
     if m then
       local points = m:hook_points()
       local valid = false
       for _, n in ipairs(points) do if n == name then valid = true end end
-      if not valid then why = " and the model has no such hook point" .. fp._hook_name_hint(name, points) end
+      if not valid then why = ": the model has no such hook point" .. fp._hook_name_hint(name, points) end
     end
     raise("ActivationCache: '" .. name .. "' is not in this cache" .. why)
   end
   return t
 end
 
-function methods:act(name, layer, sub) return get(self, M.act_name(name, layer, sub)) end
+-- cache:act(name, layer, layer_type): TransformerLens's cache[name, layer, layer_type]; short
+-- names as fp.utils.act_name; a negative layer counts from the end (-1: the last layer).
+function methods:act(name, layer, layer_type)
+  if math.type(layer) == "integer" and layer < 0 then
+    local L = model(self).cfg.n_layers
+    if layer < -L then raise("ActivationCache:act: layer " .. layer .. " is out of range for " .. L .. " layers") end
+    layer = L + layer
+  end
+  return get(self, M.act_name(name, layer, layer_type))
+end
 
 function methods:keys()
   local ks = {}
@@ -201,8 +219,9 @@ function methods:apply_ln_to_stack(stack, layer, mlp_input, pos_slice)
   if not fp.is_tensor(stack) then raise("apply_ln_to_stack: stack must be a tensor, got " .. type(stack)) end
   local m = model(self)
   local L = m.cfg.n_layers
+  layer = layer_arg("apply_ln_to_stack", layer, L)
   local scale
-  if layer == nil or layer >= L then scale = get(self, "ln_final.hook_scale")
+  if layer >= L then scale = get(self, "ln_final.hook_scale")
   else scale = get(self, "blocks." .. layer .. "." .. (mlp_input and "ln2" or "ln1") .. ".hook_scale") end
   scale = slice_pos(scale, pos_slice, 1)
   if m.cfg.normalization_type == "LN" then stack = stack - stack:mean(-1, true) end

@@ -2,6 +2,7 @@
 -- --quick), the model, timing of its phases, progress bars (fp.progress) and results.json.
 --
 --   local exp = require("fp.experiment").start(arg, spec, { description = "..." })
+--   (a fourth argument is passed to fp.load_model: { fold_ln = true, ... } as from_pretrained)
 --   local opts, model, plot = exp.opts, exp.model, exp.plot      -- plot: nil without fp.plot
 --   local r = exp:time("patching", function() return patching.resid_pre(...) end)
 --   local tick = exp:progress("ablating facts", n)               -- tick() per item done
@@ -15,12 +16,12 @@ local M = {}
 local Experiment = {}
 Experiment.__index = Experiment
 
-function M.start(argv, spec, about)
+function M.start(argv, spec, about, load_opts)
   local self = setmetatable({ seconds = {}, t_start = fp.time() }, Experiment)
   self.opts = require("fp.args").parse(argv, spec, about)
   local has_plot, plot = pcall(require, "fp.plot")
   self.plot = has_plot and plot or nil
-  if spec.model ~= nil then self.model = fp.load_model(self.opts.model) end
+  if spec.model ~= nil then self.model = fp.load_model(self.opts.model, load_opts) end
   return self
 end
 

@@ -427,4 +427,7 @@ function M.attribution(...) return require("fp.attribution").attribution(...) en
 -- patching.dataset(model, pairs, "attn_head_out_all_pos", { out = DIR, ... }); see fp.dataset_patching.
 function M.dataset(...) return require("fp.dataset_patching").run(...) end
 
+-- attention-head sweeps on q, k, v and patterns (and the `_every` stacks): stdlib/fp/patching_heads.lua
+require("fp.patching_heads").install(M)
+
 return M

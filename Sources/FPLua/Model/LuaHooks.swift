@@ -7,7 +7,11 @@ import FPTensor
 /// `name` and `layer`. Functions are held in the Lua registry while the dispatcher lives.
 final class LuaHookDispatcher: HookDispatcher {
     enum Matcher { case name(String), filter(Int32) }
-    struct Entry { let matcher: Matcher; let fn: Int32; let id: Int }
+    /// permanent: kept by model:reset_hooks() (TransformerLens's is_permanent / add_perma_hook)
+    /// level: the nesting depth of the run_with_hooks / run_with_cache / hooks call whose hooks
+    /// were kept by reset_hooks_end = false (nil: add_hook); the next such call at that depth
+    /// that resets removes them, as TransformerLens's context levels do.
+    struct Entry { let matcher: Matcher; let fn: Int32; let id: Int; var permanent = false; var level: Int? = nil }
 
     /// The main thread's state (for the registry); hooks run on LuaThreads.running(or: L).
     let L: OpaquePointer
@@ -43,6 +47,36 @@ final class LuaHookDispatcher: HookDispatcher {
         return true
     }
 
+    /// model:reset_hooks(): removes the hooks that are not permanent (all of them with `includingPermanent`).
+    func reset(includingPermanent: Bool) {
+        let (gone, kept) = (entries.filter { includingPermanent || !$0.permanent }, entries.filter { !includingPermanent && $0.permanent })
+        for e in gone { release(e) }
+        entries = kept
+        wantsMemo = [:]
+    }
+
+    /// Takes over every hook of `other` (a run's hooks kept by reset_hooks_end = false) as
+    /// non-permanent hooks with fresh handles; `other` is left empty.
+    func adopt(_ other: LuaHookDispatcher, level: Int) {
+        for e in other.entries {
+            entries.append(Entry(matcher: e.matcher, fn: e.fn, id: nextID, level: level))
+            nextID += 1
+        }
+        other.entries = []
+        other.wantsMemo = [:]
+        wantsMemo = [:]
+    }
+
+    /// The end of a call at nesting depth `level` with reset_hooks_end: removes the hooks an
+    /// earlier call at that depth kept.
+    func removeLevel(_ level: Int) {
+        let gone = entries.filter { !$0.permanent && $0.level == level }
+        guard !gone.isEmpty else { return }
+        for e in gone { release(e) }
+        entries.removeAll { !$0.permanent && $0.level == level }
+        wantsMemo = [:]
+    }
+
     func releaseAll() {
         for e in entries { release(e) }
         for r in ownedRefs { luaL_unref(L, fp_registryindex(), r) }
@@ -53,7 +87,7 @@ final class LuaHookDispatcher: HookDispatcher {
 
     /// Adds a hook: name (string) or filter function at `nameIndex`, function at `fnIndex`.
     @discardableResult
-    func add(_ lua: Lua, nameIndex: Int32, fnIndex: Int32, knownPoints: Set<String>) throws -> Int {
+    func add(_ lua: Lua, nameIndex: Int32, fnIndex: Int32, knownPoints: Set<String>, permanent: Bool = false) throws -> Int {
         let L = lua.L   // the caller's stack, which may be a coroutine's
         guard fp_isfunction(L, fnIndex) != 0 else {
             throw LuaError("\(lua.function): a hook must be a function(act, hook), got \(lua.typeName(fnIndex))")
@@ -74,7 +108,7 @@ final class LuaHookDispatcher: HookDispatcher {
         lua_pushvalue(L, fnIndex)
         let id = nextID
         nextID += 1
-        entries.append(Entry(matcher: matcher, fn: luaL_ref(L, fp_registryindex()), id: id))
+        entries.append(Entry(matcher: matcher, fn: luaL_ref(L, fp_registryindex()), id: id, permanent: permanent))
         wantsMemo = [:]
         return id
     }

@@ -3,7 +3,8 @@ import FPModels
 import FPTensor
 import Foundation
 
-/// A loaded model as Lua userdata: the Transformer plus its permanent hooks and snapshot.
+/// A loaded model as Lua userdata: the Transformer plus the hooks added with add_hook /
+/// add_perma_hook (`permanentHooks`: each entry says whether reset_hooks() keeps it) and snapshot.
 final class ModelBox {
     let model: Transformer
     let permanentHooks: LuaHookDispatcher

@@ -163,6 +163,27 @@ enum LuaModelMethods {
         return n > 0 ? sum / Double(n) : .nan
     }
 
+    /// reset_hooks_end = false (TransformerLens): the call's hooks stay on the model afterwards,
+    /// as hooks added with add_hook (removed by reset_hooks()).
+    static func keepsHooks(_ l: Lua, _ b: ModelBox, _ opts: Int32) throws -> Bool {
+        guard l.type(opts) == LUA_TTABLE else { return false }
+        return !(try l.boolOption(opts, "reset_hooks_end", default: true))
+    }
+
+    /// The end of run_with_hooks / run_with_cache / hooks (also when it raised): the call's hooks
+    /// stay as add_hook hooks (reset_hooks_end = false), or they go together with the hooks an
+    /// earlier call at the same nesting depth kept (TransformerLens's reset at its context level).
+    static func endOfCall(_ b: ModelBox, _ d: LuaHookDispatcher, keep: Bool, level: Int) {
+        if keep { b.permanentHooks.adopt(d, level: level) } else { b.permanentHooks.removeLevel(level) }
+        d.releaseAll()
+    }
+
+    /// An optional options argument: nil, absent or a table.
+    static func optionsTable(_ l: Lua, _ i: Int32) throws {
+        let t = l.type(i)
+        guard t == LUA_TNONE || t == LUA_TNIL || t == LUA_TTABLE else { throw l.argError(i, "options table expected") }
+    }
+
     /// A dispatcher for one run's fwd_hooks = { {name_or_filter, fn}, ... } at options index `opts`.
     static func runHooks(_ l: Lua, _ b: ModelBox, _ opts: Int32) throws -> LuaHookDispatcher {
         let d = LuaHookDispatcher(l.L)
@@ -247,17 +268,22 @@ enum LuaModelMethods {
             }),
             ("run_with_hooks", { l in
                 let b = try LuaModel.box(l)
-                try l.checkOptions(3, forwardOptionNames + ["fwd_hooks", "bwd_hooks"])
+                try l.checkOptions(3, forwardOptionNames + ["fwd_hooks", "bwd_hooks", "reset_hooks_end"])
+                let keep = try keepsHooks(l, b, 3), level = b.scopedHooks.count + 1
                 let d = try runHooks(l, b, 3)
-                defer { d.releaseAll() }
+                defer { endOfCall(b, d, keep: keep, level: level) }
                 let bwd = try LuaBackwardHooks.parse(l, 3, knownPoints: b.hookPoints)
+                if keep && bwd != nil {
+                    throw LuaError("run_with_hooks: reset_hooks_end = false with bwd_hooks: fp's backward hooks belong to this run's graph (they fire at its backward); add them to each run that needs them")
+                }
                 return try run(l, hooks: b.activeHooks(d), backward: bwd)
             }),
             ("run_with_cache", { l in
                 let b = try LuaModel.box(l)
-                try l.checkOptions(3, forwardOptionNames + ["fwd_hooks", "names_filter", "pos_slice"])
+                try l.checkOptions(3, forwardOptionNames + ["fwd_hooks", "names_filter", "pos_slice", "reset_hooks_end"])
+                let keep = try keepsHooks(l, b, 3), level = b.scopedHooks.count + 1
                 let d = try runHooks(l, b, 3)
-                defer { d.releaseAll() }
+                defer { endOfCall(b, d, keep: keep, level: level) }
                 d.cacheFilter = try namesFilter(l, b, 3, owner: d)
                 if let idx = l.option(3, "pos_slice") {
                     defer { fp_pop(l.L, 1) }
@@ -276,6 +302,9 @@ enum LuaModelMethods {
                         throw LuaError("run_with_cache: pos_slice must be a position or a {start, stop} range")
                     }
                 }
+                // the cache says "filtered out by names_filter" for a valid name it lacks
+                var filtered = false
+                if l.option(3, "names_filter") != nil { filtered = true; fp_pop(l.L, 1) }
                 let n = try run(l, hooks: b.activeHooks(d))
                 // the cache: a name -> tensor table with the ActivationCache methods of fp.cache
                 lua_getglobal(l.L, "require")
@@ -291,7 +320,8 @@ enum LuaModelMethods {
                     lua_setfield(l.L, -2, name)
                 }
                 lua_pushvalue(l.L, 1)
-                guard fp_pcall(l.L, 2, 1) == LUA_OK else {
+                lua_pushboolean(l.L, filtered ? 1 : 0)
+                guard fp_pcall(l.L, 3, 1) == LUA_OK else {
                     let msg = fp_tostring(l.L, -1).map { String(cString: $0) } ?? "error"
                     throw LuaError("run_with_cache: \(msg)")
                 }
@@ -371,23 +401,45 @@ enum LuaModelMethods {
             }),
             ("hook_points", { l in l.push(strings: try LuaModel.box(l).model.hookPointNames); return 1 }),
             ("add_hook", { l in
+                // TransformerLens: stays on the model (every later run, also run_with_hooks) until
+                // reset_hooks() or remove_hook(handle); { is_permanent = true } survives reset_hooks()
                 let b = try LuaModel.box(l)
-                l.push(int: try b.permanentHooks.add(l, nameIndex: 2, fnIndex: 3, knownPoints: b.hookPoints))
+                try optionsTable(l, 4)
+                try l.checkOptions(4, ["is_permanent"])
+                let permanent = l.type(4) == LUA_TTABLE ? try l.boolOption(4, "is_permanent", default: false) : false
+                l.push(int: try b.permanentHooks.add(l, nameIndex: 2, fnIndex: 3, knownPoints: b.hookPoints, permanent: permanent))
+                return 1
+            }),
+            ("add_perma_hook", { l in
+                let b = try LuaModel.box(l)
+                guard l.type(4) == LUA_TNONE || l.type(4) == LUA_TNIL else { throw l.argError(4, "add_perma_hook takes (name, fn)") }
+                l.push(int: try b.permanentHooks.add(l, nameIndex: 2, fnIndex: 3, knownPoints: b.hookPoints, permanent: true))
                 return 1
             }),
             ("remove_hook", { l in
                 let b = try LuaModel.box(l)
                 let id = try l.int(2)
-                guard b.permanentHooks.remove(id: id) else { throw LuaError("remove_hook: no permanent hook with handle \(id)") }
+                guard b.permanentHooks.remove(id: id) else { throw LuaError("remove_hook: no hook with handle \(id) on this model") }
                 return 0
             }),
-            ("reset_hooks", { l in try LuaModel.box(l).permanentHooks.releaseAll(); return 0 }),
+            ("reset_hooks", { l in
+                // TransformerLens's reset_hooks(including_permanent=False)
+                let b = try LuaModel.box(l)
+                try optionsTable(l, 2)
+                try l.checkOptions(2, ["including_permanent"])
+                let all = l.type(2) == LUA_TTABLE ? try l.boolOption(2, "including_permanent", default: false) : false
+                b.permanentHooks.reset(includingPermanent: all)
+                return 0
+            }),
             ("hooks", { l in
                 // model:hooks({ {name, fn}, ... }, function() ... end): the hooks apply to every run
                 // inside the function and are removed when it returns or raises.
                 let b = try LuaModel.box(l)
                 guard l.type(2) == LUA_TTABLE else { throw l.argError(2, "list of {name, fn} pairs expected") }
                 guard fp_isfunction(l.L, 3) != 0 else { throw l.argError(3, "function expected") }
+                try optionsTable(l, 4)
+                try l.checkOptions(4, ["reset_hooks_end"])
+                let keep = try keepsHooks(l, b, 4)
                 let d = LuaHookDispatcher(l.L)
                 let n = Int(lua_rawlen(l.L, 2))
                 for k in 0..<n {
@@ -399,10 +451,11 @@ enum LuaModelMethods {
                     defer { lua_settop(l.L, pair - 1) }
                     try d.add(l, nameIndex: pair + 1, fnIndex: pair + 2, knownPoints: b.hookPoints)
                 }
+                let level = b.scopedHooks.count + 1
                 b.scopedHooks.append(d)
                 defer {
                     b.scopedHooks.removeAll { $0 === d }
-                    d.releaseAll()
+                    endOfCall(b, d, keep: keep, level: level)
                 }
                 let base = lua_gettop(l.L)
                 lua_pushvalue(l.L, 3)

@@ -52,7 +52,7 @@ bad("restore without snapshot", function()
   local m2 = fp.load_model("Tests/fixtures/models/gpt2-tiny")
   return m2:restore()
 end, "restore: no snapshot taken (call model:snapshot() first)")
-bad("remove_hook: unknown handle", function() return m:remove_hook(12345) end, "remove_hook: no permanent hook with handle 12345")
+bad("remove_hook: unknown handle", function() return m:remove_hook(12345) end, "remove_hook: no hook with handle 12345")
 bad("add_hook: unknown point", function() return m:add_hook("blocks.0.hook_nothing", function() end) end, "add_hook: no hook point named 'blocks.0.hook_nothing'")
 bad("add_hook: not a function", function() return m:add_hook("blocks.0.hook_resid_pre", 3) end, "add_hook: a hook must be a function(act, hook), got number")
 

@@ -34,8 +34,8 @@ end, "third cell")
 
 -- activation cache
 bad("cache: act of an unknown name", function() return cache:act("nonsense", 0) end, "is not in this cache")
-bad("cache: act with a layer of the wrong type", function() return cache:act("resid_pre", "x") end, "ActivationCache: 'blocks.x.hook_resid_pre' is not in this cache")
-bad("cache: stack_head_results bad layer", function() return cache:stack_head_results(-99) end, "stack_head_results: layer must be an integer from 0 to 2 (or -1 / nil for the final residual), got -99")
+bad("cache: act with a layer of the wrong type", function() return cache:act("resid_pre", "x") end, "act_name: layer must be an integer, got string")
+bad("cache: stack_head_results bad layer", function() return cache:stack_head_results(-99) end, "stack_head_results: layer must be an integer from 0 to 2 (n_layers: the final residual) or from -3 to -1 counting from the end, got -99")
 bad("cache: decompose_resid past the last layer", function() return cache:decompose_resid(99) end, "decompose_resid: layer must be an integer from 0 to 2")
 bad("cache: accumulated_resid fractional layer", function() return cache:accumulated_resid(1.5) end, "accumulated_resid: layer must be an integer from 0 to 2")
 bad("cache: logit_attrs wrong tokens", function() return cache:logit_attrs(cache:decompose_resid(), "x") end, "logit_attrs: tokens must be a token id or a tensor of ids, got string")
