@@ -8,7 +8,8 @@ import FPTensor
 /// ids and decodes over the corpus, and transformers' BOS default.
 final class FamilyTokenizerTests: XCTestCase {
     static let familiesDir = TokenizerTests.fixtureDir.appendingPathComponent("families")
-    static let families = ["qwen2", "gpt_neox", "olmo2", "gemma", "llama2", "mistral", "phi3"]
+    static let families = ["qwen2", "gpt_neox", "olmo2", "gemma", "llama2", "mistral", "phi3",
+                           "variants_sp", "variants_bl"]   // the last two: components no family uses
 
     func load(_ name: String) throws -> (Tokenizer, [String: Any]) {
         let dir = FamilyTokenizerTests.familiesDir.appendingPathComponent(name)

@@ -489,7 +489,11 @@ final class TokenizerTests: XCTestCase {
             k += 1
         }
         let mb = Double(text.utf8.count) / 1e6
-        for (name, tok) in [("gpt2 byte-level BPE", gpt2 as Tokenizer), ("llama2.c tok512 SentencePiece BPE", l2c)] {
+        let gpt2Merges = try TokenizerLoader.fromVocabMerges(vocab: shared("gpt2-tokenizer/vocab.json"),
+                                                             merges: shared("gpt2-tokenizer/merges.txt"))
+        for (name, tok) in [("gpt2 tokenizer.json pipeline", gpt2 as Tokenizer),
+                            ("gpt2 vocab.json + merges.txt byte-level BPE", gpt2Merges),
+                            ("llama2.c tok512 SentencePiece BPE", l2c)] {
             var t0 = Date()
             let ids = tok.encode(text)
             let cold = Date().timeIntervalSince(t0)

@@ -18,6 +18,16 @@ struct HFNormalizer {
 
     var isEmpty: Bool { steps.isEmpty }
 
+    /// True when every step is a Unicode normalization form: ASCII text is then unchanged.
+    var keepsASCII: Bool {
+        steps.allSatisfy {
+            switch $0 {
+            case .nfc, .nfd, .nfkc, .nfkd: return true
+            default: return false
+            }
+        }
+    }
+
     init(steps: [Step]) { self.steps = steps }
 
     init(json: Any?, file: String) throws {

@@ -76,7 +76,9 @@ public final class HFPipelineTokenizer: Tokenizer {
                 case .special(let id): out.append(id)
                 case .text(let r):
                     var piece = Array(b[r])
-                    if !normalizer.isEmpty { piece = Array(normalizer.apply(lossyString(piece)).utf8) }
+                    if !normalizer.isEmpty && !(normalizer.keepsASCII && piece.allSatisfy({ $0 < 0x80 })) {
+                        piece = Array(normalizer.apply(lossyString(piece)).utf8)
+                    }
                     piece.withUnsafeBufferPointer { nb in
                         for seg2 in normalizedAdded.split(nb) {
                             switch seg2 {
@@ -93,16 +95,24 @@ public final class HFPipelineTokenizer: Tokenizer {
     }
 
     private func encodeWords(_ text: [UInt8], atStart: Bool, into out: inout [Int]) {
-        let words = preTokenizer.steps.isEmpty ? [text] : preTokenizer.words(text, atStart: atStart)
-        for w in words where !w.isEmpty {
-            if let ids = cache.get(w) {
-                for t in ids { out.append(Int(t)) }
-                continue
+        if let scanner = preTokenizer.scanner {
+            text.withUnsafeBufferPointer { b in
+                PreTokenizerRun(b, 0..<b.count).split(scanner) { encodeWord(Array(b[$0]), into: &out) }
             }
-            let ids = model.tokenize(w, byteLevel: preTokenizer.byteLevel)
-            cache.put(w, ids)
-            for t in ids { out.append(Int(t)) }
+            return
         }
+        let words = preTokenizer.steps.isEmpty ? [text] : preTokenizer.words(text, atStart: atStart)
+        for w in words where !w.isEmpty { encodeWord(w, into: &out) }
+    }
+
+    private func encodeWord(_ w: [UInt8], into out: inout [Int]) {
+        if let ids = cache.get(w) {
+            for t in ids { out.append(Int(t)) }
+            return
+        }
+        let ids = model.tokenize(w, byteLevel: preTokenizer.byteLevel)
+        cache.put(w, ids)
+        for t in ids { out.append(Int(t)) }
     }
 
     /// The token string of an id (added tokens: their content), nil for an unused id.

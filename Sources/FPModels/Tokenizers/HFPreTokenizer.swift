@@ -35,9 +35,29 @@ struct HFPreTokenizer {
     /// True when a ByteLevel step ran: words are bytes to spell in GPT-2's byte alphabet.
     let byteLevel: Bool
 
+    /// When the steps amount to one of the scanners over the text as given (the common
+    /// byte-level cases), that scanner: words are then ranges of the text, found without copies.
+    let scanner: BytePreTokenizer?
+
     init(steps: [Step]) {
         self.steps = steps
         self.byteLevel = steps.contains { if case .byteLevel = $0 { return true } else { return false } }
+        switch steps.count {
+        case 1:
+            switch steps[0] {
+            case .byteLevel(false, true): scanner = .gpt2
+            case .byteLevel(false, false): scanner = BytePreTokenizer.none
+            case .splitRegex(let k): scanner = k
+            default: scanner = nil
+            }
+        case 2:
+            switch (steps[0], steps[1]) {
+            case (.splitRegex(let k), .byteLevel(false, false)): scanner = k
+            case (.digits(true), .byteLevel(false, true)): scanner = .smollm
+            default: scanner = nil
+            }
+        default: scanner = nil
+        }
     }
 
     init(json: Any?, file: String) throws {
