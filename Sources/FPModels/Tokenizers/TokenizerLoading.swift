@@ -157,7 +157,7 @@ struct HFTokenizerConfig {
     }
 }
 
-/// The parts of a tokenizer.json (model type "BPE") that both algorithms read.
+/// The parts of a tokenizer.json (model type "BPE") read before the pipeline is built.
 struct HFTokenizerJSON {
     struct Added {
         let id: Int
