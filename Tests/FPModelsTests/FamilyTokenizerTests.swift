@@ -107,6 +107,9 @@ final class FamilyTokenizerTests: XCTestCase {
         try check("normalizer", ["type": "Sequence", "normalizers": [["type": "NFC"], ["type": "BertNormalizer"]]],
                   "normalizer \"BertNormalizer\"")
         try check("normalizer", ["type": "Replace", "pattern": ["Regex": " {2,}"], "content": " "], "regex \" {2,}\" is not implemented")
+        try check("normalizer", ["type": "Replace", "pattern": ["String": " "], "content": String(repeating: "x", count: 100)],
+                  "Replace content is longer than 64 bytes")
+        try check("normalizer", ["type": "Prepend", "prepend": String(repeating: "x", count: 100)], "Prepend needs")
         try check("pre_tokenizer", ["type": "Whitespace"], "pre_tokenizer \"Whitespace\" is not implemented")
         try check("pre_tokenizer", ["type": "Split", "pattern": ["Regex": "\\d+"], "behavior": "Isolated", "invert": false],
                   "Split regex \"\\\\d+\" is not implemented")

@@ -41,7 +41,10 @@ struct HFNormalizer {
             case "NFKD": steps.append(.nfkd)
             case "Lowercase": steps.append(.lowercase)
             case "Prepend":
-                guard let p = n["prepend"] as? String else { throw TensorError("\(file): normalizer Prepend needs a \"prepend\" string") }
+                guard let p = n["prepend"] as? String, p.utf8.count <= HFTokenizerJSON.maxComponentString else {
+                    throw TensorError("\(file): normalizer Prepend needs a \"prepend\" string of at most "
+                                      + "\(HFTokenizerJSON.maxComponentString) bytes")
+                }
                 steps.append(.prepend(p))
             case "Replace":
                 let (pattern, content) = try HFTokenizerJSON.literalReplace(n, what: "normalizer", file: file)

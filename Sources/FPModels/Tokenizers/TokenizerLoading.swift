@@ -266,11 +266,19 @@ struct HFTokenizerJSON {
         return nil
     }
 
+    /// Longest string fp accepts where a normalizer or pre-tokenizer inserts text (Replace content,
+    /// Prepend, Metaspace replacement); real files use one character.
+    static let maxComponentString = 64
+
     /// A Replace normalizer / decoder with a literal pattern: (pattern, content).
     static func literalReplace(_ o: [String: Any], what: String, file: String) throws -> (String, String) {
         let pattern = o["pattern"] as? [String: Any]
         guard let content = o["content"] as? String else {
             throw TensorError("\(file): \(what) Replace needs a \"content\" string")
+        }
+        // A long content would let a small hostile file multiply the text's size at every match.
+        guard content.utf8.count <= maxComponentString else {
+            throw TensorError("\(file): \(what) Replace content is longer than \(maxComponentString) bytes")
         }
         if let s = pattern?["String"] as? String { return (s, content) }
         if let rx = pattern?["Regex"] as? String {
