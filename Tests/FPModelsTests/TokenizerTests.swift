@@ -14,7 +14,11 @@ final class TokenizerTests: XCTestCase {
     static let repoRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let fixtureDir = repoRoot.appendingPathComponent("Tests/fixtures/tokenizers")
-    static let sharedModels = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/models")
+    /// ../shared/models beside the checkout, or $FP_SHARED_MODELS (a git worktree elsewhere).
+    static let sharedModels: URL = {
+        if let p = ProcessInfo.processInfo.environment["FP_SHARED_MODELS"], !p.isEmpty { return URL(fileURLWithPath: p) }
+        return repoRoot.deletingLastPathComponent().appendingPathComponent("shared/models")
+    }()
 
     static func fixture(_ name: String) throws -> [String: Any] {
         let d = try Data(contentsOf: fixtureDir.appendingPathComponent(name))
@@ -135,7 +139,7 @@ final class TokenizerTests: XCTestCase {
 
     func testGPT2TokenizerJSON() throws {
         let tok = try TokenizerLoader.fromHuggingFaceJSON(path: shared("gpt2-tokenizer/tokenizer.json"))
-        XCTAssertTrue(tok is ByteLevelBPE)
+        XCTAssertTrue(tok is HFPipelineTokenizer)
         checkGPT2Basics(tok)
         compare(tok, TokenizerTests.corpus, TokenizerTests.ids(try TokenizerTests.fixture("gpt2_ids.json")["hf"]), "gpt2 tokenizer.json")
     }
@@ -286,7 +290,7 @@ final class TokenizerTests: XCTestCase {
         let ref = try TokenizerTests.fixture("tok512_ids.json")
         XCTAssertEqual(merges.count, (ref["n_merges"] as? NSNumber)?.intValue)
         let tok = try TokenizerLoader.fromHuggingFaceFolder(tmp.path)
-        XCTAssertTrue(tok is SentencePieceBPE)
+        XCTAssertTrue(tok is HFPipelineTokenizer)
         let texts = ref["texts"] as? [String] ?? []
         compare(tok, texts, TokenizerTests.ids(ref["hf"]), "tok512 tokenizer.json", roundTrip: false)
         let decoded = ref["hf_decoded"] as? [String] ?? []
@@ -485,7 +489,11 @@ final class TokenizerTests: XCTestCase {
             k += 1
         }
         let mb = Double(text.utf8.count) / 1e6
-        for (name, tok) in [("gpt2 byte-level BPE", gpt2 as Tokenizer), ("llama2.c tok512 SentencePiece BPE", l2c)] {
+        let gpt2Merges = try TokenizerLoader.fromVocabMerges(vocab: shared("gpt2-tokenizer/vocab.json"),
+                                                             merges: shared("gpt2-tokenizer/merges.txt"))
+        for (name, tok) in [("gpt2 tokenizer.json pipeline", gpt2 as Tokenizer),
+                            ("gpt2 vocab.json + merges.txt byte-level BPE", gpt2Merges),
+                            ("llama2.c tok512 SentencePiece BPE", l2c)] {
             var t0 = Date()
             let ids = tok.encode(text)
             let cold = Date().timeIntervalSince(t0)

@@ -8,7 +8,8 @@ scripts/fuzz.sh adds the committed fixtures (Tests/fixtures/...) to these seeds 
   gguf_model      a 1-layer llama GGUF with a SentencePiece and a byte-level tokenizer
   llama2c         a 1-layer llama2.c checkpoint (shared and separate classifier)
   llama2c_tokenizer  a 512-piece llama2.c tokenizer.bin
-  tokenizer_json  byte-level and SentencePiece-style tokenizer.json (| tokenizer_config.json)
+  tokenizer_json  byte-level and SentencePiece-style tokenizer.json (| tokenizer_config.json), and
+                  the family pipelines' normalizers / pre-tokenizers / decoders
   vocab_merges    vocab.json | merges.txt | special_tokens_map.json
   tiktoken        a rank file
   inflate         2-byte size + raw deflate streams
@@ -154,6 +155,50 @@ sentencepiece = {
               "vocab": sp_vocab, "merges": [f"{a} {b}" for a, b in sp_merges]}}
 put("tokenizer_json", "sentencepiece", json.dumps(sentencepiece, ensure_ascii=False).encode()
     + SEP + json.dumps({"bos_token": {"content": "<s>"}, "unk_token": "<unk>", "add_bos_token": True}).encode())
+
+# The family pipelines (HFPipelineTokenizer): Qwen 2 (NFC, Split regex + ByteLevel without regex),
+# GPT-NeoX (normalized added tokens for runs of spaces), Gemma (Replace, literal Split, no Strip),
+# Mistral v0.3 (Metaspace "first", Strip), and every Split behaviour.
+QWEN2_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+            r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+qwen = json.loads(json.dumps(byte_level))
+qwen["normalizer"] = {"type": "NFC"}
+qwen["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+    {"type": "Split", "pattern": {"Regex": QWEN2_RE}, "behavior": "Isolated", "invert": False},
+    {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]}
+qwen["model"]["ignore_merges"] = True
+put("tokenizer_json", "qwen2_pipeline", json.dumps(qwen).encode() + SEP
+    + json.dumps({"bos_token": None, "eos_token": "<|endoftext|>"}).encode())
+neox = json.loads(json.dumps(byte_level))
+for n in (4, 3, 2):
+    neox["added_tokens"].append({"id": len(vocab) + n, "content": " " * n, "single_word": False, "lstrip": False,
+                                 "rstrip": False, "normalized": True, "special": False})
+neox["normalizer"] = {"type": "NFC"}
+put("tokenizer_json", "neox_space_runs", json.dumps(neox))
+gemma = json.loads(json.dumps(sentencepiece))
+gemma["normalizer"] = {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}
+gemma["pre_tokenizer"] = {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": False}
+gemma["added_tokens"].append({"id": len(sp_vocab), "content": "<start_of_turn>", "single_word": False,
+                              "lstrip": False, "rstrip": True, "normalized": False, "special": True})
+put("tokenizer_json", "gemma_pipeline", json.dumps(gemma, ensure_ascii=False).encode()
+    + SEP + json.dumps({"bos_token": "<s>", "add_bos_token": True}).encode())
+mistral = json.loads(json.dumps(sentencepiece))
+mistral["normalizer"] = None
+mistral["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}
+mistral["decoder"] = {"type": "Sequence", "decoders": [
+    {"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"},
+    {"type": "Strip", "content": " ", "start": 1, "stop": 0}, {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always"}]}
+put("tokenizer_json", "metaspace_first", json.dumps(mistral, ensure_ascii=False))
+for behavior in ["Removed", "MergedWithNext", "Contiguous"]:
+    t = json.loads(json.dumps(sentencepiece))
+    t["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": behavior == "Removed"},
+        {"type": "Split", "pattern": {"String": "▁"}, "behavior": behavior, "invert": behavior == "Contiguous"},
+        {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}]}
+    t["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"},
+                                                           {"type": "Strip", "strip_left": True, "strip_right": False},
+                                                           {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}
+    put("tokenizer_json", "split_" + behavior.lower(), json.dumps(t, ensure_ascii=False))
 
 vm_vocab = {k: v for k, v in vocab.items() if k != "<|endoftext|>"}
 put("vocab_merges", "gpt2_style", json.dumps(vm_vocab, ensure_ascii=False).encode() + SEP

@@ -1,7 +1,8 @@
 import Foundation
 import FPTensor
 
-/// GPT-2-style byte-level BPE (GPT-2, Llama 3, Qwen2, SmolLM2, tiktoken's r50k/cl100k ...).
+/// GPT-2-style byte-level BPE from vocab.json + merges.txt, tiktoken rank files and GGUF metadata
+/// (GPT-2, Llama 3, Qwen2, SmolLM2 ...; a tokenizer.json is run by HFPipelineTokenizer).
 ///
 /// Encoding: special (added) tokens are matched in the text first; each remaining segment is
 /// split into words by the pre-tokenizer; each word's UTF-8 bytes start as one token per byte

@@ -21,6 +21,13 @@ public enum BytePreTokenizer: String, Sendable {
     /// No splitting: each text segment is one word (ByteLevel with use_regex: false).
     case none
 
+    /// The regular expression each scanner reproduces, as tokenizer.json's Split writes it.
+    static let referenceRegexes: [(String, BytePreTokenizer)] = [
+        (#"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#, .llama3),
+        (#"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#, .qwen2),
+        (#"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#, .gpt2),
+    ]
+
     /// The pre-tokenizer for a GGUF `tokenizer.ggml.pre` value, nil if unsupported.
     public init?(ggufPre pre: String) {
         switch pre {

@@ -1,13 +1,13 @@
 import Foundation
 import FPTensor
 
-/// SentencePiece-style BPE with byte fallback (Llama 2, llama2.c, GGUF model "llama").
+/// SentencePiece-style BPE with byte fallback (llama2.c, GGUF model "llama"; a tokenizer.json
+/// is run by HFPipelineTokenizer).
 ///
 /// Encoding: special tokens are matched in the text first; in each remaining segment spaces
 /// become "▁" and a "▁" is prepended (add_dummy_prefix); the segment starts as one piece per
 /// character (a character missing from the vocabulary becomes its UTF-8 bytes as "<0xAB>"
-/// pieces) and adjacent pairs are merged, best first: by piece score (llama2.c, GGUF) or by merge
-/// rank (tokenizer.json), leftmost among equals. Decoding turns "▁" into spaces and byte pieces
+/// pieces) and adjacent pairs are merged, best first by piece score, leftmost among equals. Decoding turns "▁" into spaces and byte pieces
 /// into bytes, and drops the dummy-prefix space of the first piece, as SentencePiece does.
 public final class SentencePieceBPE: Tokenizer {
     public let vocabSize: Int

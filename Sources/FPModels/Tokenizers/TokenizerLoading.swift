@@ -38,9 +38,10 @@ public enum TokenizerLoader {
         throw TensorError("\(dir): no tokenizer.json, nor vocab.json with merges.txt")
     }
 
-    /// A Hugging Face `tokenizer.json` of model type "BPE": byte-level (GPT-2, Llama 3, SmolLM2)
-    /// or SentencePiece-style with byte fallback (Llama 2). `config` supplies names from
-    /// tokenizer_config.json; by default they are read from the same folder.
+    /// A Hugging Face `tokenizer.json` of model type "BPE", byte-level (GPT-2, Llama 3, Qwen 2,
+    /// GPT-NeoX, OLMo 2) or SentencePiece-style with byte fallback (Llama 2, Mistral, Gemma,
+    /// Phi-3), run by `HFPipelineTokenizer`. bos/eos/pad names come from tokenizer_config.json
+    /// (and special_tokens_map.json) in the same folder.
     public static func fromHuggingFaceJSON(path: String) throws -> Tokenizer {
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
         return try fromHuggingFaceJSON(path: path, config: HFTokenizerConfig.read(folder: dir))
@@ -48,11 +49,7 @@ public enum TokenizerLoader {
 
     static func fromHuggingFaceJSON(path: String, config: HFTokenizerConfig) throws -> Tokenizer {
         let root = try TokenizerFiles.jsonObject(path)
-        let hf = try HFTokenizerJSON(root, file: path)
-        if hf.isSentencePieceStyle {
-            return try SentencePieceBPE.load(hf: hf, config: config)
-        }
-        return try ByteLevelBPE.load(hf: hf, config: config)
+        return try HFPipelineTokenizer(hf: try HFTokenizerJSON(root, file: path), config: config)
     }
 
     /// GPT-2's `vocab.json` + `merges.txt` with "<|endoftext|>" as bos/eos.
@@ -104,6 +101,7 @@ extension Tokenizer {
     public var addBosByDefault: Bool {
         if let t = self as? ByteLevelBPE { return t.addBosToken }
         if let t = self as? SentencePieceBPE { return t.addBosToken }
+        if let t = self as? HFPipelineTokenizer { return t.addBosToken }
         return false
     }
 }
@@ -159,7 +157,7 @@ struct HFTokenizerConfig {
     }
 }
 
-/// The parts of a tokenizer.json (model type "BPE") that both algorithms read.
+/// The parts of a tokenizer.json (model type "BPE") read before the pipeline is built.
 struct HFTokenizerJSON {
     struct Added {
         let id: Int
@@ -168,6 +166,8 @@ struct HFTokenizerJSON {
         let lstrip: Bool
         let rstrip: Bool
         let singleWord: Bool
+        /// Matched in the normalized text (else in the raw text).
+        let normalized: Bool
     }
 
     let file: String
@@ -229,7 +229,8 @@ struct HFTokenizerJSON {
                 }
                 added.append(Added(id: id, content: content, special: jsonBool(e["special"]) ?? false,
                                    lstrip: jsonBool(e["lstrip"]) ?? false, rstrip: jsonBool(e["rstrip"]) ?? false,
-                                   singleWord: jsonBool(e["single_word"]) ?? false))
+                                   singleWord: jsonBool(e["single_word"]) ?? false,
+                                   normalized: jsonBool(e["normalized"]) ?? !(jsonBool(e["special"]) ?? false)))
             }
         }
         self.added = added
@@ -241,11 +242,11 @@ struct HFTokenizerJSON {
 
     static func type(_ v: Any?) -> String? { (v as? [String: Any])?["type"] as? String }
 
-    /// The components of a (possibly Sequence) normalizer / pre-tokenizer / decoder.
-    static func flatten(_ v: Any?, listKey: String) -> [[String: Any]] {
+    /// The components of a (possibly Sequence, possibly nested) normalizer / pre-tokenizer / decoder.
+    static func flatten(_ v: Any?, listKey: String, depth: Int = 0) -> [[String: Any]] {
         guard let o = v as? [String: Any] else { return [] }
-        if o["type"] as? String == "Sequence", let list = o[listKey] as? [Any] {
-            return list.compactMap { $0 as? [String: Any] }
+        if o["type"] as? String == "Sequence", let list = o[listKey] as? [Any], depth < 8 {
+            return list.flatMap { flatten($0, listKey: listKey, depth: depth + 1) }
         }
         return [o]
     }
@@ -254,26 +255,37 @@ struct HFTokenizerJSON {
     var preTokenizers: [[String: Any]] { HFTokenizerJSON.flatten(root["pre_tokenizer"], listKey: "pretokenizers") }
     var decoders: [[String: Any]] { HFTokenizerJSON.flatten(root["decoder"], listKey: "decoders") }
 
-    /// Llama 2 style: byte fallback, "▁" for spaces (Metaspace or Replace normalizer).
-    var isSentencePieceStyle: Bool {
-        if byteFallback { return true }
-        if preTokenizers.contains(where: { $0["type"] as? String == "Metaspace" }) { return true }
-        if decoders.contains(where: { $0["type"] as? String == "ByteFallback" }) { return true }
-        return normalizers.contains { n in
-            n["type"] as? String == "Replace" && (n["content"] as? String) == "▁"
-        }
-    }
-
-    /// True when the post-processor template puts a special token before the sequence.
-    var templateAddsBos: Bool {
+    /// Whether the post-processor template puts a special token before the sequence; nil when
+    /// there is no TemplateProcessing.
+    var templateAddsBos: Bool? {
         for p in HFTokenizerJSON.flatten(root["post_processor"], listKey: "processors")
         where p["type"] as? String == "TemplateProcessing" {
-            if let single = p["single"] as? [Any], let first = single.first as? [String: Any],
-               first["SpecialToken"] != nil {
-                return true
-            }
+            guard let single = p["single"] as? [Any], let first = single.first as? [String: Any] else { return false }
+            return first["SpecialToken"] != nil
         }
-        return false
+        return nil
+    }
+
+    /// Longest string fp accepts where a normalizer or pre-tokenizer inserts text (Replace content,
+    /// Prepend, Metaspace replacement); real files use one character.
+    static let maxComponentString = 64
+
+    /// A Replace normalizer / decoder with a literal pattern: (pattern, content).
+    static func literalReplace(_ o: [String: Any], what: String, file: String) throws -> (String, String) {
+        let pattern = o["pattern"] as? [String: Any]
+        guard let content = o["content"] as? String else {
+            throw TensorError("\(file): \(what) Replace needs a \"content\" string")
+        }
+        // A long content would let a small hostile file multiply the text's size at every match.
+        guard content.utf8.count <= maxComponentString else {
+            throw TensorError("\(file): \(what) Replace content is longer than \(maxComponentString) bytes")
+        }
+        if let s = pattern?["String"] as? String { return (s, content) }
+        if let rx = pattern?["Regex"] as? String {
+            throw TensorError("\(file): \(what) Replace with the regex \(TinyQuote.q(rx)) is not implemented by fp "
+                              + "(only literal {\"String\": ...} patterns)")
+        }
+        throw TensorError("\(file): \(what) Replace needs a pattern {\"String\": ...}")
     }
 
     /// Id of a token name: added tokens first, then the vocabulary.
@@ -281,131 +293,5 @@ struct HFTokenizerJSON {
         guard let n = name else { return nil }
         if let a = added.first(where: { $0.content == n }) { return a.id }
         return vocab[n]
-    }
-}
-
-extension ByteLevelBPE {
-    static let llama3Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-    static let qwen2Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-    static let gpt2Regex = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
-
-    /// The pre-tokenizer (and ByteLevel add_prefix_space) of a byte-level tokenizer.json.
-    static func preTokenizer(of hf: HFTokenizerJSON) throws -> (BytePreTokenizer, Bool) {
-        let list = hf.preTokenizers
-        func byteLevel(_ o: [String: Any]) -> (regex: Bool, prefix: Bool)? {
-            guard o["type"] as? String == "ByteLevel" else { return nil }
-            return (jsonBool(o["use_regex"]) ?? true, jsonBool(o["add_prefix_space"]) ?? false)
-        }
-        func unsupported() -> TensorError {
-            let names = list.map { ($0["type"] as? String) ?? "?" }.joined(separator: ", ")
-            return TensorError("\(hf.file): unsupported pre_tokenizer [\(names)] for byte-level BPE")
-        }
-        if list.isEmpty { return (.none, false) }
-        if list.count == 1, let bl = byteLevel(list[0]) { return (bl.regex ? .gpt2 : .none, bl.prefix) }
-        if list.count == 2, let bl = byteLevel(list[1]) {
-            let first = list[0]
-            switch first["type"] as? String {
-            case "Digits" where jsonBool(first["individual_digits"]) == true && bl.regex:
-                return (.smollm, bl.prefix)
-            case "Split" where !bl.regex:
-                guard let pattern = first["pattern"] as? [String: Any], let rx = pattern["Regex"] as? String,
-                      (first["behavior"] as? String ?? "Isolated") == "Isolated",
-                      jsonBool(first["invert"]) != true else { throw unsupported() }
-                switch rx {
-                case llama3Regex: return (.llama3, bl.prefix)
-                case qwen2Regex: return (.qwen2, bl.prefix)
-                case gpt2Regex: return (.gpt2, bl.prefix)
-                default:
-                    throw TensorError("\(hf.file): unsupported pre-tokenizer split pattern \(TinyQuote.q(rx))")
-                }
-            default: break
-            }
-        }
-        throw unsupported()
-    }
-
-    /// A byte-level tokenizer.json (constructor (b)).
-    static func load(hf: HFTokenizerJSON, config: HFTokenizerConfig) throws -> ByteLevelBPE {
-        var nfc = false
-        for n in hf.normalizers {
-            switch n["type"] as? String {
-            case "NFC": nfc = true
-            default:
-                throw TensorError("\(hf.file): unsupported normalizer \(TinyQuote.q(n["type"] as? String ?? "?")) for byte-level BPE")
-            }
-        }
-        let (pre, prefixSpace) = try preTokenizer(of: hf)
-        let vocabList = hf.vocab.map { ($0.key, $0.value) }
-        let table = try tokenTable(vocabList, extra: hf.added.map { ($0.content, $0.id) }, file: hf.file)
-        let specials = hf.added.map {
-            Special(id: $0.id, text: $0.content, lstrip: $0.lstrip, rstrip: $0.rstrip, singleWord: $0.singleWord)
-        }
-        return ByteLevelBPE(tokenBytes: table, merges: mergeTable(hf.merges, vocab: hf.vocab), specials: specials,
-                            preTokenizer: pre, ignoreMerges: hf.ignoreMerges, addPrefixSpace: prefixSpace, nfc: nfc,
-                            bos: hf.id(of: config.bos), eos: hf.id(of: config.eos), pad: hf.id(of: config.pad),
-                            unk: hf.id(of: config.unk ?? hf.unkToken),
-                            addBos: config.addBos ?? hf.templateAddsBos)
-    }
-}
-
-extension SentencePieceBPE {
-    /// A Llama 2 style tokenizer.json: BPE with byte_fallback, merges give the order.
-    static func load(hf: HFTokenizerJSON, config: HFTokenizerConfig) throws -> SentencePieceBPE {
-        // Where the dummy prefix goes.
-        var prefix: Prefix = .none
-        for n in hf.normalizers {
-            switch n["type"] as? String {
-            case "Prepend":
-                guard (n["prepend"] as? String) == "▁" else {
-                    throw TensorError("\(hf.file): unsupported Prepend normalizer (expected \"▁\")")
-                }
-                prefix = .everySegment
-            case "Replace":
-                let pattern = (n["pattern"] as? [String: Any])?["String"] as? String
-                guard pattern == " ", (n["content"] as? String) == "▁" else {
-                    throw TensorError("\(hf.file): unsupported Replace normalizer (expected \" \" -> \"▁\")")
-                }
-            default:
-                throw TensorError("\(hf.file): unsupported normalizer \(TinyQuote.q(n["type"] as? String ?? "?"))")
-            }
-        }
-        for p in hf.preTokenizers {
-            guard p["type"] as? String == "Metaspace" else {
-                throw TensorError("\(hf.file): unsupported pre_tokenizer \(TinyQuote.q(p["type"] as? String ?? "?")) for SentencePiece-style BPE")
-            }
-            guard (p["replacement"] as? String ?? "▁") == "▁", jsonBool(p["split"]) != true else {
-                throw TensorError("\(hf.file): unsupported Metaspace options (expected replacement \"▁\", split false)")
-            }
-            switch p["prepend_scheme"] as? String {
-            case "always": prefix = .everySegment
-            case "first": prefix = .textStart
-            case "never": prefix = .none
-            default: prefix = (jsonBool(p["add_prefix_space"]) ?? true) ? .everySegment : .none
-            }
-        }
-        var maxId = hf.vocab.values.max() ?? -1
-        for a in hf.added { maxId = max(maxId, a.id) }
-        guard maxId >= 0 else { throw TensorError("\(hf.file): empty vocabulary") }
-        var pieces = [[UInt8]](repeating: [], count: maxId + 1)
-        var kinds = [Kind](repeating: .unused, count: maxId + 1)
-        for (t, id) in hf.vocab {
-            pieces[id] = Array(t.utf8)
-            kinds[id] = hf.byteFallback && parseByteToken(pieces[id]) != nil ? .byte : .normal
-        }
-        for a in hf.added {
-            pieces[a.id] = Array(a.content.utf8)
-            kinds[a.id] = a.special ? .control : .userDefined
-        }
-        if let u = hf.unkToken, let id = hf.vocab[u] { kinds[id] = .unknown }
-        var m = MergeTable()
-        m.reserve(hf.merges.count)
-        for (rank, (a, b)) in hf.merges.enumerated() {
-            guard let ia = hf.vocab[a], let ib = hf.vocab[b], let im = hf.vocab[a + b] else { continue }
-            m.add(Int32(ia), Int32(ib), priority: UInt32(rank), merged: Int32(im))
-        }
-        return SentencePieceBPE(pieces: pieces, kinds: kinds, merges: m, prefix: prefix,
-                                bos: hf.id(of: config.bos), eos: hf.id(of: config.eos), pad: hf.id(of: config.pad),
-                                unk: hf.id(of: config.unk ?? hf.unkToken),
-                                addBos: config.addBos ?? hf.templateAddsBos)
     }
 }
