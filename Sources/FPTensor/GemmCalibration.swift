@@ -51,7 +51,7 @@ public struct GemmCalibration {
     var line: String {
         [String(shape.mBucket), String(shape.kBucket), String(shape.nBucket), shape.transA ? "T" : "N",
          shape.transB ? "T" : "N", String(shape.threads), String(m), String(k), String(n),
-         String(format: "%.1f", openblasGFlops), String(format: "%.1f", onednnGFlops), choice.rawValue]
+         String(format: "%.4g", openblasGFlops), String(format: "%.4g", onednnGFlops), choice.rawValue]
             .joined(separator: "\t")
     }
 
