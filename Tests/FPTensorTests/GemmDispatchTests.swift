@@ -132,7 +132,7 @@ final class GemmDispatchTests: XCTestCase {
 
     func testMalformedCalibrationFileIsIgnored() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let good = "16\t1024\t4096\tN\tN\t1\t16\t768\t3072\t50.0\t90.0\tonednn"
+        let good = "16\t1024\t4096\tN\tN\t1\t16\t768\t3072\t50.5\t90\tonednn"
         let text = [GemmCalibration.header, "garbage", "1 2 3", "-4\t1\t1\tN\tN\t1\t1\t1\t1\t1\t1\topenblas",
                     "16\t1024\t4096\tX\tN\t1\t16\t768\t3072\t50.0\t90.0\tonednn",
                     "16\t1024\t4096\tN\tN\t1\t16\t768\t3072\t50.0\t90.0\tmkl", good].joined(separator: "\n")
