@@ -19,11 +19,14 @@ let package = Package(
         .target(name: "CLua", dependencies: ["CSandbox"], linkerSettings: [.linkedLibrary("lua5.4"), .linkedLibrary("m")]),
         // OpenBLAS cblas + LAPACK prototypes, CPU feature detection for kernel selection.
         .target(name: "CBLAS", linkerSettings: [.linkedLibrary("openblas")]),
+        // oneDNN's sgemm (Debian libdnnl-dev, OpenMP build) for the products where it beats
+        // OpenBLAS on this CPU (FPTensor/GemmDispatch.swift measures which).
+        .target(name: "CDNNL", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         // libedit (readline-compatible) for the REPL.
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
         // SHA-256 (OpenSSL libcrypto, Debian libssl-dev) for the manifests of sharded runs.
         .target(name: "CDigest", linkerSettings: [.linkedLibrary("crypto")]),
-        .target(name: "FPTensor", dependencies: ["CBLAS", "CSandbox"],
+        .target(name: "FPTensor", dependencies: ["CBLAS", "CDNNL", "CSandbox"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "FPModels", dependencies: ["FPTensor", "CBLAS"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),

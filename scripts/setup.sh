@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(liblua5.4-dev libopenblas-dev libedit-dev libssl-dev pkg-config python3)  # python3: Tests/redteam/run.py
+packages=(liblua5.4-dev libopenblas-dev libdnnl-dev libedit-dev libssl-dev pkg-config python3)  # python3: Tests/redteam/run.py
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

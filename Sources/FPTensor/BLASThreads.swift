@@ -1,4 +1,5 @@
 import CBLAS
+import CDNNL
 
 /// BLAS thread count. Small products (a few tokens through one layer) run faster on one
 /// thread: OpenBLAS's workers cost more to wake and synchronize than they save, so `gemm`
@@ -7,6 +8,7 @@ public enum BLASThreads {
     /// The count chosen at start-up (FP_NUM_THREADS, default all cores).
     public nonisolated(unsafe) private(set) static var configured = 1
     nonisolated(unsafe) private static var current = -1
+    nonisolated(unsafe) private static var currentDNNL = -1
     /// Below this many multiply-adds a product runs on one thread.
     public nonisolated(unsafe) static var singleThreadMACs = 1 << 25
 
@@ -23,9 +25,18 @@ public enum BLASThreads {
         }
     }
 
-    @inline(__always) static func forProduct(m: Int, n: Int, k: Int) {
+    /// Sets oneDNN's (OpenMP's) thread count for the next call.
+    @inline(__always) static func useDNNL(_ n: Int) {
+        if n != currentDNNL {
+            fp_dnnl_set_num_threads(Int32(n))
+            currentDNNL = n
+        }
+    }
+
+    /// The thread count for a product of this size (the same rule for both libraries).
+    @inline(__always) static func forProduct(m: Int, n: Int, k: Int) -> Int {
         let (mn, o1) = m.multipliedReportingOverflow(by: n)
         let (mnk, o2) = mn.multipliedReportingOverflow(by: k)
-        use(!o1 && !o2 && mnk < singleThreadMACs ? 1 : configured)
+        return !o1 && !o2 && mnk < singleThreadMACs ? 1 : configured
     }
 }

@@ -1,4 +1,6 @@
 import CBLAS
+import CDNNL
+import Foundation
 
 /// A 2-D operand as BLAS sees it: transposed or not, with a leading dimension.
 private struct GemmOperand {
@@ -90,12 +92,14 @@ extension Tensor {
 
 /// C = alpha A B + beta C for 2-D float views; C must have unit column stride (rows may be
 /// strided). Operands whose strides BLAS cannot express (e.g. stride 0 from expand) are copied.
+/// OpenBLAS or oneDNN runs it, as GemmDispatch decides for the shape.
 public func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor, alpha: Float = 1, beta: Float = 0) throws {
     guard a.rank == 2, b.rank == 2, c.rank == 2, a.shape[1] == b.shape[0],
           c.shape == [a.shape[0], b.shape[1]], c.strides[1] == 1 || b.shape[1] <= 1 else {
         throw TensorError("gemm: shapes \(fmt(a.shape)) x \(fmt(b.shape)) -> \(fmt(c.shape)) do not fit (C needs unit column stride)")
     }
     let m = a.shape[0], k = a.shape[1], n = b.shape[1]
+    if m == 0 || n == 0 { return }
     if k == 0 { if beta == 0 { try c.fill(0) }; return }
     var aa = a, bb = b
     var oa = GemmOperand(rows: m, cols: k, rowStride: a.strides[0], colStride: a.strides[1])
@@ -106,15 +110,52 @@ public func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor, alpha: Float = 1, bet
     let pa = try aa.floatPointer(), pb = try bb.floatPointer(), pc = try c.floatPointer()
     let ldc = c.strides[0]
     // BLAS takes 32-bit sizes and leading dimensions
-    let m32 = try CheckedInt.int32(m, "matmul", "size"), n32 = try CheckedInt.int32(n, "matmul", "size")
+    _ = try CheckedInt.int32(m, "matmul", "size")
+    let n32 = try CheckedInt.int32(n, "matmul", "size")
     let k32 = try CheckedInt.int32(k, "matmul", "size")
     let lda = try CheckedInt.int32(opA.ld, "matmul", "row stride"), ldb = try CheckedInt.int32(opB.ld, "matmul", "row stride")
     let ldc32 = try CheckedInt.int32(Swift.max(ldc, n, 1), "matmul", "row stride")
-    BLASThreads.forProduct(m: m, n: n, k: k)
-    if m == 1 && opB.trans == CblasNoTrans && aa.strides[1] == 1 && c.strides[1] == 1 {
-        // Vector-matrix: sgemv on B^T is faster than sgemm with m = 1.
-        cblas_sgemv(CblasRowMajor, CblasTrans, k32, n32, alpha, pb, ldb, pa, 1, beta, pc, 1)
-        return
+    let threads = BLASThreads.forProduct(m: m, n: n, k: k)
+    let ta = opA.trans == CblasTrans, tb = opB.trans == CblasTrans
+
+    /// The product of the first `rows` rows of A and C with one library; false if it failed.
+    func run(_ backend: GemmBackend, rows: Int) -> Bool {
+        switch backend {
+        case .onednn:
+            BLASThreads.useDNNL(threads)
+            if fp_dnnl_sgemm(ta ? 84 : 78, tb ? 84 : 78, Int64(rows), Int64(n), Int64(k), alpha,
+                             pa, Int64(opA.ld), pb, Int64(opB.ld), beta, pc, Int64(ldc32)) == 0 { return true }
+            return run(.openblas, rows: rows)   // oneDNN refused (e.g. out of memory): OpenBLAS's turn
+        case .openblas:
+            BLASThreads.use(threads)
+            if rows == 1 && !tb && aa.strides[1] == 1 && c.strides[1] == 1 {
+                // Vector-matrix: sgemv on B^T is faster than sgemm with m = 1.
+                cblas_sgemv(CblasRowMajor, CblasTrans, k32, n32, alpha, pb, ldb, pa, 1, beta, pc, 1)
+            } else {
+                cblas_sgemm(CblasRowMajor, opA.trans, opB.trans, Int32(rows), n32, k32, alpha, pa, lda, pb, ldb, beta, pc, ldc32)
+            }
+            return true
+        }
     }
-    cblas_sgemm(CblasRowMajor, opA.trans, opB.trans, m32, n32, k32, alpha, pa, lda, pb, ldb, beta, pc, ldc32)
+
+    let shape = GemmShapeClass(m: m, k: k, n: n, transA: ta, transB: tb, threads: threads)
+    let rows = GemmShapeClass.calibrationRows(m)
+    // Calibration runs the product on the real operands (rows of C are overwritten below), so
+    // it needs beta == 0; a product with beta != 0 uses OpenBLAS until its class is measured.
+    let backend = beta != 0 && GemmDispatch.mode == .auto && !GemmDispatch.isCalibrated(shape)
+        ? .openblas
+        : GemmDispatch.backend(for: shape, m: rows, k: k, n: n) { b in
+            // One thread: this thread's CPU time, which other processes on a busy host do not
+            // inflate; several threads: wall-clock time (their waiting is part of the cost).
+            let clock = threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC
+            let t0 = seconds(clock)
+            return run(b, rows: rows) ? seconds(clock) - t0 : nil
+        }
+    _ = run(backend, rows: m)
+}
+
+private func seconds(_ clock: clockid_t) -> Double {
+    var ts = timespec()
+    clock_gettime(clock, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

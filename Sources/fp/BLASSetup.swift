@@ -34,6 +34,6 @@ enum BLASSetup {
         if let c = env["OPENBLAS_CORETYPE"] {
             forced = env["FP_BLAS_SELECTED"] == "1" ? " (selected by fp from cpuid)" : " (OPENBLAS_CORETYPE=\(c) from the environment)"
         }
-        return "BLAS: OpenBLAS core \(core)\(forced), \(openblas_get_num_threads()) threads; \(config)"
+        return "BLAS: OpenBLAS core \(core)\(forced), \(openblas_get_num_threads()) threads; \(config)\n\(GemmDispatch.description)"
     }
 }

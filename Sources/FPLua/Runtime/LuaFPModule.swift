@@ -169,13 +169,15 @@ enum LuaFPModule {
             }),
             ("config", { l in
                 // BLAS core and threads, for scripts and benchmarks that report them.
-                lua_createtable(l.L, 0, 3)
+                lua_createtable(l.L, 0, 4)
                 l.pushString(openblas_get_corename().map { String(cString: $0) } ?? "unknown")
                 lua_setfield(l.L, -2, "blas_core")
                 l.push(int: Int(openblas_get_num_threads()))
                 lua_setfield(l.L, -2, "threads")
                 l.pushString(fp_best_openblas_coretype().map { String(cString: $0) } ?? "auto")
                 lua_setfield(l.L, -2, "best_core")
+                l.pushString(GemmDispatch.mode.rawValue)   // FP_GEMM: openblas, onednn or auto
+                lua_setfield(l.L, -2, "gemm")
                 return 1
             }),
         ]

@@ -1,0 +1,120 @@
+import CBLAS
+import CDNNL
+import Foundation
+
+/// The library that runs one float32 matrix product.
+public enum GemmBackend: String, CaseIterable {
+    case openblas, onednn
+}
+
+/// Which library each `gemm` call uses. OpenBLAS repacks the weight matrix on every call, which
+/// dominates small-M products (one prompt, a few tokens); oneDNN's sgemm is often faster there
+/// and slower elsewhere, by amounts that depend on the CPU. So the choice is measured: the first
+/// product of each shape class (M, K, N buckets, transposes, threads) times both libraries on
+/// the real operands and keeps the faster; the table is cached per CPU model in
+/// ~/.cache/fp/gemm/. FP_GEMM=openblas|onednn|auto forces a library (default auto).
+public enum GemmDispatch {
+    public enum Mode: String { case auto, openblas, onednn }
+
+    /// Set from FP_GEMM at first use; tests and benchmarks may set it directly.
+    public nonisolated(unsafe) static var mode: Mode = modeFromEnvironment()
+    /// Where the calibration table is kept (nil: in memory only). Tests point it elsewhere.
+    public nonisolated(unsafe) static var calibrationFile: String? = defaultCalibrationFile() {
+        didSet { table = nil }
+    }
+    nonisolated(unsafe) private static var table: [GemmShapeClass: GemmCalibration]?
+
+    /// A one-line summary for `fp --version` and the benchmarks.
+    public static var description: String {
+        "GEMM: \(mode.rawValue) (FP_GEMM); oneDNN \(String(cString: fp_dnnl_version())) ISA \(String(cString: fp_dnnl_isa())); CPU \(cpuModel); calibration \(calibrationFile ?? "in memory")"
+    }
+
+    public static var cpuModel: String { String(cString: fp_cpu_model()) }
+
+    /// The calibrated entries so far (for `fp.config()` and benchmarks).
+    public static var calibrations: [GemmCalibration] {
+        loadedTable().values.sorted { ($0.shape.mBucket, $0.shape.kBucket, $0.shape.nBucket) < ($1.shape.mBucket, $1.shape.kBucket, $1.shape.nBucket) }
+    }
+
+    static func isCalibrated(_ shape: GemmShapeClass) -> Bool { loadedTable()[shape] != nil }
+
+    /// The backend for this call. In auto mode an unseen shape class is calibrated with
+    /// `time(backend)`, which runs the product once and returns its seconds (nil if it failed).
+    static func backend(for shape: GemmShapeClass, m: Int, k: Int, n: Int,
+                        time: (GemmBackend) -> Double?) -> GemmBackend {
+        switch mode {
+        case .openblas: return .openblas
+        case .onednn: return .onednn
+        case .auto:
+            if let known = loadedTable()[shape] { return known.choice }
+            let c = calibrate(shape, m: m, k: k, n: n, time: time)
+            table?[shape] = c
+            save()
+            return c.choice
+        }
+    }
+
+    /// Interleaved timings of both libraries (order alternating each round); medians decide.
+    /// oneDNN must win by 3% to replace today's default, so noise does not flip the choice.
+    private static func calibrate(_ shape: GemmShapeClass, m: Int, k: Int, n: Int,
+                                  time: (GemmBackend) -> Double?) -> GemmCalibration {
+        // warm-up: oneDNN generates its kernels on first use
+        let first = [GemmBackend.openblas: time(.openblas), .onednn: time(.onednn)]
+        let once = Swift.max(first[.openblas].flatMap { $0 } ?? 0, 1e-7)
+        // repeat small products so each sample is ~100 µs of work; fewer samples for big ones
+        let inner = Swift.min(1000, Swift.max(1, Int(1e-4 / once)))
+        let rounds = once > 0.02 ? 3 : 7
+        var samples: [GemmBackend: [Double]] = [.openblas: [], .onednn: []]
+        for r in 0..<rounds {
+            for b in (r % 2 == 0 ? [GemmBackend.openblas, .onednn] : [.onednn, .openblas]) {
+                var total = 0.0, ok = true
+                for _ in 0..<inner {
+                    guard let s = time(b) else { ok = false; break }
+                    total += s
+                }
+                samples[b]?.append(ok ? total / Double(inner) : .infinity)
+            }
+        }
+        let flops = 2.0 * Double(m) * Double(k) * Double(n) / 1e9
+        let tb = median(samples[.openblas] ?? []), td = median(samples[.onednn] ?? [])
+        let choice: GemmBackend = td < 0.97 * tb ? .onednn : .openblas
+        return GemmCalibration(shape: shape, m: m, k: k, n: n,
+                               openblasGFlops: tb.isFinite && tb > 0 ? flops / tb : 0,
+                               onednnGFlops: td.isFinite && td > 0 ? flops / td : 0, choice: choice)
+    }
+
+    private static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.isEmpty ? .infinity : s[s.count / 2]
+    }
+
+    private static func modeFromEnvironment() -> Mode {
+        guard let v = ProcessInfo.processInfo.environment["FP_GEMM"], !v.isEmpty else { return .auto }
+        if let m = Mode(rawValue: v.lowercased()) { return m }
+        FileHandle.standardError.write(Data("fp: ignoring FP_GEMM=\(v) (expected openblas, onednn or auto)\n".utf8))
+        return .auto
+    }
+
+    private static func defaultCalibrationFile() -> String? {
+        guard let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty else { return nil }
+        // OpenBLAS's kernel family is part of the name: OPENBLAS_CORETYPE changes its speed
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+        let slug = (String(cString: fp_cpu_model()) + " " + core).map { $0.isLetter || $0.isNumber ? $0 : "-" }
+        return home + "/.cache/fp/gemm/" + String(slug) + ".tsv"
+    }
+
+    private static func loadedTable() -> [GemmShapeClass: GemmCalibration] {
+        if let t = table { return t }
+        let t = calibrationFile.map(GemmCalibration.read) ?? [:]
+        table = t
+        return t
+    }
+
+    /// Merges with what another process may have written meanwhile; failures (read-only home,
+    /// a sandbox) only mean the next process calibrates again.
+    private static func save() {
+        guard let path = calibrationFile, let mine = table else { return }
+        let merged = GemmCalibration.read(path).merging(mine) { _, new in new }
+        GemmCalibration.write(merged, to: path)
+    }
+}

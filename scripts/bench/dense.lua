@@ -1,0 +1,35 @@
+-- fp's forward pass on the folder and ids that scripts/bench/dense_hf.py uses:
+--   fp run scripts/bench/dense.lua FOLDER [RUNS] [LABEL]
+-- Prints one JSON line per task (tool "fp" or "fp-LABEL", task, seconds = median after a
+-- warm-up, shape, result = sum of log p(next token)), the same fields as the Python side.
+local json = require "fp.json"
+local folder, runs, label = arg[1], tonumber(arg[2] or "5"), arg[3]
+assert(folder, "usage: fp run scripts/bench/dense.lua FOLDER [RUNS] [LABEL]")
+local f = assert(io.open(folder .. "/dense_inputs.json"))
+local inputs = json.decode(f:read("a"))
+f:close()
+local model = fp.load_model(folder)
+-- BENCH_CLOCK=cpu: process CPU time (os.clock; one thread on a busy host), else wall-clock time
+local clock = os.getenv("BENCH_CLOCK") == "cpu" and os.clock or fp.time
+
+local function median(xs)
+  table.sort(xs)
+  return xs[(#xs + 1) // 2]
+end
+
+for _, task in ipairs({ "fwd1x16", "fwd8x64", "fwd1x512" }) do
+  local toks = fp.tensor(inputs[task], "int")
+  local logits
+  for _ = 1, 2 do logits = model:forward(toks) end   -- the first also calibrates new GEMM shapes (auto)
+  local times = {}
+  for i = 1, runs do
+    local s = clock()
+    logits = model:forward(toks)
+    times[i] = clock() - s
+  end
+  local P = toks.shape[2]
+  local lp = logits[{ {}, { 0, P - 1 } }]:log_softmax(-1)
+  local result = lp:gather(2, toks[{ {}, { 1, P } }]:unsqueeze(2)):sum()
+  print(json.encode({ tool = label and ("fp-" .. label) or "fp", task = task, seconds = median(times),
+                      n = runs, shape = toks.shape, threads = fp.config().threads, result = result }))
+end
