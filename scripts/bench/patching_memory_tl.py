@@ -3,7 +3,7 @@ sweep (transformer_lens.patching.get_act_patch_*) on the 8 IOI prompts of Transf
 demo, run the way the demo runs it (a full run_with_cache of the clean prompts, then the sweep).
 
   python patching_memory_tl.py ids --model DIR --out FILE       # token ids every tool gets
-  python patching_memory_tl.py run --model DIR --ids FILE --kind KIND [--label NAME]
+  python patching_memory_tl.py run --model DIR --ids FILE --kind KIND [--label NAME] [--layers N]
 
 Run by scripts/bench/patching_memory (which picks the venv: TransformerLens 3.x, HookedTransformer).
 DIR is a Hugging Face model folder (GPT-2-shaped random weights or SmolLM2 converted from the GGUF
@@ -71,7 +71,7 @@ def write_ids(model_dir: str, out: str) -> None:
         json.dump({"clean": clean, "corrupt": corrupt, "answers": one}, f)
 
 
-def run(model_dir: str, ids_file: str, kind: str, label: str) -> None:
+def run(model_dir: str, ids_file: str, kind: str, label: str, layers: int) -> None:
     import torch
     import transformer_lens.patching as patching
     sys.path.insert(0, os.environ.get("PEERS_DIR", "/work/shared/peers"))
@@ -102,11 +102,18 @@ def run(model_dir: str, ids_file: str, kind: str, label: str) -> None:
     def metric(logits):
         return (diff(logits) - kd) / (cd - kd)
     fn = getattr(patching, "get_act_patch_" + kind)
-    result = fn(model, corrupt, cache, metric)
+    n_layers = model.cfg.n_layers
+    if layers:   # sweep the first layers only (get_act_patch_* enumerates cells from cfg.n_layers)
+        model.cfg.n_layers = min(layers, n_layers)
+    try:
+        result = fn(model, corrupt, cache, metric)
+    finally:
+        model.cfg.n_layers = n_layers
     seconds = time.perf_counter() - t0
     print(json.dumps({"tool": "tl3", "model": label, "kind": kind, "seconds": round(seconds, 3),
                       "rss_loaded_mb": round(rss_loaded, 1), "peak_rss_mb": round(status_mb("VmHWM"), 1),
-                      "result": float(result.double().sum()), "shape": list(result.shape)}), flush=True)
+                      "result": float(result.double().sum()), "shape": list(result.shape),
+                      "layers_swept": layers or model.cfg.n_layers}), flush=True)
 
 
 def main() -> None:
@@ -117,11 +124,14 @@ def main() -> None:
     p.add_argument("--ids")
     p.add_argument("--kind", choices=KINDS)
     p.add_argument("--label")
+    p.add_argument("--layers", type=int, default=0,
+                   help="sweep only the first N layers: a quick peak (TransformerLens runs one forward pass "
+                        "per cell and keeps only the metric, so its peak does not grow with the cells)")
     a = p.parse_args()
     if a.mode == "ids":
         write_ids(a.model, a.out)
     else:
-        run(a.model, a.ids, a.kind, a.label or os.path.basename(a.model.rstrip("/")))
+        run(a.model, a.ids, a.kind, a.label or os.path.basename(a.model.rstrip("/")), a.layers)
 
 
 if __name__ == "__main__":
