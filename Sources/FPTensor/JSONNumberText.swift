@@ -15,9 +15,10 @@ public enum JSONNumberText {
     @discardableResult
     public static func append(_ v: Float, to out: inout [UInt8]) -> Bool {
         guard v.isFinite else { return false }
-        if v.significandBitPattern == 0 || !v.isNormal {
+        if v == 0 { appendZero(v.sign == .minus, to: &out); return true }
+        if v.isSubnormal || (v.significandBitPattern == 0 && !appendFromShortest(v.description, minDigits: 6, onlyUpTo: 6, to: &out)) {
             appendSearching(Double(v), minDigits: 6, maxDigits: 9, to: &out) { Double(Float(strtof($0, nil))) }
-        } else {
+        } else if v.significandBitPattern != 0 {
             appendFromShortest(v.description, minDigits: 6, to: &out)
         }
         return true
@@ -27,31 +28,47 @@ public enum JSONNumberText {
     @discardableResult
     public static func append(_ v: Double, to out: inout [UInt8]) -> Bool {
         guard v.isFinite else { return false }
-        if v.significandBitPattern == 0 || !v.isNormal {
+        if v == 0 { appendZero(v.sign == .minus, to: &out); return true }
+        if v.isSubnormal || (v.significandBitPattern == 0 && !appendFromShortest(v.description, minDigits: 15, onlyUpTo: 15, to: &out)) {
             appendSearching(v, minDigits: 15, maxDigits: 17, to: &out) { strtod($0, nil) }
-        } else {
+        } else if v.significandBitPattern != 0 {
             appendFromShortest(v.description, minDigits: 15, to: &out)
         }
         return true
     }
 
     public static func append(_ v: Int64, to out: inout [UInt8]) {
-        out.append(contentsOf: String(v).utf8)
+        if v < 0 { out.append(45) }
+        var m = v.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
+            var n = 0
+            repeat { buf[n] = UInt8(48 + m % 10); m /= 10; n += 1 } while m > 0
+            while n > 0 { n -= 1; out.append(buf[n]) }
+        }
+    }
+
+    /// "0.0" or "-0.0" (%g gives "0", then ".0").
+    static func appendZero(_ negative: Bool, to out: inout [UInt8]) {
+        if negative { out.append(45) }
+        out.append(48); out.append(46); out.append(48)
     }
 
     /// `%.Pg` of the number whose shortest text is `text` (Swift's description: "-1.25e-05",
     /// "0.001", "123.0"), P = max(minDigits, number of its significant digits).
-    static func appendFromShortest(_ text: String, minDigits: Int, to out: inout [UInt8]) {
+    /// With onlyUpTo, writes nothing and returns false when the shortest text has more
+    /// significant digits than that (a power of two: the Lua search decides, see above).
+    @discardableResult
+    static func appendFromShortest(_ text: String, minDigits: Int, onlyUpTo: Int = .max, to out: inout [UInt8]) -> Bool {
         var text = text
-        text.withUTF8 { src in
+        return text.withUTF8 { src in
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { digits in
-                format(src, digits, minDigits, &out)
+                format(src, digits, minDigits, onlyUpTo, &out)
             }
         }
     }
 
     private static func format(_ src: UnsafeBufferPointer<UInt8>, _ digits: UnsafeMutableBufferPointer<UInt8>,
-                               _ minDigits: Int, _ out: inout [UInt8]) {
+                               _ minDigits: Int, _ onlyUpTo: Int, _ out: inout [UInt8]) -> Bool {
         var nd = 0, negative = false, seenPoint = false, pointAt = 0, exp10 = 0, expSign = 1, inExp = false
         for c in src {
             if inExp {
@@ -65,11 +82,12 @@ public enum JSONNumberText {
         // value = 0.d1d2d3... * 10^(pointAt + exp10); skip leading and trailing zeros
         var lead = 0
         while lead < nd && digits[lead] == 48 { lead += 1 }
-        if negative { out.append(45) }
-        if lead == nd { out.append(contentsOf: [48, 46, 48]); return }   // ±0: "%g" gives "0", then ".0"
+        if lead == nd { appendZero(negative, to: &out); return true }
         var end = nd
         while digits[end - 1] == 48 { end -= 1 }
         let count = end - lead
+        if count > onlyUpTo { return false }
+        if negative { out.append(45) }
         let x = pointAt + exp10 - lead - 1       // decimal exponent of the first digit
         let p = max(minDigits, count)
         if x < -4 || x >= p {                    // %g's exponential form: d.ddde-05 (has an 'e': no ".0")
@@ -84,13 +102,13 @@ public enum JSONNumberText {
             if e >= 100 { out.append(UInt8(48 + e / 100)) }
             out.append(UInt8(48 + (e / 10) % 10))
             out.append(UInt8(48 + e % 10))
-            return
+            return true
         }
         if x < 0 {                               // 0.000ddd
             out.append(48); out.append(46)
             for _ in 0..<(-x - 1) { out.append(48) }
             for i in lead..<end { out.append(digits[i]) }
-            return
+            return true
         }
         let intDigits = x + 1
         if count <= intDigits {
@@ -102,6 +120,7 @@ public enum JSONNumberText {
             out.append(46)
             for i in (lead + intDigits)..<end { out.append(digits[i]) }
         }
+        return true
     }
 
     /// The Lua encoder's own search: `%.Ng` for N = minDigits... until `read` gives v back.
@@ -129,41 +148,73 @@ public enum JSONNumberText {
     public static func tensor(_ t: Tensor, indent: [UInt8]?, depth: Int) throws -> [UInt8] {
         let c = try t.contiguous()
         let raw = try c.storage.raw() + c.offset * c.dtype.byteSize
-        let strides = Tensor.contiguousStrides(t.shape)
         var out: [UInt8] = []
         out.reserveCapacity(min(t.count, 1 << 26) * 12 + 16)
-        let floats = raw.assumingMemoryBound(to: Float.self), ints = raw.assumingMemoryBound(to: Int64.self)
-        let bools = raw.assumingMemoryBound(to: UInt8.self)
-        let null: [UInt8] = Array("null".utf8), yes: [UInt8] = Array("true".utf8), no: [UInt8] = Array("false".utf8)
-        func value(_ i: Int) {
-            switch t.dtype {
-            case .float32: if !append(floats[i], to: &out) { out.append(contentsOf: null) }
-            case .int64: append(ints[i], to: &out)
-            case .bool: out.append(contentsOf: bools[i] != 0 ? yes : no)
-            }
+        if t.rank == 0 { value(t.dtype, raw, 0, &out); return out }
+        if t.count == 0 {   // some dim is 0: small, the nesting written level by level
+            emptyNesting(t.shape, 0, indent, depth, &out)
+            return out
         }
-        func newline(_ level: Int) {
-            out.append(10)
-            if let ind = indent { for _ in 0..<level { out.append(contentsOf: ind) } }
+        // Walks the elements in order with an odometer over the dims; opening and closing
+        // brackets come from how many trailing dims roll over between two elements.
+        let shape = t.shape, rank = t.rank
+        var idx = [Int](repeating: 0, count: rank)
+        for d in 0..<rank { open(d, shape, indent, depth, &out) }
+        var i = 0
+        while true {
+            value(t.dtype, raw, i, &out)
+            i += 1
+            // advance the odometer; d = the outermost dim that does not roll over
+            var d = rank - 1
+            while d >= 0 && idx[d] == shape[d] - 1 { idx[d] = 0; d -= 1 }
+            // close the dims that rolled over (innermost first)
+            var k = rank - 1
+            while k > d { close(k, shape, indent, depth, &out); k -= 1 }
+            if d < 0 { break }
+            idx[d] += 1
+            out.append(44)   // ','
+            let inner = d == rank - 1
+            if indent != nil { if inner { out.append(32) } else { newline(indent, depth + d + 1, &out) } }
+            for e in (d + 1)..<rank { open(e, shape, indent, depth, &out) }
         }
-        func build(_ d: Int, _ base: Int, _ level: Int) {
-            if d == t.rank { value(base); return }
-            let n = t.shape[d]
-            if n == 0 { out.append(contentsOf: "[]".utf8); return }
-            out.append(UInt8(ascii: "["))
-            let inner = d + 1 == t.rank   // a row of plain values
-            for i in 0..<n {
-                if i > 0 {
-                    out.append(UInt8(ascii: ","))
-                    if indent != nil && inner { out.append(32) }
-                }
-                if indent != nil && !inner { newline(level + 1) }
-                build(d + 1, base + i * strides[d], level + 1)
-            }
-            if indent != nil && !inner { newline(level) }
-            out.append(UInt8(ascii: "]"))
-        }
-        build(0, 0, depth)
         return out
+    }
+
+    @inline(__always)
+    private static func value(_ dtype: DType, _ raw: UnsafeRawPointer, _ i: Int, _ out: inout [UInt8]) {
+        switch dtype {
+        case .float32:
+            if !append(raw.assumingMemoryBound(to: Float.self)[i], to: &out) { out.append(110); out.append(117); out.append(108); out.append(108) }
+        case .int64: append(raw.assumingMemoryBound(to: Int64.self)[i], to: &out)
+        case .bool:
+            if raw.assumingMemoryBound(to: UInt8.self)[i] != 0 { out.append(116); out.append(114); out.append(117); out.append(101) }
+            else { out.append(102); out.append(97); out.append(108); out.append(115); out.append(101) }
+        }
+    }
+
+    private static func newline(_ indent: [UInt8]?, _ level: Int, _ out: inout [UInt8]) {
+        out.append(10)
+        if let ind = indent { for _ in 0..<level { out.append(contentsOf: ind) } }
+    }
+
+    /// '[' of dim d, and the line break before its first item when its items are arrays.
+    private static func open(_ d: Int, _ shape: [Int], _ indent: [UInt8]?, _ depth: Int, _ out: inout [UInt8]) {
+        out.append(91)
+        if indent != nil && d < shape.count - 1 { newline(indent, depth + d + 1, &out) }
+    }
+
+    private static func close(_ d: Int, _ shape: [Int], _ indent: [UInt8]?, _ depth: Int, _ out: inout [UInt8]) {
+        if indent != nil && d < shape.count - 1 { newline(indent, depth + d, &out) }
+        out.append(93)
+    }
+
+    private static func emptyNesting(_ shape: [Int], _ d: Int, _ indent: [UInt8]?, _ depth: Int, _ out: inout [UInt8]) {
+        if d == shape.count - 1 || shape[d] == 0 { out.append(91); out.append(93); return }
+        open(d, shape, indent, depth, &out)
+        for i in 0..<shape[d] {
+            if i > 0 { out.append(44); if indent != nil { newline(indent, depth + d + 1, &out) } }
+            emptyNesting(shape, d + 1, indent, depth, &out)
+        }
+        close(d, shape, indent, depth, &out)
     }
 }
