@@ -24,6 +24,7 @@ FP=.build/release/fp bash Tests/cli/test_pull.sh 2>&1 | tee "$log/cli" || status
 FP=.build/release/fp bash Tests/cli/test_sandbox.sh 2>&1 | tee "$log/cli_sandbox" || status=1
 FP=.build/release/fp bash Tests/cli/test_limits.sh 2>&1 | tee "$log/cli_limits" || status=1
 FP=.build/release/fp bash Tests/cli/test_api_fuzz.sh 2>&1 | tee "$log/cli_api_fuzz" || status=1
+FP=.build/release/fp bash Tests/cli/test_color.sh 2>&1 | tee "$log/cli_color" || status=1
 # the red-team runner checked against fake fp executables, then the whole corpus: the cases
 # listed in KNOWN_FAILING.md are reported by name and counted as skipped (never passed) until their
 # fix merges; scripts/redteam.sh runs every case
@@ -49,7 +50,7 @@ sw_n=$(grep -oE "Executed [0-9]+" <<<"$xc" | grep -oE "[0-9]+" || echo 0)
 sw_s=$(grep -oE "[0-9]+ tests? skipped" <<<"$xc" | grep -oE "^[0-9]+" || echo 0)
 sw_f=$(grep -oE "[0-9]+ failures?" <<<"$xc" | grep -oE "^[0-9]+" || echo 1)
 passed=$((sw_n - sw_s - sw_f)); failed=$sw_f; skipped=$sw_s
-for f in "$log/lua" "$log/cli" "$log/cli_sandbox" "$log/cli_limits" "$log/cli_api_fuzz" "$log/redteam_self" "$log/redteam" "$log/jupyter" "$log/cli_cluster" "$log/cli_slurm"; do
+for f in "$log/lua" "$log/cli" "$log/cli_sandbox" "$log/cli_limits" "$log/cli_api_fuzz" "$log/cli_color" "$log/redteam_self" "$log/redteam" "$log/jupyter" "$log/cli_cluster" "$log/cli_slurm"; do
   line=$(grep -E "^[0-9]+ passed, [0-9]+ failed" "$f" | tail -n 1 || true)
   [ -n "$line" ] || { failed=$((failed + 1)); continue; }
   p=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line"); fl=$(sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$line")

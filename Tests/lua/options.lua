@@ -73,7 +73,7 @@ test("stdlib functions: unknown options name the nearest valid one", function()
   expect_error(function() plot.imshow(fp.zeros(2, 2), { titel = "x" }) end,
     "plot.imshow: unknown option 'titel' (did you mean 'title'?)")
   expect_error(function() plot.line({ { y = { 1, 2 } } }, { xlable = "x" }) end, "(did you mean 'xlabel'?)")
-  expect_error(function() plot.term_string(fp.zeros(2, 2), { value = true }) end, "plot.term: unknown option 'value' (did you mean 'values'?)")
+  expect_error(function() plot.term_string(fp.zeros(2, 2), { value = true }) end, "plot.term_string: unknown option 'value' (did you mean 'values'?)")
   expect_error(function() utils.logit_diff(fp.zeros(1, 2, 3), 0, 1, { per_promt = true }) end,
     "logit_diff: unknown option 'per_promt' (did you mean 'per_prompt'?)")
   expect_error(function() require("fp.datasets").ioi(sm, { seeds = 1 }) end, "datasets.ioi: unknown option 'seeds' (did you mean 'seed'?)")

@@ -131,6 +131,9 @@ function M.bundle(v)
   local plot = package.loaded["fp.plot"]
   local mt = getmetatable(v)
   if plot and mt == plot.Figure then
+    if v._fragment then   -- an interactive figure (plot.attention): its own markup and script
+      return { ["text/plain"] = tostring(v), ["text/html"] = v._fragment }
+    end
     local svg = v:svg()
     return { ["text/plain"] = tostring(v), ["text/html"] = '<div class="fp-figure">' .. svg .. "</div>", ["image/svg+xml"] = svg }
   end
@@ -138,7 +141,7 @@ function M.bundle(v)
     local parts = {}
     for i, f in ipairs(v.figures) do
       if v.headings and v.headings[i] then parts[#parts + 1] = "<h3>" .. esc(v.headings[i]) .. "</h3>" end
-      parts[#parts + 1] = '<div class="fp-figure">' .. f:svg() .. "</div>"
+      parts[#parts + 1] = f._fragment or ('<div class="fp-figure">' .. f:svg() .. "</div>")
     end
     return { ["text/plain"] = tostring(v), ["text/html"] = table.concat(parts, "\n") }
   end

@@ -224,7 +224,10 @@ local function is_tensor(v)
   return fp ~= nil and type(fp) == "table" and fp.is_tensor ~= nil and fp.is_tensor(v)
 end
 
-local function encode(v, indent, depth, seen, f32)
+-- fast: fp's Swift writers (fp._json_tensor, fp._json_numbers: one pass, the same bytes), or
+-- nil for the plain Lua path (json._encode_lua, the reference they are tested against). f32:
+-- inside a float32 tensor's list (floats written with float32's shortest digits).
+local function encode(v, indent, depth, seen, fast, f32)
   local t = type(v)
   if v == nil or v == M.null then return "null" end
   if t == "boolean" then return tostring(v) end
@@ -234,8 +237,8 @@ local function encode(v, indent, depth, seen, f32)
   end
   if t == "string" then return encode_string(v) end
   if is_tensor(v) then
-    local list = v:tolist()
-    return encode(list, indent, depth, seen, v.dtype == "float32")
+    if fast then return fast._json_tensor(v, indent, depth) end
+    return encode(v:tolist(), indent, depth, seen, nil, v.dtype == "float32")
   end
   if t ~= "table" then error("json.encode: cannot encode a " .. t, 0) end
   if seen[v] then error("json.encode: a table contains itself", 0) end
@@ -249,9 +252,12 @@ local function encode(v, indent, depth, seen, f32)
   local out
   local as_object = getmetatable(v) == M.object
   if count == n and not as_object then
+    -- a list of numbers: written by Swift in one pass (nil when an item is not a number)
+    local text = fast and n > 0 and fast._json_numbers(v, n, indent and ", " or ",")
+    if text then seen[v] = nil; return text end
     local flat = true -- an array of plain values (a row of numbers) stays on one line
     for i = 1, n do
-      parts[i] = encode(v[i], indent, depth + 1, seen, f32)
+      parts[i] = encode(v[i], indent, depth + 1, seen, fast, f32)
       if type(v[i]) == "table" and v[i] ~= M.null or is_tensor(v[i]) then flat = false end
     end
     if n == 0 then out = "[]"
@@ -265,7 +271,7 @@ local function encode(v, indent, depth, seen, f32)
     end
     table.sort(keys, function(a, b) return a.name < b.name end)
     for i, k in ipairs(keys) do
-      parts[i] = encode_string(k.name) .. sep .. encode(v[k.key], indent, depth + 1, seen, f32)
+      parts[i] = encode_string(k.name) .. sep .. encode(v[k.key], indent, depth + 1, seen, fast, f32)
     end
     out = #parts == 0 and "{}" or "{" .. nl .. table.concat(parts, "," .. nl) .. close .. "}"
   end
@@ -277,6 +283,14 @@ function M.empty_object() return setmetatable({}, M.object) end
 
 -- json.encode(value[, { indent = "  " }])
 function M.encode(v, opts)
+  require("fp.errors").check_options("json.encode", opts, { "indent" })
+  local fp = package.loaded.fp
+  local fast = type(fp) == "table" and fp._json_tensor and fp or nil
+  return encode(v, opts and opts.indent, 0, {}, fast)
+end
+
+-- The same text from Lua alone (the reference for the Swift writers; scripts/bench/save).
+function M._encode_lua(v, opts)
   require("fp.errors").check_options("json.encode", opts, { "indent" })
   return encode(v, opts and opts.indent, 0, {})
 end

@@ -124,13 +124,17 @@ local function references(s)
   end
 end
 
--- Queues cells on the engine and runs them in passes bounded by memory (logits and rows).
+-- Queues cells on the engine and runs them in passes bounded by memory, so a sweep's peak
+-- grows with one pass, not with its number of cells: a pass's logits ([cells, batch, npos,
+-- vocab], held twice while the engine scatters them) and its rows' widest intermediate
+-- ([rows, max(d_mlp, 3 d_model)]) stay under PASS_BYTES each.
 -- build(cell) -> layer, stage, patched activation; record(cell, value) per cell.
+local PASS_BYTES = 128 * 2 ^ 20
 local function run_cells(model, s, opts, cells, build, metric, record, tick)
-  local per_cell = #s.positions * model.cfg.d_vocab * 4
-  local max_cells = errors.check_number("patching", "max_batch", opts.max_batch, nil, { integer = true, min = 1 }) or math.max(1, (256 * 2 ^ 20) // per_cell)
+  local per_cell = s.corrupted_logits.shape[1] * #s.positions * model.cfg.d_vocab * 4   -- every prompt of the batch
+  local max_cells = errors.check_number("patching", "max_batch", opts.max_batch, nil, { integer = true, min = 1 }) or math.max(1, PASS_BYTES // per_cell)
   local row_bytes = 4 * math.max(model.cfg.d_mlp, 3 * model.cfg.d_model)
-  local max_rows = math.max(256, (512 * 2 ^ 20) // row_bytes)
+  local max_rows = math.max(256, PASS_BYTES // row_bytes)
   local queued = {}
   local function flush()
     if #queued == 0 then return end

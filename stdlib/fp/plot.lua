@@ -35,11 +35,21 @@ local function figure(kind, svg, w, h, title, data)
   return setmetatable({ kind = kind, width = w, height = h, title = title, data = data, _svg = svg }, Figure)
 end
 
-function Figure:svg() return self._svg end
+M._figure = figure
+
+-- The SVG text (figures that are HTML first, such as plot.attention, make a static picture
+-- the first time it is asked for).
+function Figure:svg()
+  if not self._svg and self._make_svg then
+    local f = self._make_svg()
+    self._svg, self.width, self.height = f._svg, f.width, f.height
+  end
+  return self._svg
+end
 
 Figure.__tostring = function(self)
-  return string.format("fp.plot figure (%s, %dx%d%s)", self.kind, math.floor(self.width), math.floor(self.height),
-    self.title and (", \"" .. self.title .. "\"") or "")
+  local size = self.width and string.format(", %dx%d", math.floor(self.width), math.floor(self.height)) or ""
+  return string.format("fp.plot figure (%s%s%s)", self.kind, size, self.title and (", \"" .. self.title .. "\"") or "")
 end
 
 -- The HTML page: the SVG, a tooltip that shows each element's <title> at once, and the
@@ -72,7 +82,7 @@ local function page_html(title, parts, data)
     if p.heading then body[#body + 1] = "<h2>" .. S.esc(p.heading) .. "</h2>\n" end
     body[#body + 1] = "<div class=\"fp-figure\">" .. p.svg .. "</div>\n"
   end
-  local text = json.encode(data or {}):gsub("</", "<\\/")
+  local text = require("fp.plot_attention").script_json(data or {})
   return table.concat({
     "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
     "<title>", S.esc(title), "</title>\n<style>\n",
@@ -89,7 +99,8 @@ local function page_html(title, parts, data)
 end
 
 function Figure:html()
-  return page_html(self.title or ("fp " .. self.kind), { { svg = self._svg } }, self.data)
+  if self._html then return self._html end
+  return page_html(self.title or ("fp " .. self.kind), { { svg = self:svg() } }, self.data)
 end
 
 -- fig:save(path): ".svg" writes the SVG, ".html"/".htm" the page. Missing parent folders are
@@ -100,7 +111,7 @@ function Figure:save(path)
   end
   local ext = files.extension(path)
   local text
-  if ext == "svg" then text = self._svg
+  if ext == "svg" then text = self:svg()
   elseif ext == "html" or ext == "htm" then text = self:html()
   else
     error(string.format("plot save: cannot save a figure as '%s' (expected a .svg or .html file name)", path), 2)
@@ -131,7 +142,7 @@ end
 function Page:html()
   local parts, data = {}, {}
   for i, f in ipairs(self.figures) do
-    parts[i] = { heading = self.headings[i], svg = f._svg }
+    parts[i] = { heading = self.headings[i], svg = f:svg() }
     data[i] = f.data or json.empty_object()
   end
   local title = self.title or "fp figures"
@@ -247,8 +258,43 @@ local function svg_open(w, h)
     math.ceil(w), math.ceil(h), math.ceil(w), math.ceil(h), S.font, FS)
 end
 
-local function title_svg(title, x, y)
-  return S.text(x, y, title, string.format('text-anchor="middle" font-size="%d" font-weight="bold"', TITLE_FS))
+-- Titles: split at "\n" and wrapped at word boundaries to the figure's width (at least 400 px),
+-- so a long title neither runs off the figure nor makes it needlessly wide. Bold glyphs are
+-- wider than the width estimate's regular ones, hence the margin.
+local TITLE_LINE = TITLE_FS + 4
+local function title_width(s) return S.text_width(s, TITLE_FS) * 1.2 end
+
+local function title_layout(title, content_width)
+  if title == nil then return { lines = {}, height = 0, width = 0 } end
+  local avail = math.max(content_width - 20, 400)
+  local lines = {}
+  for para in (tostring(title) .. "\n"):gmatch("(.-)\n") do
+    local line = ""
+    for word in para:gmatch("%S+") do
+      local longer = line == "" and word or (line .. " " .. word)
+      if line ~= "" and title_width(longer) > avail then lines[#lines + 1] = line; line = word
+      else line = longer end
+    end
+    lines[#lines + 1] = line
+  end
+  local w = 0
+  for _, l in ipairs(lines) do w = math.max(w, title_width(l)) end
+  return { lines = lines, height = #lines * TITLE_LINE + 10, width = w }
+end
+
+-- The centre x of the title (moved right of cx when it would start left of the figure) and
+-- the figure width that holds it.
+local function title_place(tl, cx, width)
+  if tl.width == 0 then return cx, width end
+  cx = math.max(cx, tl.width / 2 + 10)
+  return cx, math.max(width, cx + tl.width / 2 + 10)
+end
+
+local function title_svg(out, tl, x)
+  for i, line in ipairs(tl.lines) do
+    out[#out + 1] = S.text(x, 10 + TITLE_FS + (i - 1) * TITLE_LINE, line,
+      string.format('class="title" text-anchor="middle" font-size="%d" font-weight="bold"', TITLE_FS))
+  end
 end
 
 -- How category labels fit under slots of width `slot`: "h" (horizontal), 45 or 90 degrees,
@@ -363,7 +409,7 @@ function M.imshow(t, opts)
   local colorize = color.colorizer(map, zmin, zmax)
 
   -- Sizes: cells shrink with more rows/cols; panels wrap after facet_cols.
-  local ncols = opts.facet_cols or math.min(F, 4)
+  local ncols = math.min(opts.facet_cols or 4, F)   -- never an empty column of panels
   local nrows = math.ceil(F / ncols)
   local cw = opts.cell_width or clamp(math.floor(math.min(680, 960 / ncols) / C), 6, 56)
   local ch = opts.cell_height or clamp(math.floor(math.min(520, 720 / nrows) / R), 6, 40)
@@ -382,27 +428,24 @@ function M.imshow(t, opts)
   local hgap, vgap = 16, 12
   local left = 10 + (opts.ylabel and (AXIS_FS + 10) or 0) + ylw + 8
   if xlay.mode == 45 then left = math.max(left, xlay.wmax * 0.72 - cw / 2 + 10) end
-  local top = 10 + (opts.title and (TITLE_FS + 14) or 0)
   local gw = ncols * pw + (ncols - 1) * hgap
   local row_h = fh + ph + xlay.height
   local gh = nrows * row_h + (nrows - 1) * vgap
   local cbh = math.max(ph, 120)
   local cbx = left + gw + 22
   local width = cbx + colorbar_width(zmin, zmax, cbh, opts.colorbar_label) + 12
+  local tl = title_layout(opts.title, width)
+  local top = 10 + tl.height
   local height = math.max(top + gh + (opts.xlabel and (AXIS_FS + 12) or 0) + 10, top + fh + cbh + 12)
-  local tx = left + gw / 2
-  if opts.title then
-    local tw = S.text_width(opts.title, TITLE_FS) * 1.08
-    tx = math.max(tx, tw / 2 + 10)
-    width = math.max(width, tx + tw / 2 + 10)
-  end
+  local tx
+  tx, width = title_place(tl, left + gw / 2, width)
 
   -- opts.values: numbers in the cells (see S.value_format)
   local value_text, value_chars
   if opts.values then value_text, value_chars = S.value_format(facets, zmin, zmax, opts.values) end
 
   local out = { svg_open(width, height) }
-  if opts.title then out[#out + 1] = title_svg(opts.title, tx, 10 + TITLE_FS) end
+  title_svg(out, tl, tx)
   -- tooltip lines, escaped once: "<ylabel>: <row label>\n<xlabel>: <col label>\nvalue: v"
   local row_tips, col_tips = {}, {}
   for i = 1, R do row_tips[i] = S.esc((opts.ylabel or "row") .. ": " .. S.clean_label(ys_full[i])) end
@@ -471,7 +514,13 @@ end
 -- Axes for line, scatter and bar charts
 
 -- A linear scale: ticks over [lo, hi] widened to the outer ticks, and a map to pixels.
-local function scale(lo, hi, a, b, n, pad)
+-- exact = {lo, hi}: exactly that range (plotly's range_x / range_y), ticks inside it.
+local function scale(lo, hi, a, b, n, pad, exact)
+  if exact then
+    lo, hi = exact[1], exact[2]
+    local ticks, step = S.ticks(lo, hi, n)
+    return { lo = lo, hi = hi, ticks = ticks, step = step, px = function(v) return a + (v - lo) / (hi - lo) * (b - a) end }
+  end
   if lo == nil then lo, hi = 0, 1 end
   if lo == hi then lo, hi = lo - 1, hi + 1 end
   if pad then local d = (hi - lo) * pad; lo, hi = lo - d, hi + d end
@@ -506,14 +555,22 @@ end
 -- Frame of an x/y chart: grid, axes, tick labels, titles. spec fields: xcat (labels) or
 -- xscale numbers {lo, hi}, ylo/yhi, title, xlabel, ylabel, legend names. Returns out (the SVG
 -- parts so far), px(x or category index), py(y), plot box and total size.
+-- A clipPath of the plot box (series drawn inside it, so data outside an explicit range does
+-- not spill over the axes); returns the attribute for a <g>.
+local function clip_path(out, x, y, w, h)
+  ids = ids + 1
+  local id = "fp-clip-" .. ids
+  out[#out + 1] = string.format('<defs><clipPath id="%s"><rect x="%.1f" y="%.1f" width="%d" height="%d"/></clipPath></defs>', id, x, y, w, h)
+  return string.format(' clip-path="url(#%s)"', id)
+end
+
 local function frame(spec)
   local W, H = spec.width or 640, spec.height or 360
   local out = {}
-  local yscale_tmp = scale(spec.ylo, spec.yhi, 0, 1, 6, spec.ypad)
+  local yscale_tmp = scale(spec.ylo, spec.yhi, 0, 1, 6, spec.ypad, spec.yrange)
   local ytw = 0
   for _, v in ipairs(yscale_tmp.ticks) do ytw = math.max(ytw, S.text_width(S.fmt_tick(v, yscale_tmp.step), FS)) end
   local left = 10 + (spec.ylabel and (AXIS_FS + 10) or 0) + ytw + 8
-  local top = 10 + (spec.title and (TITLE_FS + 14) or 0)
   local xlay, xl
   if spec.xcat then
     xl = {}
@@ -524,25 +581,24 @@ local function frame(spec)
     xlay = { mode = "h", step = 1, height = FS + 8 }
   end
   local lw = legend_width(spec.legend or {})
-  local width = left + W + (lw > 0 and (16 + lw) or 0) + 14
+  local width = left + W + (lw > 0 and (16 + lw) or 0) + (spec.colorbar_width or 0) + 14
+  local tl = title_layout(spec.title, width)
+  local top = 10 + tl.height
   local height = top + H + xlay.height + (spec.xlabel and (AXIS_FS + 12) or 0) + 10
-  local tx = left + W / 2
-  if spec.title then
-    local tw = S.text_width(spec.title, TITLE_FS) * 1.08
-    tx = math.max(tx, tw / 2 + 10); width = math.max(width, tx + tw / 2 + 10)
-  end
-  local ys = scale(spec.ylo, spec.yhi, top + H, top, 6, spec.ypad)
+  local tx
+  tx, width = title_place(tl, left + W / 2, width)
+  local ys = scale(spec.ylo, spec.yhi, top + H, top, 6, spec.ypad, spec.yrange)
   local px
   if spec.xcat then
     local n = #spec.xcat
     px = function(i) return left + (i - 0.5) * W / n end
   else
-    local xs = scale(spec.xlo, spec.xhi, left, left + W, 7, spec.xpad)
+    local xs = scale(spec.xlo, spec.xhi, left, left + W, 7, spec.xpad, spec.xrange)
     px = xs.px
     spec.xs = xs
   end
   out[#out + 1] = svg_open(width, height)
-  if spec.title then out[#out + 1] = title_svg(spec.title, tx, 10 + TITLE_FS) end
+  title_svg(out, tl, tx)
   -- grid and y ticks
   out[#out + 1] = '<g stroke="#e3e3e3" stroke-width="1">'
   for _, v in ipairs(ys.ticks) do
@@ -585,7 +641,8 @@ local function frame(spec)
       10 + AXIS_FS / 2, top + H / 2, AXIS_FS, S.esc(spec.ylabel))
   end
   return { out = out, px = px, py = ys.px, left = left, top = top, W = W, H = H, width = width, height = height,
-           legend_x = left + W + 16, legend_y = top + 8 }
+           legend_x = left + W + 16 + (spec.colorbar_width or 0), legend_y = top + 8,
+           clip = clip_path(out, left, top, W, H) }
 end
 
 local function series_list(series, who)
@@ -595,22 +652,48 @@ local function series_list(series, who)
   return series
 end
 
+-- Series k as a table with only the `known` keys (a typo such as `lables` is an error).
+local function check_series(s, k, who, known, form)
+  if type(s) ~= "table" or fp.is_tensor(s) then fail(who, string.format("series %d must be a table %s", k, form)) end
+  local msg = fp.options_error(string.format("%s: series %d", who, k), s, known)
+  if msg then error(msg, 0) end
+end
+
 local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
+
+-- opts[key] = {lo, hi}: finite numbers with lo < hi (an explicit axis range).
+local function range_opt(opts, key, who)
+  local r = opts[key]
+  if r == nil then return nil end
+  if fp.is_tensor(r) then r = r:tolist() end
+  if type(r) ~= "table" or #r ~= 2 or type(r[1]) ~= "number" or type(r[2]) ~= "number" or not finite(r[1]) or not finite(r[2]) then
+    fail(who, string.format("opts.%s must be {lo, hi} with two finite numbers", key))
+  end
+  if not (r[1] < r[2]) then fail(who, string.format("opts.%s = {%s, %s}: lo must be smaller than hi", key, S.fmt(r[1]), S.fmt(r[2]))) end
+  return { r[1], r[2] }
+end
+
+local function inside(r, v) return r == nil or (v >= r[1] and v <= r[2]) end
 
 ---------------------------------------------------------------------------------------------
 -- line
 
--- plot.line(series, opts): series = { {name = "clean", y = tensor_or_list, x = optional numbers}, ... }
--- opts.x: labels for the points (a categorical x axis shared by all series).
+-- plot.line(series, opts): series = { {name = "clean", y = tensor_or_list, x = optional numbers,
+-- labels = optional hover labels}, ... }. opts.x: labels for the points (a categorical x axis
+-- shared by all series).
+local LINE_SERIES = { "name", "y", "x", "labels", "color" }
+
 function M.line(series, opts)
   local who = "plot.line"
-  opts = check_opts(opts, who, { "x", "title", "xlabel", "ylabel", "ymin", "ymax", "width", "height", "max_label", "annotate" })
+  opts = check_opts(opts, who, { "x", "title", "xlabel", "ylabel", "ymin", "ymax", "xrange", "yrange", "width", "height", "max_label" })
   series = series_list(series, who)
+  local xrange, yrange = range_opt(opts, "xrange", who), range_opt(opts, "yrange", who)
+  if yrange and (opts.ymin or opts.ymax) then fail(who, "give either opts.yrange or opts.ymin/ymax, not both") end
   local all, names, numeric_x = {}, {}, false
   local ylo, yhi, xlo, xhi
   local n = 0
   for k, s in ipairs(series) do
-    if type(s) ~= "table" or fp.is_tensor(s) then fail(who, string.format("series %d must be a table {name = ..., y = ...}", k)) end
+    check_series(s, k, who, LINE_SERIES, "{name = ..., y = ...}")
     if s.y == nil then fail(who, string.format("series %d has no y values", k)) end
     local y = vector(s.y, who, string.format("series %d y", k))
     local x
@@ -619,6 +702,9 @@ function M.line(series, opts)
       if #x ~= #y then fail(who, string.format("series %d has %d x values and %d y values", k, #x, #y)) end
       numeric_x = true
     end
+    local labels
+    if s.labels ~= nil then labels = labels_of(s.labels, #y, who, "labels", string.format("series %d", k)) end
+    if s.color ~= nil and type(s.color) ~= "string" then fail(who, string.format("series %d: color must be a colour such as \"#1f77b4\"", k)) end
     n = math.max(n, #y)
     local lo, hi = color.finite_range(y)
     if lo then ylo = math.min(ylo or lo, lo); yhi = math.max(yhi or hi, hi) end
@@ -626,10 +712,12 @@ function M.line(series, opts)
       local a, b = color.finite_range(x)
       if a then xlo = math.min(xlo or a, a); xhi = math.max(xhi or b, b) end
     end
-    all[k] = { name = s.name and tostring(s.name) or ("series " .. k), y = y, x = x, color = s.color or color.palette[(k - 1) % #color.palette + 1] }
+    all[k] = { name = s.name and tostring(s.name) or ("series " .. k), y = y, x = x, labels = labels,
+               color = s.color or color.palette[(k - 1) % #color.palette + 1] }
     names[k] = S.clean_label(all[k].name, 30)
   end
-  if numeric_x and opts.x then fail(who, "give either opts.x labels or numeric x values per series, not both") end
+  if numeric_x and opts.x then fail(who, "give either opts.x labels or numeric x values per series, not both (hover labels: series.labels)") end
+  if xrange and not numeric_x then fail(who, "opts.xrange needs numeric x values (series.x)") end
   for k, s in ipairs(all) do
     if not numeric_x and not s.x and #s.y ~= n then
       fail(who, string.format("series %d has %d values but another has %d (give x values or pad with NaN)", k, #s.y, n))
@@ -640,13 +728,14 @@ function M.line(series, opts)
   local show_legend = #all > 1 or series[1].name ~= nil
   local fr = frame({ title = opts.title, xlabel = opts.xlabel, ylabel = opts.ylabel, xcat = xcat, xlo = xlo, xhi = xhi,
                      ylo = opts.ymin or ylo, yhi = opts.ymax or yhi, ypad = 0.04, width = opts.width, height = opts.height,
-                     legend = show_legend and names or nil, max_label = opts.max_label })
+                     xrange = xrange, yrange = yrange, legend = show_legend and names or nil, max_label = opts.max_label })
   local out = fr.out
+  out[#out + 1] = "<g" .. fr.clip .. ">"
   for k, s in ipairs(all) do
     local pts, seg = {}, {}
     local function flush() if #seg > 1 then pts[#pts + 1] = "M" .. table.concat(seg, "L") end; seg = {} end
     for i, v in ipairs(s.y) do
-      if finite(v) then
+      if finite(v) and (not s.x or finite(s.x[i])) then
         local x = s.x and fr.px(s.x[i]) or fr.px(i)
         seg[#seg + 1] = string.format("%.1f,%.1f", x, fr.py(v))
       else flush() end
@@ -657,15 +746,17 @@ function M.line(series, opts)
     local opacity = #s.y <= 60 and 1 or 0
     out[#out + 1] = string.format('<g fill="%s" fill-opacity="%d">', s.color, opacity)
     for i, v in ipairs(s.y) do
-      if finite(v) then
+      if finite(v) and (not s.x or finite(s.x[i])) and inside(yrange, v) and (not s.x or inside(xrange, s.x[i])) then
         local xv = s.x and S.fmt(s.x[i]) or S.clean_label(xcat[i])
-        local tip = string.format("%s\n%s: %s\n%s: %s", S.clean_label(s.name), opts.xlabel or "x", xv, opts.ylabel or "y", S.fmt(v))
+        local tip = string.format("%s%s\n%s: %s\n%s: %s", S.clean_label(s.name), s.labels and ("\n" .. S.clean_label(s.labels[i])) or "",
+          opts.xlabel or "x", xv, opts.ylabel or "y", S.fmt(v))
         out[#out + 1] = string.format('<circle class="point" cx="%.1f" cy="%.1f" r="%d"><title>%s</title></circle>',
           s.x and fr.px(s.x[i]) or fr.px(i), fr.py(v), r, S.esc(tip))
       end
     end
     out[#out + 1] = "</g>"
   end
+  out[#out + 1] = "</g>"
   if show_legend then
     local entries = {}
     for k, s in ipairs(all) do entries[k] = { kind = "line", color = s.color, name = names[k] } end
@@ -673,75 +764,115 @@ function M.line(series, opts)
   end
   out[#out + 1] = "</svg>"
   local data = { kind = "line", x = xcat, series = {} }
-  for k, s in ipairs(all) do data.series[k] = { name = s.name, x = s.x, y = s.y } end
+  for k, s in ipairs(all) do data.series[k] = { name = s.name, x = s.x, y = s.y, labels = s.labels } end
   return figure("line", table.concat(out, "\n"), fr.width, fr.height, opts.title, data)
 end
 
 ---------------------------------------------------------------------------------------------
 -- scatter
 
--- plot.scatter(series, opts): series = { {name = ..., x = ..., y = ..., labels = {...}}, ... }.
--- labels name the points in the tooltips; opts.annotate = true also writes them next to the points.
+-- plot.scatter(series, opts): series = { {name = ..., x = ..., y = ..., labels = {...},
+-- color = "#rrggbb" or one number per point}, ... }. labels name the points in the tooltips;
+-- opts.annotate = true also writes them next to the points. Numbers as color colour the points
+-- on opts.cmap with a colour bar (plotly's color=values).
+local SCATTER_SERIES = { "name", "x", "y", "labels", "color" }
+
 function M.scatter(series, opts)
   local who = "plot.scatter"
-  opts = check_opts(opts, who, { "title", "xlabel", "ylabel", "width", "height", "diagonal", "annotate", "horizontal" })
+  opts = check_opts(opts, who, { "title", "xlabel", "ylabel", "width", "height", "diagonal", "annotate", "xrange", "yrange",
+                                 "cmap", "zmin", "zmax", "colorbar_label" })
   series = series_list(series, who)
+  local xrange, yrange = range_opt(opts, "xrange", who), range_opt(opts, "yrange", who)
   local all, names = {}, {}
   local xlo, xhi, ylo, yhi
+  local by_value = {}   -- the colour values of every series coloured by value, for the limits
   for k, s in ipairs(series) do
-    if type(s) ~= "table" or fp.is_tensor(s) then fail(who, string.format("series %d must be a table {name = ..., x = ..., y = ...}", k)) end
+    check_series(s, k, who, SCATTER_SERIES, "{name = ..., x = ..., y = ...}")
     if s.x == nil or s.y == nil then fail(who, string.format("series %d needs x and y values", k)) end
     local x = vector(s.x, who, string.format("series %d x", k))
     local y = vector(s.y, who, string.format("series %d y", k))
     if #x ~= #y then fail(who, string.format("series %d has %d x values and %d y values", k, #x, #y)) end
     local labels
     if s.labels ~= nil then labels = labels_of(s.labels, #x, who, "labels", string.format("series %d", k)) end
+    local cvals
+    if s.color ~= nil and type(s.color) ~= "string" then
+      cvals = vector(s.color, who, string.format("series %d color", k))
+      if #cvals ~= #x then fail(who, string.format("series %d has %d color values and %d points", k, #cvals, #x)) end
+      by_value[#by_value + 1] = cvals
+    end
     local a, b = color.finite_range(x)
     if a then xlo = math.min(xlo or a, a); xhi = math.max(xhi or b, b) end
     a, b = color.finite_range(y)
     if a then ylo = math.min(ylo or a, a); yhi = math.max(yhi or b, b) end
-    all[k] = { name = s.name and tostring(s.name) or ("series " .. k), x = x, y = y, labels = labels,
-               color = s.color or color.palette[(k - 1) % #color.palette + 1] }
+    all[k] = { name = s.name and tostring(s.name) or ("series " .. k), x = x, y = y, labels = labels, cvals = cvals,
+               color = type(s.color) == "string" and s.color or color.palette[(k - 1) % #color.palette + 1] }
     names[k] = S.clean_label(all[k].name, 30)
+  end
+  if #by_value == 0 and (opts.cmap or opts.zmin or opts.zmax or opts.colorbar_label) then
+    fail(who, "opts.cmap, zmin, zmax and colorbar_label need a series coloured by value (color = one number per point)")
+  end
+  local map, zmin, zmax, colorize, cbw
+  local H = opts.height or 420
+  if #by_value > 0 then
+    map = color.get(opts.cmap or "viridis", who)
+    zmin, zmax = color.limits(map, by_value, opts.zmin, opts.zmax, who)
+    colorize = color.colorizer(map, zmin, zmax)
+    cbw = colorbar_width(zmin, zmax, H, opts.colorbar_label) + 16
   end
   local show_legend = #all > 1 or series[1].name ~= nil
   local fr = frame({ title = opts.title, xlabel = opts.xlabel, ylabel = opts.ylabel, xlo = xlo, xhi = xhi, ylo = ylo, yhi = yhi,
-                     xpad = 0.04, ypad = 0.04, width = opts.width, height = opts.height or 420, legend = show_legend and names or nil })
+                     xpad = 0.04, ypad = 0.04, width = opts.width, height = H, legend = show_legend and names or nil,
+                     xrange = xrange, yrange = yrange, colorbar_width = cbw })
   local out = fr.out
+  out[#out + 1] = "<g" .. fr.clip .. ">"
   if opts.diagonal then -- the y = x line, for clean-vs-patched comparisons
     local lo, hi = math.max(xlo or 0, ylo or 0), math.min(xhi or 1, yhi or 1)
+    if xrange or yrange then   -- across the visible box (the clip path cuts it)
+      lo = math.min(xrange and xrange[1] or lo, yrange and yrange[1] or lo)
+      hi = math.max(xrange and xrange[2] or hi, yrange and yrange[2] or hi)
+    end
     if lo < hi then
       out[#out + 1] = string.format('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="4 3"/>', fr.px(lo), fr.py(lo), fr.px(hi), fr.py(hi))
     end
   end
-  for _, s in ipairs(all) do
-    out[#out + 1] = string.format('<g fill="%s" fill-opacity="0.8">', s.color)
+  local shown = {}
+  for k, s in ipairs(all) do
+    shown[k] = {}
+    out[#out + 1] = string.format('<g fill="%s" fill-opacity="0.8">', s.cvals and color.nan_color or s.color)
     for i = 1, #s.x do
-      if finite(s.x[i]) and finite(s.y[i]) then
-        local tip = string.format("%s%s\n%s: %s\n%s: %s", S.clean_label(s.name), s.labels and ("\n" .. S.clean_label(s.labels[i])) or "",
-          opts.xlabel or "x", S.fmt(s.x[i]), opts.ylabel or "y", S.fmt(s.y[i]))
-        out[#out + 1] = string.format('<circle class="point" cx="%.1f" cy="%.1f" r="4"><title>%s</title></circle>', fr.px(s.x[i]), fr.py(s.y[i]), S.esc(tip))
+      if finite(s.x[i]) and finite(s.y[i]) and inside(xrange, s.x[i]) and inside(yrange, s.y[i]) then
+        shown[k][#shown[k] + 1] = i
+        local tip = string.format("%s%s\n%s: %s\n%s: %s%s", S.clean_label(s.name), s.labels and ("\n" .. S.clean_label(s.labels[i])) or "",
+          opts.xlabel or "x", S.fmt(s.x[i]), opts.ylabel or "y", S.fmt(s.y[i]),
+          s.cvals and ("\n" .. (opts.colorbar_label or "color") .. ": " .. S.fmt(s.cvals[i])) or "")
+        local fill = s.cvals and string.format(' fill="%s"', colorize(s.cvals[i])) or ""
+        out[#out + 1] = string.format('<circle class="point" cx="%.1f" cy="%.1f" r="4"%s><title>%s</title></circle>',
+          fr.px(s.x[i]), fr.py(s.y[i]), fill, S.esc(tip))
       end
     end
     out[#out + 1] = "</g>"
-    if opts.annotate and s.labels then
-      out[#out + 1] = '<g font-size="10" fill="#333" xml:space="preserve">'
-      for i = 1, #s.x do
-        if finite(s.x[i]) and finite(s.y[i]) then
+  end
+  out[#out + 1] = "</g>"
+  if opts.annotate then   -- outside the clip path, so labels near the edge stay whole
+    for k, s in ipairs(all) do
+      if s.labels then
+        out[#out + 1] = '<g font-size="10" fill="#333" xml:space="preserve">'
+        for _, i in ipairs(shown[k]) do
           out[#out + 1] = S.text(fr.px(s.x[i]) + 6, fr.py(s.y[i]) - 5, S.clean_label(s.labels[i], 20))
         end
+        out[#out + 1] = "</g>"
       end
-      out[#out + 1] = "</g>"
     end
   end
+  if cbw then colorbar(out, map, zmin, zmax, fr.left + fr.W + 16, fr.top, fr.H, opts.colorbar_label) end
   if show_legend then
     local entries = {}
-    for k, s in ipairs(all) do entries[k] = { kind = "point", color = s.color, name = names[k] } end
+    for k, s in ipairs(all) do entries[k] = { kind = "point", color = s.cvals and "#555555" or s.color, name = names[k] } end
     legend(out, entries, fr.legend_x, fr.legend_y)
   end
   out[#out + 1] = "</svg>"
-  local data = { kind = "scatter", series = {} }
-  for k, s in ipairs(all) do data.series[k] = { name = s.name, x = s.x, y = s.y, labels = s.labels } end
+  local data = { kind = "scatter", series = {}, zmin = zmin, zmax = zmax, cmap = map and (opts.cmap or "viridis") or nil }
+  for k, s in ipairs(all) do data.series[k] = { name = s.name, x = s.x, y = s.y, labels = s.labels, color = s.cvals } end
   return figure("scatter", table.concat(out, "\n"), fr.width, fr.height, opts.title, data)
 end
 
@@ -757,6 +888,8 @@ function M.bar(spec, opts)
   local who = "plot.bar"
   opts = check_opts(opts, who, { "horizontal", "color", "value_label", "title", "xlabel", "ylabel", "width", "height", "max_label" })
   if type(spec) ~= "table" or fp.is_tensor(spec) then fail(who, "expected {labels = {...}, values = tensor_or_list}, got " .. (fp.is_tensor(spec) and "a tensor" or type(spec))) end
+  local msg = fp.options_error(who .. ": the bars", spec, { "labels", "values" })
+  if msg then error(msg, 0) end
   if spec.values == nil then fail(who, "expected {labels = {...}, values = tensor_or_list}: values missing") end
   local values = vector(spec.values, who, "values")
   if #values == 0 then fail(who, "values is empty") end
@@ -793,17 +926,15 @@ function M.bar(spec, opts)
     local slot = clamp(math.floor(420 / #values), 12, 28)
     local W, H = opts.width or 520, #values * slot
     local left = 10 + (opts.ylabel and (AXIS_FS + 10) or 0) + lw + 8
-    local top = 10 + (opts.title and (TITLE_FS + 14) or 0)
     local xs = scale(lo, hi, left, left + W, 6, 0.03)
     local width = left + W + 24
+    local tl = title_layout(opts.title, width)
+    local top = 10 + tl.height
     local height = top + H + FS + 10 + (opts.xlabel and (AXIS_FS + 12) or 0) + 10
-    local tx = left + W / 2
-    if opts.title then
-      local tw = S.text_width(opts.title, TITLE_FS) * 1.08
-      tx = math.max(tx, tw / 2 + 10); width = math.max(width, tx + tw / 2 + 10)
-    end
+    local tx
+    tx, width = title_place(tl, left + W / 2, width)
     out = { svg_open(width, height) }
-    if opts.title then out[#out + 1] = title_svg(opts.title, tx, 10 + TITLE_FS) end
+    title_svg(out, tl, tx)
     out[#out + 1] = '<g stroke="#e3e3e3" stroke-width="1">'
     for _, v in ipairs(xs.ticks) do
       out[#out + 1] = string.format('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>', xs.px(v), top, xs.px(v), top + H)
@@ -844,16 +975,28 @@ end
 ---------------------------------------------------------------------------------------------
 -- terminal
 
--- plot.term(t, opts): prints a heatmap of a 2-D tensor with 256-colour escapes (see fp.plot_term).
+-- plot.term(t, opts): prints a heatmap of a 2-D tensor with 256-colour escapes (see fp.plot_term)
+-- when stdout is a terminal (fp.use_color: not with NO_COLOR set); into a pipe or a file it
+-- prints the numbers without escape codes. opts.color = true/false overrides.
 function M.term(t, opts)
-  io.write(require("fp.plot_term").render(t, opts))
+  local o = opts
+  if opts == nil or type(opts) == "table" and opts.color == nil then   -- a copy: the caller's table stays as it was
+    o = { color = fp.use_color(1) }
+    for k, v in pairs(opts or {}) do o[k] = v end
+  end
+  io.write(require("fp.plot_term").render(t, o, "plot.term"))
   io.flush()
 end
 
--- plot.term_string(t, opts): the same text, returned instead of printed.
+-- plot.term_string(t, opts): the same text, returned instead of printed (with colours unless
+-- opts.color = false).
 function M.term_string(t, opts)
-  return require("fp.plot_term").render(t, opts)
+  return require("fp.plot_term").render(t, opts, "plot.term_string")
 end
+
+-- plot.attention(pattern, tokens, opts): an interactive attention-pattern viewer (HTML; see
+-- fp.plot_attention).
+function M.attention(pattern, tokens, opts) return require("fp.plot_attention").figure(pattern, tokens, opts) end
 
 -- shared with fp.plot_term
 M._array = array

@@ -61,12 +61,23 @@ local function pad_left(s, n) return string.rep(" ", n - utf8.len(s)) .. s end
 local function pad_right(s, n) return s .. string.rep(" ", n - utf8.len(s)) end
 
 -- render(t, opts) -> text. opts as for plot.imshow (x, y, facets, title, zmin, zmax, cmap) plus
--- values (print numbers in the cells), cell_width, max_label (row label characters).
-function M.render(t, opts)
+-- values (print numbers in the cells), cell_width, max_label (row label characters), color
+-- (false: no escape codes at all; the numbers are printed instead of colours).
+function M.render(t, opts, who)
   local plot = require "fp.plot"
-  local who = "plot.term"
+  who = who or "plot.term"
   opts = plot._check_opts(opts, who, { "x", "y", "facets", "title", "zmin", "zmax", "cmap", "values",
-                                       "cell_width", "max_label" })
+                                       "cell_width", "max_label", "color" })
+  if opts.color ~= nil and type(opts.color) ~= "boolean" then
+    error(string.format("%s: opts.color must be true or false, got %s", who, type(opts.color)), 0)
+  end
+  local use_color = opts.color ~= false
+  local bg, fg_for, RESET, BOLD = bg, fg_for, RESET, "\27[1m"
+  if not use_color then
+    bg = function() return "" end
+    fg_for = bg
+    RESET, BOLD = "", ""
+  end
   if t == nil then error(who .. ": expected a 2-D tensor [rows, cols] or a 3-D tensor [facets, rows, cols], got nil", 0) end
   -- a terminal shows a few thousand cells: refuse before copying a huge tensor into Lua tables
   if require("fp").is_tensor(t) and t:numel() > MAX_CELLS then
@@ -91,8 +102,8 @@ function M.render(t, opts)
   local colorize = color.colorizer(map, zmin, zmax)
 
   local value_text, value_chars
-  if opts.values then value_text, value_chars = S.value_format(facets, zmin, zmax, opts.values) end
-  local cw = opts.cell_width or (opts.values and value_chars + 2 or (C <= 40 and 3 or 2))
+  if opts.values or not use_color then value_text, value_chars = S.value_format(facets, zmin, zmax, opts.values) end
+  local cw = opts.cell_width or (value_text and value_chars + 2 or (C <= 40 and 3 or 2))
   local max_label = opts.max_label or 14
   local yl, lw = {}, 0
   for i, s in ipairs(ys) do yl[i] = S.clean_label(s, max_label); lw = math.max(lw, utf8.len(yl[i])) end
@@ -103,7 +114,7 @@ function M.render(t, opts)
   end
 
   local out = {}
-  if opts.title then out[#out + 1] = "\27[1m" .. S.clean_label(opts.title) .. RESET end
+  if opts.title then out[#out + 1] = BOLD .. S.clean_label(opts.title) .. RESET end
   -- column header: the labels when they fit in a cell, else indices where there is room
   local head, used = {}, 0
   for j = 1, C do
@@ -118,7 +129,7 @@ function M.render(t, opts)
   end
   local header = string.rep(" ", lw + 1) .. table.concat(head)
   for f = 1, F do
-    if fl then out[#out + 1] = "\27[1m" .. S.clean_label(fl[f]) .. RESET end
+    if fl then out[#out + 1] = BOLD .. S.clean_label(fl[f]) .. RESET end
     out[#out + 1] = header
     for i = 1, R do
       local line = { pad_left(yl[i], lw), " " }
@@ -135,12 +146,15 @@ function M.render(t, opts)
       out[#out + 1] = table.concat(line)
     end
   end
-  -- legend: the colour scale from zmin to zmax
+  -- legend: the colour scale from zmin to zmax (none without colours)
   local strip = {}
-  for k = 0, 16 do strip[#strip + 1] = bg(colorize(zmin + (zmax - zmin) * k / 16)) .. "  " end
-  local note = map.diverging and "  (0 = white" or "  ("
-  note = note .. (map.diverging and ", " or "") .. "NaN = " .. bg(color.nan_color) .. "  " .. RESET .. ")"
-  out[#out + 1] = string.format("%s %s %s %s", string.rep(" ", lw), S.fmt(zmin), table.concat(strip) .. RESET, S.fmt(zmax)) .. note
+  if not use_color then strip = nil end
+  if strip then
+    for k = 0, 16 do strip[#strip + 1] = bg(colorize(zmin + (zmax - zmin) * k / 16)) .. "  " end
+    local note = map.diverging and "  (0 = white" or "  ("
+    note = note .. (map.diverging and ", " or "") .. "NaN = " .. bg(color.nan_color) .. "  " .. RESET .. ")"
+    out[#out + 1] = string.format("%s %s %s %s", string.rep(" ", lw), S.fmt(zmin), table.concat(strip) .. RESET, S.fmt(zmax)) .. note
+  end
   if not fits then
     local keys, width, line = {}, 0, {}
     for j = 1, C do

@@ -161,6 +161,14 @@ enum LuaFPModule {
                 // a number that is no file descriptor is not a terminal
                 l.push(bool: Int32(exactly: try l.int(1)).map { isatty($0) != 0 } ?? false); return 1
             }),
+            ("use_color", { l in
+                // ANSI colours only on a terminal, and not when NO_COLOR is set (no-color.org)
+                // or TERM is "dumb": never escape codes in pipes and files
+                let fd = Int32(exactly: try l.int(1))
+                let env = ProcessInfo.processInfo.environment
+                let off = !(env["NO_COLOR"] ?? "").isEmpty || env["TERM"] == "dumb"
+                l.push(bool: !off && fd.map { isatty($0) != 0 } ?? false); return 1
+            }),
             ("time", { l in
                 // Monotonic wall-clock seconds, like Python's time.perf_counter().
                 var ts = timespec()
@@ -205,7 +213,7 @@ enum LuaFPModule {
         LuaModel.install(L)
         fp_newtable(L)
         let mod = lua_gettop(L)
-        for (name, body) in functions + LuaNumericFunctions.functions + LuaAutograd.functions + LuaTensorOps.functions {
+        for (name, body) in functions + LuaNumericFunctions.functions + LuaAutograd.functions + LuaTensorOps.functions + LuaJSONText.functions {
             LuaRegistry.push(L, id: LuaRegistry.register(name, LuaArity.checked(name, method: false, body)))
             lua_setfield(L, mod, name)
         }
