@@ -40,6 +40,51 @@ for _, arch in ipairs({ "standard", "batchtopk", "jumprelu", "topk" }) do
   end)
 end
 
+-- The fused TopK / BatchTopK kernel (fp._sae_topk_step) against the autograd path (which the
+-- tests above hold to SAELens) on a larger dictionary, with dead latents (auxiliary loss on),
+-- with and without decoder-norm rescaling and b_dec applied to the input.
+test("topk / batchtopk: the fused Swift step equals the autograd step", function()
+  fp.seed(3)
+  local acts = fp.randn(512, 40) * 2 + 0.5
+  for _, arch in ipairs({ "topk", "batchtopk" }) do
+    for _, rescale in ipairs({ true, false }) do
+      local function run(fused)
+        return fp.sae.train({ architecture = arch, d_in = 40, d_sae = 300, k = 8, batches = acts, batch_size = 64,
+          steps = 30, lr = 3e-3, dead_feature_window = 3, seed = 5, fused = fused, rescale_acts_by_decoder_norm = rescale,
+          apply_b_dec_to_input = not rescale })
+      end
+      local s1, h1 = run(true)
+      local s2, h2 = run(false)
+      assert(h2.dead[30] > 0, "dead latents switch the auxiliary loss on")
+      for i = 1, 30 do
+        for _, n in ipairs({ "loss", "mse_loss", "auxiliary_reconstruction_loss", "l0", "dead" }) do
+          local d = math.abs(h1[n][i] - h2[n][i]) / math.max(math.abs(h2.loss[i]), 1e-9)
+          assert(d <= 1e-5, string.format("%s rescale=%s step %d %s: fused %.7g vs autograd %.7g", arch, rescale, i, n, h1[n][i], h2[n][i]))
+        end
+      end
+      for _, n in ipairs({ "W_enc", "W_dec", "b_enc", "b_dec" }) do
+        assert_close(s1[n], s2[n], 1e-4 * s2[n]:abs():max(), arch .. " " .. n)
+      end
+      if arch == "batchtopk" then assert_close(s1.threshold, s2.threshold, 1e-5 * s2.threshold:abs():max(), "threshold") end
+    end
+  end
+end)
+
+test("fp._sae_topk_step checks its inputs", function()
+  local x, We, be, Wd, bd, since = fp.randn(4, 6), fp.randn(6, 10), fp.zeros(10), fp.randn(10, 6), fp.zeros(6), fp.zeros(10)
+  expect_error(function() fp._sae_topk_step(x, We, be, Wd, bd, since, { k = 11 }) end, "k <= d_sae")
+  expect_error(function() fp._sae_topk_step(x, We, be, Wd, bd, since, { k = 0 }) end, "k <= d_sae")
+  expect_error(function() fp._sae_topk_step(x, We, be, Wd, bd, since, { k = 2, kk = 1 }) end, "kk")
+  expect_error(function() fp._sae_topk_step(x, We:T(), be, Wd, bd, since, { k = 2 }) end, "shapes do not fit")
+  expect_error(function() fp._sae_topk_step(x, We, be, Wd:T(), bd, since, { k = 2 }) end, "shapes do not fit")
+  expect_error(function() fp._sae_topk_step(x[{ {}, { 0, 6, 2 } }], We, be, Wd, bd, since, { k = 2 }) end, "shapes")
+  expect_error(function() fp._sae_topk_step(x:int(), We, be, Wd, bd, since, { k = 2 }) end, "float32")
+  expect_error(function() fp._sae_topk_step(x, We, be, Wd, bd, since, {}) end, "'k' is required")
+  -- NaN inputs give NaN losses, not a crash
+  local gWe, _, _, _, mse = fp._sae_topk_step(x * (0 / 0), We, be, Wd, bd, since, { k = 2 })
+  assert(mse ~= mse and gWe.shape[1] == 6)
+end)
+
 test("standard: the trained weights equal SAELens's after 100 steps", function()
   local exp = fp.load_tensors(root .. "train/standard_expected.safetensors")
   local sae = train("standard")

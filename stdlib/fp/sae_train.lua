@@ -21,7 +21,7 @@ local defaults = {
   dead_feature_window = 1000, topk_threshold_lr = 0.01, clip_grad_norm = 1.0,
   normalize_activations = "none", n_batches_for_norm_estimate = 10,
   init = false, seed = false, batches = false, hook_name = false, model_name = false, log_every = false,
-  on_step = false,
+  on_step = false, fused = true,
 }
 local allowed = {}
 for k in pairs(defaults) do allowed[k] = true end
@@ -100,7 +100,9 @@ end
 --     estimated from the first n_batches_for_norm_estimate (10) batches, folded in at the end;
 --   init: a table of starting tensors (W_enc, W_dec, b_enc, b_dec, threshold) instead of
 --   SAELens's initialisation (seed); hook_name, model_name: written into the saved config;
---   log_every: print the losses every n steps; on_step(step, losses).
+--   log_every: print the losses every n steps; on_step(step, losses);
+--   fused (true): TopK and BatchTopK steps run as one Swift kernel that uses the sparsity
+--     (fp._sae_topk_step); false runs them on the autograd tape (the reference, slower).
 -- Returns the dictionary in inference form (TopK decoder norms folded in; BatchTopK as JumpReLU)
 -- and history = { loss = {...}, mse_loss = {...}, <aux>_loss = {...}, l0 = {...}, dead = {...} }.
 function M.train(opts)
@@ -152,6 +154,24 @@ function M.train(opts)
   local aux_name = ({ standard = "l1_loss", topk = "auxiliary_reconstruction_loss",
     batchtopk = "auxiliary_reconstruction_loss", jumprelu = "l0_loss" })[arch]
   history[aux_name] = {}
+  -- TopK / BatchTopK: forward, backward and dead-latent clock in one Swift kernel, then the same
+  -- clipping and Adam as the taped path
+  local fused = o.fused and (arch == "topk" or arch == "batchtopk") and math.type(o.k) == "integer"
+  local kernel_opts = { k = o.k, batch_topk = arch == "batchtopk", rescale_acts_by_decoder_norm = rescale and true or false,
+    apply_b_dec_to_input = o.apply_b_dec_to_input, dead_feature_window = o.dead_feature_window,
+    aux_loss_coefficient = o.aux_loss_coefficient }
+  local function fused_step(x)
+    local gWe, gbe, gWd, gbd, mse, aux, l0, n_dead, min_act = fp._sae_topk_step(x:contiguous(), p.W_enc, p.b_enc,
+      p.W_dec, p.b_dec, since_fired, kernel_opts)
+    if arch == "batchtopk" and min_act then
+      topk_threshold = (1 - o.topk_threshold_lr) * topk_threshold + o.topk_threshold_lr * min_act
+    end
+    opt:zero_grad()
+    p.W_enc.grad, p.b_enc.grad, p.W_dec.grad, p.b_dec.grad = gWe, gbe, gWd, gbd
+    fp.optim.clip_grad_norm(params, o.clip_grad_norm)
+    opt:step()
+    return { loss = mse + aux, mse_loss = mse, [aux_name] = aux, l0 = l0, dead = n_dead }
+  end
 
   for step = 0, o.steps - 1 do
     local x = batch(step)
@@ -162,6 +182,16 @@ function M.train(opts)
     if scale ~= 1.0 then x = x * scale end
     local dead = since_fired:gt(o.dead_feature_window)
     local n_dead = fp.item(dead:float():sum())
+    if fused then
+      local losses = fused_step(x)
+      for k, v in pairs(losses) do history[k][#history[k] + 1] = v end
+      if o.on_step then o.on_step(step, losses) end
+      if o.log_every and (step + 1) % o.log_every == 0 then
+        io.stderr:write(string.format("sae.train step %d: loss %.4g mse %.4g %s %.4g l0 %.3g dead %d\n", step + 1,
+          losses.loss, losses.mse_loss, aux_name, losses[aux_name], losses.l0, losses.dead))
+      end
+      goto continue
+    end
     if arch == "jumprelu" then fp.no_grad(function() p.threshold:copy_(p.threshold:detach():clamp(0)) end) end
     local sae_in = o.apply_b_dec_to_input and (x - p.b_dec) or x
     local pre = sae_in:matmul(p.W_enc) + p.b_enc
@@ -226,6 +256,7 @@ function M.train(opts)
       io.stderr:write(string.format("sae.train step %d: loss %.4g mse %.4g %s %.4g l0 %.3g dead %d\n", step + 1,
         losses.loss, losses.mse_loss, aux_name, losses[aux_name], losses.l0, n_dead))
     end
+    ::continue::
   end
 
   -- the inference dictionary

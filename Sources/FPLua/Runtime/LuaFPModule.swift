@@ -202,7 +202,7 @@ enum LuaFPModule {
         LuaModel.install(L)
         fp_newtable(L)
         let mod = lua_gettop(L)
-        for (name, body) in functions + LuaNumericFunctions.functions + LuaAutograd.functions {
+        for (name, body) in functions + LuaNumericFunctions.functions + LuaAutograd.functions + LuaSAEKernels.functions {
             LuaRegistry.push(L, id: LuaRegistry.register(name, body))
             lua_setfield(L, mod, name)
         }
