@@ -94,14 +94,22 @@ test("standard: the trained weights equal SAELens's after 100 steps", function()
   end
 end)
 
-test("dictionaries trained and saved by fp load in SAELens with the same encode / decode", function()
-  for _, arch in ipairs({ "topk", "batchtopk", "standard" }) do
+test("dictionaries and transcoders trained and saved by fp load in SAELens with the same encode / decode / forward", function()
+  for _, arch in ipairs({ "topk", "batchtopk", "standard", "skip_transcoder", "jumprelu_transcoder" }) do
     local dir = root .. "fp_trained_" .. arch
     local exp = fp.load_tensors(dir .. "/saelens_expected.safetensors")
     local sae = fp.load_sae(dir)
-    assert(sae.hook_name == "blocks.0.hook_resid_post" and sae.model_name == "gpt2-tiny")
+    assert(sae.model_name == "gpt2-tiny")
+    if arch:find("transcoder") then
+      assert(sae.transcoder and sae.architecture == arch and sae.hook_name == "blocks.0.ln2.hook_normalized"
+        and sae.hook_name_out == "blocks.0.hook_mlp_out", arch)
+      assert((sae.W_skip ~= nil) == (arch == "skip_transcoder"))
+    else
+      assert(sae.hook_name == "blocks.0.hook_resid_post")
+    end
     assert_close(sae:encode(exp.x), exp.feature_acts, 1e-5 * exp.feature_acts:abs():max(), arch .. " encode")
     assert_close(sae:decode(exp.feature_acts), exp.decoded, 1e-5 * exp.decoded:abs():max(), arch .. " decode")
+    assert_close(sae:forward(exp.x), exp.forward, 1e-5 * exp.forward:abs():max(), arch .. " forward")
     -- fp.sae.save still writes what SAELens read: same config and tensors
     local tmp = os.tmpname()
     os.remove(tmp)
@@ -112,6 +120,40 @@ test("dictionaries trained and saved by fp load in SAELens with the same encode 
     for n, t in pairs(w2) do assert_close(w1[n], t, 0, n) end
     os.remove(tmp .. "/cfg.json"); os.remove(tmp .. "/sae_weights.safetensors"); os.remove(tmp)
   end
+end)
+
+-- A transcoder whose targets are its inputs is an SAE without b_dec applied to the input: the
+-- same losses step for step as that SAE (whose training follows SAELens's, above).
+test("transcoder training: with targets = inputs it is the SAE run, step for step", function()
+  for _, arch in ipairs({ "standard", "jumprelu" }) do
+    local o = { architecture = arch, d_in = 64, d_sae = 48, batches = acts, batch_size = 16, steps = 40, lr = 4e-3,
+      l1_coefficient = 0.5, l0_coefficient = 0.05, apply_b_dec_to_input = false,
+      init = fp.load_tensors(root .. "train/" .. arch .. "_init.safetensors") }
+    local _, h1 = fp.sae.train(o)
+    o.targets = acts
+    local tc, h2 = fp.sae.train(o)
+    assert(tc.transcoder and tc.architecture == (arch == "jumprelu" and "jumprelu_transcoder" or "transcoder"))
+    for i = 1, 40 do assert_close(h2.loss[i], h1.loss[i], 1e-6 * h1.loss[i], arch .. " step " .. i) end
+  end
+end)
+
+test("transcoder training: d_out from the targets, W_skip learnt, options checked", function()
+  fp.seed(0)
+  local x = fp.randn(256, 12)
+  local W = fp.randn(12, 20) * 0.5
+  local y = x:matmul(W) + x:matmul(W):relu()   -- a linear part (the skip's) plus a sparse-ish part
+  local tc, h = fp.sae.train({ architecture = "standard", d_in = 12, d_sae = 64, batches = x, targets = y,
+    skip_connection = true, batch_size = 64, steps = 300, lr = 1e-2, l1_coefficient = 1e-3, seed = 1,
+    hook_name = "blocks.0.mlp.hook_pre", hook_name_out = "blocks.0.hook_mlp_out" })
+  assert(tc.d_in == 12 and tc.d_out == 20 and tc.W_dec.shape[2] == 20 and tc.W_skip.shape[1] == 20)
+  assert(h.mse_loss[300] < 0.05 * h.mse_loss[1], string.format("mse %.4g -> %.4g", h.mse_loss[1], h.mse_loss[300]))
+  assert(tc.W_skip:abs():max() > 0.1, "the skip connection was trained")
+  local base = { architecture = "standard", d_in = 12, d_sae = 8, batches = x, batch_size = 8, steps = 1 }
+  local function with(extra) local o = {} for k, v in pairs(base) do o[k] = v end for k, v in pairs(extra) do o[k] = v end return o end
+  expect_error(function() fp.sae.train(with({ architecture = "topk", k = 4, targets = y })) end, "transcoders are standard or jumprelu")
+  expect_error(function() fp.sae.train(with({ targets = y[{ { 0, 10 } }] })) end, "one row per row of batches")
+  expect_error(function() fp.sae.train(with({ targets = y, normalize_activations = "expected_average_only_in" })) end, "normalize_activations = none")
+  expect_error(function() fp.sae.train(with({ skip_connection = true })) end, "needs d_out")
 end)
 
 test("evaluate: L0, explained variance, dead/dense, CE loss recovered computed by hand", function()
