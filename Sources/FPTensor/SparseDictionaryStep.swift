@@ -50,7 +50,7 @@ public enum SparseDictionaryStep {
         guard wEnc.shape[0] == n, wDec.shape == [m, n], bEnc.shape[0] == m, bDec.shape[0] == n, sinceFired.shape[0] == m else {
             throw TensorError("\(fn): shapes do not fit: x \(fmt(x.shape)), W_enc \(fmt(wEnc.shape)), b_enc \(fmt(bEnc.shape)), W_dec \(fmt(wDec.shape)), b_dec \(fmt(bDec.shape)), since_fired \(fmt(sinceFired.shape))")
         }
-        guard B > 0, n > 0, m > 0, s.k >= 1, s.k <= m, m < Int(Int32.max) else {
+        guard B > 0, n > 0, m > 0, s.k >= 1, s.k <= m, m < Int(Int32.max), B < Int(Int32.max) else {
             throw TensorError("\(fn): need a non-empty batch and 1 <= k <= d_sae (k = \(s.k), d_sae = \(m))")
         }
         for t in [x, wEnc, bEnc, wDec, bDec, sinceFired] where t.dtype != .float32 || !t.isContiguous {
