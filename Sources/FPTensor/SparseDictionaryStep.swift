@@ -14,10 +14,12 @@ public enum SparseDictionaryStep {
         public var applyBDecToInput: Bool
         public var deadWindow: Double     // a latent is dead when it has not fired for more steps than this
         public var auxCoefficient: Float
+        public var clipGradNorm: Double?  // torch's clip_grad_norm_ over the four gradients, in place
         public init(k: Int, batchTopK: Bool, rescaleByDecoderNorm: Bool, applyBDecToInput: Bool, deadWindow: Double,
-                    auxCoefficient: Float) {
+                    auxCoefficient: Float, clipGradNorm: Double? = nil) {
             self.k = k; self.batchTopK = batchTopK; self.rescaleByDecoderNorm = rescaleByDecoderNorm
             self.applyBDecToInput = applyBDecToInput; self.deadWindow = deadWindow; self.auxCoefficient = auxCoefficient
+            self.clipGradNorm = clipGradNorm
         }
     }
 
@@ -27,6 +29,7 @@ public enum SparseDictionaryStep {
         public let l0: Double             // mean number of firing latents per row
         public let deadBefore: Int        // dead latents at the start of the step (they feed the auxiliary loss)
         public let minPositiveAct: Float? // smallest firing activation (BatchTopK's running threshold)
+        public let gradNorm: Double       // the gradients' total norm before clipping
     }
 
     /// The selected (row, latent) entries, row by row (CSR); `pre` and `raw` are the
@@ -213,6 +216,20 @@ public enum SparseDictionaryStep {
             for i in 0..<n { pgbd[i] -= Float(dot(pWe + i * m, pgbe, m)) }
         }
 
+        // gradient clipping: scale by max_norm / (norm + 1e-6) when that is below 1
+        var sq = 0.0
+        for g in [gWEnc, gBEnc, gWDec, gBDec] { let p = try g.floatPointer(); sq += dot(p, p, g.count) }
+        let gradNorm = sq.squareRoot()
+        if let maxNorm = s.clipGradNorm {
+            let coef = Float(maxNorm / (gradNorm + 1e-6))
+            if coef < 1 {
+                for g in [gWEnc, gBEnc, gWDec, gBDec] {
+                    let p = try g.floatPointer()
+                    for i in 0..<g.count { p[i] *= coef }
+                }
+            }
+        }
+
         // statistics and the dead-latent clock (after the step's firing)
         var firing = 0
         var minPos: Float? = nil
@@ -222,7 +239,7 @@ public enum SparseDictionaryStep {
         }
         for j in 0..<m { pSince[j] = fired[j] ? 0 : pSince[j] + 1 }
         return Result(gradWEnc: gWEnc, gradBEnc: gBEnc, gradWDec: gWDec, gradBDec: gBDec, mseLoss: mse, auxLoss: auxLoss,
-                      l0: Double(firing) / Double(B), deadBefore: nDead, minPositiveAct: minPos)
+                      l0: Double(firing) / Double(B), deadBefore: nDead, minPositiveAct: minPos, gradNorm: gradNorm)
     }
 
     // MARK: selection

@@ -191,7 +191,7 @@ function M.train(opts)
   local fused = o.fused and (arch == "topk" or arch == "batchtopk") and math.type(o.k) == "integer" and not transcoder
   local kernel_opts = { k = o.k, batch_topk = arch == "batchtopk", rescale_acts_by_decoder_norm = rescale and true or false,
     apply_b_dec_to_input = o.apply_b_dec_to_input, dead_feature_window = o.dead_feature_window,
-    aux_loss_coefficient = o.aux_loss_coefficient }
+    aux_loss_coefficient = o.aux_loss_coefficient, clip_grad_norm = o.clip_grad_norm }
   local function fused_step(x)
     local gWe, gbe, gWd, gbd, mse, aux, l0, n_dead, min_act = fp._sae_topk_step(x:contiguous(), p.W_enc, p.b_enc,
       p.W_dec, p.b_dec, since_fired, kernel_opts)
@@ -199,8 +199,7 @@ function M.train(opts)
       topk_threshold = (1 - o.topk_threshold_lr) * topk_threshold + o.topk_threshold_lr * min_act
     end
     opt:zero_grad()
-    p.W_enc.grad, p.b_enc.grad, p.W_dec.grad, p.b_dec.grad = gWe, gbe, gWd, gbd
-    fp.optim.clip_grad_norm(params, o.clip_grad_norm)
+    p.W_enc.grad, p.b_enc.grad, p.W_dec.grad, p.b_dec.grad = gWe, gbe, gWd, gbd   -- already clipped
     opt:step()
     return { loss = mse + aux, mse_loss = mse, [aux_name] = aux, l0 = l0, dead = n_dead }
   end
