@@ -101,13 +101,13 @@ public enum RestrictedUnpickler {
         }
         func setItems(_ items: [Value]) throws {
             guard items.count % 2 == 0 else { throw fail("SETITEMS with an odd number of items") }
+            items.forEach(seal)   // first, so that a dict set into itself is refused below
             guard case .dict(let d) = stack.last, !d.sealed else { throw fail("SETITEM(S) on something that is not a dict being built") }
             for i in stride(from: 0, to: items.count, by: 2) {
                 guard case .string(let key) = items[i] else { throw fail("dict keys must be strings") }
                 let dd = 1 + depth(items[i + 1])
                 guard dd <= maxDepth else { throw fail("containers nested deeper than \(maxDepth)") }
                 d.depth = Swift.max(d.depth, dd)
-                seal(items[i + 1])
                 d.pairs.append((key, items[i + 1]))
             }
         }
@@ -184,11 +184,11 @@ public enum RestrictedUnpickler {
             case 0x75: try setItems(try popMark())              // SETITEMS
             case 0x61, 0x65:                                    // APPEND, APPENDS
                 let items = op == 0x61 ? [try pop()] : try popMark()
+                items.forEach(seal)   // first, so that a list appended to itself is refused below
                 guard case .list(let l) = stack.last, !l.sealed else { throw fail("APPEND(S) on something that is not a list being built") }
                 let dd = 1 + (items.map { depth($0) }.max() ?? 0)
                 guard dd <= maxDepth else { throw fail("containers nested deeper than \(maxDepth)") }
                 l.depth = Swift.max(l.depth, dd)
-                items.forEach(seal)
                 l.items += items
             case 0x62:                                          // BUILD: a dict's instance state (torch's _metadata) is dropped
                 _ = try pop()
