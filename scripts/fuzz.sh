@@ -21,7 +21,7 @@ root=$PWD
 seconds=${1:-60}
 shift || true
 all_targets=(safetensors hf_folder gguf gguf_model llama2c llama2c_tokenizer config_json
-             tokenizer_json vocab_merges tiktoken npy npz inflate
+             tokenizer_json vocab_merges tiktoken npy npz inflate torch_checkpoint pickle
              lua_tensor lua_linalg lua_model lua_stdlib)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
@@ -114,6 +114,13 @@ for t in "${all_targets[@]}"; do seed "$t" Tests/Fuzz/seeds/"$t"/*; done
 seed safetensors Tests/fixtures/io/*.safetensors Tests/fixtures/bad/*.safetensors
 seed npy Tests/fixtures/io/*.npy Tests/fixtures/gguf/types.f16.npy Tests/fixtures/bad/*.npy
 seed npz Tests/fixtures/io/*.npz Tests/fixtures/bad/*.npz
+seed torch_checkpoint Tests/fixtures/saes/dl_*/ae.pt Tests/fixtures/bad/*.pt
+# the pickles inside those checkpoints, for the unpickler alone
+for f in "$seeds"/torch_checkpoint/*; do
+  python3 -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1]); n = [x for x in z.namelist() if x.endswith("data.pkl")]
+n and open(sys.argv[2], "wb").write(z.read(n[0]))' "$f" "$seeds/pickle/$(basename "$f").pkl" 2>/dev/null || true
+done
 seed gguf Tests/fixtures/gguf/*.gguf Tests/Fuzz/seeds/gguf_model/* Tests/fixtures/bad/*.gguf
 seed gguf_model Tests/fixtures/bad/*.gguf
 seed llama2c Tests/fixtures/bad/*.bin

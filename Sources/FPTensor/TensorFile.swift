@@ -6,11 +6,11 @@ import Darwin
 #endif
 
 /// Saving and loading tensors by file name; the extension picks the format (.npy, .npz,
-/// .safetensors). Writes are atomic: the bytes go to a temporary file in the same folder
+/// .safetensors; PyTorch state dicts .pt / .pth are read only, by TorchCheckpoint). Writes are atomic: the bytes go to a temporary file in the same folder
 /// which is then renamed over the target, so a failed save never leaves a half-written file.
 /// Every error starts with `fn` (the Lua-facing function name) and names the path.
 public enum TensorFile {
-    enum Format { case npy, npz, safetensors }
+    enum Format { case npy, npz, safetensors, torch }
 
     /// The key a single tensor is stored under in .npz and .safetensors files.
     public static let singleKey = "tensor"
@@ -23,7 +23,8 @@ public enum TensorFile {
         case "npy": return .npy
         case "npz": return .npz
         case "safetensors": return .safetensors
-        default: throw TensorError("\(fn): '\(path)': unknown extension (expected .npy, .npz or .safetensors)")
+        case "pt", "pth": return .torch
+        default: throw TensorError("\(fn): '\(path)': unknown extension (expected .npy, .npz, .safetensors, or .pt / .pth to read)")
         }
     }
 
@@ -33,7 +34,7 @@ public enum TensorFile {
         case .npy:
             let data = try withErrorPrefix("\(fn): '\(path)'") { try NPY.write(t) }
             try writeAtomically(data, to: path, fn: fn)
-        case .npz, .safetensors:
+        case .npz, .safetensors, .torch:
             try saveMany([(singleKey, t)], to: path, fn: fn)
         }
     }
@@ -46,6 +47,7 @@ public enum TensorFile {
             case .npz: return try NPZ.write(entries)
             case .safetensors: return try Safetensors.write(entries, metadata: metadata)
             case .npy: throw TensorError(".npy holds a single tensor; use .npz or .safetensors for several")
+            case .torch: throw TensorError("PyTorch checkpoints are read, not written; use .safetensors")
             }
         }
         try writeAtomically(data, to: path, fn: fn)
@@ -71,6 +73,7 @@ public enum TensorFile {
             case .npy: return [(singleKey, try NPY.read(data: data, name: path))]
             case .npz: return try NPZ.read(data: data, name: path)
             case .safetensors: return try Safetensors.read(data: data, name: path)
+            case .torch: return try TorchCheckpoint.read(data: data, name: path)
             }
         }
     }

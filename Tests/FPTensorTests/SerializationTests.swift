@@ -300,9 +300,10 @@ final class SerializationTests: XCTestCase {
         let dir = try tempDir()
         let t = try Tensor([1, 2], shape: [2])
         assertThrows("load_tensor: cannot read '\(dir)/missing.npy': No such file or directory") { try TensorFile.load("\(dir)/missing.npy") }
-        assertThrows("load_tensor: 'x.bin': unknown extension (expected .npy, .npz or .safetensors)") { try TensorFile.load("x.bin") }
+        assertThrows("load_tensor: 'x.bin': unknown extension (expected .npy, .npz, .safetensors, or .pt / .pth to read)") { try TensorFile.load("x.bin") }
         assertThrows("unknown extension") { try TensorFile.load("\(dir)/noext") }
         assertThrows("save: 'x.txt': unknown extension") { try TensorFile.save(t, to: "x.txt") }
+        assertThrows("PyTorch checkpoints are read, not written") { try TensorFile.save(t, to: "\(dir)/x.pt") }
         assertThrows("save: cannot write '\(dir)/nope/x.npy': No such file or directory") { try TensorFile.save(t, to: "\(dir)/nope/x.npy") }
         assertThrows("use .npz or .safetensors") { try TensorFile.saveMany([("a", t)], to: "\(dir)/a.npy") }
         assertThrows("duplicate entry name 'a'") { try TensorFile.saveMany([("a", t), ("a", t)], to: "\(dir)/a.npz") }

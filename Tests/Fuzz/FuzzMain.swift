@@ -25,6 +25,8 @@ let targets: [String: FuzzTarget] = [
     "tiktoken": FuzzTargets.tiktoken,
     "npy": FuzzTargets.npy,
     "npz": FuzzTargets.npz,
+    "torch_checkpoint": FuzzTargets.torchCheckpoint,
+    "pickle": FuzzTargets.pickle,
     "inflate": FuzzTargets.inflate,
 ]
 

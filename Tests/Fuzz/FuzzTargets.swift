@@ -83,6 +83,16 @@ enum FuzzTargets {
         _ = try NPZ.read(data: data, name: "fuzz.npz")
     }
 
+    /// A PyTorch zip checkpoint (ae.pt): the archive, the restricted unpickler, every tensor view.
+    static func torchCheckpoint(_ data: Data) throws {
+        _ = try TorchCheckpoint.read(data: data, name: "fuzz.pt")
+    }
+
+    /// The restricted unpickler alone (behind the CRC check a checkpoint mutation rarely reaches it).
+    static func pickle(_ data: Data) throws {
+        _ = try data.withUnsafeBytes { try RestrictedUnpickler.load($0, context: "fuzz.pkl") }
+    }
+
     /// Inflate alone (behind the CRC check an .npz mutation rarely gets past): the first two
     /// bytes are the declared uncompressed size, the rest is the deflate stream.
     static func inflate(_ data: Data) throws {

@@ -25,6 +25,12 @@ local cases = {
   { "npy_header_length_past_end.npy", "load_tensor", "header length 4294967040 exceeds the 1048576-byte limit" },
   { "npz_lying_size.npz", "load_tensor", "entry 'a.npy': declared size 4294967280 is impossible for 71 deflated bytes" },
   { "npz_entry_count.npz", "load_tensor", "central directory (offset 0, 46 bytes) runs past the end of the file (22 bytes)" },
+  -- PyTorch checkpoints (dictionary_learning's ae.pt), read by a restricted unpickler
+  { "torch_os_system.pt", "load_tensors", "global posix.system is not allowed" },
+  { "torch_view_past_storage.pt", "load_tensors", "view (offset 0, shape [100], strides [1]) reads past its storage of 4 elements" },
+  { "torch_storage_size.pt", "load_tensors", "storage data/0 has 16 bytes, 1073741824 FloatStorage elements expected" },
+  { "torch_deep_nesting.pt", "load_tensors", "containers nested deeper than 32" },
+  { "torch_legacy.pt", "load_tensors", "a legacy (pre-zip) PyTorch checkpoint" },
   -- GGUF
   { "gguf_tensor_count.gguf", "load_model", "tensor count 1099511627776 is impossible for a file of 88 bytes" },
   { "gguf_key_length.gguf", "load_model", "metadata key #0 has length 1099511627776 at offset 24, which runs past the end of the file" },

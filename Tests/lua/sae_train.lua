@@ -40,6 +40,51 @@ for _, arch in ipairs({ "standard", "batchtopk", "jumprelu", "topk" }) do
   end)
 end
 
+-- The fused TopK / BatchTopK kernel (fp._sae_topk_step) against the autograd path (which the
+-- tests above hold to SAELens) on a larger dictionary, with dead latents (auxiliary loss on),
+-- with and without decoder-norm rescaling and b_dec applied to the input.
+test("topk / batchtopk: the fused Swift step equals the autograd step", function()
+  fp.seed(3)
+  local acts = fp.randn(512, 40) * 2 + 0.5
+  for _, arch in ipairs({ "topk", "batchtopk" }) do
+    for _, rescale in ipairs({ true, false }) do
+      local function run(fused)
+        return fp.sae.train({ architecture = arch, d_in = 40, d_sae = 300, k = 8, batches = acts, batch_size = 64,
+          steps = 30, lr = 3e-3, dead_feature_window = 3, seed = 5, fused = fused, rescale_acts_by_decoder_norm = rescale,
+          apply_b_dec_to_input = not rescale })
+      end
+      local s1, h1 = run(true)
+      local s2, h2 = run(false)
+      assert(h2.dead[30] > 0, "dead latents switch the auxiliary loss on")
+      for i = 1, 30 do
+        for _, n in ipairs({ "loss", "mse_loss", "auxiliary_reconstruction_loss", "l0", "dead" }) do
+          local d = math.abs(h1[n][i] - h2[n][i]) / math.max(math.abs(h2.loss[i]), 1e-9)
+          assert(d <= 1e-5, string.format("%s rescale=%s step %d %s: fused %.7g vs autograd %.7g", arch, rescale, i, n, h1[n][i], h2[n][i]))
+        end
+      end
+      for _, n in ipairs({ "W_enc", "W_dec", "b_enc", "b_dec" }) do
+        assert_close(s1[n], s2[n], 1e-4 * s2[n]:abs():max(), arch .. " " .. n)
+      end
+      if arch == "batchtopk" then assert_close(s1.threshold, s2.threshold, 1e-5 * s2.threshold:abs():max(), "threshold") end
+    end
+  end
+end)
+
+test("fp._sae_topk_step checks its inputs", function()
+  local x, We, be, Wd, bd, since = fp.randn(4, 6), fp.randn(6, 10), fp.zeros(10), fp.randn(10, 6), fp.zeros(6), fp.zeros(10)
+  expect_error(function() fp._sae_topk_step(x, We, be, Wd, bd, since, { k = 11 }) end, "k <= d_sae")
+  expect_error(function() fp._sae_topk_step(x, We, be, Wd, bd, since, { k = 0 }) end, "k <= d_sae")
+  expect_error(function() fp._sae_topk_step(x, We, be, Wd, bd, since, { k = 2, kk = 1 }) end, "kk")
+  expect_error(function() fp._sae_topk_step(x, We:T(), be, Wd, bd, since, { k = 2 }) end, "shapes do not fit")
+  expect_error(function() fp._sae_topk_step(x, We, be, Wd:T(), bd, since, { k = 2 }) end, "shapes do not fit")
+  expect_error(function() fp._sae_topk_step(x[{ {}, { 0, 6, 2 } }], We, be, Wd, bd, since, { k = 2 }) end, "shapes")
+  expect_error(function() fp._sae_topk_step(x:int(), We, be, Wd, bd, since, { k = 2 }) end, "float32")
+  expect_error(function() fp._sae_topk_step(x, We, be, Wd, bd, since, {}) end, "'k' is required")
+  -- NaN inputs give NaN losses, not a crash
+  local gWe, _, _, _, mse = fp._sae_topk_step(x * (0 / 0), We, be, Wd, bd, since, { k = 2 })
+  assert(mse ~= mse and gWe.shape[1] == 6)
+end)
+
 test("standard: the trained weights equal SAELens's after 100 steps", function()
   local exp = fp.load_tensors(root .. "train/standard_expected.safetensors")
   local sae = train("standard")
@@ -49,14 +94,22 @@ test("standard: the trained weights equal SAELens's after 100 steps", function()
   end
 end)
 
-test("dictionaries trained and saved by fp load in SAELens with the same encode / decode", function()
-  for _, arch in ipairs({ "topk", "batchtopk", "standard" }) do
+test("dictionaries and transcoders trained and saved by fp load in SAELens with the same encode / decode / forward", function()
+  for _, arch in ipairs({ "topk", "batchtopk", "standard", "skip_transcoder", "jumprelu_transcoder" }) do
     local dir = root .. "fp_trained_" .. arch
     local exp = fp.load_tensors(dir .. "/saelens_expected.safetensors")
     local sae = fp.load_sae(dir)
-    assert(sae.hook_name == "blocks.0.hook_resid_post" and sae.model_name == "gpt2-tiny")
+    assert(sae.model_name == "gpt2-tiny")
+    if arch:find("transcoder") then
+      assert(sae.transcoder and sae.architecture == arch and sae.hook_name == "blocks.0.ln2.hook_normalized"
+        and sae.hook_name_out == "blocks.0.hook_mlp_out", arch)
+      assert((sae.W_skip ~= nil) == (arch == "skip_transcoder"))
+    else
+      assert(sae.hook_name == "blocks.0.hook_resid_post")
+    end
     assert_close(sae:encode(exp.x), exp.feature_acts, 1e-5 * exp.feature_acts:abs():max(), arch .. " encode")
     assert_close(sae:decode(exp.feature_acts), exp.decoded, 1e-5 * exp.decoded:abs():max(), arch .. " decode")
+    assert_close(sae:forward(exp.x), exp.forward, 1e-5 * exp.forward:abs():max(), arch .. " forward")
     -- fp.sae.save still writes what SAELens read: same config and tensors
     local tmp = os.tmpname()
     os.remove(tmp)
@@ -67,6 +120,40 @@ test("dictionaries trained and saved by fp load in SAELens with the same encode 
     for n, t in pairs(w2) do assert_close(w1[n], t, 0, n) end
     os.remove(tmp .. "/cfg.json"); os.remove(tmp .. "/sae_weights.safetensors"); os.remove(tmp)
   end
+end)
+
+-- A transcoder whose targets are its inputs is an SAE without b_dec applied to the input: the
+-- same losses step for step as that SAE (whose training follows SAELens's, above).
+test("transcoder training: with targets = inputs it is the SAE run, step for step", function()
+  for _, arch in ipairs({ "standard", "jumprelu" }) do
+    local o = { architecture = arch, d_in = 64, d_sae = 48, batches = acts, batch_size = 16, steps = 40, lr = 4e-3,
+      l1_coefficient = 0.5, l0_coefficient = 0.05, apply_b_dec_to_input = false,
+      init = fp.load_tensors(root .. "train/" .. arch .. "_init.safetensors") }
+    local _, h1 = fp.sae.train(o)
+    o.targets = acts
+    local tc, h2 = fp.sae.train(o)
+    assert(tc.transcoder and tc.architecture == (arch == "jumprelu" and "jumprelu_transcoder" or "transcoder"))
+    for i = 1, 40 do assert_close(h2.loss[i], h1.loss[i], 1e-6 * h1.loss[i], arch .. " step " .. i) end
+  end
+end)
+
+test("transcoder training: d_out from the targets, W_skip learnt, options checked", function()
+  fp.seed(0)
+  local x = fp.randn(256, 12)
+  local W = fp.randn(12, 20) * 0.5
+  local y = x:matmul(W) + x:matmul(W):relu()   -- a linear part (the skip's) plus a sparse-ish part
+  local tc, h = fp.sae.train({ architecture = "standard", d_in = 12, d_sae = 64, batches = x, targets = y,
+    skip_connection = true, batch_size = 64, steps = 300, lr = 1e-2, l1_coefficient = 1e-3, seed = 1,
+    hook_name = "blocks.0.mlp.hook_pre", hook_name_out = "blocks.0.hook_mlp_out" })
+  assert(tc.d_in == 12 and tc.d_out == 20 and tc.W_dec.shape[2] == 20 and tc.W_skip.shape[1] == 20)
+  assert(h.mse_loss[300] < 0.05 * h.mse_loss[1], string.format("mse %.4g -> %.4g", h.mse_loss[1], h.mse_loss[300]))
+  assert(tc.W_skip:abs():max() > 0.1, "the skip connection was trained")
+  local base = { architecture = "standard", d_in = 12, d_sae = 8, batches = x, batch_size = 8, steps = 1 }
+  local function with(extra) local o = {} for k, v in pairs(base) do o[k] = v end for k, v in pairs(extra) do o[k] = v end return o end
+  expect_error(function() fp.sae.train(with({ architecture = "topk", k = 4, targets = y })) end, "transcoders are standard or jumprelu")
+  expect_error(function() fp.sae.train(with({ targets = y[{ { 0, 10 } }] })) end, "one row per row of batches")
+  expect_error(function() fp.sae.train(with({ targets = y, normalize_activations = "expected_average_only_in" })) end, "normalize_activations = none")
+  expect_error(function() fp.sae.train(with({ skip_connection = true })) end, "needs d_out")
 end)
 
 test("evaluate: L0, explained variance, dead/dense, CE loss recovered computed by hand", function()

@@ -29,11 +29,11 @@ local function pass()
   return total
 end
 pass()   -- warm-up
-local t0 = fp.time()
+local t0, c0 = fp.time(), os.clock()
 local checksum = pass()
-local secs = fp.time() - t0
-print(string.format('{"tool": "fp", "task": "feature_pass", "tokens_per_s": %.1f, "seconds": %.3f, "checksum": %.6g}',
-  n_ctx * CTX / secs, secs, checksum))
+local secs, cpu = fp.time() - t0, os.clock() - c0
+print(string.format('{"tool": "fp", "task": "feature_pass", "tokens_per_s": %.1f, "tokens_per_cpu_s": %.1f, "seconds": %.3f, "cpu_seconds": %.3f, "checksum": %.6g}',
+  n_ctx * CTX / secs, n_ctx * CTX / cpu, secs, cpu, checksum))
 
 -- (2) training on fixed activations (the same rows for the peers)
 local acts = fp.sae.collect_activations(model, hook, toks, { keep_first_position = true })
@@ -43,8 +43,8 @@ local function train(n)
     steps = n, lr = 3e-4, seed = 1 })
 end
 train(2)   -- warm-up
-t0 = fp.time()
+t0, c0 = fp.time(), os.clock()
 local _, h = train(steps)
-secs = fp.time() - t0
-print(string.format('{"tool": "fp", "task": "train", "tokens_per_s": %.1f, "seconds": %.3f, "first_loss": %.6g}',
-  steps * BATCH / secs, secs, h.loss[1]))
+secs, cpu = fp.time() - t0, os.clock() - c0
+print(string.format('{"tool": "fp", "task": "train", "tokens_per_s": %.1f, "tokens_per_cpu_s": %.1f, "seconds": %.3f, "cpu_seconds": %.3f, "first_loss": %.6g}',
+  steps * BATCH / secs, steps * BATCH / cpu, secs, cpu, h.loss[1]))

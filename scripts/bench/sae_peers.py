@@ -37,11 +37,11 @@ def feature_pass():
 
 
 feature_pass()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 checksum = feature_pass()
-secs = time.perf_counter() - t0
-print(json.dumps({"tool": "saelens", "task": "feature_pass", "tokens_per_s": toks.numel() / secs, "seconds": secs,
-                  "checksum": checksum}))
+secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"tool": "saelens", "task": "feature_pass", "tokens_per_s": toks.numel() / secs,
+                  "tokens_per_cpu_s": toks.numel() / cpu, "seconds": secs, "cpu_seconds": cpu, "checksum": checksum}))
 
 acts = torch.tensor(np.load(os.path.join(d, "acts.npy")))
 dm = acts.shape[1]
@@ -64,8 +64,8 @@ def train(n):
 
 
 train(2)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 first = train(steps)
-secs = time.perf_counter() - t0
-print(json.dumps({"tool": "saelens", "task": "train", "tokens_per_s": steps * BATCH / secs, "seconds": secs,
-                  "first_loss": first}))
+secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"tool": "saelens", "task": "train", "tokens_per_s": steps * BATCH / secs,
+                  "tokens_per_cpu_s": steps * BATCH / cpu, "seconds": secs, "cpu_seconds": cpu, "first_loss": first}))

@@ -256,6 +256,78 @@ local function load_gemma_scope(dir, file, opts)
   return new_sae(s)
 end
 
+-- dictionary_learning: ae.pt (torch.save of the state dict, read by fp's restricted checkpoint
+-- reader: tensors only, nothing unpickled) + config.json ({"trainer": {dict_class, k, layer,
+-- submodule_name, lm_name, ...}}). Layouts: AutoEncoder (encoder.weight [F, d], encoder.bias,
+-- decoder.weight [d, F], bias), GatedAutoEncoder (+ gate_bias, mag_bias, r_mag, decoder_bias),
+-- JumpReluAutoEncoder (W_enc, b_enc, W_dec, b_dec, threshold), AutoEncoderTopK and
+-- BatchTopKSAE (encoder.*, decoder.weight, b_dec, k, threshold; BatchTopK encodes with its
+-- threshold, i.e. as a JumpReLU).
+local dl_hooks = { resid_post = "hook_resid_post", resid_pre = "hook_resid_pre", mlp_out = "hook_mlp_out",
+  mlp = "hook_mlp_out", attn_out = "hook_attn_out", attn = "hook_attn_out" }
+
+local function dl_hook(trainer)
+  local layer, name = get(trainer, "layer"), get(trainer, "submodule_name")
+  if math.type(layer) ~= "integer" or type(name) ~= "string" then return nil end
+  for _, key in ipairs({ "resid_post", "resid_pre", "mlp_out", "attn_out", "mlp", "attn" }) do
+    if name:find(key, 1, true) then return "blocks." .. layer .. "." .. dl_hooks[key] end
+  end
+  return nil
+end
+
+local function load_dictionary_learning(dir, opts)
+  local wpath = dir .. "/ae.pt"
+  local w = fp.load_tensors(wpath)
+  local cfg_path = dir .. "/config.json"
+  local cfg = exists(cfg_path) and read_json(cfg_path) or {}
+  local trainer = get(cfg, "trainer") or {}
+  local class = get(trainer, "dict_class")
+  local function T(name, shape) return weight(wpath, w, name, shape):T():contiguous() end
+  local s = { format = "dictionary_learning", transcoder = false, normalize_activations = "none",
+    reshape_activations = "none", apply_b_dec_to_input = true, cfg = cfg, path = dir,
+    hook_name = opts.hook_name or dl_hook(trainer), model_name = get(trainer, "lm_name") }
+  if w.W_enc then   -- JumpReluAutoEncoder
+    want(wpath, w.W_enc:dim() == 2, "W_enc must be 2-D")
+    local d_in, d_sae = w.W_enc.shape[1], w.W_enc.shape[2]
+    s.architecture, s.kind, s.d_in, s.d_sae = "jumprelu", "jumprelu", d_in, d_sae
+    s.W_enc, s.b_enc = weight(wpath, w, "W_enc", { d_in, d_sae }), weight(wpath, w, "b_enc", { d_sae })
+    s.W_dec, s.b_dec = weight(wpath, w, "W_dec", { d_sae, d_in }), weight(wpath, w, "b_dec", { d_in })
+    s.threshold = weight(wpath, w, "threshold", { d_sae })
+    -- the class's default; its from_pretrained reads the flag only from SAELens configs
+    local a = get(trainer, "apply_b_dec_to_input")
+    s.apply_b_dec_to_input = a == true
+  else
+    local enc = w["encoder.weight"]
+    want(wpath, fp.is_tensor(enc) and enc:dim() == 2, "no W_enc or 2-D encoder.weight: not a dictionary_learning layout")
+    local d_sae, d_in = enc.shape[1], enc.shape[2]
+    s.d_in, s.d_sae = d_in, d_sae
+    s.W_enc = T("encoder.weight", { d_sae, d_in })
+    s.W_dec = T("decoder.weight", { d_in, d_sae })
+    if w.gate_bias then   -- GatedAutoEncoder
+      s.architecture, s.kind = "gated", "standard"
+      s.b_gate, s.b_mag = weight(wpath, w, "gate_bias", { d_sae }), weight(wpath, w, "mag_bias", { d_sae })
+      s.r_mag, s.b_dec = weight(wpath, w, "r_mag", { d_sae }), weight(wpath, w, "decoder_bias", { d_in })
+    elseif w.bias then    -- AutoEncoder
+      s.architecture, s.kind = "standard", "standard"
+      s.b_enc, s.b_dec = weight(wpath, w, "encoder.bias", { d_sae }), weight(wpath, w, "bias", { d_in })
+    else                  -- AutoEncoderTopK / BatchTopKSAE
+      s.b_enc, s.b_dec = weight(wpath, w, "encoder.bias", { d_sae }), weight(wpath, w, "b_dec", { d_in })
+      want(wpath, fp.is_tensor(w.k) and w.k:numel() == 1, "no 'k' (a TopK / BatchTopK dictionary stores k)")
+      want(cfg_path, class == "AutoEncoderTopK" or class == "BatchTopKSAE",
+        "trainer.dict_class must say AutoEncoderTopK or BatchTopKSAE (they store the same tensors), got " .. tostring(class))
+      if class == "AutoEncoderTopK" then
+        s.architecture, s.kind, s.k = "topk", "topk", positive_int(wpath, math.tointeger(w.k:item()), "k")
+      else
+        -- BatchTopKSAE.encode keeps relu(pre) > threshold (a threshold < 0, never set, keeps all of relu(pre))
+        local t = math.max(weight(wpath, w, "threshold", {}):item(), 0)
+        s.architecture, s.kind, s.threshold = "jumprelu", "jumprelu", fp.full({ d_sae }, t)
+        s.k = math.tointeger(w.k:item())
+      end
+    end
+  end
+  return new_sae(s)
+end
+
 -- fp.load_sae(folder[, opts]): the dictionary in `folder`, its format found from the files.
 -- opts.hook_name / hook_name_out override (or, for Gemma Scope, give) the hook points.
 function M.load(path, opts)
@@ -272,11 +344,10 @@ function M.load(path, opts)
   elseif exists(dir .. "/params.safetensors") then
     s = load_gemma_scope(dir, "params.safetensors", opts)
   elseif exists(dir .. "/ae.pt") then
-    raise("load_sae: " .. dir .. "/ae.pt is a PyTorch pickle (dictionary_learning); fp does not unpickle. "
-      .. "Convert it once in Python: save its state_dict with safetensors.torch.save_file (see docs/saes.md)")
+    s = load_dictionary_learning(dir, opts)
   else
     raise("load_sae: " .. dir .. " has no dictionary (cfg.json + sae_weights.safetensors, cfg.json + sae.safetensors, "
-      .. "params.npz or params.safetensors)")
+      .. "params.npz, params.safetensors or ae.pt)")
   end
   if opts.hook_name then s.hook_name = opts.hook_name end
   if opts.hook_name_out then s.hook_name_out = opts.hook_name_out end

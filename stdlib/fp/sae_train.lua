@@ -21,7 +21,7 @@ local defaults = {
   dead_feature_window = 1000, topk_threshold_lr = 0.01, clip_grad_norm = 1.0,
   normalize_activations = "none", n_batches_for_norm_estimate = 10,
   init = false, seed = false, batches = false, hook_name = false, model_name = false, log_every = false,
-  on_step = false,
+  on_step = false, fused = true, targets = false, d_out = false, skip_connection = false, hook_name_out = false,
 }
 local allowed = {}
 for k in pairs(defaults) do allowed[k] = true end
@@ -59,30 +59,44 @@ end
 
 -- A new dictionary's parameters as SAELens initialises them: W_dec rows uniform random scaled
 -- to decoder_init_norm, W_enc = W_dec^T, biases 0, JumpReLU thresholds jumprelu_init_threshold.
+-- Transcoders (d_out ~= d_in) draw W_enc's columns the same way; W_skip starts at 0.
 local function initial(o)
   if o.seed then fp.seed(o.seed) end
   local p = {}
-  local W_dec = fp.rand(o.d_sae, o.d_in) * 2 - 1
-  W_dec = W_dec / W_dec:norm(2, 1, true) * o.decoder_init_norm
-  p.W_dec = W_dec
-  p.W_enc = W_dec:T():contiguous()
+  local function rows(n, d)
+    local w = fp.rand(n, d) * 2 - 1
+    return w / w:norm(2, 1, true) * o.decoder_init_norm
+  end
+  p.W_dec = rows(o.d_sae, o.d_out)
+  p.W_enc = o.d_out == o.d_in and p.W_dec:T():contiguous() or rows(o.d_sae, o.d_in):T():contiguous()
   p.b_enc = fp.zeros(o.d_sae)
-  p.b_dec = fp.zeros(o.d_in)
+  p.b_dec = fp.zeros(o.d_out)
+  if o.skip_connection then p.W_skip = fp.zeros(o.d_out, o.d_in) end
   if o.architecture == "jumprelu" then p.threshold = fp.full({ o.d_sae }, o.jumprelu_init_threshold) end
   return p
 end
 
+-- function(step) -> x[, y]: the step's inputs (and a transcoder's targets).
 local function batch_source(o)
-  local b = o.batches
-  if type(b) == "function" then return b end
+  local b, t = o.batches, o.targets
+  if type(b) == "function" then
+    if t then raise("sae.train: with a batches function, return the targets as its second result") end
+    return b
+  end
   if fp.is_tensor(b) then
     if b:dim() ~= 2 or b.shape[2] ~= o.d_in then raise("sae.train: batches must be [n, d_in] activations") end
     local n, bs = b.shape[1], o.batch_size
+    if t and not (fp.is_tensor(t) and t:dim() == 2 and t.shape[1] == n) then
+      raise("sae.train: targets must be an [n, d_out] tensor with one row per row of batches")
+    end
     if bs > n then raise("sae.train: batch_size " .. bs .. " exceeds the " .. n .. " activations given") end
+    local function rows(a, start)
+      if start + bs <= n then return a[{ { start, start + bs } }] end
+      return fp.cat({ a[{ { start } }], a[{ { 0, start + bs - n } }] }, 0)
+    end
     return function(step)
       local start = (step * bs) % n
-      if start + bs <= n then return b[{ { start, start + bs } }] end
-      return fp.cat({ b[{ { start } }], b[{ { 0, start + bs - n } }] }, 0)
+      return rows(b, start), t and rows(t, start) or nil
     end
   end
   raise("sae.train: opts.batches must be an [n, d_in] tensor of activations or a function(step) -> [batch, d_in]")
@@ -100,7 +114,13 @@ end
 --     estimated from the first n_batches_for_norm_estimate (10) batches, folded in at the end;
 --   init: a table of starting tensors (W_enc, W_dec, b_enc, b_dec, threshold) instead of
 --   SAELens's initialisation (seed); hook_name, model_name: written into the saved config;
---   log_every: print the losses every n steps; on_step(step, losses).
+--   targets: a transcoder's [n, d_out] targets, row for row with batches (or the batches
+--     function's second result): it learns x -> y (architecture standard or jumprelu, saved as
+--     SAELens's transcoder / jumprelu_transcoder; skip_connection = true adds W_skip [d_out, d_in]
+--     for the skip variants); d_out (from targets), hook_name_out (where the output goes);
+--   log_every: print the losses every n steps; on_step(step, losses);
+--   fused (true): TopK and BatchTopK steps run as one Swift kernel that uses the sparsity
+--     (fp._sae_topk_step); false runs them on the autograd tape (the reference, slower).
 -- Returns the dictionary in inference form (TopK decoder norms folded in; BatchTopK as JumpReLU)
 -- and history = { loss = {...}, mse_loss = {...}, <aux>_loss = {...}, l0 = {...}, dead = {...} }.
 function M.train(opts)
@@ -117,6 +137,19 @@ function M.train(opts)
   end
   if (arch == "topk" or arch == "batchtopk") and not (type(o.k) == "number" and o.k > 0 and o.k <= o.d_sae) then
     raise("sae.train: k must be in 1..d_sae")
+  end
+  local transcoder = o.targets ~= false or o.d_out ~= false or o.skip_connection
+  if transcoder then
+    if arch ~= "standard" and arch ~= "jumprelu" then
+      raise("sae.train: transcoders are standard or jumprelu (SAELens's transcoder formats), got " .. arch)
+    end
+    if o.normalize_activations ~= "none" then raise("sae.train: transcoders take normalize_activations = none") end
+    if fp.is_tensor(o.targets) and o.targets:dim() == 2 then o.d_out = o.d_out or o.targets.shape[2] end
+    if math.type(o.d_out) ~= "integer" or o.d_out <= 0 then raise("sae.train: a transcoder needs d_out (or targets)") end
+    if fp.is_tensor(o.targets) and o.targets.shape[2] ~= o.d_out then raise("sae.train: targets must have d_out columns") end
+    o.apply_b_dec_to_input = false
+  else
+    o.d_out = o.d_in
   end
   local batch = batch_source(o)
   if o.normalize_activations ~= "none" and o.normalize_activations ~= "expected_average_only_in" then
@@ -142,6 +175,7 @@ function M.train(opts)
   end
   local names = { "W_enc", "b_enc", "W_dec", "b_dec" }
   if arch == "jumprelu" then names[#names + 1] = "threshold" end
+  if o.skip_connection then names[#names + 1] = "W_skip" end
   local params = {}
   for i, n in ipairs(names) do p[n]:requires_grad(); params[i] = p[n] end
   local opt = fp.optim.Adam(params, { lr = o.lr, betas = o.betas })
@@ -152,16 +186,47 @@ function M.train(opts)
   local aux_name = ({ standard = "l1_loss", topk = "auxiliary_reconstruction_loss",
     batchtopk = "auxiliary_reconstruction_loss", jumprelu = "l0_loss" })[arch]
   history[aux_name] = {}
+  -- TopK / BatchTopK: forward, backward and dead-latent clock in one Swift kernel, then the same
+  -- clipping and Adam as the taped path
+  local fused = o.fused and (arch == "topk" or arch == "batchtopk") and math.type(o.k) == "integer" and not transcoder
+  local kernel_opts = { k = o.k, batch_topk = arch == "batchtopk", rescale_acts_by_decoder_norm = rescale and true or false,
+    apply_b_dec_to_input = o.apply_b_dec_to_input, dead_feature_window = o.dead_feature_window,
+    aux_loss_coefficient = o.aux_loss_coefficient, clip_grad_norm = o.clip_grad_norm }
+  local function fused_step(x)
+    local gWe, gbe, gWd, gbd, mse, aux, l0, n_dead, min_act = fp._sae_topk_step(x:contiguous(), p.W_enc, p.b_enc,
+      p.W_dec, p.b_dec, since_fired, kernel_opts)
+    if arch == "batchtopk" and min_act then
+      topk_threshold = (1 - o.topk_threshold_lr) * topk_threshold + o.topk_threshold_lr * min_act
+    end
+    opt:zero_grad()
+    p.W_enc.grad, p.b_enc.grad, p.W_dec.grad, p.b_dec.grad = gWe, gbe, gWd, gbd   -- already clipped
+    opt:step()
+    return { loss = mse + aux, mse_loss = mse, [aux_name] = aux, l0 = l0, dead = n_dead }
+  end
 
   for step = 0, o.steps - 1 do
-    local x = batch(step)
+    local x, y = batch(step)
     if not (fp.is_tensor(x) and x:dim() == 2 and x.shape[2] == o.d_in) then
       raise("sae.train: batch " .. step .. " must be a [batch, " .. o.d_in .. "] tensor")
     end
+    if transcoder and not (fp.is_tensor(y) and y:dim() == 2 and y.shape[1] == x.shape[1] and y.shape[2] == o.d_out) then
+      raise("sae.train: batch " .. step .. " needs its [batch, " .. o.d_out .. "] targets")
+    end
     x = x:float():detach()
+    y = transcoder and y:float():detach() or nil
     if scale ~= 1.0 then x = x * scale end
     local dead = since_fired:gt(o.dead_feature_window)
     local n_dead = fp.item(dead:float():sum())
+    if fused then
+      local losses = fused_step(x)
+      for k, v in pairs(losses) do history[k][#history[k] + 1] = v end
+      if o.on_step then o.on_step(step, losses) end
+      if o.log_every and (step + 1) % o.log_every == 0 then
+        io.stderr:write(string.format("sae.train step %d: loss %.4g mse %.4g %s %.4g l0 %.3g dead %d\n", step + 1,
+          losses.loss, losses.mse_loss, aux_name, losses[aux_name], losses.l0, losses.dead))
+      end
+      goto continue
+    end
     if arch == "jumprelu" then fp.no_grad(function() p.threshold:copy_(p.threshold:detach():clamp(0)) end) end
     local sae_in = o.apply_b_dec_to_input and (x - p.b_dec) or x
     local pre = sae_in:matmul(p.W_enc) + p.b_enc
@@ -183,7 +248,9 @@ function M.train(opts)
     end
     local dec_in = rescale and acts * (1 / norms) or acts
     local out = dec_in:matmul(p.W_dec) + p.b_dec
-    local mse = (out - x):square():sum(-1):mean()
+    if p.W_skip then out = out + x:matmul(p.W_skip:T()) end
+    local target = y or x
+    local mse = (out - target):square():sum(-1):mean()
     local aux
     if arch == "standard" then
       local c = coefficient(o.l1_coefficient, o.l1_warm_up_steps, step)
@@ -193,7 +260,7 @@ function M.train(opts)
       aux = (step_fn(pre, p.threshold, o.jumprelu_bandwidth):sum(-1) * c):mean()
     elseif n_dead > 0 then
       -- TopK auxiliary loss: the k_aux largest pre-activations of dead latents reconstruct the residual
-      local residual = (x - out):detach()
+      local residual = (target - out):detach()
       local k_aux = o.d_in // 2
       local scale = math.min(n_dead / k_aux, 1.0)
       k_aux = math.min(k_aux, n_dead)
@@ -226,6 +293,7 @@ function M.train(opts)
       io.stderr:write(string.format("sae.train step %d: loss %.4g mse %.4g %s %.4g l0 %.3g dead %d\n", step + 1,
         losses.loss, losses.mse_loss, aux_name, losses[aux_name], losses.l0, n_dead))
     end
+    ::continue::
   end
 
   -- the inference dictionary
@@ -249,23 +317,31 @@ function M.train(opts)
     w.threshold = fp.full({ o.d_sae }, topk_threshold)
   end
 
+  if transcoder then
+    inf_arch = (arch == "jumprelu" and "jumprelu_" or "") .. (o.skip_connection and "skip_" or "") .. "transcoder"
+  end
   local sae = M.from_weights(w, { architecture = inf_arch, k = k, hook_name = o.hook_name or nil,
     model_name = o.model_name or nil, apply_b_dec_to_input = o.apply_b_dec_to_input,
-    rescale_acts_by_decoder_norm = rescale or nil })
+    rescale_acts_by_decoder_norm = rescale or nil, hook_name_out = o.hook_name_out or nil })
   return sae, history
 end
 
--- A dictionary from tensors (SAELens names) and its config.
+-- A dictionary from tensors (SAELens names) and its config; architectures whose name says
+-- transcoder map d_in -> d_out (W_dec's columns) and write hook_name_out.
 function M.from_weights(w, cfg)
   local SAE = require("fp.sae").SAE
   local arch = cfg.architecture
+  local transcoder = arch:find("transcoder", 1, true) ~= nil
   local d_in, d_sae = w.W_enc.shape[1], w.W_enc.shape[2]
   return setmetatable({
-    format = "saelens", architecture = arch, kind = arch, transcoder = false, d_in = d_in, d_sae = d_sae, d_out = d_in,
+    format = "saelens", architecture = arch, kind = transcoder and (arch:find("jumprelu", 1, true) and "jumprelu" or "standard") or arch,
+    transcoder = transcoder, d_in = d_in, d_sae = d_sae, d_out = w.W_dec.shape[2],
     k = arch == "topk" and cfg.k or nil, hook_name = cfg.hook_name, model_name = cfg.model_name,
+    hook_name_out = transcoder and (cfg.hook_name_out or cfg.hook_name) or nil,
     rescale_acts_by_decoder_norm = cfg.rescale_acts_by_decoder_norm == true and arch == "topk",
-    normalize_activations = "none", reshape_activations = "none", apply_b_dec_to_input = cfg.apply_b_dec_to_input ~= false,
-    W_enc = w.W_enc, W_dec = w.W_dec, b_enc = w.b_enc, b_dec = w.b_dec, threshold = w.threshold,
+    normalize_activations = "none", reshape_activations = "none",
+    apply_b_dec_to_input = not transcoder and cfg.apply_b_dec_to_input ~= false,
+    W_enc = w.W_enc, W_dec = w.W_dec, b_enc = w.b_enc, b_dec = w.b_dec, threshold = w.threshold, W_skip = w.W_skip,
   }, SAE)
 end
 
@@ -273,16 +349,26 @@ end
 -- which SAE.load_from_disk reads.
 function M.save(sae, dir)
   if getmetatable(sae) ~= require("fp.sae").SAE then raise("sae.save: expected a dictionary") end
-  if sae.transcoder then raise("sae.save: saving transcoders is not supported yet") end
   if type(dir) ~= "string" then raise("sae.save: expected a folder path") end
+  local arch = sae.architecture
+  if sae.transcoder and not arch:find("transcoder", 1, true) then   -- e.g. a Gemma Scope 2 transcoder
+    if sae.kind ~= "standard" and sae.kind ~= "jumprelu" then
+      raise("sae.save: SAELens has no " .. arch .. " transcoder format")
+    end
+    arch = (sae.kind == "jumprelu" and "jumprelu_" or "") .. (sae.W_skip and "skip_" or "") .. "transcoder"
+  end
   files.make_dirs(dir, "sae.save")
   local cfg = {
-    architecture = sae.architecture, d_in = sae.d_in, d_sae = sae.d_sae, dtype = "float32", device = "cpu",
+    architecture = arch, d_in = sae.d_in, d_sae = sae.d_sae, dtype = "float32", device = "cpu",
     apply_b_dec_to_input = sae.apply_b_dec_to_input, normalize_activations = sae.normalize_activations or "none",
     reshape_activations = sae.reshape_activations or "none",
     metadata = { hook_name = sae.hook_name or json.null, model_name = sae.model_name or json.null, sae_lens_version = "6.54.12",
       sae_lens_training_version = "6.54.12", written_by = "fp" },
   }
+  if sae.transcoder then
+    cfg.d_out = sae.d_out
+    cfg.metadata.hook_name_out = sae.hook_name_out or json.null
+  end
   if sae.architecture == "topk" then
     cfg.k = sae.k
     cfg.rescale_acts_by_decoder_norm = sae.rescale_acts_by_decoder_norm == true
@@ -301,16 +387,18 @@ end
 -- ce_loss_recovered = (zero - spliced) / (zero - clean).
 function M.evaluate(model, sae, tokens, opts)
   opts = check_options("sae.evaluate", opts, { dense_threshold = true, attention_mask = true, skip_first_position = true })
-  local hook = sae.hook_name
-  local _, cache = model:run_with_cache(tokens, { names_filter = hook, attention_mask = opts.attention_mask })
-  local x = cache[hook]
+  local hook, out_hook = sae.hook_name, sae.transcoder and sae.hook_name_out or sae.hook_name
+  local _, cache = model:run_with_cache(tokens, { names_filter = { hook, out_hook }, attention_mask = opts.attention_mask })
+  local x, y = cache[hook], cache[out_hook]
   -- position 0 (BOS or the attention sink, whose norm is far larger) is left out of the
   -- reconstruction figures when opts.skip_first_position, as training leaves it out
-  if opts.skip_first_position then x = x[{ {}, { 1 } }] end
+  if opts.skip_first_position then x, y = x[{ {}, { 1 } }], y[{ {}, { 1 } }] end
   local f = sae:encode(x)
   local x_hat = sae:decode(f)
-  local d = x:reshape(-1, sae.d_in)
-  local r = (d - x_hat:reshape(-1, sae.d_in))
+  if sae.W_skip then x_hat = x_hat + x:matmul(sae.W_skip:T()) end
+  -- a transcoder's reconstruction is of its output hook
+  local d = y:reshape(-1, sae.d_out)
+  local r = (d - x_hat:reshape(-1, sae.d_out))
   local ev = 1 - fp.item(r:square():sum()) / fp.item((d - d:mean(0, true)):square():sum())
   local fires = f:reshape(-1, sae.d_sae):gt(0):float()
   local density = fires:mean(0)

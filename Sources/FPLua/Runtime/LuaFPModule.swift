@@ -213,7 +213,8 @@ enum LuaFPModule {
         LuaModel.install(L)
         fp_newtable(L)
         let mod = lua_gettop(L)
-        for (name, body) in functions + LuaNumericFunctions.functions + LuaAutograd.functions + LuaTensorOps.functions + LuaJSONText.functions {
+        for (name, body) in functions + LuaNumericFunctions.functions + LuaAutograd.functions + LuaTensorOps.functions
+            + LuaJSONText.functions + LuaSAEKernels.functions {
             LuaRegistry.push(L, id: LuaRegistry.register(name, LuaArity.checked(name, method: false, body)))
             lua_setfield(L, mod, name)
         }
