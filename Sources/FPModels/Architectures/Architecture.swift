@@ -42,7 +42,7 @@ extension Architecture {
 
 /// The registry: every family fp can load.
 public enum Architectures {
-    public static let all: [any Architecture.Type] = [GPT2.self, Llama.self, Gemma2.self]
+    public static let all: [any Architecture.Type] = [GPT2.self, Llama.self, GPTNeoX.self, Gemma2.self]
 
     static func forHuggingFace(_ modelType: String, _ path: String) throws -> any Architecture.Type {
         var known: [String] = []
