@@ -44,6 +44,8 @@ public final class PatchSweep {
     /// The corrupted run's logits at those positions, [batch, npos, d_vocab].
     public let corruptedLogits: Tensor
     let kv: KVCache
+    /// The block's residual arithmetic (which point is the sum of which).
+    let decomposition: ResidualDecomposition
     /// The corrupted run's activations that cells are compared with and filled from, [batch, P, width].
     var reference: [String: Tensor] = [:]
     var cells: [Cell] = []
@@ -65,7 +67,8 @@ public final class PatchSweep {
         self.logitPositions = try ForwardPlan.resolve(logitPositions ?? Array(0..<P), P, "patch sweep: logit position")
         logitRows = Array(Set(self.logitPositions)).sorted()
         kv = try KVCache(cfg: model.cfg, batch: batch, capacity: P)
-        let capture = ReferenceCapture(model.hookNames, layers: model.cfg.nLayers, parallel: model.cfg.block.residual == .parallel)
+        decomposition = try ResidualDecomposition(model)
+        let capture = ReferenceCapture(model.hookNames, layers: model.cfg.nLayers, outputs: !decomposition.outputBases.isEmpty)
         var opts = Transformer.Options()
         opts.kvCache = kv
         opts.logitPositions = self.logitPositions
@@ -85,27 +88,39 @@ public final class PatchSweep {
     public struct Unsupported: Error { public let reason: String }
 
     /// Where a patch of a block's hook point enters the engine, from the block's residual
-    /// decomposition: the patched activation replaces the corrupted one at (layer, stage), as
-    /// the sum of the corrupted activations `bases` plus the patch at the patched positions when
-    /// the point is a term added to the residual stream, or as the patch itself (bases empty).
+    /// decomposition (ResidualDecomposition, read from the block definition): a join point
+    /// (resid_pre, resid_mid, z; resid_post is the next block's resid_pre) is replaced by the
+    /// patch itself (bases empty); a term of a sum (attn_out, mlp_out) enters at the first join
+    /// point that sums it, as the corrupted activations `bases` (the sum's other terms, in the
+    /// block's order) plus the patch.
     public func entry(_ point: String, layer: Int) throws -> (layer: Int, stage: Stage, bases: [(layer: Int, stage: Stage)]) {
         guard layer >= 0 && layer < model.cfg.nLayers else {
             throw TensorError("patch sweep: layer \(layer) is out of range (0..\(model.cfg.nLayers - 1))")
         }
-        switch (model.cfg.block.residual, point) {
-        case (_, "resid_pre"): return (layer, .pre, [])
-        case (_, "resid_post"): return (layer + 1, .pre, [])
-        case (_, "z"): return (layer, .z, [])
-        // sequential: resid_mid = resid_pre + attn_out, resid_post = resid_mid + mlp_out = next resid_pre
-        case (.sequential, "resid_mid"): return (layer, .mid, [])
-        case (.sequential, "attn_out"): return (layer, .mid, [(layer, .pre)])
-        case (.sequential, "mlp_out"): return (layer + 1, .pre, [(layer, .mid)])
-        // parallel: resid_post = resid_pre + attn_out + mlp_out; there is no resid_mid
-        case (.parallel, "attn_out"): return (layer + 1, .pre, [(layer, .pre), (layer, .mlpOut)])
-        case (.parallel, "mlp_out"): return (layer + 1, .pre, [(layer, .pre), (layer, .attnOut)])
-        case (.parallel, "resid_mid"): throw TensorError("patch sweep: a parallel block has no resid_mid")
-        default: throw TensorError("patch sweep: no entry for hook point '\(point)' (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z)")
+        if point == "z" { return (layer, .z, []) }
+        guard ResidualDecomposition.residualPoints.contains(point) else {
+            throw TensorError("patch sweep: no entry for hook point '\(point)' (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z)")
         }
+        guard decomposition.points.contains(point) else {
+            throw TensorError("patch sweep: this model's block has no \(point) (\(model.cfg.block.residual.rawValue) block)")
+        }
+        /// The join point or reference a residual point is at.
+        func stage(_ p: String) throws -> (layer: Int, stage: Stage) {
+            switch p {
+            case "resid_pre": return (layer, .pre)
+            case "resid_mid": return (layer, .mid)
+            case "resid_post": return (layer + 1, .pre)
+            case "attn_out": return (layer, .attnOut)
+            case "mlp_out": return (layer, .mlpOut)
+            default: throw TensorError("patch sweep: internal error (residual point \(p))")
+            }
+        }
+        if point.hasPrefix("resid_") { let s = try stage(point); return (s.layer, s.stage, []) }
+        guard let sum = decomposition.sums.first(where: { $0.terms.contains(point) }) else {
+            throw TensorError("patch sweep: internal error (\(point) is added to no residual point)")
+        }
+        let at = try stage(sum.point)
+        return (at.layer, at.stage, try sum.terms.filter { $0 != point }.map(stage))
     }
 
     /// The corrupted run's activation at a stage: [batch, P, d_model] for pre (at n_layers:
@@ -198,13 +213,13 @@ final class ReferenceCapture: HookDispatcher {
     var kept: [String: Tensor] = [:]
     let wanted: [String: String]
 
-    init(_ names: [LayerHookNames], layers: Int, parallel: Bool) {
+    init(_ names: [LayerHookNames], layers: Int, outputs: Bool) {
         var w: [String: String] = [:]
         for (l, n) in names.enumerated() {
             w[n.residPre] = PatchSweep.key(l, .pre)
             w[n.residMid] = PatchSweep.key(l, .mid)
             w[n.z] = PatchSweep.key(l, .z)
-            if parallel {
+            if outputs {
                 w[n.attnOut] = PatchSweep.key(l, .attnOut)
                 w[n.mlpOut] = PatchSweep.key(l, .mlpOut)
             }
