@@ -25,6 +25,7 @@ public enum GPTNeoX: Architecture {
         // (Pythia on the hub) rotary_emb_base and rotary_pct
         let params = j["rope_parameters"]
         let pct = params?["partial_rotary_factor"]?.doubleValue ?? j["rotary_pct"]?.doubleValue ?? 0.25
+        guard pct.isFinite, pct > 0, pct <= 1 else { throw j.error("rotary_pct \(pct) must be in (0, 1]") }
         let dHead = d / h
         block.rotaryDim = Int(Double(dHead) * pct)   // int(head_size * rotary_pct), as HF
         if let kind = params?["rope_type"]?.stringValue, kind != "default" {
