@@ -15,7 +15,9 @@ import Foundation
 ///   joined shares the layer's GEMMs (bigger matrices; each weight matrix packed once).
 /// In the last layer only the rows whose logits are asked for go past attention.
 public final class PatchSweep {
-    public enum Stage: String { case pre, mid, z }
+    /// Join stages: pre, mid (sequential blocks only) and z. attn_out and mlp_out are the
+    /// corrupted run's block outputs, kept for parallel blocks' residual arithmetic only.
+    public enum Stage: String { case pre, mid, z, attnOut = "attn_out", mlpOut = "mlp_out" }
 
     struct Cell {
         let layer: Int
@@ -63,7 +65,7 @@ public final class PatchSweep {
         self.logitPositions = try ForwardPlan.resolve(logitPositions ?? Array(0..<P), P, "patch sweep: logit position")
         logitRows = Array(Set(self.logitPositions)).sorted()
         kv = try KVCache(cfg: model.cfg, batch: batch, capacity: P)
-        let capture = ReferenceCapture(model.hookNames, layers: model.cfg.nLayers)
+        let capture = ReferenceCapture(model.hookNames, layers: model.cfg.nLayers, parallel: model.cfg.block.residual == .parallel)
         var opts = Transformer.Options()
         opts.kvCache = kv
         opts.logitPositions = self.logitPositions
@@ -71,12 +73,12 @@ public final class PatchSweep {
         reference = capture.kept
     }
 
-    /// Why the engine cannot run this model's block (nil: it can). The engine implements the
-    /// sequential block; callers fall back to hooked runs otherwise (fp.patching does).
+    /// Why the engine cannot run this model's block (nil: it can); callers fall back to hooked
+    /// runs (fp.patching does). The packed executor runs every BlockShape the block implements;
+    /// a new variant whose join points or residual decomposition differ must be refused here
+    /// until `entry` and the packed executor describe it.
     public static func unsupported(_ cfg: ModelConfig) -> String? {
-        if cfg.block.residual != .sequential { return "the sweep engine implements sequential blocks, not \(cfg.block.residual.rawValue) ones" }
-        if cfg.block.postNorms { return "the sweep engine does not implement sandwich norms" }
-        return nil
+        nil
     }
 
     /// The engine cannot run this model: a value for Lua (`nil, reason`), not an error.
@@ -84,17 +86,24 @@ public final class PatchSweep {
 
     /// Where a patch of a block's hook point enters the engine, from the block's residual
     /// decomposition: the patched activation replaces the corrupted one at (layer, stage), as
-    /// base + patch at the patched positions when the point is a term added to the residual
-    /// stream (base: the stream it is added to), or as the patch itself.
-    public func entry(_ point: String, layer: Int) throws -> (layer: Int, stage: Stage, base: (layer: Int, stage: Stage)?) {
-        // sequential block: resid_mid = resid_pre + attn_out, resid_post = resid_mid + mlp_out = next resid_pre
-        switch point {
-        case "resid_pre": return (layer, .pre, nil)
-        case "resid_mid": return (layer, .mid, nil)
-        case "resid_post": return (layer + 1, .pre, nil)
-        case "attn_out": return (layer, .mid, (layer, .pre))
-        case "mlp_out": return (layer + 1, .pre, (layer, .mid))
-        case "z": return (layer, .z, nil)
+    /// the sum of the corrupted activations `bases` plus the patch at the patched positions when
+    /// the point is a term added to the residual stream, or as the patch itself (bases empty).
+    public func entry(_ point: String, layer: Int) throws -> (layer: Int, stage: Stage, bases: [(layer: Int, stage: Stage)]) {
+        guard layer >= 0 && layer < model.cfg.nLayers else {
+            throw TensorError("patch sweep: layer \(layer) is out of range (0..\(model.cfg.nLayers - 1))")
+        }
+        switch (model.cfg.block.residual, point) {
+        case (_, "resid_pre"): return (layer, .pre, [])
+        case (_, "resid_post"): return (layer + 1, .pre, [])
+        case (_, "z"): return (layer, .z, [])
+        // sequential: resid_mid = resid_pre + attn_out, resid_post = resid_mid + mlp_out = next resid_pre
+        case (.sequential, "resid_mid"): return (layer, .mid, [])
+        case (.sequential, "attn_out"): return (layer, .mid, [(layer, .pre)])
+        case (.sequential, "mlp_out"): return (layer + 1, .pre, [(layer, .mid)])
+        // parallel: resid_post = resid_pre + attn_out + mlp_out; there is no resid_mid
+        case (.parallel, "attn_out"): return (layer + 1, .pre, [(layer, .pre), (layer, .mlpOut)])
+        case (.parallel, "mlp_out"): return (layer + 1, .pre, [(layer, .pre), (layer, .attnOut)])
+        case (.parallel, "resid_mid"): throw TensorError("patch sweep: a parallel block has no resid_mid")
         default: throw TensorError("patch sweep: no entry for hook point '\(point)' (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z)")
         }
     }
@@ -120,6 +129,9 @@ public final class PatchSweep {
     /// `referenceActivation`. Returns the cell's index in the next `run()`'s output.
     @discardableResult
     public func add(layer: Int, stage: Stage, _ act: Tensor) throws -> Int {
+        guard stage == .pre || stage == .mid || stage == .z else {
+            throw TensorError("patch sweep: cells join at \"pre\", \"mid\" or \"z\", not \"\(stage.rawValue)\"")
+        }
         let ref = try referenceRows(layer: layer, stage: stage)
         let B = batch, P = positionsCount, width = ref.shape[2]
         let want = stage == .z ? [B, P, model.cfg.nHeads, model.cfg.dHead] : [B, P, width]
@@ -186,12 +198,16 @@ final class ReferenceCapture: HookDispatcher {
     var kept: [String: Tensor] = [:]
     let wanted: [String: String]
 
-    init(_ names: [LayerHookNames], layers: Int) {
+    init(_ names: [LayerHookNames], layers: Int, parallel: Bool) {
         var w: [String: String] = [:]
         for (l, n) in names.enumerated() {
             w[n.residPre] = PatchSweep.key(l, .pre)
             w[n.residMid] = PatchSweep.key(l, .mid)
             w[n.z] = PatchSweep.key(l, .z)
+            if parallel {
+                w[n.attnOut] = PatchSweep.key(l, .attnOut)
+                w[n.mlpOut] = PatchSweep.key(l, .mlpOut)
+            }
         }
         if let last = names.last { w[last.residPost] = PatchSweep.key(layers, .pre) }
         wanted = w
