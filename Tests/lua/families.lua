@@ -6,7 +6,7 @@
 -- hook point; the patch-sweep engine equals the plain hook loop.
 --
 -- A family is listed here once fp runs it; make.py may hold fixtures of families still in work.
-local FAMILIES = { "qwen2", "phi3" }
+local FAMILIES = { "qwen2", "phi3", "gemma2" }
 local root = "Tests/fixtures/models/"
 local POS, TARGET = 2, 99   -- common.py's GRAD_POS and TARGET
 
@@ -158,12 +158,17 @@ for _, family in ipairs(FAMILIES) do
     for layer = 0, model.cfg.n_layers - 1 do
       for _, point in ipairs({ "resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "z" }) do
         local hook = point == "z" and ("blocks." .. layer .. ".attn.hook_z") or ("blocks." .. layer .. ".hook_" .. point)
-        local patch = cache[hook]:clone()
-        patch[{ {}, 4 }] = patch[{ {}, 4 }] + fp.randn(table.unpack(patch[{ {}, 4 }].shape)) * 0.3
-        local at, stage, base_layer, base_stage = s:entry(point, layer)
-        local act = s:reference(at, stage)
-        act[{ {}, 4 }] = base_layer and s:reference(base_layer, base_stage)[{ {}, 4 }] + patch[{ {}, 4 }] or patch[{ {}, 4 }]
-        cases[#cases + 1] = { hook = hook, patch = patch, id = s:add(at, stage, act) }
+        if cache[hook] then   -- parallel blocks have no resid_mid
+          local patch = cache[hook]:clone()
+          patch[{ {}, 4 }] = patch[{ {}, 4 }] + fp.randn(table.unpack(patch[{ {}, 4 }].shape)) * 0.3
+          -- the block's residual decomposition: the patch is added to the corrupted `bases`
+          local at, stage, bases = s:entry(point, layer)
+          local act = s:reference(at, stage)
+          local row = patch[{ {}, 4 }]
+          for _, b in ipairs(bases) do row = s:reference(b[1], b[2])[{ {}, 4 }] + row end
+          act[{ {}, 4 }] = row
+          cases[#cases + 1] = { hook = hook, patch = patch, id = s:add(at, stage, act) }
+        end
       end
     end
     local out = s:run()

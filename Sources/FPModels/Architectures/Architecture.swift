@@ -47,6 +47,7 @@ public enum Architectures {
         Llama.self,
         Qwen2.self,
         Phi3.self,
+        Gemma2.self,
     ]
 
     static func forHuggingFace(_ modelType: String, _ path: String) throws -> any Architecture.Type {
