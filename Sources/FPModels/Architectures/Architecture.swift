@@ -47,6 +47,10 @@ public enum Architectures {
         Llama.self,
         Qwen2.self,
         Phi3.self,
+        Mistral.self,
+        Qwen3.self,
+        OLMo2.self,
+        Gemma3.self,
         Gemma2.self,
     ]
 
