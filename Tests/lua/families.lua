@@ -28,6 +28,16 @@ local function compare_masked(got, want, what)
   assert_close(got:masked_fill(inf, 0), want:masked_fill(inf, 0), 1e-4, what)
 end
 
+-- TransformerLens's hook points for each family (layer 0 and model level), listed by
+-- Tests/fixtures/families/check_tl.py from HookedTransformer on the same fixtures. fp has every
+-- one except these, which no family of fp has yet: TL fires the input-splitting points only with
+-- use_attn_in / use_split_qkv_input / use_hook_mlp_in set, and unembed.hook_in/out duplicate
+-- ln_final's output and the logits.
+local TL_NAMES = require("fp.json").decode(io.open("Tests/fixtures/families/tl_hook_names.json"):read("a"))
+local NOT_YET = { ["blocks.0.hook_attn_in"] = true, ["blocks.0.hook_q_input"] = true, ["blocks.0.hook_k_input"] = true,
+                  ["blocks.0.hook_v_input"] = true, ["blocks.0.hook_mlp_in"] = true,
+                  ["unembed.hook_in"] = true, ["unembed.hook_out"] = true }
+
 for _, family in ipairs(FAMILIES) do
   local dir = root .. family .. "-tiny"
   local exp = fp.load_tensors(dir .. "/expected.npz")
@@ -67,6 +77,16 @@ for _, family in ipairs(FAMILIES) do
     end
     assert(compared >= 30, "compared only " .. compared .. " hook points")
   end)
+
+  if TL_NAMES[family] then
+    test(name .. ": every TransformerLens hook point of the family exists in fp, layer 0 and model level", function()
+      local have = {}
+      for _, n in ipairs(model:hook_points()) do have[n] = true end
+      for _, n in ipairs(TL_NAMES[family]) do
+        assert(have[n] or NOT_YET[n], "fp lacks TransformerLens's " .. n)
+      end
+    end)
+  end
 
   test(name .. ": resid_post = resid_pre + attn_out + mlp_out at every layer", function()
     local _, cache = model:run_with_cache(exp.input_ids_0)
