@@ -6,7 +6,7 @@
 -- hook point; the patch-sweep engine equals the plain hook loop.
 --
 -- A family is listed here once fp runs it; make.py may hold fixtures of families still in work.
-local FAMILIES = { "qwen2", "phi3", "mistral", "qwen3", "olmo2", "gemma3", "gemma2" }
+local FAMILIES = { "qwen2", "phi3", "mistral", "qwen3", "olmo2", "gemma3", "gemma2", "gpt_neox" }
 local root = "Tests/fixtures/models/"
 local POS, TARGET = 2, 99   -- common.py's GRAD_POS and TARGET
 

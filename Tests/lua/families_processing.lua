@@ -5,7 +5,7 @@
 -- center_unembed on soft-capped logits) are errors; the attention weight views reproduce
 -- hook_q / hook_k / hook_v from the norm's output.
 local root = "Tests/fixtures/models/"
-local FAMILIES = { "qwen2", "phi3", "mistral", "qwen3", "olmo2", "gemma3", "gemma2" }
+local FAMILIES = { "qwen2", "phi3", "mistral", "qwen3", "olmo2", "gemma3", "gemma2", "gpt_neox" }
 local FLAGS = { "fold_ln", "center_writing_weights", "center_unembed", "fold_value_biases" }
 
 for _, family in ipairs(FAMILIES) do
@@ -33,7 +33,8 @@ for _, family in ipairs(FAMILIES) do
         all[flag] = true
         local m = fp.load_model(dir, { [flag] = true })
         -- RMS models skip center_writing_weights (not recorded), as TransformerLens
-        local want_steps = flag == "center_writing_weights" and {} or { flag }
+        local skipped = flag == "center_writing_weights" and base.cfg.normalization_type == "RMS"
+        local want_steps = skipped and {} or { flag }
         assert_equal(m.cfg.processing, want_steps, flag)
         assert_close(m:forward(ids):log_softmax(-1), want, 1e-4, flag)
       end
@@ -53,7 +54,7 @@ for _, family in ipairs(FAMILIES) do
       if post_only then
         x = c[b .. "hook_resid_pre"]
       else
-        x = c[b .. "ln1.hook_normalized"] * base.blocks[l].ln1.w
+        x = c[b .. "ln1.hook_normalized"] * base.blocks[l].ln1.w + base.blocks[l].ln1.b
       end
       for _, p in ipairs({ { "q", "W_Q", "b_Q" }, { "k", "_W_K", "_b_K" }, { "v", "_W_V", "_b_V" } }) do
         local got = fp.einsum("b p m, h m d -> b p h d", x, a[p[2]]) + a[p[3]]
@@ -77,6 +78,11 @@ test("model.cfg shows each family's block features in TransformerLens's config n
   for family, fields in pairs(want) do
     local cfg = fp.load_model(root .. family .. "-tiny").cfg
     assert(cfg.parallel_attn_mlp == false and cfg.rotary_dim == cfg.d_head, family)
+  end
+  local neox = fp.load_model(root .. "gpt_neox-tiny").cfg   -- Tests/fixtures/families/gpt_neox.py
+  assert(neox.parallel_attn_mlp == true and neox.rotary_dim < neox.d_head, "gpt_neox parallel, partial rotary")
+  for family, fields in pairs(want) do
+    local cfg = fp.load_model(root .. family .. "-tiny").cfg
     for k, v in pairs(fields) do
       if type(v) == "number" then assert_close(cfg[k], v, 1e-6, family .. " " .. k)
       else assert(cfg[k] == v, family .. " " .. k .. " = " .. tostring(cfg[k])) end

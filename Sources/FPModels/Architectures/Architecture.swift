@@ -52,6 +52,7 @@ public enum Architectures {
         OLMo2.self,
         Gemma3.self,
         Gemma2.self,
+        GPTNeoX.self,
     ]
 
     static func forHuggingFace(_ modelType: String, _ path: String) throws -> any Architecture.Type {
