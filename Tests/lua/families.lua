@@ -97,6 +97,22 @@ for _, family in ipairs(FAMILIES) do
     end
   end)
 
+  test(name .. ": cache decompositions sum to the residual stream they decompose", function()
+    local _, cache = model:run_with_cache(exp.input_ids_0)
+    local L = model.cfg.n_layers
+    local final = cache["blocks." .. (L - 1) .. ".hook_resid_post"]
+    local parts = cache:decompose_resid(L)
+    assert_close(parts:sum(0), final, 1e-4, "decompose_resid")
+    local acc = cache:accumulated_resid(L)
+    assert_close(acc[{ -1 }], final, 0, "accumulated_resid's last entry")
+    for l = 1, L - 1 do
+      assert_close(cache:decompose_resid(l):sum(0), cache["blocks." .. l .. ".hook_resid_pre"], 1e-4, "decompose_resid " .. l)
+    end
+    -- ln_final applied to the decomposition sums to ln_final's normalized output (RMS: no centering)
+    local normed = cache:apply_ln_to_stack(parts, L)
+    assert_close(normed:sum(0), cache["ln_final.hook_normalized"], 1e-4, "apply_ln_to_stack")
+  end)
+
   for _, side in ipairs({ "left", "right" }) do
     test(name .. ": " .. side .. "-padded batch matches HF at real positions", function()
       local ids, mask = exp[side .. "_input_ids"], exp[side .. "_attention_mask"]
