@@ -63,6 +63,10 @@ final class FamilyConfigTests: XCTestCase {
         XCTAssertEqual(c.block.attentionScale ?? 0, 1.0 / 16, accuracy: 1e-12)
         XCTAssertEqual(c.block.embeddingScale ?? 0, 8, accuracy: 1e-12)
         XCTAssertNil(c.block.finalSoftcap)
+        // transformers' Gemma 3 keeps attn_logit_softcapping but never applies it; the final cap it applies
+        let capped = try config(["model_type": "gemma3_text", "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0])
+        XCTAssertNil(capped.block.attentionSoftcap)
+        XCTAssertEqual(capped.block.finalSoftcap, 30)
         XCTAssertTrue(c.tiedEmbeddings)
         XCTAssertTrue(error(["model_type": "gemma3_text", "use_bidirectional_attention": true]).contains("use_bidirectional_attention"))
         XCTAssertTrue(error(["model_type": "gemma3_text", "rope_scaling": ["rope_type": "linear", "factor": 8.0]]).contains("rope_scaling is not supported"))

@@ -111,6 +111,14 @@ for _, family in ipairs(FAMILIES) do
     -- ln_final applied to the decomposition sums to ln_final's normalized output (RMS: no centering)
     local normed = cache:apply_ln_to_stack(parts, L)
     assert_close(normed:sum(0), cache["ln_final.hook_normalized"], 1e-4, "apply_ln_to_stack")
+    -- inside a block: ln1 reads the residual stream, except where the norms come after (OLMo 2)
+    local ok, err = pcall(function() return cache:apply_ln_to_stack(cache:decompose_resid(1), 1) end)
+    if model.cfg.normalization_position == "post" then
+      assert(not ok and tostring(err):find("no norm on the residual stream", 1, true), tostring(err))
+    else
+      assert(ok, tostring(err))
+      assert_close(err:sum(0), cache["blocks.1.ln1.hook_normalized"], 1e-4, "apply_ln_to_stack at layer 1")
+    end
   end)
 
   for _, side in ipairs({ "left", "right" }) do

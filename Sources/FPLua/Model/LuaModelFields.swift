@@ -56,6 +56,9 @@ enum LuaModelFields {
         let b = c.block
         l.push(bool: b.residual == .parallel); lua_setfield(l.L, -2, "parallel_attn_mlp")
         l.push(bool: b.preNorms && b.postNorms); lua_setfield(l.L, -2, "use_normalization_before_and_after")
+        // where the block's norms sit: "pre", "pre_and_post" (sandwich) or "post" (OLMo 2)
+        l.pushString(b.preNorms ? (b.postNorms ? "pre_and_post" : "pre") : "post")
+        lua_setfield(l.L, -2, "normalization_position")
         l.push(bool: b.qkNorm != nil); lua_setfield(l.L, -2, "use_qk_norm")
         if c.rotary { l.push(int: c.rotaryDim); lua_setfield(l.L, -2, "rotary_dim") }
         l.push(b.attentionSoftcap ?? -1); lua_setfield(l.L, -2, "attn_scores_soft_cap")

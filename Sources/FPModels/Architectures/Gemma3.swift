@@ -3,7 +3,8 @@ import Foundation
 
 /// Gemma 3 text (Hugging Face `gemma3_text`, GGUF `gemma3`): Gemma 2's block (embedding x
 /// sqrt(d_model), (1 + w) RMS norms folded at load, sandwich norms, GeGLU, attention scale
-/// query_pre_attn_scalar^-0.5) without its soft-caps (honoured if a config sets them), plus
+/// query_pre_attn_scalar^-0.5) without its attention soft-cap (HF ignores the key; a final
+/// soft-cap is honoured if a config sets one), plus
 /// per-head q/k norms and local/global layers: `layer_types` (default: every 6th layer full)
 /// with `sliding_window` and their own rotary base (`rope_parameters.sliding_attention`, classic
 /// `rope_local_base_freq`). Rope scaling on the global layers (Gemma 3 4B+) is refused.
@@ -35,7 +36,8 @@ public enum Gemma3: Architecture {
         c.block.localRopeTheta = params?["sliding_attention"]?["rope_theta"]?.doubleValue ?? j["rope_local_base_freq"]?.doubleValue ?? 10000
         c.tiedEmbeddings = j["tie_word_embeddings"]?.boolValue ?? true
         c.block.attentionScale = 1 / Double(try j.int("query_pre_attn_scalar", default: c.dHead)).squareRoot()
-        c.block.attentionSoftcap = j["attn_logit_softcapping"].flatMap { $0.isNull ? nil : $0.doubleValue }
+        // attn_logit_softcapping is read by transformers' Gemma3Attention but never passed to
+        // its attention function: HF does not cap Gemma 3's scores, so neither does fp
         c.block.finalSoftcap = j["final_logit_softcapping"].flatMap { $0.isNull ? nil : $0.doubleValue }
         if j["layer_types"] == nil, let w = j["sliding_window"]?.intValue {
             let pattern = try j.int("sliding_window_pattern", default: 6)
