@@ -6,7 +6,7 @@
 -- hook point; the patch-sweep engine equals the plain hook loop.
 --
 -- A family is listed here once fp runs it; make.py may hold fixtures of families still in work.
-local FAMILIES = { "qwen2", "phi3", "gemma2", "gpt_neox" }
+local FAMILIES = { "qwen2", "phi3", "mistral", "qwen3", "olmo2", "gemma3", "gemma2", "gpt_neox" }
 local root = "Tests/fixtures/models/"
 local POS, TARGET = 2, 99   -- common.py's GRAD_POS and TARGET
 
@@ -27,6 +27,16 @@ local function compare_masked(got, want, what)
   assert(got:eq(-math.huge):eq(inf):all(), what .. ": masked entries differ")
   assert_close(got:masked_fill(inf, 0), want:masked_fill(inf, 0), 1e-4, what)
 end
+
+-- TransformerLens's hook points for each family (layer 0 and model level), listed by
+-- Tests/fixtures/families/check_tl.py from HookedTransformer on the same fixtures. fp has every
+-- one except these, which no family of fp has yet: TL fires the input-splitting points only with
+-- use_attn_in / use_split_qkv_input / use_hook_mlp_in set, and unembed.hook_in/out duplicate
+-- ln_final's output and the logits.
+local TL_NAMES = require("fp.json").decode(io.open("Tests/fixtures/families/tl_hook_names.json"):read("a"))
+local NOT_YET = { ["blocks.0.hook_attn_in"] = true, ["blocks.0.hook_q_input"] = true, ["blocks.0.hook_k_input"] = true,
+                  ["blocks.0.hook_v_input"] = true, ["blocks.0.hook_mlp_in"] = true,
+                  ["unembed.hook_in"] = true, ["unembed.hook_out"] = true }
 
 for _, family in ipairs(FAMILIES) do
   local dir = root .. family .. "-tiny"
@@ -68,12 +78,46 @@ for _, family in ipairs(FAMILIES) do
     assert(compared >= 30, "compared only " .. compared .. " hook points")
   end)
 
+  if TL_NAMES[family] then
+    test(name .. ": every TransformerLens hook point of the family exists in fp, layer 0 and model level", function()
+      local have = {}
+      for _, n in ipairs(model:hook_points()) do have[n] = true end
+      for _, n in ipairs(TL_NAMES[family]) do
+        assert(have[n] or NOT_YET[n], "fp lacks TransformerLens's " .. n)
+      end
+    end)
+  end
+
   test(name .. ": resid_post = resid_pre + attn_out + mlp_out at every layer", function()
     local _, cache = model:run_with_cache(exp.input_ids_0)
     for l = 0, model.cfg.n_layers - 1 do
       local b = "blocks." .. l .. "."
       assert_close(cache[b .. "hook_resid_post"],
         cache[b .. "hook_resid_pre"] + cache[b .. "hook_attn_out"] + cache[b .. "hook_mlp_out"], 1e-4, b)
+    end
+  end)
+
+  test(name .. ": cache decompositions sum to the residual stream they decompose", function()
+    local _, cache = model:run_with_cache(exp.input_ids_0)
+    local L = model.cfg.n_layers
+    local final = cache["blocks." .. (L - 1) .. ".hook_resid_post"]
+    local parts = cache:decompose_resid(L)
+    assert_close(parts:sum(0), final, 1e-4, "decompose_resid")
+    local acc = cache:accumulated_resid(L)
+    assert_close(acc[{ -1 }], final, 0, "accumulated_resid's last entry")
+    for l = 1, L - 1 do
+      assert_close(cache:decompose_resid(l):sum(0), cache["blocks." .. l .. ".hook_resid_pre"], 1e-4, "decompose_resid " .. l)
+    end
+    -- ln_final applied to the decomposition sums to ln_final's normalized output (RMS: no centering)
+    local normed = cache:apply_ln_to_stack(parts, L)
+    assert_close(normed:sum(0), cache["ln_final.hook_normalized"], 1e-4, "apply_ln_to_stack")
+    -- inside a block: ln1 reads the residual stream, except where the norms come after (OLMo 2)
+    local ok, err = pcall(function() return cache:apply_ln_to_stack(cache:decompose_resid(1), 1) end)
+    if model.cfg.normalization_position == "post" then
+      assert(not ok and tostring(err):find("no norm on the residual stream", 1, true), tostring(err))
+    else
+      assert(ok, tostring(err))
+      assert_close(err:sum(0), cache["blocks.1.ln1.hook_normalized"], 1e-4, "apply_ln_to_stack at layer 1")
     end
   end)
 

@@ -18,6 +18,9 @@ public struct TensorNames {
         public var up: String, upBias: String? = nil
         /// The gated MLP's gate projection (nil without a gate).
         public var gate: String? = nil
+        /// `up` names gate and up stacked along the output, gate first (Phi-3's gate_up_proj,
+        /// llama.cpp's phi3 ffn_up); `gate` is then unused.
+        public var gateUpFused = false
         public var down: String, downBias: String? = nil
         /// Sandwich norms on the attention and MLP outputs (Gemma 2/3).
         public var attnPostNorm: String? = nil, mlpPostNorm: String? = nil

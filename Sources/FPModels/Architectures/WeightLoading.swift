@@ -64,13 +64,22 @@ enum WeightLoading {
                 }
                 bQKV = present.isEmpty ? nil : try Tensor.cat(present, dim: 0)
             }
+            let wIn: Tensor, wGate: Tensor?
+            if n.gateUpFused {
+                let both = try linear(n.up, d, 2 * dm)   // [d, gate | up]
+                wGate = try both.narrow(1, 0, dm).contiguous()
+                wIn = try both.narrow(1, dm, dm).contiguous()
+            } else {
+                wIn = try linear(n.up, d, dm)
+                wGate = cfg.gatedMLP ? try linear(try need(n.gate, "gate projection (layer \(l))"), d, dm) : nil
+            }
             let block = BlockWeights(
                 ln1W: try normWeight(n.attnNorm, d), ln1B: try bias(n.attnNormBias, d),
                 ln2W: try normWeight(n.mlpNorm, d), ln2B: try bias(n.mlpNormBias, d),
                 wQKV: wQKV, bQKV: bQKV,
                 wO: try linear(n.o, qw, d), bO: try bias(n.oBias, d),
-                wIn: try linear(n.up, d, dm), bIn: try bias(n.upBias, dm),
-                wGate: cfg.gatedMLP ? try linear(try need(n.gate, "gate projection (layer \(l))"), d, dm) : nil,
+                wIn: wIn, bIn: try bias(n.upBias, dm),
+                wGate: wGate,
                 wOut: try linear(n.down, dm, d), bOut: try bias(n.downBias, d))
             if cfg.block.preNorms && cfg.block.postNorms {
                 block.ln1PostW = try normWeight(try need(n.attnPostNorm, "attention post-norm (layer \(l))"), d)

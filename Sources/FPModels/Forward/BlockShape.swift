@@ -50,27 +50,6 @@ public struct BlockShape {
         self.positions = positions
     }
 
-    /// The block's wiring and features in words (`fp info`).
-    public var features: [String] {
-        var out = [residual.rawValue + " residual"]
-        switch (preNorms, postNorms) {
-        case (true, true): out.append("sandwich norms")
-        case (false, true): out.append("post norms")
-        default: break
-        }
-        if let q = qkNorm { out.append("q/k norms (\(q.rawValue.replacingOccurrences(of: "_", with: " ")))") }
-        if let t = localRopeTheta { out.append("local rotary theta \(t)") }
-        if let s = attentionScale { out.append("attention scale \(s)") }
-        if let c = attentionSoftcap { out.append("attention soft-cap \(c)") }
-        if let c = finalSoftcap { out.append("final soft-cap \(c)") }
-        if !slidingWindows.isEmpty {
-            let w = slidingWindows.keys.sorted().map { "\($0): \(slidingWindows[$0] ?? 0)" }
-            out.append("sliding windows {\(w.joined(separator: ", "))}")
-        }
-        if let e = embeddingScale { out.append("embedding scale \(e)") }
-        return out
-    }
-
     /// Combinations of this shape that the block does not implement.
     func unimplemented(_ cfg: ModelConfig) -> [String] {
         var out: [String] = []
