@@ -138,6 +138,7 @@ struct Info: ParsableCommand {
             print("stdlib: \(LuaHost.findStdlib(executable: CommandLine.arguments[0]) ?? "(not found)")")
             print("models folder: \(ModelLoader.modelsFolder)")
             print("sandbox: \(KernelSandbox.statusDescription)")
+            ModelInfo.printFamilies()
             return
         }
         do {

@@ -26,6 +26,7 @@ enum ModelInfo {
         line("normalization", c.normalization.rawValue + " (eps \(c.normEps))")
         line("activation", c.activation.rawValue + (c.gatedMLP ? " (gated MLP)" : ""))
         line("positions", c.rotary ? "rotary (theta \(c.ropeTheta)\(c.ropeScaling != nil ? ", llama3 scaling" : ""))" : "learned")
+        line("block", blockDescription(c))
         line("tied embeddings", c.tiedEmbeddings)
         line("tokenizer", m.tokenizer.map { "\(type(of: $0)), \($0.vocabSize) tokens, bos \($0.bosId.map(String.init) ?? "none"), eos \($0.eosId.map(String.init) ?? "none")" } ?? "none")
         line("prepend_bos default", c.defaultPrependBOS)
@@ -33,8 +34,44 @@ enum ModelInfo {
         // names and shapes come from the block definition (walked on shapes, nothing computed)
         let points = try m.hookPointShapes(batch: 1, positions: 8)
         Swift.print("\nhook points (\(points.count)), shapes for a 1x8 input:")
+        let width = (points.map(\.0.count).max() ?? 0) + 2
         for (n, s) in points {
-            Swift.print("  " + n.padding(toLength: 34, withPad: " ", startingAt: 0) + "[" + s.map(String.init).joined(separator: ", ") + "]")
+            Swift.print("  " + n.padding(toLength: width, withPad: " ", startingAt: 0) + "[" + s.map(String.init).joined(separator: ", ") + "]")
+        }
+    }
+
+    /// The block's wiring and features, as BlockShape holds them.
+    static func blockDescription(_ c: ModelConfig) -> String {
+        let b = c.block
+        var parts = [b.residual.rawValue]
+        switch (b.preNorms, b.postNorms) {
+        case (true, false): parts.append("pre norms")
+        case (true, true): parts.append("sandwich norms")
+        case (false, _): parts.append("post norms only")
+        }
+        if let q = b.qkNorm { parts.append("q/k norms (\(q.rawValue))") }
+        if let r = b.rotaryDim, r != c.dHead { parts.append("partial rotary (\(r) of \(c.dHead))") }
+        if let t = b.localRopeTheta { parts.append("local rotary base \(t)") }
+        if let s = b.attentionScale { parts.append("attention scale \(s)") }
+        if let s = b.attentionSoftcap { parts.append("attention soft-cap \(s)") }
+        if let s = b.finalSoftcap { parts.append("final soft-cap \(s)") }
+        if let s = b.embeddingScale { parts.append("embedding x \(s)") }
+        if !b.slidingWindows.isEmpty {
+            let layers = b.slidingWindows.keys.sorted()
+            let sizes = Set(b.slidingWindows.values).sorted().map(String.init).joined(separator: "/")
+            parts.append("sliding window \(sizes) on \(layers.count == c.nLayers ? "every layer" : "layers \(layers.map(String.init).joined(separator: ","))")")
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    /// `fp info` without a model: the registry's families and the formats each reads.
+    static func printFamilies() {
+        Swift.print("\nfamilies (fp info MODEL lists a model's hook points):")
+        for a in Architectures.all {
+            var formats = ["Hugging Face " + a.huggingFaceTypes.joined(separator: "/")]
+            if !a.ggufArchitectures.isEmpty { formats.append("GGUF " + a.ggufArchitectures.joined(separator: "/")) }
+            if a.readsLlama2C { formats.append("llama2.c") }
+            Swift.print("  " + a.name.padding(toLength: 10, withPad: " ", startingAt: 0) + formats.joined(separator: "; "))
         }
     }
 }

@@ -28,24 +28,22 @@ final class ArchitectureTests: XCTestCase {
     }
 
     func testUnknownFamiliesNameTheKnownOnes() {
-        let hf = message { try Architectures.forHuggingFace("gpt_neox", "/x/config.json") }
-        XCTAssertTrue(hf?.contains("model_type 'gpt_neox' is not supported (gpt2, llama)") ?? false, hf ?? "no error")
-        let gguf = message { try Architectures.forGGUF("qwen2", "/x.gguf") }
-        XCTAssertTrue(gguf?.contains("GGUF architecture 'qwen2' is not supported (llama)") ?? false, gguf ?? "no error")
+        let hf = message { try Architectures.forHuggingFace("mamba", "/x/config.json") }
+        XCTAssertTrue(hf?.contains("model_type 'mamba' is not supported (gpt2, llama, qwen2, phi3, mistral, qwen3, olmo2, gemma3_text, gemma2") ?? false, hf ?? "no error")
+        let gguf = message { try Architectures.forGGUF("mamba", "/x.gguf") }
+        XCTAssertTrue(gguf?.contains("GGUF architecture 'mamba' is not supported (") ?? false, gguf ?? "no error")
+        for known in ["llama", "qwen2", "phi3", "qwen3", "olmo2", "gemma3"] {
+            XCTAssertTrue(gguf?.contains(known) ?? false, "\(known) missing from \(gguf ?? "")")
+        }
     }
 
-    func testBlockVariantsWithoutAnExecutorAreRefusedAtLoad() throws {
+    func testBlockCombinationsWithoutAnImplementationAreRefusedAtLoad() throws {
         XCTAssertNoThrow(try llamaConfig().validate("t"))
         let variants: [(String, (inout BlockShape) -> Void)] = [
-            ("parallel attention and MLP", { $0.residual = .parallel }),
-            ("sandwich norms", { $0.postNorms = true }),
-            ("query/key norms", { $0.qkNorm = true }),
-            ("partial rotary", { $0.rotaryDim = 4 }),
-            ("soft-capping", { $0.attentionSoftcap = 50 }),
-            ("soft-capping", { $0.finalSoftcap = 30 }),
-            ("sliding-window attention", { $0.slidingWindows = [0: 4] }),
-            ("a custom attention scale", { $0.attentionScale = 0.1 }),
-            ("a scaled embedding", { $0.embeddingScale = 4 }),
+            ("a block without norms", { $0.preNorms = false }),
+            ("post norms in a parallel block", { $0.preNorms = false; $0.postNorms = true; $0.residual = .parallel }),
+            ("a sliding window of no positions", { $0.slidingWindows = [0: 0] }),
+            ("a soft-cap or scale of -1.0", { $0.attentionSoftcap = -1 }),
         ]
         for (what, change) in variants {
             var cfg = llamaConfig()
@@ -54,16 +52,6 @@ final class ArchitectureTests: XCTestCase {
             XCTAssertTrue(m?.contains("llama uses \(what), which fp's forward pass does not implement yet") ?? false,
                           "\(what): \(m ?? "no error")")
         }
-    }
-
-    func testTheSweepEngineRefusesBlocksItDoesNotImplement() {
-        var cfg = llamaConfig()
-        XCTAssertNil(PatchSweep.unsupported(cfg))
-        cfg.block.residual = .parallel
-        XCTAssertEqual(PatchSweep.unsupported(cfg), "the sweep engine implements sequential blocks, not parallel ones")
-        cfg.block.residual = .sequential
-        cfg.block.postNorms = true
-        XCTAssertEqual(PatchSweep.unsupported(cfg), "the sweep engine does not implement sandwich norms")
     }
 
     func testHookPointsComeFromTheBlockDefinition() throws {

@@ -121,7 +121,7 @@ final class HostileFileTests: XCTestCase {
         let m = try ModelLoader.load(tempDir.path)
         XCTAssertEqual(m.cfg.dHead, 16)
         XCTAssertEqual(m.cfg.nCtx, (1 << 25) / 16)
-        XCTAssertEqual(m.ropeCos?.shape, [(1 << 25) / 16, 8])
+        XCTAssertEqual(m.rope?.cos.shape, [(1 << 25) / 16, 8])
         cfg["max_position_embeddings"] = 64
         try JSONSerialization.data(withJSONObject: cfg).write(to: cfgURL)
         XCTAssertEqual(try ModelLoader.load(tempDir.path).cfg.nCtx, 64)   // real sizes are kept

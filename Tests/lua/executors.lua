@@ -67,9 +67,11 @@ for _, name in ipairs({ "gpt2-tiny", "llama-tiny", "llama3-tiny" }) do
         local hook = point == "z" and ("blocks." .. layer .. ".attn.hook_z") or ("blocks." .. layer .. ".hook_" .. point)
         local patch = cache[hook]:clone()
         patch[{ {}, 4 }] = patch[{ {}, 4 }] + fp.randn(table.unpack(patch[{ {}, 4 }].shape)) * 0.3
-        local at, stage, base_layer, base_stage = s:entry(point, layer)
+        local at, stage, bases = s:entry(point, layer)
         local act = s:reference(at, stage)
-        act[{ {}, 4 }] = base_layer and s:reference(base_layer, base_stage)[{ {}, 4 }] + patch[{ {}, 4 }] or patch[{ {}, 4 }]
+        local row = patch[{ {}, 4 }]
+        for _, b in ipairs(bases) do row = s:reference(b[1], b[2])[{ {}, 4 }] + row end
+        act[{ {}, 4 }] = row
         cases[#cases + 1] = { hook = hook, patch = patch, id = s:add(at, stage, act) }
       end
     end

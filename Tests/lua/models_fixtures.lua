@@ -61,6 +61,18 @@ for _, name in ipairs({ "gpt2-tiny", "llama-tiny", "llama3-tiny" }) do
   end)
 end
 
+test("gpt2-tiny as llama.cpp's GGUF (gpt2 architecture, make_gpt2_gguf.py) gives transformers' logits and hook points", function()
+  local dir = root .. "gpt2-tiny"
+  local exp = fp.load_tensors(dir .. "/expected.npz")
+  local g = fp.load_model(dir .. "/model.gguf")
+  assert(g.cfg.family == "gpt2", g.cfg.family)
+  for i = 0, 1 do assert_close(g:forward(exp["input_ids_" .. i]), exp["logits_" .. i], 1e-4, "prompt " .. i) end
+  local _, cache = g:run_with_cache(exp.input_ids_0)
+  for _, key in ipairs({ "blocks.1.attn.hook_q", "blocks.1.attn.hook_v", "blocks.1.hook_mlp_out", "ln_final.hook_normalized" }) do
+    assert_close(cache[key], exp[key], 1e-4, key)
+  end
+end)
+
 test("llama-tiny in bfloat16 loads and matches its fp32 reference", function()
   local exp = fp.load_tensors(root .. "llama-tiny-bf16/expected.npz")
   local model = fp.load_model(root .. "llama-tiny-bf16")

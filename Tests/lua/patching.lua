@@ -15,13 +15,21 @@ local function cells(L, n2, n3)
   return out
 end
 
-for _, name in ipairs({ "gpt2-tiny", "llama-tiny" }) do
+-- gpt_neox-tiny: a parallel block (no resid_mid; attn_out and mlp_out both enter resid_post);
+-- gemma2-tiny: sandwich norms, soft-caps and sliding windows in the engine.
+for _, name in ipairs({ "gpt2-tiny", "llama-tiny", "gpt_neox-tiny", "gemma2-tiny" }) do
   local m = fp.load_model(dir .. name)
   local _, cache = m:run_with_cache(clean)
   local L, H, P = m.cfg.n_layers, m.cfg.n_heads, 7
+  local has_mid = cache["blocks.0.hook_resid_mid"] ~= nil
 
   test(name .. ": resid/attn/mlp sweeps equal the plain loop (raw metric, 1e-4 of its scale)", function()
-    for _, kind in ipairs({ "resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out" }) do
+    assert(m:patch_sweep(corrupt), "the sweep engine runs " .. name)
+    if not has_mid then
+      expect_error(function() patching.resid_mid(m, corrupt, cache, metric) end, "has no 'blocks.0.hook_resid_mid'")
+    end
+    for _, kind in ipairs(has_mid and { "resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out" }
+                                   or { "resid_pre", "resid_post", "attn_out", "mlp_out" }) do
       local fast = patching[kind](m, corrupt, cache, metric)
       local slow = patching.generic(m, corrupt, cache, metric,
         function(i) return "blocks." .. i[1] .. ".hook_" .. kind end, cells(L, P), { shape = { L, P } })

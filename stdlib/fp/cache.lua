@@ -203,6 +203,9 @@ function methods:apply_ln_to_stack(stack, layer, mlp_input, pos_slice)
   local L = m.cfg.n_layers
   local scale
   if layer == nil or layer >= L then scale = get(self, "ln_final.hook_scale")
+  elseif m.cfg.normalization_position == "post" then
+    -- (OLMo 2) ln1 / ln2 normalize the attention and MLP outputs: no norm reads the residual stream
+    raise("apply_ln_to_stack: " .. m.cfg.family .. " has no norm on the residual stream inside a block (its norms come after attention and the MLP); only layer = n_layers (ln_final) applies")
   else scale = get(self, "blocks." .. layer .. "." .. (mlp_input and "ln2" or "ln1") .. ".hook_scale") end
   scale = slice_pos(scale, pos_slice, 1)
   if m.cfg.normalization_type == "LN" then stack = stack - stack:mean(-1, true) end

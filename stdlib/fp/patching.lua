@@ -166,10 +166,13 @@ local function resid_sweep(kind)
         local layer, p = c[1], c[2]
         local clean_row = clean_at[layer][{ {}, p }]
         -- where the patch enters, from the block's own residual decomposition (e.g. attn_out:
-        -- resid_mid = resid_pre + attn_out in a sequential block)
-        local at, stage, base_layer, base_stage = s:entry(kind, layer)
+        -- resid_mid = resid_pre + attn_out in a sequential block, resid_post = resid_pre +
+        -- attn_out + mlp_out in a parallel one)
+        local at, stage, bases = s:entry(kind, layer)
         local act = ref(at, stage):clone()
-        act[{ {}, p }] = base_layer and ref(base_layer, base_stage)[{ {}, p }] + clean_row or clean_row
+        local row = clean_row
+        for _, b in ipairs(bases) do row = ref(b[1], b[2])[{ {}, p }] + row end
+        act[{ {}, p }] = row
         return at, stage, act
       end
       run_cells(model, s, opts, cells, build, metric, function(c, v) out[{ c[1], c[2] }] = v end, tick)

@@ -52,6 +52,21 @@ enum LuaModelFields {
         l.push(bool: c.tiedEmbeddings); lua_setfield(l.L, -2, "tied_embeddings")
         if c.rotary { l.push(c.ropeTheta); lua_setfield(l.L, -2, "rotary_base") }
         l.push(strings: c.processing); lua_setfield(l.L, -2, "processing")
+        // the block's features in TransformerLens's config names (soft-caps: -1 when off)
+        let b = c.block
+        l.push(bool: b.residual == .parallel); lua_setfield(l.L, -2, "parallel_attn_mlp")
+        l.push(bool: b.preNorms && b.postNorms); lua_setfield(l.L, -2, "use_normalization_before_and_after")
+        // where the block's norms sit: "pre", "pre_and_post" (sandwich) or "post" (OLMo 2)
+        l.pushString(b.preNorms ? (b.postNorms ? "pre_and_post" : "pre") : "post")
+        lua_setfield(l.L, -2, "normalization_position")
+        l.push(bool: b.qkNorm != nil); lua_setfield(l.L, -2, "use_qk_norm")
+        if c.rotary { l.push(int: c.rotaryDim); lua_setfield(l.L, -2, "rotary_dim") }
+        l.push(b.attentionSoftcap ?? -1); lua_setfield(l.L, -2, "attn_scores_soft_cap")
+        l.push(b.finalSoftcap ?? -1); lua_setfield(l.L, -2, "output_logits_soft_cap")
+        l.push(b.attentionScale.map { 1 / ($0 * $0) }.map { $0.squareRoot() } ?? Double(c.dHead).squareRoot())
+        lua_setfield(l.L, -2, "attn_scale")   // TL divides the scores by attn_scale
+        l.push(bool: !b.slidingWindows.isEmpty); lua_setfield(l.L, -2, "use_local_attn")
+        if let w = b.slidingWindows.values.max() { l.push(int: w); lua_setfield(l.L, -2, "window_size") }
     }
 
     static func pushNorm(_ l: Lua, _ w: Tensor, _ b: Tensor?) throws {

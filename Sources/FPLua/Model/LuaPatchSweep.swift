@@ -7,7 +7,7 @@ import FPTensor
 /// `s:add(layer, stage, act)` queues a patched copy, `s:run()` returns the queued cells' logits
 /// [cells, batch, npos, d_vocab]; `s.corrupted_logits`, `s.pending`, `s.pending_rows`.
 /// `s:entry(point, layer)` says where a patch of blocks.{layer}.hook_{point} enters (the block's
-/// residual decomposition). When the engine cannot run (hooks attached, a block shape it does not
+/// residual decomposition): layer, stage and a list of {layer, stage} references it adds to. When the engine cannot run (hooks attached, a block shape it does not
 /// implement), model:patch_sweep returns nil and the reason.
 enum LuaPatchSweep {
     static let metatableName = "fp.PatchSweep"
@@ -19,10 +19,12 @@ enum LuaPatchSweep {
         return s
     }
 
-    static func stage(_ l: Lua, _ i: Int32) throws -> PatchSweep.Stage {
+    /// A join stage (s:add) or any reference stage (s:reference also has attn_out, mlp_out).
+    static func stage(_ l: Lua, _ i: Int32, join: Bool) throws -> PatchSweep.Stage {
         let s = try l.string(i)
-        guard let st = PatchSweep.Stage(rawValue: s) else {
-            throw l.argError(i, message: "stage must be \"pre\", \"mid\" or \"z\", got \"\(s)\"")
+        guard let st = PatchSweep.Stage(rawValue: s), !join || [.pre, .mid, .z].contains(st) else {
+            let names = join ? "\"pre\", \"mid\" or \"z\"" : "\"pre\", \"mid\", \"z\", \"attn_out\" or \"mlp_out\""
+            throw l.argError(i, message: "stage must be \(names), got \"\(s)\"")
         }
         return st
     }
@@ -35,7 +37,7 @@ enum LuaPatchSweep {
     static let methods: [(String, LuaFunction)] = [
         ("add", { l in
             let s = try get(l, 1)
-            let i = try s.add(layer: try l.int(2), stage: try stage(l, 3), try l.tensor(4))
+            let i = try s.add(layer: try l.int(2), stage: try stage(l, 3, join: true), try l.tensor(4))
             l.push(int: i)
             return 1
         }),
@@ -49,17 +51,22 @@ enum LuaPatchSweep {
             let e = try s.entry(try l.string(2), layer: try l.int(3))
             l.push(int: e.layer)
             l.pushString(e.stage.rawValue)
-            if let b = e.base {
+            // bases: a list of {layer, stage} whose corrupted activations the patch is added to
+            lua_createtable(l.L, Int32(e.bases.count), 0)
+            for (k, b) in e.bases.enumerated() {
+                lua_createtable(l.L, 2, 0)
                 l.push(int: b.layer)
+                lua_rawseti(l.L, -2, 1)
                 l.pushString(b.stage.rawValue)
-                return 4
+                lua_rawseti(l.L, -2, 2)
+                lua_rawseti(l.L, -2, lua_Integer(k + 1))
             }
-            return 2
+            return 3
         }),
         ("reference", { l in
             let s = try get(l, 1)
             // a copy: the engine compares cells with it
-            l.push(try s.referenceActivation(layer: try l.int(2), stage: try stage(l, 3)).clone())
+            l.push(try s.referenceActivation(layer: try l.int(2), stage: try stage(l, 3, join: false)).clone())
             return 1
         }),
     ]

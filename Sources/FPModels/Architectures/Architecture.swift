@@ -42,7 +42,18 @@ extension Architecture {
 
 /// The registry: every family fp can load.
 public enum Architectures {
-    public static let all: [any Architecture.Type] = [GPT2.self, Llama.self]
+    public static let all: [any Architecture.Type] = [
+        GPT2.self,
+        Llama.self,
+        Qwen2.self,
+        Phi3.self,
+        Mistral.self,
+        Qwen3.self,
+        OLMo2.self,
+        Gemma3.self,
+        Gemma2.self,
+        GPTNeoX.self,
+    ]
 
     static func forHuggingFace(_ modelType: String, _ path: String) throws -> any Architecture.Type {
         var known: [String] = []

@@ -5,6 +5,7 @@ import FPTensor
 public enum GPT2: Architecture {
     public static let name = "gpt2"
     public static let huggingFaceTypes = ["gpt2"]
+    public static let ggufArchitectures = ["gpt2"]
     /// fetch-models.sh puts GPT-2's ranks here, for folders without tokenizer files.
     public static let fallbackTokenizer: String? = "gpt2.tiktoken"
 
@@ -28,7 +29,44 @@ public enum GPT2: Architecture {
         return c
     }
 
+    /// llama.cpp's GPT-2 files: gpt2.* sizes, weights [out, in] (the converter transposes the
+    /// Conv1D weights), `output.weight` a copy of the embedding.
+    public static func config(gguf g: GGUFFile, name: String) throws -> ModelConfig {
+        let path = g.location
+        func int(_ k: String) throws -> Int {
+            guard let v = g.metadata["gpt2.\(k)"]?.int else { throw TensorError("load_model: '\(path)': GGUF metadata lacks gpt2.\(k)") }
+            return v
+        }
+        guard let emb = g.shape(of: "token_embd.weight"), emb.count == 2 else {
+            throw TensorError("load_model: '\(path)': missing tensor 'token_embd.weight'")
+        }
+        let d = try int("embedding_length"), h = try int("attention.head_count")
+        guard h > 0, d % h == 0 else { throw TensorError("load_model: '\(path)': embedding_length \(d) is not divisible by head_count \(h)") }
+        let c = ModelConfig(architecture: Self.name, modelName: name, nLayers: try int("block_count"), dModel: d, nHeads: h,
+                            nKVHeads: h, dHead: d / h, dMLP: try int("feed_forward_length"), dVocab: emb[0],
+                            nCtx: min(try int("context_length"), 1 << 16),
+                            normEps: g.metadata["gpt2.attention.layer_norm_epsilon"]?.double ?? 1e-5, block: block,
+                            tiedEmbeddings: g.shape(of: "output.weight") == nil, defaultPrependBOS: true)
+        try c.validate(path)
+        return c
+    }
+
     public static func tensorNames(_ format: WeightFormat, _ src: WeightSource, _ cfg: ModelConfig) -> TensorNames {
+        if format == .gguf {
+            var n = TensorNames(layout: .outIn, embed: "token_embd.weight", finalNorm: "output_norm.weight") { l in
+                let b = "blk.\(l)."
+                var t = TensorNames.Layer(attnNorm: b + "attn_norm.weight", o: b + "attn_output.weight", mlpNorm: b + "ffn_norm.weight",
+                                          up: b + "ffn_up.weight", down: b + "ffn_down.weight")
+                t.attnNormBias = b + "attn_norm.bias"; t.mlpNormBias = b + "ffn_norm.bias"
+                t.qkv = b + "attn_qkv.weight"; t.qkvBias = b + "attn_qkv.bias"
+                t.oBias = b + "attn_output.bias"; t.upBias = b + "ffn_up.bias"; t.downBias = b + "ffn_down.bias"
+                return t
+            }
+            n.posEmbed = "position_embd.weight"
+            n.finalNormBias = "output_norm.bias"
+            n.head = "output.weight"
+            return n
+        }
         // transformers saves GPT2LMHeadModel with a "transformer." prefix, GPT2Model without
         let p = src.shape(of: "transformer.wte.weight") != nil ? "transformer." : ""
         var n = TensorNames(layout: .inOut, embed: p + "wte.weight", finalNorm: p + "ln_f.weight") { l in

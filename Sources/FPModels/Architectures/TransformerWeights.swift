@@ -21,6 +21,12 @@ public final class BlockWeights {
     /// [d_mlp, d_model]
     public var wOut: Tensor
     public var bOut: Tensor?
+    /// Sandwich norms' weights on the attention and MLP outputs (Gemma 2/3): ln1_post, ln2_post.
+    public var ln1PostW: Tensor? = nil
+    public var ln2PostW: Tensor? = nil
+    /// Query and key RMS norm weights: [d_head] per head, or [n_heads d_head] / [n_kv_heads d_head].
+    public var qNormW: Tensor? = nil
+    public var kNormW: Tensor? = nil
 
     public init(ln1W: Tensor, ln1B: Tensor?, ln2W: Tensor, ln2B: Tensor?, wQKV: Tensor, bQKV: Tensor?,
                 wO: Tensor, bO: Tensor?, wIn: Tensor, bIn: Tensor?, wGate: Tensor?, wOut: Tensor, bOut: Tensor?) {
@@ -29,7 +35,9 @@ public final class BlockWeights {
         self.wIn = wIn; self.bIn = bIn; self.wGate = wGate; self.wOut = wOut; self.bOut = bOut
     }
 
-    var all: [Tensor] { [ln1W, ln2W, wQKV, wO, wIn, wOut] + [ln1B, ln2B, bQKV, bO, bIn, wGate, bOut].compactMap { $0 } }
+    var all: [Tensor] {
+        [ln1W, ln2W, wQKV, wO, wIn, wOut] + [ln1B, ln2B, bQKV, bO, bIn, wGate, bOut, ln1PostW, ln2PostW, qNormW, kNormW].compactMap { $0 }
+    }
 }
 
 public final class TransformerWeights {

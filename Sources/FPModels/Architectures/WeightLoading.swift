@@ -18,6 +18,21 @@ enum WeightLoading {
         func rotaryRows(_ w: Tensor, heads: Int) throws -> Tensor {
             names.interleavedRotaryRows ? try undoLlamaQKPermutation(w, nHeads: heads) : w
         }
+        /// q | k | v from rows grouped by head (GPT-NeoX: [h0 q, h0 k, h0 v, h1 q, ...]).
+        func regroupQKV(_ w: Tensor, dim: Int) throws -> Tensor {
+            guard names.qkvGroupedByHead else { return w }
+            guard cfg.nKVHeads == cfg.nHeads else {
+                throw TensorError("load_model: \(cfg.architecture): a q|k|v projection grouped by head needs as many kv heads as heads")
+            }
+            var order: [Int] = []
+            for part in 0..<3 { for h in 0..<cfg.nHeads { order += (0..<dh).map { h * 3 * dh + part * dh + $0 } } }
+            return try w.indexSelect(dim, try Tensor(ints: order, shape: [order.count])).contiguous()
+        }
+        /// A norm weight, with the family's offset folded in (Gemma: 1 + w).
+        func normWeight(_ name: String, _ n: Int) throws -> Tensor {
+            let w = try t(name, [n])
+            return names.normWeightOffset == 0 ? w : try Tensor.binary(.add, w, Tensor.scalar(names.normWeightOffset))
+        }
         func need(_ name: String?, _ what: String) throws -> String {
             guard let name else { throw TensorError("load_model: \(cfg.architecture) names no \(what) tensor") }
             return name
@@ -27,8 +42,8 @@ enum WeightLoading {
             let n = names.layer(l)
             let wQKV: Tensor, bQKV: Tensor?
             if let fused = n.qkv {
-                wQKV = try linear(fused, d, qw + 2 * kvw)
-                bQKV = try bias(n.qkvBias, qw + 2 * kvw)
+                wQKV = try regroupQKV(try linear(fused, d, qw + 2 * kvw), dim: 1)
+                bQKV = try bias(n.qkvBias, qw + 2 * kvw).map { try regroupQKV($0, dim: 0) }
             } else {
                 guard let qn = n.q, let kn = n.k, let vn = n.v else {
                     throw TensorError("load_model: \(cfg.architecture): layer \(l) names neither a fused nor separate q, k, v")
@@ -49,14 +64,32 @@ enum WeightLoading {
                 }
                 bQKV = present.isEmpty ? nil : try Tensor.cat(present, dim: 0)
             }
-            blocks.append(BlockWeights(
-                ln1W: try t(n.attnNorm, [d]), ln1B: try bias(n.attnNormBias, d),
-                ln2W: try t(n.mlpNorm, [d]), ln2B: try bias(n.mlpNormBias, d),
+            let wIn: Tensor, wGate: Tensor?
+            if n.gateUpFused {
+                let both = try linear(n.up, d, 2 * dm)   // [d, gate | up]
+                wGate = try both.narrow(1, 0, dm).contiguous()
+                wIn = try both.narrow(1, dm, dm).contiguous()
+            } else {
+                wIn = try linear(n.up, d, dm)
+                wGate = cfg.gatedMLP ? try linear(try need(n.gate, "gate projection (layer \(l))"), d, dm) : nil
+            }
+            let block = BlockWeights(
+                ln1W: try normWeight(n.attnNorm, d), ln1B: try bias(n.attnNormBias, d),
+                ln2W: try normWeight(n.mlpNorm, d), ln2B: try bias(n.mlpNormBias, d),
                 wQKV: wQKV, bQKV: bQKV,
                 wO: try linear(n.o, qw, d), bO: try bias(n.oBias, d),
-                wIn: try linear(n.up, d, dm), bIn: try bias(n.upBias, dm),
-                wGate: cfg.gatedMLP ? try linear(try need(n.gate, "gate projection (layer \(l))"), d, dm) : nil,
-                wOut: try linear(n.down, dm, d), bOut: try bias(n.downBias, d)))
+                wIn: wIn, bIn: try bias(n.upBias, dm),
+                wGate: wGate,
+                wOut: try linear(n.down, dm, d), bOut: try bias(n.downBias, d))
+            if cfg.block.preNorms && cfg.block.postNorms {
+                block.ln1PostW = try normWeight(try need(n.attnPostNorm, "attention post-norm (layer \(l))"), d)
+                block.ln2PostW = try normWeight(try need(n.mlpPostNorm, "MLP post-norm (layer \(l))"), d)
+            }
+            if let kind = cfg.block.qkNorm {
+                block.qNormW = try normWeight(try need(n.qNorm, "query norm (layer \(l))"), kind == .perHead ? dh : qw)
+                block.kNormW = try normWeight(try need(n.kNorm, "key norm (layer \(l))"), kind == .perHead ? dh : kvw)
+            }
+            blocks.append(block)
         }
         let wE = try t(names.embed, [cfg.dVocab, d])
         var wU = try wE.T()
@@ -65,7 +98,7 @@ enum WeightLoading {
         }
         let wPos = cfg.block.positions == .learned ? try t(try need(names.posEmbed, "position embedding"), [cfg.nCtx, d]) : nil
         return TransformerWeights(wE: wE, wPos: wPos, blocks: blocks,
-                                  lnFinalW: try t(names.finalNorm, [d]), lnFinalB: try bias(names.finalNormBias, d),
+                                  lnFinalW: try normWeight(names.finalNorm, d), lnFinalB: try bias(names.finalNormBias, d),
                                   wU: wU, bU: try bias(names.headBias, cfg.dVocab))
     }
 }

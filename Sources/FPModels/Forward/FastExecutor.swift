@@ -43,14 +43,14 @@ struct FastExecutor: BlockOps {
         return pos
     }
 
-    func norm(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> Tensor {
-        let centered = cfg.normalization == .layerNorm
+    func norm(_ x: Tensor, _ kind: BlockShape.Normalization, _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> Tensor {
+        let centered = kind == .layerNorm
         let (normalized, scale) = try RowKernels.normalize(x, eps: Float(cfg.normEps), centered: centered)
         if let hooks {
             if hooks.wants(names.scale) {
                 try hooks.run(names.scale, layer: layer, scale)
                 // TransformerLens divides by the scale after its hook, so an edited scale counts
-                try RowKernels.divideByScale(x, scale, centered: centered, into: normalized)
+                try RowKernels.divideByScale(x.contiguous(), scale, centered: centered, into: normalized)
             }
             try hooks.run(names.normalized, layer: layer, normalized)
         }
@@ -75,9 +75,14 @@ struct FastExecutor: BlockOps {
                 try qkv.slice(2, (nH + nKV) * dh, W).view([B, P, nKV, dh]))
     }
 
-    func rotary(_ x: Tensor) throws -> Tensor {
-        guard let c = model.ropeCos, let s = model.ropeSin else { return x }
-        return try RowKernels.rope(x, positions: plan.positions, cos: c, sin: s)
+    func reshapeHeads(_ x: Tensor, heads: Int?) throws -> Tensor {
+        let lead = Array(x.shape.dropLast(heads == nil ? 2 : 1)), d = x.shape.last ?? 0
+        return try x.contiguous().view(heads.map { lead + [$0, d / Swift.max($0, 1)] } ?? lead + [d * x.shape[x.rank - 2]])
+    }
+
+    func rotary(_ x: Tensor, _ layer: Int) throws -> Tensor {
+        guard let t = model.ropeTables(layer) else { return x }
+        return try RowKernels.rope(x, positions: plan.positions, cos: t.cos, sin: t.sin)
     }
 
     func attention(_ l: Int, q: Tensor, k: Tensor, v: Tensor, _ n: LayerHookNames) throws -> Tensor {
@@ -95,8 +100,8 @@ struct FastExecutor: BlockOps {
             keys = try cache.keys[l].slice(1, 0, T)
             vals = try cache.values[l].slice(1, 0, T)
         }
-        let scores = try Tensor.empty([B, nH, P, T])
-        let alpha = 1 / Float(dh).squareRoot()
+        var scores = try Tensor.empty([B, nH, P, T])
+        let alpha = RowKernels.attentionScale(cfg)
         let group = nH / nKV
         for b in 0..<B {
             let qb = try q.select(0, b), kb = try keys.select(0, b)
@@ -104,7 +109,8 @@ struct FastExecutor: BlockOps {
                 try gemm(try qb.select(1, h), try kb.select(1, h / group).T(), into: try scores.select(0, b).select(0, h), alpha: alpha)
             }
         }
-        try RowKernels.maskScores(scores, past: past, mask: plan.mask)
+        if let cap = cfg.block.attentionSoftcap { scores = try RowKernels.softcap(scores, Float(cap)) }
+        try RowKernels.maskScores(scores, past: past, mask: plan.mask, window: cfg.block.slidingWindows[l])
         try hooks?.run(n.scores, layer: l, scores)
         let pattern = try Tensor.empty([B, nH, P, T])
         try RowKernels.softmax(scores, into: pattern)
@@ -140,6 +146,8 @@ struct FastExecutor: BlockOps {
         }
     }
 
+    func scale(_ x: Tensor, _ s: Float) throws -> Tensor { try Tensor.binary(.mul, x, Tensor.scalar(s)) }
+    func softcap(_ x: Tensor, _ cap: Float) throws -> Tensor { try RowKernels.softcap(x, cap) }
     func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try Tensor.binary(.mul, a, b) }
     func add(_ a: Tensor, _ b: Tensor) throws -> Tensor { try Tensor.binary(.add, a, b) }
 

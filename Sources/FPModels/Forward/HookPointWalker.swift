@@ -27,7 +27,7 @@ struct HookPointWalker: BlockOps {
     func embed(_ table: Tensor) throws -> [Int] { [B, P, cfg.dModel] }
     func positionEmbed(_ table: Tensor) throws -> [Int] { [B, P, cfg.dModel] }
 
-    func norm(_ x: [Int], _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> [Int] {
+    func norm(_ x: [Int], _ kind: BlockShape.Normalization, _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> [Int] {
         _ = try hook(names.scale, layer, Array(x.dropLast()) + [1])
         return try hook(names.normalized, layer, x)
     }
@@ -39,7 +39,12 @@ struct HookPointWalker: BlockOps {
         return (lead + [cfg.nHeads, cfg.dHead], lead + [cfg.nKVHeads, cfg.dHead], lead + [cfg.nKVHeads, cfg.dHead])
     }
 
-    func rotary(_ x: [Int]) throws -> [Int] { x }
+    func reshapeHeads(_ x: [Int], heads: Int?) throws -> [Int] {
+        let lead = Array(x.dropLast(heads == nil ? 2 : 1)), d = x.last ?? 0
+        return heads.map { lead + [$0, d / Swift.max($0, 1)] } ?? lead + [d * x[x.count - 2]]
+    }
+
+    func rotary(_ x: [Int], _ layer: Int) throws -> [Int] { x }
 
     func attention(_ l: Int, q: [Int], k: [Int], v: [Int], _ n: LayerHookNames) throws -> [Int] {
         _ = try hook(n.scores, l, [B, cfg.nHeads, P, P])
@@ -53,6 +58,8 @@ struct HookPointWalker: BlockOps {
     }
 
     func activation(_ kind: BlockShape.Activation, _ x: [Int]) throws -> [Int] { x }
+    func scale(_ x: [Int], _ s: Float) throws -> [Int] { x }
+    func softcap(_ x: [Int], _ cap: Float) throws -> [Int] { x }
     func mul(_ a: [Int], _ b: [Int]) throws -> [Int] { a }
     func add(_ a: [Int], _ b: [Int]) throws -> [Int] { a }
     func selectPositions(_ x: [Int], _ positions: [Int]) throws -> [Int] { [x[0], positions.count] + x.dropFirst(2) }

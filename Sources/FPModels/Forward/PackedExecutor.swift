@@ -128,15 +128,16 @@ final class PackedExecutor: BlockOps {
             // z cells' residual stream is the corrupted one before the block
             let joined = try join(l, .z, x, residual: .pre)
             return l == cfg.nLayers - 1 && joined.t != nil ? try keepLogitRows(joined) : joined
+        case .attnOut, .mlpOut: return x   // not join points
         }
     }
 
     func embed(_ table: Tensor) throws -> Rows { throw TensorError("patch sweep: internal error (the engine does not embed)") }
     func positionEmbed(_ table: Tensor) throws -> Rows { try embed(table) }
 
-    func norm(_ x: Rows, _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> Rows {
+    func norm(_ x: Rows, _ kind: BlockShape.Normalization, _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> Rows {
         guard let t = try current(x) else { return Rows(t: nil, layout: layout) }
-        let (normalized, _) = try RowKernels.normalize(t, eps: Float(cfg.normEps), centered: cfg.normalization == .layerNorm)
+        let (normalized, _) = try RowKernels.normalize(t, eps: Float(cfg.normEps), centered: kind == .layerNorm)
         let out = try Tensor.empty(t.shape)
         try RowKernels.affine(normalized, w, b, into: out)
         return Rows(t: out, layout: layout)
@@ -158,8 +159,15 @@ final class PackedExecutor: BlockOps {
                 Rows(t: try t.slice(1, (nH + nKV) * dh, cfg.qkvWidth).view([R, nKV, dh]), layout: layout))
     }
 
-    func rotary(_ x: Rows) throws -> Rows {
-        guard let t = try current(x), let cosT = model.ropeCos, let sinT = model.ropeSin else { return x }
+    func reshapeHeads(_ x: Rows, heads: Int?) throws -> Rows {
+        guard let t = try current(x) else { return x }
+        let R = t.shape[0], d = t.shape[t.rank - 1]
+        let shape = heads.map { [R, $0, d / Swift.max($0, 1)] } ?? [R, d * t.shape[1]]
+        return Rows(t: try t.contiguous().view(shape), layout: layout)
+    }
+
+    func rotary(_ x: Rows, _ layer: Int) throws -> Rows {
+        guard let t = try current(x), let (cosT, sinT) = model.ropeTables(layer) else { return x }
         let R = t.shape[0]
         var pos = [Int32](repeating: 0, count: R)
         for s in segments { for (j, q) in s.positions.enumerated() { pos[s.offset + j] = Int32(q) } }
@@ -168,7 +176,7 @@ final class PackedExecutor: BlockOps {
     }
 
     /// Each segment's rows (positions first..<P of one batch item) attend to that item's
-    /// corrupted keys/values before `first` and to their own.
+    /// corrupted keys/values before `first` and to their own (within the layer's window).
     func attention(_ l: Int, q: Rows, k: Rows, v: Rows, _ n: LayerHookNames) throws -> Rows {
         guard let qt = try current(q), let kt = try current(k), let vt = try current(v) else { return Rows(t: nil, layout: layout) }
         let nH = cfg.nHeads, nKV = cfg.nKVHeads, dh = cfg.dHead, P = sweep.positionsCount
@@ -179,7 +187,8 @@ final class PackedExecutor: BlockOps {
         let pk = try keys.floatPointer(), pv = try vals.floatPointer()
         let sk = try kc.floatPointer(), sv = try vc.floatPointer()
         let ck = try sweep.kv.keys[l].floatPointer(), cv = try sweep.kv.values[l].floatPointer()
-        let alpha = 1 / Float(dh).squareRoot()
+        let alpha = RowKernels.attentionScale(cfg), cap = cfg.block.attentionSoftcap.map { Float($0) }
+        let window = cfg.block.slidingWindows[l]
         let ps = try scores.floatPointer()
         for s in segments {
             guard let first = s.positions.first else { continue }
@@ -197,10 +206,14 @@ final class PackedExecutor: BlockOps {
                 let qh = Tensor(storage: qc.storage, shape: [count, dh], strides: [qw, 1], offset: qc.offset + s.offset * qw + h * dh)
                 let kT = Tensor(storage: keys.storage, shape: [dh, P], strides: [1, kvw], offset: keys.offset + g * dh)
                 try gemm(qh, kT, into: sc, alpha: alpha)
-                // causal: the row at position first + j sees keys 0...first + j
+                if let cap { try sc.copyFrom(try RowKernels.softcap(sc, cap)) }
+                // the row at position q = first + j sees keys lo...q (RowKernels.visible)
                 for j in 0..<count {
-                    let row = ps + j * P, visible = first + j + 1
-                    softmaxRow(row, row, visible, log: false)
+                    let row = ps + j * P, q = first + j, visible = q + 1
+                    var lo = 0
+                    while !RowKernels.visible(query: q, key: lo, window: window) { lo += 1 }
+                    softmaxRow(row + lo, row + lo, visible - lo, log: false)
+                    if lo > 0 { row.update(repeating: 0, count: lo) }
                     if visible < P { (row + visible).update(repeating: 0, count: P - visible) }
                 }
                 let vh = Tensor(storage: vals.storage, shape: [P, dh], strides: [kvw, 1], offset: vals.offset + g * dh)
@@ -223,6 +236,16 @@ final class PackedExecutor: BlockOps {
         case .gelu: return Rows(t: try t.unary(.gelu_erf), layout: layout)
         case .silu: return Rows(t: try t.unary(.silu), layout: layout)
         }
+    }
+
+    func scale(_ x: Rows, _ s: Float) throws -> Rows {
+        guard let t = try current(x) else { return x }
+        return Rows(t: try Tensor.binary(.mul, t, Tensor.scalar(s)), layout: layout)
+    }
+
+    func softcap(_ x: Rows, _ cap: Float) throws -> Rows {
+        guard let t = try current(x) else { return x }
+        return Rows(t: try RowKernels.softcap(t, cap), layout: layout)
     }
 
     func mul(_ a: Rows, _ b: Rows) throws -> Rows { try elementwise(.mul, a, b) }

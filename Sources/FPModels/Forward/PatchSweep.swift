@@ -15,7 +15,9 @@ import Foundation
 ///   joined shares the layer's GEMMs (bigger matrices; each weight matrix packed once).
 /// In the last layer only the rows whose logits are asked for go past attention.
 public final class PatchSweep {
-    public enum Stage: String { case pre, mid, z }
+    /// Join stages: pre, mid (sequential blocks only) and z. attn_out and mlp_out are the
+    /// corrupted run's block outputs, kept for parallel blocks' residual arithmetic only.
+    public enum Stage: String { case pre, mid, z, attnOut = "attn_out", mlpOut = "mlp_out" }
 
     struct Cell {
         let layer: Int
@@ -42,6 +44,8 @@ public final class PatchSweep {
     /// The corrupted run's logits at those positions, [batch, npos, d_vocab].
     public let corruptedLogits: Tensor
     let kv: KVCache
+    /// The block's residual arithmetic (which point is the sum of which).
+    let decomposition: ResidualDecomposition
     /// The corrupted run's activations that cells are compared with and filled from, [batch, P, width].
     var reference: [String: Tensor] = [:]
     var cells: [Cell] = []
@@ -63,7 +67,8 @@ public final class PatchSweep {
         self.logitPositions = try ForwardPlan.resolve(logitPositions ?? Array(0..<P), P, "patch sweep: logit position")
         logitRows = Array(Set(self.logitPositions)).sorted()
         kv = try KVCache(cfg: model.cfg, batch: batch, capacity: P)
-        let capture = ReferenceCapture(model.hookNames, layers: model.cfg.nLayers)
+        decomposition = try ResidualDecomposition(model)
+        let capture = ReferenceCapture(model.hookNames, layers: model.cfg.nLayers, outputs: !decomposition.outputBases.isEmpty)
         var opts = Transformer.Options()
         opts.kvCache = kv
         opts.logitPositions = self.logitPositions
@@ -71,32 +76,51 @@ public final class PatchSweep {
         reference = capture.kept
     }
 
-    /// Why the engine cannot run this model's block (nil: it can). The engine implements the
-    /// sequential block; callers fall back to hooked runs otherwise (fp.patching does).
+    /// Why the engine cannot run this model's block (nil: it can); callers fall back to hooked
+    /// runs (fp.patching does). The packed executor runs every BlockShape the block implements;
+    /// a new variant whose join points or residual decomposition differ must be refused here
+    /// until `entry` and the packed executor describe it.
     public static func unsupported(_ cfg: ModelConfig) -> String? {
-        if cfg.block.residual != .sequential { return "the sweep engine implements sequential blocks, not \(cfg.block.residual.rawValue) ones" }
-        if cfg.block.postNorms { return "the sweep engine does not implement sandwich norms" }
-        return nil
+        nil
     }
 
     /// The engine cannot run this model: a value for Lua (`nil, reason`), not an error.
     public struct Unsupported: Error { public let reason: String }
 
     /// Where a patch of a block's hook point enters the engine, from the block's residual
-    /// decomposition: the patched activation replaces the corrupted one at (layer, stage), as
-    /// base + patch at the patched positions when the point is a term added to the residual
-    /// stream (base: the stream it is added to), or as the patch itself.
-    public func entry(_ point: String, layer: Int) throws -> (layer: Int, stage: Stage, base: (layer: Int, stage: Stage)?) {
-        // sequential block: resid_mid = resid_pre + attn_out, resid_post = resid_mid + mlp_out = next resid_pre
-        switch point {
-        case "resid_pre": return (layer, .pre, nil)
-        case "resid_mid": return (layer, .mid, nil)
-        case "resid_post": return (layer + 1, .pre, nil)
-        case "attn_out": return (layer, .mid, (layer, .pre))
-        case "mlp_out": return (layer + 1, .pre, (layer, .mid))
-        case "z": return (layer, .z, nil)
-        default: throw TensorError("patch sweep: no entry for hook point '\(point)' (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z)")
+    /// decomposition (ResidualDecomposition, read from the block definition): a join point
+    /// (resid_pre, resid_mid, z; resid_post is the next block's resid_pre) is replaced by the
+    /// patch itself (bases empty); a term of a sum (attn_out, mlp_out) enters at the first join
+    /// point that sums it, as the corrupted activations `bases` (the sum's other terms, in the
+    /// block's order) plus the patch.
+    public func entry(_ point: String, layer: Int) throws -> (layer: Int, stage: Stage, bases: [(layer: Int, stage: Stage)]) {
+        guard layer >= 0 && layer < model.cfg.nLayers else {
+            throw TensorError("patch sweep: layer \(layer) is out of range (0..\(model.cfg.nLayers - 1))")
         }
+        if point == "z" { return (layer, .z, []) }
+        guard ResidualDecomposition.residualPoints.contains(point) else {
+            throw TensorError("patch sweep: no entry for hook point '\(point)' (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z)")
+        }
+        guard decomposition.points.contains(point) else {
+            throw TensorError("patch sweep: this model's block has no \(point) (\(model.cfg.block.residual.rawValue) block)")
+        }
+        /// The join point or reference a residual point is at.
+        func stage(_ p: String) throws -> (layer: Int, stage: Stage) {
+            switch p {
+            case "resid_pre": return (layer, .pre)
+            case "resid_mid": return (layer, .mid)
+            case "resid_post": return (layer + 1, .pre)
+            case "attn_out": return (layer, .attnOut)
+            case "mlp_out": return (layer, .mlpOut)
+            default: throw TensorError("patch sweep: internal error (residual point \(p))")
+            }
+        }
+        if point.hasPrefix("resid_") { let s = try stage(point); return (s.layer, s.stage, []) }
+        guard let sum = decomposition.sums.first(where: { $0.terms.contains(point) }) else {
+            throw TensorError("patch sweep: internal error (\(point) is added to no residual point)")
+        }
+        let at = try stage(sum.point)
+        return (at.layer, at.stage, try sum.terms.filter { $0 != point }.map(stage))
     }
 
     /// The corrupted run's activation at a stage: [batch, P, d_model] for pre (at n_layers:
@@ -120,6 +144,9 @@ public final class PatchSweep {
     /// `referenceActivation`. Returns the cell's index in the next `run()`'s output.
     @discardableResult
     public func add(layer: Int, stage: Stage, _ act: Tensor) throws -> Int {
+        guard stage == .pre || stage == .mid || stage == .z else {
+            throw TensorError("patch sweep: cells join at \"pre\", \"mid\" or \"z\", not \"\(stage.rawValue)\"")
+        }
         let ref = try referenceRows(layer: layer, stage: stage)
         let B = batch, P = positionsCount, width = ref.shape[2]
         let want = stage == .z ? [B, P, model.cfg.nHeads, model.cfg.dHead] : [B, P, width]
@@ -186,12 +213,16 @@ final class ReferenceCapture: HookDispatcher {
     var kept: [String: Tensor] = [:]
     let wanted: [String: String]
 
-    init(_ names: [LayerHookNames], layers: Int) {
+    init(_ names: [LayerHookNames], layers: Int, outputs: Bool) {
         var w: [String: String] = [:]
         for (l, n) in names.enumerated() {
             w[n.residPre] = PatchSweep.key(l, .pre)
             w[n.residMid] = PatchSweep.key(l, .mid)
             w[n.z] = PatchSweep.key(l, .z)
+            if outputs {
+                w[n.attnOut] = PatchSweep.key(l, .attnOut)
+                w[n.mlpOut] = PatchSweep.key(l, .mlpOut)
+            }
         }
         if let last = names.last { w[last.residPost] = PatchSweep.key(layers, .pre) }
         wanted = w

@@ -3,14 +3,15 @@ import Foundation
 
 /// Rotary position embedding tables, with Llama 3's frequency scaling when configured.
 enum Rope {
-    /// Inverse frequencies theta^(-2i/d), i < d/2, adjusted as Hugging Face's "llama3" rope type.
-    static func inverseFrequencies(_ cfg: ModelConfig) -> [Double] {
-        let dh = cfg.dHead
-        var inv = (0..<(dh / 2)).map { i -> Double in
+    /// Inverse frequencies theta^(-2i/d), i < d/2, d = rotary_dim (partial rotary: fewer than
+    /// d_head), adjusted as Hugging Face's "llama3" rope type.
+    static func inverseFrequencies(_ cfg: ModelConfig, theta: Double, scaled: Bool) -> [Double] {
+        let dim = cfg.rotaryDim
+        var inv = (0..<(dim / 2)).map { i -> Double in
             // float32 as Hugging Face computes it
-            Double(Float(1.0 / pow(cfg.ropeTheta, Double(2 * i) / Double(dh))))
+            Double(Float(1.0 / pow(theta, Double(2 * i) / Double(dim))))
         }
-        if let s = cfg.ropeScaling {
+        if scaled, let s = cfg.ropeScaling {
             let lowWavelen = s.originalMaxPositions / s.lowFreqFactor
             let highWavelen = s.originalMaxPositions / s.highFreqFactor
             inv = inv.map { f in
@@ -24,10 +25,11 @@ enum Rope {
         return inv
     }
 
-    /// cos and sin of position * frequency, [n_ctx, d_head / 2].
-    static func tables(_ cfg: ModelConfig) throws -> (Tensor, Tensor) {
-        let inv = inverseFrequencies(cfg).map { Float($0) }
-        let half = cfg.dHead / 2
+    /// cos and sin of position * frequency, [n_ctx, rotary_dim / 2], for base `theta` (with the
+    /// model's frequency scaling when `scaled`; Gemma 3's local layers have none).
+    static func tables(_ cfg: ModelConfig, theta: Double, scaled: Bool = true) throws -> (cos: Tensor, sin: Tensor) {
+        let inv = inverseFrequencies(cfg, theta: theta, scaled: scaled).map { Float($0) }
+        let half = cfg.rotaryDim / 2
         let c = try Tensor.empty([cfg.nCtx, half]), s = try Tensor.empty([cfg.nCtx, half])
         let pc = try c.floatPointer(), ps = try s.floatPointer()
         for p in 0..<cfg.nCtx {

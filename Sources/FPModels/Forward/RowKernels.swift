@@ -40,22 +40,42 @@ enum RowKernels {
         for r in 0..<rows { let row = px + r * d; for i in 0..<d { row[i] += pb[i] } }
     }
 
-    /// RoPE of x [B, P, H, dh] at per-token positions [B * P] (the autograd kernel, untaped).
+    /// RoPE of x [B, P, H, dh] at per-token positions [B * P] (the autograd kernel: taped when x
+    /// is); tables [n_ctx, rotary_dim / 2] rotate the first rotary_dim dims of each head.
     static func rope(_ x: Tensor, positions: [Int32], cos: Tensor, sin: Tensor) throws -> Tensor {
         try AG.rope(x, positions: positions, cos: cos, sin: sin)
     }
 
-    /// Scores of keys after the query, or masked by the key mask [B, past + P], become -inf, as
-    /// TransformerLens stores them in hook_attn_scores. scores: [B, H, P, past + P].
-    static func maskScores(_ scores: Tensor, past: Int, mask: [UInt8]?) throws {
+    /// The attention score scale: the block's (Gemma: query_pre_attn_scalar^-0.5) or 1/sqrt(d_head).
+    static func attentionScale(_ cfg: ModelConfig) -> Float {
+        cfg.block.attentionScale.map { Float($0) } ?? 1 / Float(cfg.dHead).squareRoot()
+    }
+
+    /// Whether the query at sequence index i sees the key at index j: causal, and within the
+    /// layer's sliding window if it has one (Hugging Face: kv_idx > q_idx - sliding_window).
+    @inline(__always)
+    static func visible(query i: Int, key j: Int, window: Int?) -> Bool {
+        j <= i && (window.map { i - j < $0 } ?? true)
+    }
+
+    /// cap * tanh(x / cap), in Hugging Face's order of operations; taped when x is (the taped
+    /// executor's soft-caps), a plain computation otherwise (fast and packed).
+    static func softcap(_ x: Tensor, _ cap: Float) throws -> Tensor {
+        let c = Tensor.scalar(cap)
+        return try AG.binary(.mul, AG.unary(.tanh, AG.binary(.div, x, c)), c)
+    }
+
+    /// Scores of keys the query does not see (after it, outside its window, or masked by the key
+    /// mask [B, past + P]) become -inf, as TransformerLens stores them in hook_attn_scores.
+    /// scores: [B, H, P, past + P].
+    static func maskScores(_ scores: Tensor, past: Int, mask: [UInt8]?, window: Int?) throws {
         let B = scores.shape[0], nH = scores.shape[1], P = scores.shape[2], T = scores.shape[3]
         let p = try scores.floatPointer()
         for b in 0..<B {
             for h in 0..<nH {
                 for i in 0..<P {
                     let row = p + ((b * nH + h) * P + i) * T
-                    let last = past + i
-                    for j in 0..<T where j > last || (mask.map { $0[b * T + j] == 0 } ?? false) {
+                    for j in 0..<T where !visible(query: past + i, key: j, window: window) || (mask.map { $0[b * T + j] == 0 } ?? false) {
                         row[j] = -.infinity
                     }
                 }

@@ -112,8 +112,8 @@ struct TapedExecutor: BlockOps {
         try AG.embedding(table, Tensor(ints: plan.positions.map { Int($0) }, shape: [plan.B, plan.P]))
     }
 
-    func norm(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> Tensor {
-        let (n, s) = try AG.normalize(x, eps: Float(cfg.normEps), centered: cfg.normalization == .layerNorm)
+    func norm(_ x: Tensor, _ kind: BlockShape.Normalization, _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> Tensor {
+        let (n, s) = try AG.normalize(x, eps: Float(cfg.normEps), centered: kind == .layerNorm)
         // the scale is shown to hooks; on the tape it is not an input that edits can change
         if let hooks, hooks.wants(names.scale) { _ = try hooks.fire(names.scale, layer: layer, s.clone()) }
         var y = try hook(names.normalized, layer, n)
@@ -136,9 +136,15 @@ struct TapedExecutor: BlockOps {
         return (try part(0, nH * dh, nH), try part(nH * dh, (nH + nKV) * dh, nKV), try part((nH + nKV) * dh, cfg.qkvWidth, nKV))
     }
 
-    func rotary(_ x: Tensor) throws -> Tensor {
-        guard let c = model.ropeCos, let s = model.ropeSin else { return x }
-        return try AG.rope(x, positions: plan.positions, cos: c, sin: s)
+    func reshapeHeads(_ x: Tensor, heads: Int?) throws -> Tensor {
+        let lead = Array(x.shape.dropLast(heads == nil ? 2 : 1)), d = x.shape.last ?? 0
+        let shape = heads.map { lead + [$0, d / Swift.max($0, 1)] } ?? lead + [d * x.shape[x.rank - 2]]
+        return try AG.reshaped(x, "reshape") { try $0.reshape(shape) }
+    }
+
+    func rotary(_ x: Tensor, _ layer: Int) throws -> Tensor {
+        guard let t = model.ropeTables(layer) else { return x }
+        return try RowKernels.rope(x, positions: plan.positions, cos: t.cos, sin: t.sin)
     }
 
     func attention(_ l: Int, q: Tensor, k: Tensor, v: Tensor, _ n: LayerHookNames) throws -> Tensor {
@@ -150,15 +156,17 @@ struct TapedExecutor: BlockOps {
             vr = try AG.indexSelect(v, 2, idx)
         }
         let qh = try AG.permute(q, [0, 2, 1, 3]), kh = try AG.permute(kr, [0, 2, 3, 1]), vh = try AG.permute(vr, [0, 2, 1, 3])
-        var scores = try AG.binary(.mul, AG.matmul(qh, kh), Tensor.scalar(1 / Float(dh).squareRoot()))
-        // masked: keys after the query, and padding keys
+        var scores = try AG.binary(.mul, AG.matmul(qh, kh), Tensor.scalar(RowKernels.attentionScale(cfg)))
+        if let cap = cfg.block.attentionSoftcap { scores = try RowKernels.softcap(scores, Float(cap)) }
+        // masked: keys the query does not see (RowKernels.visible), and padding keys
+        let window = cfg.block.slidingWindows[l]
         var hidden = [Bool](repeating: false, count: B * P * P)
         var deadRow = [Bool](repeating: false, count: B * P)
         for b in 0..<B {
             for i in 0..<P {
                 var any = false
                 for j in 0..<P {
-                    let off = j > i || (plan.mask.map { $0[b * P + j] == 0 } ?? false)
+                    let off = !RowKernels.visible(query: i, key: j, window: window) || (plan.mask.map { $0[b * P + j] == 0 } ?? false)
                     hidden[(b * P + i) * P + j] = off
                     if !off { any = true }
                 }
@@ -199,6 +207,8 @@ struct TapedExecutor: BlockOps {
         }
     }
 
+    func scale(_ x: Tensor, _ s: Float) throws -> Tensor { try AG.binary(.mul, x, Tensor.scalar(s)) }
+    func softcap(_ x: Tensor, _ cap: Float) throws -> Tensor { try RowKernels.softcap(x, cap) }
     func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try AG.binary(.mul, a, b) }
     func add(_ a: Tensor, _ b: Tensor) throws -> Tensor { try AG.binary(.add, a, b) }
 

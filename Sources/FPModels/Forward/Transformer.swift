@@ -12,9 +12,10 @@ public final class Transformer {
     /// Where the weights came from (a path), for messages and `fp info`.
     public let source: String
     let hookNames: [LayerHookNames]
-    /// RoPE tables [n_ctx, rotary_dim / 2] (rotary models).
-    let ropeCos: Tensor?
-    let ropeSin: Tensor?
+    /// RoPE tables [n_ctx, rotary_dim / 2] (rotary models), and the sliding-window layers' when
+    /// they have their own base (Gemma 3).
+    let rope: (cos: Tensor, sin: Tensor)?
+    let localRope: (cos: Tensor, sin: Tensor)?
     /// Every hook point of the block definition, in forward order, with its layer.
     private(set) var hookPoints: [(name: String, layer: Int?)] = []
     /// The same names by layer ([n_layers] for the embedding and final norm's).
@@ -27,14 +28,17 @@ public final class Transformer {
         self.tokenizer = tokenizer
         self.source = source
         hookNames = (0..<cfg.nLayers).map(LayerHookNames.init)
-        if cfg.rotary {
-            (ropeCos, ropeSin) = try Rope.tables(cfg)
-        } else {
-            ropeCos = nil; ropeSin = nil
-        }
+        rope = cfg.rotary ? try Rope.tables(cfg, theta: cfg.ropeTheta) : nil
+        localRope = try cfg.block.localRopeTheta.map { try Rope.tables(cfg, theta: $0, scaled: false) }
         hookPoints = try HookPointWalker.points(of: self).map { ($0.name, $0.layer) }
         hookPointsByLayer = Array(repeating: [], count: cfg.nLayers + 1)
         for p in hookPoints { hookPointsByLayer[p.layer ?? cfg.nLayers].append(p.name) }
+    }
+
+    /// The RoPE tables of layer l.
+    func ropeTables(_ l: Int) -> (cos: Tensor, sin: Tensor)? {
+        if let localRope, cfg.block.slidingWindows[l] != nil { return localRope }
+        return rope
     }
 
     /// Every hook point this model has, in forward order (hook_result included).

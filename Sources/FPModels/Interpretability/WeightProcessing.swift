@@ -66,6 +66,14 @@ public enum WeightProcessing {
                 throw TensorError("load_model: refactor_factored_attn_matrices does not support grouped-query attention (\(cfg.nKVHeads) key-value heads for \(cfg.nHeads) heads)")
             }
         }
+        // TransformerLens turns these off for post-norm blocks and for soft-capped logits; a
+        // request fp cannot honour is an error here.
+        if !cfg.block.preNorms && (options.foldLN || options.centerWritingWeights) {
+            throw TensorError("load_model: fold_ln and center_writing_weights cannot be used with \(cfg.architecture) (\(cfg.modelName)): its norms come after attention and the MLP, so no norm weight sits on a layer's input to fold (TransformerLens refuses them for post-norm models too)")
+        }
+        if options.centerUnembed && cfg.block.finalSoftcap != nil {
+            throw TensorError("load_model: center_unembed cannot be used with \(cfg.architecture) (\(cfg.modelName)): its logits are soft-capped, and a soft-cap does not ignore a constant added to every logit (TransformerLens refuses it too)")
+        }
         let centerWriting = options.centerWritingWeights && layerNorm
         if options.centerWritingWeights && !layerNorm {
             warn("load_model: center_writing_weights skipped: \(cfg.modelName) uses RMSNorm, which does not remove the mean of the residual stream (TransformerLens skips it too)")

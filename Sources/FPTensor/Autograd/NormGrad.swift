@@ -63,8 +63,10 @@ extension AG {
         func rotate(_ src: Tensor, sign: Float) throws -> Tensor {
             let xc = try src.contiguous()
             let out = try Tensor.empty(xc.shape)
-            let B = xc.shape[0], P = xc.shape[1], H = xc.shape[2], dh = xc.shape[3], half = dh / 2
+            // partial rotary: the tables cover the first 2 * half dims; the rest pass through
+            let B = xc.shape[0], P = xc.shape[1], H = xc.shape[2], dh = xc.shape[3], half = cos.shape[1]
             guard positions.count == B * P else { throw TensorError("rope: \(positions.count) positions for \(B * P) tokens") }
+            guard 2 * half <= dh else { throw TensorError("rope: tables of \(2 * half) dims for d_head \(dh)") }
             let px = try xc.floatPointer(), po = try out.floatPointer(), pc = try cos.floatPointer(), psn = try sin.floatPointer()
             for t in 0..<(B * P) {
                 let pos = Int(positions[t])
@@ -77,6 +79,7 @@ extension AG {
                         o[i] = x1 * c[i] - x2 * si
                         o[i + half] = x2 * c[i] + x1 * si
                     }
+                    if 2 * half < dh { (o + 2 * half).update(from: v + 2 * half, count: dh - 2 * half) }
                 }
             }
             return out

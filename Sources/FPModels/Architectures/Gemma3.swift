@@ -1,0 +1,102 @@
+import FPTensor
+import Foundation
+
+/// Gemma 3 text (Hugging Face `gemma3_text`, GGUF `gemma3`): Gemma 2's block (embedding x
+/// sqrt(d_model), (1 + w) RMS norms folded at load, sandwich norms, GeGLU, attention scale
+/// query_pre_attn_scalar^-0.5) without its attention soft-cap (HF ignores the key; a final
+/// soft-cap is honoured if a config sets one), plus
+/// per-head q/k norms and local/global layers: `layer_types` (default: every 6th layer full)
+/// with `sliding_window` and their own rotary base (`rope_parameters.sliding_attention`, classic
+/// `rope_local_base_freq`). Rope scaling on the global layers (Gemma 3 4B+) is refused.
+public enum Gemma3: Architecture {
+    public static let name = "gemma3"
+    public static let huggingFaceTypes = ["gemma3_text"]
+    public static let ggufArchitectures = ["gemma3"]
+
+    static func block(dModel: Int) -> BlockShape {
+        var b = BlockShape(normalization: .rmsNorm, activation: .geluNew, gatedMLP: true, positions: .rotary)
+        b.postNorms = true
+        b.qkNorm = .perHead
+        b.embeddingScale = Double(Float(Double(dModel).squareRoot()))   // HF casts it to float32
+        return b
+    }
+
+    public static func config(huggingFace j: HFConfigFile, name: String) throws -> ModelConfig {
+        let d = try j.int("hidden_size")
+        guard !(j["use_bidirectional_attention"]?.boolValue ?? false) else { throw j.error("use_bidirectional_attention is not supported") }
+        // rope_parameters per layer type (transformers 5) or the classic keys
+        let params = j["rope_parameters"].flatMap { $0.isNull ? nil : $0 }
+        for kind in ["full_attention", "sliding_attention"] {
+            if let t = params?[kind]?["rope_type"]?.stringValue, t != "default" { throw j.error("\(kind) rope_type '\(t)' is not supported (default)") }
+        }
+        if let rs = j["rope_scaling"], !rs.isNull { throw j.error("rope_scaling is not supported") }
+        var c = try LlamaLikeConfig.read(j, family: Self.name, name: name, block: block(dModel: d),
+                                         activations: ["gelu_pytorch_tanh"], activationKey: "hidden_activation")
+        c.ropeTheta = params?["full_attention"]?["rope_theta"]?.doubleValue ?? j["rope_theta"]?.doubleValue ?? 1_000_000
+        c.block.localRopeTheta = params?["sliding_attention"]?["rope_theta"]?.doubleValue ?? j["rope_local_base_freq"]?.doubleValue ?? 10000
+        c.tiedEmbeddings = j["tie_word_embeddings"]?.boolValue ?? true
+        c.block.attentionScale = 1 / Double(try j.int("query_pre_attn_scalar", default: c.dHead)).squareRoot()
+        // attn_logit_softcapping is read by transformers' Gemma3Attention but never passed to
+        // its attention function: HF does not cap Gemma 3's scores, so neither does fp
+        c.block.finalSoftcap = j["final_logit_softcapping"].flatMap { $0.isNull ? nil : $0.doubleValue }
+        if j["layer_types"] == nil, let w = j["sliding_window"]?.intValue {
+            let pattern = try j.int("sliding_window_pattern", default: 6)
+            guard pattern > 0 else { throw j.error("sliding_window_pattern \(pattern) must be positive") }
+            c.block.slidingWindows = Dictionary(uniqueKeysWithValues: (0..<c.nLayers).filter { ($0 + 1) % pattern != 0 }.map { ($0, w) })
+        } else {
+            c.block.slidingWindows = try LlamaLikeConfig.slidingWindows(j, nLayers: c.nLayers)
+        }
+        return try LlamaLikeConfig.finish(c, j.path)
+    }
+
+    /// llama.cpp's reading: sliding layers from `gemma3.attention.sliding_window_pattern`
+    /// (booleans, or n: every n-th layer full; default 6), the local base from
+    /// `rope.freq_base_swa` (default 10000), the attention scale from the head size (27B, the
+    /// 62-layer model: d_model / heads), norm weights stored with the 1 added.
+    public static func config(gguf g: GGUFFile, name: String) throws -> ModelConfig {
+        let arch = g.architecture ?? "gemma3", path = g.location
+        guard let d = g.metadata["\(arch).embedding_length"]?.int else { throw TensorError("load_model: '\(path)': GGUF metadata lacks \(arch).embedding_length") }
+        var c = try LlamaLikeConfig.read(g, family: Self.name, name: name, block: block(dModel: d))
+        c.ropeTheta = g.metadata["\(arch).rope.freq_base"]?.double ?? 1_000_000
+        c.block.localRopeTheta = g.metadata["\(arch).rope.freq_base_swa"]?.double ?? 10000
+        c.block.attentionScale = 1 / Double(c.nLayers == 62 ? c.dModel / c.nHeads : c.dHead).squareRoot()
+        if let w = c.block.slidingWindows.first?.value {
+            let key = g.metadata["\(arch).attention.sliding_window_pattern"]
+            let sliding: (Int) -> Bool
+            if let flags = key?.array {
+                guard flags.count == c.nLayers else {
+                    throw TensorError("load_model: '\(path)': sliding_window_pattern has \(flags.count) entries for \(c.nLayers) layers")
+                }
+                sliding = { flags[$0].bool ?? false }
+            } else {
+                let n = key?.int ?? 6
+                guard n > 0 else { throw TensorError("load_model: '\(path)': sliding_window_pattern \(n) must be positive") }
+                sliding = { $0 % n < n - 1 }
+            }
+            c.block.slidingWindows = Dictionary(uniqueKeysWithValues: (0..<c.nLayers).filter(sliding).map { ($0, w) })
+        }
+        try c.validate(path)
+        return c
+    }
+
+    public static func tensorNames(_ format: WeightFormat, _ src: WeightSource, _ cfg: ModelConfig) -> TensorNames {
+        let hf = format == .huggingFace
+        var n = Llama.tensorNames(format, src, cfg)
+        n.interleavedRotaryRows = false
+        n.normWeightOffset = hf ? 1 : 0   // llama.cpp's converter stores 1 + w already
+        n.layer = { [layer = n.layer] l in
+            var t = layer(l)
+            let p = hf ? "model.layers.\(l)." : "blk.\(l)."
+            t.mlpNorm = p + (hf ? "pre_feedforward_layernorm.weight" : "ffn_norm.weight")
+            t.attnPostNorm = p + (hf ? "post_attention_layernorm.weight" : "post_attention_norm.weight")
+            t.mlpPostNorm = p + (hf ? "post_feedforward_layernorm.weight" : "post_ffw_norm.weight")
+            t.qNorm = p + (hf ? "self_attn.q_norm.weight" : "attn_q_norm.weight")
+            t.kNorm = p + (hf ? "self_attn.k_norm.weight" : "attn_k_norm.weight")
+            return t
+        }
+        return n
+    }
+
+    /// Gemma's tokenizers add BOS and the models need it (DESIGN.md).
+    public static func defaultPrependBOS(tokenizer: Tokenizer?) -> Bool { true }
+}
