@@ -159,8 +159,10 @@ def run(model_dir, ids_path, label):
         def site(L):
             return nn_model.model.layers[L] if kind == "resid" else nn_model.model.layers[L].self_attn.o_proj
         with torch.no_grad():
-            with nn_model.trace(clean):
-                got = [site(L).input.save() for L in range(sweep_layers)]
+            got = []
+            with nn_model.trace(clean):   # a loop, not a comprehension: nnsight runs the body in this frame
+                for L in range(sweep_layers):
+                    got.append(site(L).input.save())
                 cl = nn_model.lm_head.output
                 cd = (cl[0, -1, J] - cl[0, -1, M]).save()
             with nn_model.trace(corrupt):

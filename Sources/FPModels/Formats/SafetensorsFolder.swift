@@ -57,7 +57,8 @@ public final class SafetensorsFolder: WeightSource {
 
     public func tensor(_ name: String) throws -> Tensor {
         guard let (fi, e) = entries[name] else { throw TensorError("\(location): missing tensor '\(name)'") }
-        let t = try Safetensors.decode(e, from: files[fi].bytes, file: files[fi].path)
+        let t = try Safetensors.decode(e, from: files[fi].bytes, file: files[fi].path)   // a copy
+        files[fi].release(e.byteRange)   // the file's pages: not held beside the float32 weights
         return try t.to(.float32)
     }
 }
