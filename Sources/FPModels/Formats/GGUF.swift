@@ -349,6 +349,7 @@ public final class GGUFFile: WeightSource {
             try GGUFDequantize.dequantize(ti.type, UnsafeRawBufferPointer(start: base + ti.fileOffset, count: byteCount),
                                           count: ti.elementCount, into: dst)
         }
+        bytes.release(ti.fileOffset ..< ti.fileOffset + byteCount)   // the file's pages: not held beside the float32 weights
         return out
     }
 

@@ -57,7 +57,57 @@ public final class SafetensorsFolder: WeightSource {
 
     public func tensor(_ name: String) throws -> Tensor {
         guard let (fi, e) = entries[name] else { throw TensorError("\(location): missing tensor '\(name)'") }
-        let t = try Safetensors.decode(e, from: files[fi].bytes, file: files[fi].path)
+        if let t = try streamedFloat32(e, files[fi]) { return t }
+        let t = try Safetensors.decode(e, from: files[fi].bytes, file: files[fi].path)   // a copy
+        files[fi].release(e.byteRange)   // the file's pages: not held beside the float32 weights
         return try t.to(.float32)
+    }
+
+    /// F32, BF16 and F16 tensors converted straight into a new float32 tensor, a slice at a time,
+    /// each slice's file pages dropped once read: loading holds the float32 weights plus one
+    /// slice, not also a half-precision copy and the mapped file (the largest tensor, the
+    /// embedding, would otherwise add up to twice its float32 size to the peak). nil: other dtypes.
+    private func streamedFloat32(_ e: SafetensorsEntry, _ file: MappedFile) throws -> Tensor? {
+        let size: Int
+        switch e.dtype {
+        case "F32": size = 4
+        case "BF16", "F16": size = 2
+        default: return nil
+        }
+        var n = 1
+        for s in e.shape {
+            guard s >= 0 else { return nil }
+            let (m, over) = n.multipliedReportingOverflow(by: s)
+            guard !over else { return nil }
+            n = m
+        }
+        let (bytes, over) = n.multipliedReportingOverflow(by: size)
+        guard !over, bytes == e.byteRange.count, e.byteRange.lowerBound >= 0, e.byteRange.upperBound <= file.count else {
+            return nil   // the general decoder reports what is wrong
+        }
+        let out = try Tensor.empty(e.shape)
+        guard n > 0, let base = file.bytes.baseAddress else { return out }
+        let dst = try out.floatPointer()
+        let src = base + e.byteRange.lowerBound
+        let slice = 1 << 22   // elements: 16 MB of float32 per step
+        var start = 0
+        while start < n {
+            let end = min(n, start + slice)
+            switch e.dtype {
+            case "F32":
+                UnsafeMutableRawPointer(dst + start).copyMemory(from: src + start * 4, byteCount: (end - start) * 4)
+            case "BF16":
+                for i in start..<end {
+                    dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))) << 16)
+                }
+            default:
+                for i in start..<end {
+                    dst[i] = Float(Float16(bitPattern: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))))
+                }
+            }
+            file.release(e.byteRange.lowerBound + start * size ..< e.byteRange.lowerBound + end * size)
+            start = end
+        }
+        return out
     }
 }

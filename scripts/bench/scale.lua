@@ -1,0 +1,103 @@
+-- fp side of scripts/bench/scale: one model folder, every task, one JSON line per measurement.
+--   fp run scripts/bench/scale.lua MODEL_DIR IDS_JSON LABEL
+-- IDS_JSON (written by scale_peers.py ids): forward batches, the IOI-style clean/corrupt pair,
+-- the two answer ids, the DAS base/source/target and the starting Householder vector.
+-- Timing: one warm-up, then the median of RUNS (default 3) runs; sweeps run once if the warm-up
+-- took longer than SINGLE_IF_OVER seconds (default 60) -- the peers' timing rule.
+local json = require "fp.json"
+local patching = require "fp.patching"
+local das = require "fp.das"
+
+local dir, ids_path, label = arg[1], arg[2], arg[3] or arg[1]
+assert(dir and ids_path, "usage: fp run scripts/bench/scale.lua MODEL_DIR IDS_JSON [LABEL]")
+local runs = tonumber(os.getenv("RUNS") or "3")
+local single_if_over = tonumber(os.getenv("SINGLE_IF_OVER") or "60")
+local f = assert(io.open(ids_path))
+local ids = json.decode(f:read("a"))
+f:close()
+
+local function status_mb(field)
+  local s = assert(io.open("/proc/self/status"))
+  for line in s:lines() do
+    local kb = line:match("^" .. field .. ":%s+(%d+)")
+    if kb then s:close() return tonumber(kb) / 1024 end
+  end
+  s:close()
+end
+local function emit(t)
+  t.tool, t.model, t.threads = "fp", label, fp.config().threads
+  t.peak_rss_mb, t.rss_mb = status_mb("VmHWM"), status_mb("VmRSS")
+  print(json.encode(t))
+  io.stdout:flush()
+end
+local function median(xs)
+  local s = {}
+  for i, x in ipairs(xs) do s[i] = x end
+  table.sort(s)
+  local n = #s
+  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
+end
+local function timeit(fn, limit)
+  local t0 = fp.time()
+  local out = fn()
+  local first = fp.time() - t0
+  if first > (limit or math.huge) or runs <= 0 then return first, out, 1 end
+  local times = {}
+  for i = 1, runs do
+    t0 = fp.time()
+    out = fn()
+    times[i] = fp.time() - t0
+  end
+  return median(times), out, runs
+end
+
+local t0 = fp.time()
+local model = fp.load_model(dir)
+emit({ task = "load", seconds = fp.time() - t0, n_params = model.cfg.n_params })
+
+for _, name in ipairs({ "fwd_1x64", "fwd_8x128" }) do
+  local toks = fp.tensor(ids[name], "int")
+  local secs, logits = timeit(function() return model:forward(toks) end)
+  -- checksum: the last position's logits of the first row (the peers print the same)
+  local last = logits:select(0, 0):select(0, -1)
+  emit({ task = name, seconds = secs, check = last:sum(), check_abs = last:abs():sum() })
+  logits = nil
+  collectgarbage()
+end
+
+-- IOI-style sweeps: normalized logit difference john - mary, 0 = corrupted, 1 = clean
+local clean, corrupt = fp.tensor({ ids.clean }, "int"), fp.tensor({ ids.corrupt }, "int")
+local function diff(l) return l[{ 0, -1, ids.john }] - l[{ 0, -1, ids.mary }] end
+local function sweep(kind)
+  local point = kind == "resid" and "hook_resid_pre" or "attn.hook_z"
+  local clean_logits, cache = model:run_with_cache(clean, { names_filter = function(n) return n:sub(-#point) == point end })
+  local cd, kd = diff(clean_logits), diff(model:forward(corrupt))
+  local function metric(l) return (diff(l) - kd) / (cd - kd) end
+  local fn = kind == "resid" and patching.resid_pre or patching.attn_head_out_all_pos
+  return fn(model, corrupt, cache, metric, { positions = { -1 }, progress = false })
+end
+for _, kind in ipairs({ "resid", "attn_head" }) do
+  local secs, r, n = timeit(function() return sweep(kind) end, single_if_over)
+  emit({ task = kind == "resid" and "sweep_resid_pre" or "sweep_head", seconds = secs, n = n,
+         cells = r.shape[1] * r.shape[2], check = r:sum(), shape = r.shape })
+  collectgarbage()
+end
+
+-- DAS: 1-D Householder subspace at blocks.L.hook_resid_pre, interchange at base_pos, Adam
+local hook = "blocks." .. ids.das_layer .. ".hook_resid_pre"
+local base, source = fp.tensor({ ids.das_base }, "int"), fp.tensor({ ids.das_source }, "int")
+local param = fp.nn.orthogonal(model.cfg.d_model, 1)
+local v0 = fp.tensor({ ids.v0 })
+for _, variant in ipairs({ { "das_step", false }, { "das_step_reuse_prefix", true } }) do
+  local function train(steps)
+    param.vectors:detach():copy_(v0)
+    return das.train(model, { base = base, source = source, hook = hook, base_pos = ids.das_base_pos,
+      source_pos = ids.das_source_pos, target = ids.das_target, steps = steps, lr = 0.1, param = param,
+      reuse_prefix = variant[2] })
+  end
+  train(1)   -- warm-up
+  local steps = tonumber(os.getenv("DAS_STEPS") or "3")
+  local s = fp.time()
+  local run = train(steps)
+  emit({ task = variant[1], seconds = (fp.time() - s) / steps, first_loss = run.losses[1] })
+end
