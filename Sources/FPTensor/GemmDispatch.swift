@@ -12,7 +12,8 @@ public enum GemmBackend: String, CaseIterable {
 /// and slower elsewhere, by amounts that depend on the CPU. So the choice is measured: the first
 /// product of each shape class (M, K, N buckets, transposes, threads) times both libraries on
 /// the real operands and keeps the faster; the table is cached per CPU model in
-/// ~/.cache/fp/gemm/. FP_GEMM=openblas|onednn|auto forces a library (default auto).
+/// ~/.cache/fp/gemm/. FP_GEMM=openblas|onednn|auto selects (default openblas: auto is opt-in
+/// until its choice is the same in every process, see docs/performance.md).
 public enum GemmDispatch {
     public enum Mode: String { case auto, openblas, onednn }
 
@@ -89,10 +90,13 @@ public enum GemmDispatch {
     }
 
     private static func modeFromEnvironment() -> Mode {
-        guard let v = ProcessInfo.processInfo.environment["FP_GEMM"], !v.isEmpty else { return .auto }
+        // OpenBLAS by default: `auto` may pick another library in another process (a sandboxed
+        // run calibrates in memory, a busy host measures differently), and the two differ in the
+        // last bits, so runs that must agree byte for byte (shards and their merge) would not.
+        guard let v = ProcessInfo.processInfo.environment["FP_GEMM"], !v.isEmpty else { return .openblas }
         if let m = Mode(rawValue: v.lowercased()) { return m }
         FileHandle.standardError.write(Data("fp: ignoring FP_GEMM=\(v) (expected openblas, onednn or auto)\n".utf8))
-        return .auto
+        return .openblas
     }
 
     private static func defaultCalibrationFile() -> String? {

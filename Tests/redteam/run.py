@@ -294,10 +294,16 @@ class Runner:
         if token.encode() in out or token.encode() in err:
             return "escaped", "canary contents appear in the output"
         # what the case may change: @W@, fp's TMPDIR and the folders a case declares writable
-        inside_dirs = [v["W"] + "/", v["T"] + "/tmp/"] + [
+        # (+ fp's own GEMM calibration table, ~/.cache/fp/gemm: written by fp, never by the script;
+        # the sandbox keeps even that read-only and fp then calibrates in memory)
+        inside_dirs = [v["W"] + "/", v["T"] + "/tmp/", v["H"] + "/.cache/fp/gemm/"] + [
             os.fsdecode(self.subst_bytes(w, v)) + "/" for w in case.d["writable"]]
 
+        gemm_parents = {v["H"] + "/.cache", v["H"] + "/.cache/fp", v["H"] + "/.cache/fp/gemm"}
+
         def is_inside(path):
+            if path in gemm_parents and after.get(path, ("",))[0] == "dir":
+                return True
             return any(path.startswith(d) for d in inside_dirs)
         for path, what in sorted(after.items()):
             if before.get(path) == what:

@@ -29,7 +29,7 @@ function M.classes()
   return {
     Tensor = getmetatable(fp.ones(1)).__methods,
     Model = fp.Model,
-    ActivationCache = getmetatable(cache.wrap({}, nil)).__index,
+    ActivationCache = getmetatable(cache.wrap({}, nil)).__methods,
     Figure = plot.Figure,
   }
 end
