@@ -83,22 +83,6 @@ struct HFNormalizer {
     /// Byte-wise literal replacement (Swift's String comparison would match by grapheme cluster
     /// and canonical equivalence; the `tokenizers` library matches bytes).
     static func replaceAll(_ s: String, _ pattern: String, _ content: String) -> String {
-        let p = Array(pattern.utf8)
-        guard !p.isEmpty else { return s }
-        let b = Array(s.utf8)
-        let c = Array(content.utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(b.count)
-        var i = 0
-        while i < b.count {
-            if b[i] == p[0] && i + p.count <= b.count && b[i..<(i + p.count)].elementsEqual(p) {
-                out.append(contentsOf: c)
-                i += p.count
-            } else {
-                out.append(b[i])
-                i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        String(decoding: HFDecoder.replace(Array(s.utf8), Array(pattern.utf8), Array(content.utf8)), as: UTF8.self)
     }
 }
