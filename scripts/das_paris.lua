@@ -17,6 +17,7 @@
 -- layers_das.svg and layers.html (layer sweep, not in quick mode), results.json. Returns the results table.
 local experiment = require "fp.experiment"
 local das = require "fp.das"
+local datasets = require "fp.datasets"
 
 local exp = experiment.start(arg, {
   model = "smollm2-135m",
@@ -68,7 +69,7 @@ end
 if opts.layer < 0 or opts.layer >= n_layers then error("das_paris.lua: --layer must be in 0.." .. (n_layers - 1)) end
 
 local base, source = opts.base, opts.source
-local function answer_id(city, rel) return model:to_single_token(CITIES[city][rel]) end
+local function answer_id(city, rel) return datasets.answer_token(model, CITIES[city][rel], "das_paris.lua") end
 local ids = {}   -- ids[rel] = { base = id, source = id }
 for _, rel in ipairs(RELATIONS) do ids[rel] = { base = answer_id(base, rel), source = answer_id(source, rel) } end
 

@@ -53,7 +53,7 @@ for s in opts.layers:gmatch("[^,%s]+") do
 end
 if opts.quick then layers = { layers[1] } end
 
-local function first_token(text) return model:to_tokens(text, { prepend_bos = false })[{ 0, 0 }] end
+local function first_token(text) return datasets.first_token(model, text) end
 
 ---------------------------------------------------------------------------------------------
 -- 1. Facts the model knows (the answer's first token is the top prediction), by prompt

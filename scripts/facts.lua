@@ -37,7 +37,7 @@ local noise_samples = opts.quick and math.min(opts.noise_samples, 4) or opts.noi
 local resample_samples = opts.quick and math.min(opts.resample_samples, 4) or opts.resample_samples
 
 -- First token of " target" and the target's probability at the last position.
-local function first_token(text) return model:to_tokens(text, { prepend_bos = false })[{ 0, 0 }] end
+local function first_token(text) return datasets.first_token(model, text) end
 local function target_probs(logits, target)   -- logits [B, 1, vocab] -> Lua list of probabilities
   local p = logits[{ {}, 0 }]:softmax(-1)[{ {}, target }]
   local out = {}
@@ -182,7 +182,7 @@ local dla_top, dla_bottom = comp_list(top_vals, top_idx), comp_list(bot_vals, bo
 ---------------------------------------------------------------------------------------------
 local ioi_prompts = { "When Alex and Tim went to the store, Alex gave the bag to",
                       "When Alex and Tim went to the store, Tim gave the bag to" }
-local alex, tim = model:to_single_token(" Alex"), model:to_single_token(" Tim")
+local alex, tim = datasets.answer_token(model, " Alex", "facts.lua"), datasets.answer_token(model, " Tim", "facts.lua")
 local function for_ioi(name)
   return for_dla(name) or name:find("hook_pattern", 1, true) ~= nil or name:find("ln1.hook_scale", 1, true) ~= nil
 end

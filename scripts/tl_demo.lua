@@ -11,6 +11,7 @@
 local experiment = require "fp.experiment"
 local patching = require "fp.patching"
 local utils = require "fp.utils"
+local datasets = require "fp.datasets"
 
 -- from_pretrained's default processing, as the notebook loads its model
 local exp = experiment.start(arg, {
@@ -42,7 +43,9 @@ for i = 1, #prompt_format do
   end
 end
 local answer_ids = {}
-for i, pair in ipairs(answers) do answer_ids[i] = { model:to_single_token(pair[1]), model:to_single_token(pair[2]) } end
+for i, pair in ipairs(answers) do
+  answer_ids[i] = { datasets.answer_token(model, pair[1], "tl_demo.lua"), datasets.answer_token(model, pair[2], "tl_demo.lua") }
+end
 local answer_tokens = fp.tensor(answer_ids, "int")                    -- [batch, 2]
 local tokens = model:to_tokens(prompts, { prepend_bos = false })
 local original_logits, cache = exp:time("run_with_cache", function() return model:run_with_cache(tokens) end)
