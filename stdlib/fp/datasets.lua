@@ -79,6 +79,11 @@ function M.answer_token(model, text, who)
     who or "answer_token", text, #strs, table.concat(strs, ", ")), 2)
 end
 
+-- Whether the model's tokenizer has a BOS token to prepend (Qwen's has none).
+function M.has_bos(model)
+  return (pcall(model.to_tokens, model, "a", { prepend_bos = true }))
+end
+
 -- The first token id of `text` inside a prompt (the answer's first token, as in CounterFact).
 function M.first_token(model, text) return M.text_tokens(model, text)[1] end
 
@@ -201,7 +206,10 @@ local function acronym_ok(model, words, off)
   local toks = model:to_str_tokens(prompt, { prepend_bos = off == 1 })
   local want = { "The", " " .. words[1], " " .. words[2], " " .. words[3], " (", words[1]:sub(1, 1), words[2]:sub(1, 1) }
   if #toks ~= #want + off then return nil end
-  for i, w in ipairs(want) do if toks[i + off] ~= w then return nil end end
+  -- the first word may carry the prefix space of a SentencePiece tokenizer (" The")
+  for i, w in ipairs(want) do
+    if toks[i + off] ~= w and not (i == 1 and toks[i + off] == " " .. w) then return nil end
+  end
   return prompt
 end
 
