@@ -74,8 +74,12 @@ local W_U = model.W_U
 local function residual_directions(ids) return W_U:index_select(1, ids):T() end
 local logit_diff_directions = residual_directions(answer_tokens[{ {}, 0 }]) - residual_directions(answer_tokens[{ {}, 1 }])
 
+-- fold_ln put the final norm's weight into W_U; a model where it could not (OLMo 2) keeps it apart
+local folded = false
+for _, p in ipairs(model.cfg.processing) do if p == "fold_ln" then folded = true end end
 local function residual_stack_to_logit_diff(residual_stack, c)
   local scaled = c:apply_ln_to_stack(residual_stack, -1, false, -1)
+  if not folded then scaled = scaled * model.ln_final.w end
   return fp.einsum("... batch d_model, batch d_model -> ...", scaled, logit_diff_directions) / #prompts
 end
 
