@@ -226,3 +226,20 @@ end
 test("cleanup", function()
   for _, r in pairs(runs) do if r.out then os.execute("rm -rf '" .. r.out .. "'") end end
 end)
+
+test("load_model { tokenizer = PATH } gives a folder or a GGUF file another tokenizer", function()
+  -- qwen3-tok carries the same Qwen 2 tokenizer as qwen2-tok: as a folder and as a tokenizer.json file
+  local want = fp.load_model(ROOT .. "qwen3-tok")
+  for _, path in ipairs({ ROOT .. "qwen2-tok", ROOT .. "qwen2-tok/tokenizer.json" }) do
+    local m = fp.load_model(ROOT .. "qwen3-tok", { tokenizer = path })
+    assert_equal(m:to_tokens("When Mary and John went to the store")[0]:tolist(),
+                 want:to_tokens("When Mary and John went to the store")[0]:tolist(), path)
+  end
+  -- a model without a tokenizer gets one; the ids must fit its vocabulary
+  expect_error(function() fp.load_model(ROOT .. "qwen2-tiny"):to_tokens("a") end, "has no tokenizer")
+  expect_error(function() fp.load_model(ROOT .. "qwen2-tiny", { tokenizer = ROOT .. "qwen2-tok" }) end,
+    "has 1601 tokens but the model's vocabulary is 512")
+  expect_error(function() fp.load_model(ROOT .. "qwen2-tiny/model.gguf", { tokenizer = ROOT .. "qwen2-tok" }) end,
+    "has 1601 tokens but the model's vocabulary is 512")
+  expect_error(function() fp.load_model(ROOT .. "qwen2-tok", { tokenizer = ROOT .. "no-such-folder" }) end, "not found")
+end)
