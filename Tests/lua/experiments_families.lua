@@ -52,7 +52,8 @@ local function run(script, family)
     local out = os.tmpname(); os.remove(out)
     if script == "ioi_heads" then
       -- fp.shard (results keyed by the model's hash) needs `fp run`: a child fp, the same binary
-      local p = io.popen("\"$(readlink /proc/$PPID/exe)\" run scripts/ioi_heads.lua --model " .. ROOT .. family
+      -- (its path, also after a rebuild replaced the file: " (deleted)" dropped)
+      local p = io.popen("\"$(readlink /proc/$PPID/exe | sed 's/ (deleted)$//')\" run scripts/ioi_heads.lua --model " .. ROOT .. family
         .. "-tok --out " .. out .. " --quick 2>&1; echo \"rc=$?\"")
       local text = p:read("a")
       p:close()
