@@ -51,8 +51,9 @@ public final class SentencePieceBPE: Tokenizer {
     /// - pieces: each id's piece bytes ("▁" for spaces); display: the text shown for control
     ///   pieces (defaults to the piece); mergeable: pieces that a merge may produce and that a
     ///   single character may map to.
+    ///   rstrip: special pieces that swallow the whitespace after them (llama.cpp's Phi-3 rule).
     init(pieces: [[UInt8]], kinds: [Kind], display: [Int: String] = [:], merges: MergeTable,
-         prefix: Prefix, bos: Int?, eos: Int?, pad: Int?, unk: Int?, addBos: Bool) {
+         prefix: Prefix, bos: Int?, eos: Int?, pad: Int?, unk: Int?, addBos: Bool, rstrip: Set<Int> = []) {
         self.pieces = pieces
         self.vocabSize = pieces.count
         self.kinds = kinds
@@ -73,7 +74,7 @@ public final class SentencePieceBPE: Tokenizer {
                     if bi[Int(v)] < 0 { bi[Int(v)] = Int32(i) }
                 }
             case .control, .userDefined, .unknown:
-                specialEntries.append(.init(id: i, bytes: disp[i], lstrip: false, rstrip: false, singleWord: false))
+                specialEntries.append(.init(id: i, bytes: disp[i], lstrip: false, rstrip: rstrip.contains(i), singleWord: false))
             default: break
             }
             if kinds[i] == .normal || kinds[i] == .userDefined, !p.isEmpty, map[p] == nil { map[p] = Int32(i) }
@@ -351,9 +352,11 @@ extension SentencePieceBPE {
 
     /// GGUF metadata of a "llama"-model (SentencePiece) tokenizer: `tokenizer.ggml.tokens`,
     /// `.scores`, `.token_type` (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte).
+    /// `rstrip`: special ids that swallow the whitespace after them.
     public static func load(ggufTokens tokens: [String], scores: [Float]?, tokenTypes: [Int]?,
                             bos: Int?, eos: Int?, pad: Int?, unk: Int? = nil, addBos: Bool = true,
-                            addSpacePrefix: Bool = true, source: String = "GGUF metadata") throws -> SentencePieceBPE {
+                            addSpacePrefix: Bool = true, rstrip: Set<Int> = [],
+                            source: String = "GGUF metadata") throws -> SentencePieceBPE {
         guard !tokens.isEmpty else { throw TensorError("\(source): tokenizer.ggml.tokens is empty") }
         if let s = scores, s.count != tokens.count {
             throw TensorError("\(source): tokenizer.ggml.scores has \(s.count) entries, expected \(tokens.count)")
@@ -383,6 +386,6 @@ extension SentencePieceBPE {
         let unkId = unk ?? kinds.firstIndex(of: .unknown)
         return SentencePieceBPE(pieces: pieces, kinds: kinds, merges: m,
                                 prefix: addSpacePrefix ? .everySegment : .none,
-                                bos: bos, eos: eos, pad: pad, unk: unkId, addBos: addBos)
+                                bos: bos, eos: eos, pad: pad, unk: unkId, addBos: addBos, rstrip: rstrip)
     }
 }
