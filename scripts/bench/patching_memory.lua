@@ -6,6 +6,9 @@
 -- [[right, wrong] x8]}). KIND: a fp.patching sweep (resid_pre, attn_out, ..., block_every).
 -- Prints one JSON line: rss_loaded_mb (after loading), peak_rss_mb (VmHWM, reset after loading:
 -- the peak of the clean cache and the sweep), seconds, result (sum of the patching result).
+-- MAX_CELLS=N (environment): stop the sweep after its first N cells (the metric raises), for the
+-- kinds with thousands of cells; a sweep's memory is per pass, so the peak is reached in its first
+-- passes. The line then has "cells" (how many ran) and no result.
 local json = require "fp.json"
 local patching = require "fp.patching"
 
@@ -48,10 +51,21 @@ local t0 = fp.time()
 local clean_logits, cache = model:run_with_cache(clean)
 local cd, kd = diff(clean_logits), diff(model:forward(corrupt))
 clean_logits = nil
-local function metric(logits) return (diff(logits) - kd) / (cd - kd) end
-local r = patching[kind](model, corrupt, cache, metric, { progress = false })
+local max_cells = tonumber(os.getenv("MAX_CELLS") or "")
+local cells, STOP = 0, {}
+local function metric(logits)
+  cells = cells + 1
+  if max_cells and cells > max_cells then error(STOP) end
+  return (diff(logits) - kd) / (cd - kd)
+end
+local ok, r = pcall(patching[kind], model, corrupt, cache, metric, { progress = false })
+if not ok and r ~= STOP then error(r, 0) end
 local seconds = fp.time() - t0
-local shape = {}
-for i, n in ipairs(r.shape) do shape[i] = n end
-print(json.encode({ tool = "fp", model = label or model_name, kind = kind, seconds = seconds,
-  rss_loaded_mb = rss_loaded, peak_rss_mb = status_mb("VmHWM"), result = r:sum(), shape = shape }))
+local line = { tool = "fp", model = label or model_name, kind = kind, seconds = seconds,
+  rss_loaded_mb = rss_loaded, peak_rss_mb = status_mb("VmHWM"), cells = ok and cells or max_cells }
+if ok then
+  line.result = r:sum()
+  line.shape = {}
+  for i, n in ipairs(r.shape) do line.shape[i] = n end
+end
+print(json.encode(line))

@@ -3,12 +3,11 @@ sweep (transformer_lens.patching.get_act_patch_*) on the 8 IOI prompts of Transf
 demo, run the way the demo runs it (a full run_with_cache of the clean prompts, then the sweep).
 
   python patching_memory_tl.py ids --model DIR --out FILE       # token ids every tool gets
-  python patching_memory_tl.py run --model DIR --ids FILE --kind KIND [--label NAME] [--layers N]
+  python patching_memory_tl.py run --model DIR --ids FILE --kind KIND [--label NAME] [--layers N] [--max-cells N]
 
 Run by scripts/bench/patching_memory (which picks the venv: TransformerLens 3.x, HookedTransformer).
 DIR is a Hugging Face model folder (GPT-2-shaped random weights or SmolLM2 converted from the GGUF
-fp loads). KIND: resid_pre resid_mid attn_out mlp_out attn_head_out_all_pos attn_head_out_by_pos
-attn_head_pattern_all_pos block_every. Prints one JSON line: rss_loaded_mb (after loading the
+fp loads). KIND: any get_act_patch_* of TransformerLens 3.9 without the prefix (KINDS below). Prints one JSON line: rss_loaded_mb (after loading the
 model), peak_rss_mb (VmHWM, reset after loading: the peak of the clean cache and the sweep),
 seconds, result (sum of the patching result, to cross-check with fp).
 """
@@ -29,8 +28,11 @@ TEMPLATES = [("When John and Mary went to the shops,{} gave the bag to", " John"
              ("When Tom and James went to the park,{} gave the ball to", " Tom", " James"),
              ("When Dan and Sid went to the shops,{} gave an apple to", " Dan", " Sid"),
              ("When Martin and Amy went to the park,{} gave a drink to", " Martin", " Amy")]
-KINDS = ["resid_pre", "resid_mid", "attn_out", "mlp_out", "attn_head_out_all_pos", "attn_head_out_by_pos",
-         "attn_head_pattern_all_pos", "block_every"]
+KINDS = ["resid_pre", "resid_mid", "attn_out", "mlp_out", "block_every",
+         "attn_head_out_all_pos", "attn_head_q_all_pos", "attn_head_k_all_pos", "attn_head_v_all_pos",
+         "attn_head_pattern_all_pos", "attn_head_all_pos_every",
+         "attn_head_out_by_pos", "attn_head_q_by_pos", "attn_head_k_by_pos", "attn_head_v_by_pos",
+         "attn_head_pattern_by_pos", "attn_head_by_pos_every", "attn_head_pattern_dest_src_pos"]
 
 
 def status_mb(field: str) -> float:
@@ -71,7 +73,7 @@ def write_ids(model_dir: str, out: str) -> None:
         json.dump({"clean": clean, "corrupt": corrupt, "answers": one}, f)
 
 
-def run(model_dir: str, ids_file: str, kind: str, label: str, layers: int) -> None:
+def run(model_dir: str, ids_file: str, kind: str, label: str, layers: int, max_cells: int) -> None:
     import torch
     import transformer_lens.patching as patching
     sys.path.insert(0, os.environ.get("PEERS_DIR", "/work/shared/peers"))
@@ -101,19 +103,28 @@ def run(model_dir: str, ids_file: str, kind: str, label: str, layers: int) -> No
 
     def metric(logits):
         return (diff(logits) - kd) / (cd - kd)
+    if max_cells:   # every get_act_patch_* call sweeps only the first cells of its index list
+        make_df = patching.make_df_from_ranges
+        patching.make_df_from_ranges = lambda *a, **k: make_df(*a, **k).head(max_cells)
+    cells = [0]
+
+    def counted(logits):
+        cells[0] += 1
+        return metric(logits)
     fn = getattr(patching, "get_act_patch_" + kind)
     n_layers = model.cfg.n_layers
     if layers:   # sweep the first layers only (get_act_patch_* enumerates cells from cfg.n_layers)
         model.cfg.n_layers = min(layers, n_layers)
     try:
-        result = fn(model, corrupt, cache, metric)
+        result = fn(model, corrupt, cache, counted)
     finally:
         model.cfg.n_layers = n_layers
     seconds = time.perf_counter() - t0
     print(json.dumps({"tool": "tl3", "model": label, "kind": kind, "seconds": round(seconds, 3),
                       "rss_loaded_mb": round(rss_loaded, 1), "peak_rss_mb": round(status_mb("VmHWM"), 1),
                       "result": float(result.double().sum()), "shape": list(result.shape),
-                      "layers_swept": layers or model.cfg.n_layers}), flush=True)
+                      "layers_swept": min(layers, n_layers) if layers else n_layers, "n_layers": n_layers,
+                      "cells": cells[0], "max_cells": max_cells}), flush=True)
 
 
 def main() -> None:
@@ -127,11 +138,14 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=0,
                    help="sweep only the first N layers: a quick peak (TransformerLens runs one forward pass "
                         "per cell and keeps only the metric, so its peak does not grow with the cells)")
+    p.add_argument("--max-cells", type=int, default=0,
+                   help="each get_act_patch_* call sweeps only its first N cells (the peak is one cell's: "
+                        "every cell is one forward pass of the same shapes)")
     a = p.parse_args()
     if a.mode == "ids":
         write_ids(a.model, a.out)
     else:
-        run(a.model, a.ids, a.kind, a.label or os.path.basename(a.model.rstrip("/")), a.layers)
+        run(a.model, a.ids, a.kind, a.label or os.path.basename(a.model.rstrip("/")), a.layers, a.max_cells)
 
 
 if __name__ == "__main__":

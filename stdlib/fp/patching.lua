@@ -81,7 +81,8 @@ local function run_layer(model, opts, layer, start_resid, cells, prepare, hook, 
   local P = start_resid.shape[2]
   local npos = opts.positions and #opts.positions or P
   local per_item = npos * model.cfg.d_vocab * 4
-  local max_batch = errors.check_number("patching", "max_batch", opts.max_batch, nil, { integer = true, min = 1 }) or math.max(1, math.min(64, (256 * 2 ^ 20) // per_item))
+  -- a run's logits stay under 128 MB, as the engine's passes (PASS_BYTES)
+  local max_batch = errors.check_number("patching", "max_batch", opts.max_batch, nil, { integer = true, min = 1 }) or math.max(1, math.min(64, (128 * 2 ^ 20) // per_item))
   for first = 1, #cells, max_batch do
     local last = math.min(#cells, first + max_batch - 1)
     local n = last - first + 1
