@@ -6,6 +6,8 @@
 // No contraction into fused multiply-adds except where a function allows it: the norms give
 // the same bits as the executors' separate multiply and add.
 #pragma STDC FP_CONTRACT OFF
+// The 16-lane helpers are static and inlined: their vector ABI never crosses a call.
+#pragma clang diagnostic ignored "-Wpsabi"
 
 typedef float v16f __attribute__((ext_vector_type(16), aligned(4)));
 typedef int v16i __attribute__((ext_vector_type(16), aligned(4)));
@@ -70,40 +72,64 @@ static inline void KNAME(axpy)(float *y, float c, const float *x, int n) {
     for (; i < n; i++) y[i] += c * x[i];
 }
 
-static inline int KNAME(sees)(const fpk_attention_shape *a, int b, int i, int j) {
-    int qi = a->past + i;
-    if (j > qi) return 0;
-    if (a->window > 0 && qi - j >= a->window) return 0;
-    return a->mask == NULL || a->mask[(long)b * a->T + j] != 0;
-}
-
-// The visible keys of query i: [lo, hi] minus the masked ones (sees).
+// The keys query i may see: [lo, hi] (causal and the window), less those the key mask hides.
 static inline void KNAME(range)(const fpk_attention_shape *a, int i, int *lo, int *hi) {
     int qi = a->past + i;
     *hi = qi < a->T - 1 ? qi : a->T - 1;
     *lo = a->window > 0 && qi - a->window + 1 > 0 ? qi - a->window + 1 : 0;
 }
 
-// The pattern row of query i of head h in batch b into p[0..T) (zeros for hidden keys);
+// Scores of query q against keys [lo, hi] of K transposed (kt[d * ld + j], ld a multiple of 16
+// with zero columns after the last key): sixteen keys per vector and four vectors in flight, no
+// horizontal sums; s[j] = alpha q.k_j, written up to the next multiple of 16 after lo.
+static inline void KNAME(scores_kt)(const float *q, const float *kt, int ld, int dh, float alpha, int lo, int hi, float *s) {
+#pragma clang fp contract(fast)
+    int j = lo;
+    for (; j + 48 <= hi; j += 64) {
+        v16f a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int d = 0; d < dh; d++) {
+            v16f qd = q[d];
+            const float *row = kt + (long)d * ld + j;
+            a0 += qd * KNAME(ld)(row); a1 += qd * KNAME(ld)(row + 16);
+            a2 += qd * KNAME(ld)(row + 32); a3 += qd * KNAME(ld)(row + 48);
+        }
+        KNAME(st)(s + j, a0 * alpha); KNAME(st)(s + j + 16, a1 * alpha);
+        KNAME(st)(s + j + 32, a2 * alpha); KNAME(st)(s + j + 48, a3 * alpha);
+    }
+    for (; j <= hi; j += 16) {
+        v16f a0 = 0;
+        for (int d = 0; d < dh; d++) a0 += (v16f)q[d] * KNAME(ld)(kt + (long)d * ld + j);
+        KNAME(st)(s + j, a0 * alpha);
+    }
+}
+
+// The pattern row of query i of head h in batch b into p[0..T) (zeros for hidden keys; p has
+// room for ld >= T + 15 floats), the scores from kt (K transposed with row stride ld, when not
+// NULL) or from dot products with the rows of K;
 // returns 0 when the query sees no key (the row is all zeros).
-static inline int KNAME(pattern_row)(const fpk_attention_shape *a, int b, int h, int i, float *p) {
+static inline int KNAME(pattern_row)(const fpk_attention_shape *a, int b, int h, int i, const float *kt, int ld, float *p) {
     int g = h / (a->nH / a->nKV), T = a->T, dh = a->dh, lo, hi;
     KNAME(range)(a, i, &lo, &hi);
     const float *q = a->q + b * a->q_sb + i * a->q_sp + h * a->q_sh;
     const float *kb = a->k + b * a->k_sb + g * a->k_sh;
-    memset(p, 0, sizeof(float) * T);
+    if (hi >= lo) {
+        if (kt) KNAME(scores_kt)(q, kt, ld, dh, a->alpha, lo, hi, p);
+        else for (int j = lo; j <= hi; j++) p[j] = a->alpha * KNAME(dot)(q, kb + j * a->k_sp, dh);
+    }
+    if (lo > 0) memset(p, 0, sizeof(float) * lo);
+    if (hi + 1 < T) memset(p + hi + 1, 0, sizeof(float) * (T - hi - 1));
+    if (hi < lo) return 0;
     float m = -INFINITY;
     int any = 0;
     for (int j = lo; j <= hi; j++) {
-        if (!KNAME(sees)(a, b, i, j)) { p[j] = -INFINITY; continue; }
-        float s = a->alpha * KNAME(dot)(q, kb + j * a->k_sp, dh);
-        if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
-        p[j] = s;
+        if (a->mask && !a->mask[(long)b * T + j]) { p[j] = -INFINITY; continue; }
+        float s = p[j];
+        if (a->softcap > 0) p[j] = s = a->softcap * tanhf(s / a->softcap);
         if (s > m || s != s) m = s;
         any = 1;
     }
     if (!any) {
-        memset(p, 0, sizeof(float) * T);
+        memset(p + lo, 0, sizeof(float) * (hi - lo + 1));
         return 0;
     }
     // exp(s - m) over the window [lo, hi] (hidden keys are -inf: 0), then / sum
@@ -122,21 +148,70 @@ static inline int KNAME(pattern_row)(const fpk_attention_shape *a, int b, int h,
     return 1;
 }
 
+// z = sum_j p_j v_j over j in [lo, hi], the accumulators in registers (64 dims and two keys
+// at a time).
+static inline void KNAME(weighted_sum)(const float *p, const float *vb, long v_sp, int dh, int lo, int hi, float *z) {
+#pragma clang fp contract(fast)
+    int d = 0;
+    for (; d + 64 <= dh; d += 64) {
+        v16f a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+        int j = lo;
+        for (; j + 1 <= hi; j += 2) {
+            v16f pj = p[j], pk = p[j + 1];
+            const float *v = vb + j * v_sp + d, *w = v + v_sp;
+            a0 += pj * KNAME(ld)(v); a1 += pj * KNAME(ld)(v + 16);
+            a2 += pj * KNAME(ld)(v + 32); a3 += pj * KNAME(ld)(v + 48);
+            b0 += pk * KNAME(ld)(w); b1 += pk * KNAME(ld)(w + 16);
+            b2 += pk * KNAME(ld)(w + 32); b3 += pk * KNAME(ld)(w + 48);
+        }
+        if (j <= hi) {
+            v16f pj = p[j];
+            const float *v = vb + j * v_sp + d;
+            a0 += pj * KNAME(ld)(v); a1 += pj * KNAME(ld)(v + 16);
+            a2 += pj * KNAME(ld)(v + 32); a3 += pj * KNAME(ld)(v + 48);
+        }
+        KNAME(st)(z + d, a0 + b0); KNAME(st)(z + d + 16, a1 + b1);
+        KNAME(st)(z + d + 32, a2 + b2); KNAME(st)(z + d + 48, a3 + b3);
+    }
+    for (; d + 16 <= dh; d += 16) {
+        v16f a0 = 0;
+        for (int j = lo; j <= hi; j++) a0 += (v16f)p[j] * KNAME(ld)(vb + j * v_sp + d);
+        KNAME(st)(z + d, a0);
+    }
+    for (; d < dh; d++) {
+        float a = 0;
+        for (int j = lo; j <= hi; j++) a += p[j] * vb[j * v_sp + d];
+        z[d] = a;
+    }
+}
+
 void KNAME(fpk_attention_forward)(const fpk_attention_shape *a, float *z, float *pattern,
                                   int begin, int end, float *scratch) {
     int P = a->P, T = a->T, nH = a->nH, dh = a->dh, group = a->nH / a->nKV;
+    int ld = (T + 15) / 16 * 16 + 16;
+    // K transposed (zero-padded to ld columns) pays for itself when several queries read it
+    float *row = scratch, *kt = P >= 4 ? scratch + ld : NULL;
+    int ktFor = -1;
     for (int bh = begin; bh < end; bh++) {
         int b = bh / nH, h = bh % nH, g = h / group;
         const float *vb = a->v + b * a->v_sb + g * a->v_sh;
+        if (kt && ktFor != b * a->nKV + g) {
+            const float *kb = a->k + b * a->k_sb + g * a->k_sh;
+            for (int d = 0; d < dh; d++) {
+                float *o = kt + (long)d * ld;
+                for (int j = 0; j < T; j++) o[j] = kb[j * a->k_sp + d];
+                memset(o + T, 0, sizeof(float) * (ld - T));
+            }
+            ktFor = b * a->nKV + g;
+        }
         for (int i = 0; i < P; i++) {
-            float *p = pattern ? pattern + ((long)bh * P + i) * T : scratch;
             float *zi = z + (((long)b * P + i) * nH + h) * dh;
-            memset(zi, 0, sizeof(float) * dh);
-            if (!KNAME(pattern_row)(a, b, h, i, p)) continue;
+            int live = KNAME(pattern_row)(a, b, h, i, kt, ld, row);
+            if (pattern) memcpy(pattern + ((long)bh * P + i) * T, row, sizeof(float) * T);
+            if (!live) { memset(zi, 0, sizeof(float) * dh); continue; }
             int lo, hi;
             KNAME(range)(a, i, &lo, &hi);
-            for (int j = lo; j <= hi; j++)
-                if (p[j] != 0) KNAME(axpy)(zi, p[j], vb + j * a->v_sp, dh);
+            KNAME(weighted_sum)(row, vb, a->v_sp, dh, lo, hi, zi);
         }
     }
 }

@@ -24,7 +24,9 @@ typedef struct {
 } fpk_attention_shape;
 
 /// z [B, P, nH, dh] (contiguous) for the pairs bh in [begin, end) (bh = b * nH + h); also the
-/// pattern [B, nH, P, T] (contiguous, hidden keys 0) when pattern is not NULL. scratch: T floats.
+/// pattern [B, nH, P, T] (contiguous, hidden keys 0) when pattern is not NULL.
+/// scratch: ld * (dh + 1) floats, ld = T rounded up to a multiple of 16, plus 16 (a score row
+/// and K transposed).
 void fpk_attention_forward(const fpk_attention_shape *a, float *z, float *pattern,
                            int begin, int end, float *scratch);
 

@@ -41,7 +41,7 @@ extension AG {
         let pattern = taped ? try Tensor.empty([B, nH, P, T]) : nil
         try withShape(qc, kc, vc, m) { shape in
             let pz = try z.floatPointer(), pp = try pattern?.floatPointer()
-            split(B * nH, work: B * nH * P * T * dh, scratch: T) { lo, hi, scratch in
+            split(B * nH, work: q.count * T, scratch: ((T + 15) / 16 * 16 + 16) * (dh + 1)) { lo, hi, scratch in
                 withUnsafePointer(to: shape) { fpk_attention_forward($0, pz, pp, Int32(lo), Int32(hi), scratch) }
             }
         }
@@ -53,7 +53,7 @@ extension AG {
             try withShape(qs.value, ks.value, vs.value, m) { shape in
                 let pp = try pattern.floatPointer(), pg = try gz.floatPointer()
                 let pq = try dq.floatPointer(), pk = try dk.floatPointer(), pv = try dv.floatPointer()
-                split(B * nKV, work: 2 * B * nH * P * T * dh, scratch: T) { lo, hi, scratch in
+                split(B * nKV, work: 2 * q.count * T, scratch: T) { lo, hi, scratch in
                     withUnsafePointer(to: shape) { fpk_attention_backward($0, pp, pg, pq, pk, pv, Int32(lo), Int32(hi), scratch) }
                 }
             }
@@ -94,7 +94,8 @@ extension AG {
     /// Runs body over [0, n) in chunks, on both cores when the work (multiply-adds) is large
     /// enough to pay for starting a thread; each chunk gets its own scratch of `scratch` floats.
     private static func split(_ n: Int, work: Int, scratch: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
-        let chunks = work >= 1 << 22 ? Swift.min(n, 4 * Int(fp_cpu_count())) : 1
+        let threads = Swift.min(BLASThreads.configured, Int(fp_cpu_count()))
+        let chunks = threads > 1 && work >= 1 << 22 ? Swift.min(n, 4 * threads) : 1
         ParallelFor.run(chunks) { c in
             let lo = n * c / chunks, hi = n * (c + 1) / chunks
             let buf = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(scratch, 1))
