@@ -35,6 +35,8 @@ extension AG {
             throw TensorError("attention: inconsistent shapes (\(nH) query heads, \(nKV) K/V heads, \(T) keys for \(m.past) + \(P) positions)")
         }
         for t in [q, k, v] { guard t.dtype == .float32 else { throw TensorError("attention: expected float32 tensors") } }
+        // nothing to compute; past this point every dim is below 2^31 (the kernel's int)
+        if q.count == 0 { return try Tensor.empty([B, P, nH, dh]) }
         let qc = try lastContiguous(q), kc = try lastContiguous(k), vc = try lastContiguous(v)
         let taped = Autograd.taping(q, k, v)
         let z = try Tensor.empty([B, P, nH, dh])
