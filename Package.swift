@@ -26,7 +26,10 @@ let package = Package(
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
         // SHA-256 (OpenSSL libcrypto, Debian libssl-dev) for the manifests of sharded runs.
         .target(name: "CDigest", linkerSettings: [.linkedLibrary("crypto")]),
-        .target(name: "FPTensor", dependencies: ["CBLAS", "CDNNL", "CSandbox"],
+        // Attention and row-norm kernels compiled for AVX-512, AVX2 and the baseline, one chosen
+        // by cpuid at run time (Swift cannot multiversion a function).
+        .target(name: "CKernels"),
+        .target(name: "FPTensor", dependencies: ["CBLAS", "CDNNL", "CSandbox", "CKernels"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "FPModels", dependencies: ["FPTensor", "CBLAS"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),

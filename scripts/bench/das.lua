@@ -2,6 +2,8 @@
 -- layer + backward + Adam) on SmolLM2, 1-D Householder subspace at blocks.L.hook_resid_pre.
 -- Writes the token ids it used to arg[1] (JSON) so the PyTorch side gets the same ids.
 local das = require "fp.das"
+-- BENCH_CLOCK=cpu: process CPU time (os.clock; one thread on a busy host), else wall-clock time
+local clock = os.getenv("BENCH_CLOCK") == "cpu" and os.clock or fp.time
 local json = require "fp.json"
 local out_ids, steps, layer = arg[1], tonumber(arg[2] or "10"), tonumber(arg[3] or "4")
 local model = fp.load_model("smollm2-135m")
@@ -24,9 +26,9 @@ das.train(model, { base = base, source = source, hook = hook, base_pos = 1, sour
 local v0 = param.vectors:detach():clone()
 for _, variant in ipairs({ { "fp", true }, { "fp_full_model", false } }) do
   param.vectors:detach():copy_(v0)
-  local t0 = fp.time()
+  local t0 = clock()
   local run = das.train(model, { base = base, source = source, hook = hook, base_pos = 1, source_pos = 2, target = target,
                                  steps = steps, lr = 0.1, param = param, reuse_prefix = variant[2] })
-  local per = (fp.time() - t0) / steps
+  local per = (clock() - t0) / steps
   print(string.format('{"tool": "%s", "sec_per_step": %.5f, "first_loss": %.4f}', variant[1], per, run.losses[1]))
 end

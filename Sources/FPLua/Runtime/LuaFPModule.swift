@@ -177,7 +177,7 @@ enum LuaFPModule {
             }),
             ("config", { l in
                 // BLAS core and threads, for scripts and benchmarks that report them.
-                lua_createtable(l.L, 0, 4)
+                lua_createtable(l.L, 0, 5)
                 l.pushString(openblas_get_corename().map { String(cString: $0) } ?? "unknown")
                 lua_setfield(l.L, -2, "blas_core")
                 l.push(int: Int(openblas_get_num_threads()))
@@ -186,6 +186,8 @@ enum LuaFPModule {
                 lua_setfield(l.L, -2, "best_core")
                 l.pushString(GemmDispatch.mode.rawValue)   // FP_GEMM: openblas, onednn or auto
                 lua_setfield(l.L, -2, "gemm")
+                l.pushString(KernelISA.name)   // the attention and norm kernels' instruction set
+                lua_setfield(l.L, -2, "kernels")
                 return 1
             }),
         ]

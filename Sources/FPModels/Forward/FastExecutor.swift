@@ -45,6 +45,9 @@ struct FastExecutor: BlockOps {
 
     func norm(_ x: Tensor, _ kind: BlockShape.Normalization, _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> Tensor {
         let centered = kind == .layerNorm
+        if !(hooks.map { $0.wants(names.scale) || $0.wants(names.normalized) } ?? false) {
+            return try AG.normAffine(x, eps: Float(cfg.normEps), centered: centered, w, b)
+        }
         let (normalized, scale) = try RowKernels.normalize(x, eps: Float(cfg.normEps), centered: centered)
         if let hooks {
             if hooks.wants(names.scale) {
@@ -99,6 +102,9 @@ struct FastExecutor: BlockOps {
             try cache.values[l].slice(1, past, T).copyFrom(v)
             keys = try cache.keys[l].slice(1, 0, T)
             vals = try cache.values[l].slice(1, 0, T)
+        }
+        if !(hooks.map { $0.wants(n.scores) || $0.wants(n.pattern) } ?? false) {
+            return try AG.attention(q: q, k: keys, v: vals, plan.attentionMasking(cfg, layer: l))
         }
         var scores = try Tensor.empty([B, nH, P, T])
         let alpha = RowKernels.attentionScale(cfg)

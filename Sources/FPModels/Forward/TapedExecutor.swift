@@ -73,6 +73,11 @@ struct TapedExecutor: BlockOps {
     let backward: BackwardHookDispatcher?
     var cfg: ModelConfig { model.cfg }
 
+    /// Whether a forward or backward hook reads hook point `name`.
+    func wanted(_ name: String) -> Bool {
+        (hooks?.wants(name) ?? false) || (backward?.wantsBackward(name) ?? false)
+    }
+
     /// Runs the forward hooks of `name` on a taped copy of `x` (hooks may edit it in place or
     /// return a replacement) and attaches the backward hook, if any.
     func hook(_ name: String, _ layer: Int?, _ x: Tensor) throws -> Tensor {
@@ -113,6 +118,9 @@ struct TapedExecutor: BlockOps {
     }
 
     func norm(_ x: Tensor, _ kind: BlockShape.Normalization, _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> Tensor {
+        if !(wanted(names.scale) || wanted(names.normalized)) {
+            return try AG.normAffine(x, eps: Float(cfg.normEps), centered: kind == .layerNorm, w, b)
+        }
         let (n, s) = try AG.normalize(x, eps: Float(cfg.normEps), centered: kind == .layerNorm)
         // the scale is shown to hooks; on the tape it is not an input that edits can change
         if let hooks, hooks.wants(names.scale) { _ = try hooks.fire(names.scale, layer: layer, s.clone()) }
@@ -148,7 +156,10 @@ struct TapedExecutor: BlockOps {
     }
 
     func attention(_ l: Int, q: Tensor, k: Tensor, v: Tensor, _ n: LayerHookNames) throws -> Tensor {
-        let nH = cfg.nHeads, nKV = cfg.nKVHeads, dh = cfg.dHead, B = plan.B, P = plan.P
+        if !(wanted(n.scores) || wanted(n.pattern)) {
+            return try AG.attention(q: q, k: k, v: v, plan.attentionMasking(cfg, layer: l))
+        }
+        let nH = cfg.nHeads, nKV = cfg.nKVHeads, B = plan.B, P = plan.P
         var kr = k, vr = v
         if nKV != nH {
             let idx = try Tensor(ints: (0..<nH).map { $0 / (nH / nKV) }, shape: [nH])

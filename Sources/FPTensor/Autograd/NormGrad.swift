@@ -1,46 +1,72 @@
+import CKernels
 import Foundation
 
 /// Row normalizations over the last dim (LayerNorm, RMSNorm) and rotary embedding, as fused
-/// taped operations: one forward loop and a closed-form backward each.
+/// taped operations: one forward kernel (CKernels, vectorized for the CPU) and a closed-form
+/// backward each.
 extension AG {
     /// normalized = (x - mean) / s (centered) or x / s, s = sqrt(var + eps) or sqrt(mean(x^2) + eps).
     /// Returns the normalized rows and the scale s [..., 1] (the scale carries no gradient).
     public static func normalize(_ x: Tensor, eps: Float, centered: Bool) throws -> (Tensor, Tensor) {
         let xc = try x.to(.float32).contiguous()
-        let d = x.shape.last ?? 1, rows = x.count / Swift.max(d, 1)
+        let (d, rows) = try normRows(x)
         var sshape = x.shape; if !sshape.isEmpty { sshape[sshape.count - 1] = 1 }
         let n = try Tensor.empty(x.shape), s = try Tensor.empty(sshape)
-        let px = try xc.floatPointer(), pn = try n.floatPointer(), ps = try s.floatPointer()
-        for r in 0..<rows {
-            let row = px + r * d, out = pn + r * d
-            var mean: Double = 0
-            if centered { for i in 0..<d { mean += Double(row[i]) }; mean /= Double(d) }
-            var v: Double = 0
-            for i in 0..<d { let c = Double(row[i]) - mean; v += c * c }
-            let sc = Float((v / Double(d) + Double(eps)).squareRoot())
-            ps[r] = sc
-            let m = Float(mean), inv = 1 / sc
-            for i in 0..<d { out[i] = (row[i] - m) * inv }
+        try withExtendedLifetime(xc) {
+            fpk_norm_forward(try xc.floatPointer(), rows, d, eps, centered ? 1 : 0, try s.floatPointer(), try n.floatPointer(), nil, nil, nil)
         }
         guard Autograd.taping(x) else { return (n, s) }
-        let nv = Autograd.save(n), sv = s
+        let nv = Autograd.save(n)
         Autograd.record(n, centered ? "layer_norm" : "rms_norm", [x]) { g in
-            // gx = (g - [mean(g)] - n mean(g n)) / s
-            let gc = try g.contiguous()
-            let gx = try Tensor.empty(gc.shape)
-            let pg = try gc.floatPointer(), pn = try nv.value.floatPointer(), ps = try sv.floatPointer(), po = try gx.floatPointer()
-            for r in 0..<rows {
-                let gr = pg + r * d, nr = pn + r * d, o = po + r * d
-                var mg: Float = 0, mgn: Float = 0
-                for i in 0..<d { mg += gr[i]; mgn += gr[i] * nr[i] }
-                mg /= Float(d); mgn /= Float(d)
-                if !centered { mg = 0 }
-                let inv = 1 / ps[r]
-                for i in 0..<d { o[i] = (gr[i] - mg - nr[i] * mgn) * inv }
-            }
-            return [gx]
+            [try normBackward(g, nv.value, s, d: d, rows: rows, centered: centered)]
         }
         return (n, s)
+    }
+
+    /// normalize(x) * w (+ b) in one pass with no normalized tensor kept apart: the same bits as
+    /// normalize followed by mul and add. The backward gives x, w and b their gradients.
+    public static func normAffine(_ x: Tensor, eps: Float, centered: Bool, _ w: Tensor, _ b: Tensor?) throws -> Tensor {
+        let (d, rows) = try normRows(x)
+        guard w.count == d, b.map({ $0.count == d }) ?? true else {
+            throw TensorError("norm: weights of \(w.count) elements for rows of \(d)")
+        }
+        let xc = try x.to(.float32).contiguous(), wc = try w.to(.float32).contiguous(), bc = try b?.to(.float32).contiguous()
+        let taped = Autograd.taping(x, w, b)
+        var sshape = x.shape; if !sshape.isEmpty { sshape[sshape.count - 1] = 1 }
+        let out = try Tensor.empty(x.shape), s = try Tensor.empty(sshape)
+        let n = taped ? try Tensor.empty(x.shape) : nil
+        try withExtendedLifetime((xc, wc, bc)) {
+            fpk_norm_forward(try xc.floatPointer(), rows, d, eps, centered ? 1 : 0, try s.floatPointer(), try n?.floatPointer(),
+                             try wc.floatPointer(), try bc?.floatPointer(), try out.floatPointer())
+        }
+        guard taped, let n else { return out }
+        let ws = Autograd.save(wc)
+        return Autograd.record(out, centered ? "layer_norm" : "rms_norm", [x, w] + (b.map { [$0] } ?? [])) { g in
+            let gc = try g.contiguous()
+            let gn = try Tensor.binary(.mul, gc, ws.value)
+            let gx = try normBackward(gn, n, s, d: d, rows: rows, centered: centered)
+            let lead = Array(0..<(x.rank - 1))
+            let gw = w.requiresGrad ? try Tensor.binary(.mul, gc, n).reduce(.sum, dims: lead).reshape(w.shape) : nil
+            let gb = b?.requiresGrad == true ? try gc.reduce(.sum, dims: lead).reshape(b?.shape ?? []) : nil
+            return [gx, gw] + (b == nil ? [] : [gb])
+        }
+    }
+
+    /// The row length and row count of a norm's input, in the kernel's integer types.
+    private static func normRows(_ x: Tensor) throws -> (Int32, Int) {
+        let d = x.shape.last ?? 1
+        guard d <= Int(Int32.max) else { throw TensorError("norm: rows of \(d) elements") }
+        return (Int32(d), d == 0 ? 0 : x.count / d)
+    }
+
+    /// gx = (g - [mean(g)] - n mean(g n)) / s, row by row.
+    private static func normBackward(_ g: Tensor, _ n: Tensor, _ s: Tensor, d: Int32, rows: Int, centered: Bool) throws -> Tensor {
+        let gc = try g.contiguous()
+        let gx = try Tensor.empty(gc.shape)
+        try withExtendedLifetime((gc, n, s)) {
+            fpk_norm_backward(try gc.floatPointer(), try n.floatPointer(), try s.floatPointer(), rows, d, centered ? 1 : 0, try gx.floatPointer())
+        }
+        return gx
     }
 
     public static func layerNorm(_ x: Tensor, _ w: Tensor?, _ b: Tensor?, eps: Float) throws -> Tensor {

@@ -1,0 +1,49 @@
+#ifndef FP_CKERNELS_H
+#define FP_CKERNELS_H
+#include <stdint.h>
+
+// Row kernels of the forward and backward pass, compiled for three vector widths (AVX-512,
+// AVX2+FMA, the x86-64 / arm64 baseline) and chosen once by cpuid (dispatch.c). Each function
+// works on a range of rows or (batch, head) pairs so that the caller can split it over threads.
+
+/// The instruction set the kernels run with: "avx512", "avx2" or "baseline".
+const char *fpk_isa(void);
+
+/// Causal attention over q [B, P, nH, dh] and k, v [B, T, nKV, dh] (strides in floats for batch,
+/// position and head; the last dim contiguous). Query i (sequence index past + i) sees key j when
+/// j <= past + i, past + i - j < window (window > 0) and mask[b * T + j] != 0 (mask may be NULL).
+/// scores = alpha q.k, softcap * tanh(scores / softcap) when softcap > 0, softmax over the visible
+/// keys (a query with none gets zeros), z = pattern @ v.
+typedef struct {
+    const float *q; long q_sb, q_sp, q_sh;
+    const float *k; long k_sb, k_sp, k_sh;
+    const float *v; long v_sb, v_sp, v_sh;
+    const uint8_t *mask;
+    int B, P, T, nH, nKV, dh, past, window;
+    float alpha, softcap;
+} fpk_attention_shape;
+
+/// z [B, P, nH, dh] (contiguous) for the pairs bh in [begin, end) (bh = b * nH + h); also the
+/// pattern [B, nH, P, T] (contiguous, hidden keys 0) when pattern is not NULL.
+/// scratch: ld * (dh + 1) floats, ld = T rounded up to a multiple of 16, plus 16 (a score row
+/// and K transposed).
+void fpk_attention_forward(const fpk_attention_shape *a, float *z, float *pattern,
+                           int begin, int end, float *scratch);
+
+/// Gradients of fpk_attention_forward from dz [B, P, nH, dh] and its pattern, for the pairs
+/// (b, g) in [begin, end) (= b * nKV + g, a K/V head and the query heads that share it):
+/// dq [B, P, nH, dh] is written, dk and dv [B, T, nKV, dh] must be zero on entry. scratch: T floats.
+void fpk_attention_backward(const fpk_attention_shape *a, const float *pattern, const float *dz,
+                            float *dq, float *dk, float *dv, int begin, int end, float *scratch);
+
+/// Row norm of x [rows, d]: scale[r] = sqrt(var + eps) (centered, LayerNorm) or sqrt(mean(x^2) + eps)
+/// (RMSNorm), statistics in double; normalized = (x - mean) / scale when normalized is not NULL;
+/// out = normalized * w (+ b) when out is not NULL (w required then, b may be NULL).
+void fpk_norm_forward(const float *x, long rows, int d, float eps, int centered,
+                      float *scale, float *normalized, const float *w, const float *b, float *out);
+
+/// Gradient of the normalized rows: gx = (g - mean(g) [centered] - n mean(g n)) / scale.
+void fpk_norm_backward(const float *g, const float *n, const float *scale, long rows, int d,
+                       int centered, float *gx);
+
+#endif
