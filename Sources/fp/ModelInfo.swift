@@ -25,7 +25,7 @@ enum ModelInfo {
         line("n_ctx", c.nCtx)
         line("normalization", c.normalization.rawValue + " (eps \(c.normEps))")
         line("activation", c.activation.rawValue + (c.gatedMLP ? " (gated MLP)" : ""))
-        line("positions", c.rotary ? "rotary (theta \(c.ropeTheta)\(c.ropeScaling != nil ? ", llama3 scaling" : ""))" : "learned")
+        line("positions", c.rotary ? "rotary (theta \(c.ropeTheta)\(c.ropeScaling.map { ", \($0.kind.rawValue) scaling" } ?? ""))" : "learned")
         line("block", blockDescription(c))
         line("tied embeddings", c.tiedEmbeddings)
         line("tokenizer", m.tokenizer.map { "\(type(of: $0)), \($0.vocabSize) tokens, bos \($0.bosId.map(String.init) ?? "none"), eos \($0.eosId.map(String.init) ?? "none")" } ?? "none")
