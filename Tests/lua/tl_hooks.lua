@@ -162,3 +162,19 @@ test("on-demand points are hooked by name only: a filter function does not reach
     assert(not hit[n], n .. " was reached by a filter function")
   end
 end)
+
+test("gemma2's final soft-cap: logit_attrs attribute the logit before the cap (unembed.hook_out), as TransformerLens", function()
+  -- TransformerLens's logit_attrs is linear in the residual stream and never applies
+  -- output_logits_soft_cap, so with ln_final folded the attributions sum to the pre-cap logit
+  local model = fp.load_model(root .. "gemma2-tiny", { fold_ln = true })
+  local ids = fp.load_tensors(root .. "gemma2-tiny/expected.npz").input_ids_0
+  local logits, cache = model:run_with_cache(ids)
+  local L, tok = model.cfg.n_layers, 7
+  local stack = cache:decompose_resid(L, false, true, nil, true)    -- apply_ln: ln_final's scale
+  local attrs = cache:logit_attrs(stack, tok):sum(0)                  -- [batch, pos]
+  local precap = cache["unembed.hook_out"][{ {}, {}, tok }]
+  assert_close(attrs, precap, 1e-4, "attributions sum to the logit before the soft-cap")
+  local capped = logits[{ {}, {}, tok }]
+  assert(fp.item((attrs - capped):abs():max()) > 1e-2, "the soft-cap bends gemma2-tiny's logits, so the sum is not the capped logit")
+  assert_close((precap / 10):tanh() * 10, capped, 1e-5, "logits = 10 tanh(hook_out / 10)")
+end)

@@ -92,6 +92,7 @@ public struct ModelConfig {
         try need(dVocab > 0 && dVocab <= 1 << 22, "d_vocab = \(dVocab)")
         try need(nCtx > 0 && nCtx <= 1 << 22, "n_ctx = \(nCtx)")
         try need(normEps > 0 && normEps < 1, "eps = \(normEps)")
+        if let p = Rope.problems(self).first { try need(false, p) }
         let missing = block.unimplemented(self)
         guard missing.isEmpty else {
             throw TensorError("load_model: \(source): \(architecture) uses \(missing.joined(separator: ", ")), which fp's forward pass does not implement yet")

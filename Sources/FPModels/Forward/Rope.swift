@@ -81,7 +81,6 @@ enum Rope {
     /// cos and sin of position * frequency, [n_ctx, rotary_dim / 2], for base `theta` with the
     /// given frequency scaling (Gemma 3's local layers have none) times its attention factor.
     static func tables(_ cfg: ModelConfig, theta: Double, scaling: ModelConfig.RopeScaling?, long: Bool = false) throws -> (cos: Tensor, sin: Tensor) {
-        if let p = problems(cfg).first { throw TensorError("load_model: \(p)") }
         let inv = inverseFrequencies(cfg, theta: theta, scaling: scaling, long: long).map { Float($0) }
         let a = Float(attentionFactor(scaling))
         let half = cfg.rotaryDim / 2
