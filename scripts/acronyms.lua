@@ -51,6 +51,9 @@ local last3 = { positions = { -3, -2, -1 } }
 
 -- Measure the generated prompts; keep the ones where all three letters win.
 local candidates = datasets.acronyms(model, { n = opts.quick and math.max(10, 3 * n_prompts) or opts.candidates, seed = opts.seed })
+if #candidates == 0 then
+  error("acronyms.lua: no generated prompt tokenizes as 'The', three words, ' (', letter, letter for this model", 0)
+end
 local kept, per_letter_right, measured, all_right = {}, { 0, 0, 0 }, {}, 0
 for _, it in ipairs(candidates) do
   local d = letter_diffs(model:forward(model:to_tokens(it.text), last3), it.answers)

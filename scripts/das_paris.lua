@@ -17,6 +17,7 @@
 -- layers_das.svg and layers.html (layer sweep, not in quick mode), results.json. Returns the results table.
 local experiment = require "fp.experiment"
 local das = require "fp.das"
+local datasets = require "fp.datasets"
 
 local exp = experiment.start(arg, {
   model = "smollm2-135m",
@@ -24,7 +25,7 @@ local exp = experiment.start(arg, {
   quick = false,
   base = { "Moscow", "base city (the one whose country is edited)" },
   source = { "Cairo", "source city (where the new country comes from)" },
-  layer = { 4, "layer of the residual stream (blocks.L.hook_resid_pre); the sweep shows the others" },
+  layer = { "auto", "layer of the residual stream (blocks.L.hook_resid_pre); auto: 4 on SmolLM2's 30 layers, the same depth on others; the sweep shows the others" },
   steps = { 40, "DAS training steps (quick: 30)" },
   lr = { 0.5, "Adam learning rate for the DAS rotation" },
   neurons = { 8, "residual dims patched in the neuron patch (those where the cities differ most)" },
@@ -59,16 +60,17 @@ local KEEP_PROMPTS = {
 
 fp.seed(opts.seed)
 local model = exp.model
-local BOS = { prepend_bos = true }   -- without a BOS token, the city would be the attention sink
+-- without a BOS token, the city would be the attention sink (a tokenizer without one, as Qwen's: none)
+local BOS = { prepend_bos = datasets.has_bos(model) }
 local n_layers, d_model = model.cfg.n_layers, model.cfg.d_model
 local steps = opts.quick and math.min(opts.steps, 30) or opts.steps
 for _, c in ipairs({ opts.base, opts.source }) do
   if not CITIES[c] then error("das_paris.lua: no facts for city '" .. c .. "' (add it to CITIES)") end
 end
-if opts.layer < 0 or opts.layer >= n_layers then error("das_paris.lua: --layer must be in 0.." .. (n_layers - 1)) end
+opts.layer = require("fp.args").layer(opts.layer, n_layers, 4, 30, "das_paris.lua: --layer")
 
 local base, source = opts.base, opts.source
-local function answer_id(city, rel) return model:to_single_token(CITIES[city][rel]) end
+local function answer_id(city, rel) return datasets.answer_token(model, CITIES[city][rel], "das_paris.lua") end
 local ids = {}   -- ids[rel] = { base = id, source = id }
 for _, rel in ipairs(RELATIONS) do ids[rel] = { base = answer_id(base, rel), source = answer_id(source, rel) } end
 
@@ -210,7 +212,7 @@ local function train_country(layer, n_steps)
   local run = das.train(model, { base = PROMPTS.country:format(base), source = PROMPTS.country:format(source),
     hook = hook_name(layer), base_pos = last_city_pos(PROMPTS.country, base),
     source_pos = last_city_pos(PROMPTS.country, source), target = ids.country.source,
-    k = 1, steps = n_steps, lr = opts.lr })
+    k = 1, steps = n_steps, lr = opts.lr, prepend_bos = BOS.prepend_bos })
   return run.param, run.losses
 end
 local t0 = fp.time()

@@ -14,7 +14,8 @@ print(string.format("%s: %d layers, d_model %d, %d heads (loaded in %.2f s; BLAS
 local clean = "After John and Mary went to the store, Mary gave a bottle of milk to"
 local corrupt = "After John and Mary went to the store, John gave a bottle of milk to"
 local clean_toks, corrupt_toks = model:to_tokens(clean), model:to_tokens(corrupt)
-local john, mary = model:to_single_token(" John"), model:to_single_token(" Mary")
+local datasets = require "fp.datasets"
+local john, mary = datasets.answer_token(model, " John", "demo.lua"), datasets.answer_token(model, " Mary", "demo.lua")
 
 local function logit_diff(logits) return logits[{ 0, -1, john }] - logits[{ 0, -1, mary }] end
 

@@ -26,7 +26,7 @@ local exp = experiment.start(arg, {
   out = "out/fact_patching",
   quick = false,
   facts = { "", "CounterFact-format JSON (default: fp's own stdlib/fp/data/facts.json)" },
-  layers = { "4", "MLP layers to train at, comma-separated, e.g. 1,4,8,12,16 (quick: the first); the analysis and edits use the best" },
+  layers = { "auto", "MLP layers to train at, comma-separated, e.g. 1,4,8,12,16 (quick: the first); the analysis and edits use the best; auto: 4 on SmolLM2's 30 layers, the same depth on others" },
   per_prompt = { 4, "pairs sampled per prompt (quick: 1)" },
   steps = { 100, "SGD steps (quick: 30)" },
   lr = { 0.1, "SGD learning rate (LinearLR from lr down to lr * end_factor)" },
@@ -39,21 +39,20 @@ local opts, plot, has_plot = exp.opts, exp.plot, exp.plot ~= nil
 fp.seed(opts.seed)
 local model = exp.model
 local F, n_layers = model.cfg.d_mlp, model.cfg.n_layers
--- The notebook prepends the BOS token to every prompt; so do we (the model's own BOS token).
-local BOS = { prepend_bos = true }
-local LEFT = { prepend_bos = true, padding_side = "left" }   -- left padding: every prompt ends at -1
+-- The notebook prepends the BOS token to every prompt; so do we (the model's own BOS token;
+-- a tokenizer without one, as Qwen's: none).
+local BOS = { prepend_bos = datasets.has_bos(model) }
+local LEFT = { prepend_bos = BOS.prepend_bos, padding_side = "left" }   -- left padding: every prompt ends at -1
 local steps = opts.quick and math.min(opts.steps, 30) or opts.steps
 local per_prompt = opts.quick and math.min(opts.per_prompt, 1) or opts.per_prompt
 local n_other = opts.quick and math.min(opts.other_facts, 10) or opts.other_facts
 local layers = {}
 for s in opts.layers:gmatch("[^,%s]+") do
-  local l = math.tointeger(tonumber(s))
-  if not l or l < 0 or l >= n_layers then error("fact_patching.lua: --layers: '" .. s .. "' is not a layer in 0.." .. (n_layers - 1)) end
-  layers[#layers + 1] = l
+  layers[#layers + 1] = require("fp.args").layer(s, n_layers, 4, 30, "fact_patching.lua: --layers")
 end
 if opts.quick then layers = { layers[1] } end
 
-local function first_token(text) return model:to_tokens(text, { prepend_bos = false })[{ 0, 0 }] end
+local function first_token(text) return datasets.first_token(model, text) end
 
 ---------------------------------------------------------------------------------------------
 -- 1. Facts the model knows (the answer's first token is the top prediction), by prompt
@@ -108,28 +107,43 @@ print(string.format("model %s: %d of %d facts known (argmax = the answer's first
 ---------------------------------------------------------------------------------------------
 local rand = datasets.rng(opts.seed)
 local pairs_ = {}
-for _, tpl in ipairs(template_order) do
-  local group, cands = by_template[tpl], {}
-  for i, b in ipairs(group) do
-    for j, s in ipairs(group) do
-      if i ~= j and b.token ~= s.token then cands[#cands + 1] = { base = b, source = s } end
+local function make_pairs(by_template, template_order, what)
+  for _, tpl in ipairs(template_order) do
+    local group, cands = by_template[tpl], {}
+    for i, b in ipairs(group) do
+      for j, s in ipairs(group) do
+        if i ~= j and b.token ~= s.token then cands[#cands + 1] = { base = b, source = s } end
+      end
     end
-  end
-  for k = #cands, 2, -1 do local j = rand(k); cands[k], cands[j] = cands[j], cands[k] end
-  local used = {}   -- each base subject at most once per prompt
-  local n = 0
-  for _, c in ipairs(cands) do
-    if n >= per_prompt then break end
-    if not used[c.base.subject] then
-      used[c.base.subject] = true
-      pairs_[#pairs_ + 1] = c
-      n = n + 1
+    for k = #cands, 2, -1 do local j = rand(k); cands[k], cands[j] = cands[j], cands[k] end
+    local used = {}   -- each base subject at most once per prompt
+    local n = 0
+    for _, c in ipairs(cands) do
+      if n >= per_prompt then break end
+      if not used[c.base.subject] then
+        used[c.base.subject] = true
+        pairs_[#pairs_ + 1] = c
+        n = n + 1
+      end
     end
+    print(string.format("  %-36s %2d %s, %d pairs", string.format("%q", tpl), #group, what, n))
   end
-  print(string.format("  %-36s %2d known, %d pairs", string.format("%q", tpl), #group, n))
+end
+make_pairs(by_template, template_order, "known")
+-- A model that knows no two facts of one prompt (a small or random one): pairs of facts it does
+-- not know, so that the method still runs; the numbers then say nothing about stored facts.
+local known_pairs = #pairs_ > 0
+if not known_pairs then
+  io.stderr:write("fact_patching.lua: no pairs of known facts with different answers; using facts the model does not know\n")
+  local all_by, all_order = {}, {}
+  for _, it in ipairs(items) do
+    if not all_by[it.template] then all_by[it.template] = {}; all_order[#all_order + 1] = it.template end
+    table.insert(all_by[it.template], it)
+  end
+  make_pairs(all_by, all_order, "facts")
 end
 local n = #pairs_
-if n == 0 then error("fact_patching.lua: no pairs of known facts with different answers") end
+if n == 0 then error("fact_patching.lua: no pairs of facts with the same prompt and different answers") end
 
 -- Batched tokens of the base prompts (left padded) and the patch position of each pair.
 local base_prompts, source_prompts = {}, {}
@@ -365,8 +379,7 @@ for i, pr in ipairs(pairs_) do
   local ld = logits[pr.base.token] - logits[pr.source.token]
   local pred = logits:argmax()
   -- other facts (excluding this pair's base subject) under the edit
-  local other_logits = last_logits(other_prompts)
-  local top = other_logits:argmax(-1)
+  local top = #other_prompts > 0 and last_logits(other_prompts):argmax(-1)
   local kept, total = 0, 0
   for j, it in ipairs(others) do
     if it.subject ~= pr.base.subject then
@@ -442,7 +455,7 @@ for i, pr in ipairs(pairs_) do
 end
 local results = {
   model = opts.model, quick = opts.quick, steps = steps, lr = opts.lr, end_factor = opts.end_factor, seed = opts.seed,
-  n_facts = #facts, n_known = #known, n_pairs = n, layers = layer_rows, layer = L, pairs = pair_rows,
+  n_facts = #facts, n_known = #known, n_pairs = n, known_pairs = known_pairs, layers = layer_rows, layer = L, pairs = pair_rows,
   analysis = table_rows, summary = summary, edits = edits,
   sigma_tokens = n_tokens, sigma_prompts = #sample,
 }

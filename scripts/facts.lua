@@ -37,7 +37,7 @@ local noise_samples = opts.quick and math.min(opts.noise_samples, 4) or opts.noi
 local resample_samples = opts.quick and math.min(opts.resample_samples, 4) or opts.resample_samples
 
 -- First token of " target" and the target's probability at the last position.
-local function first_token(text) return model:to_tokens(text, { prepend_bos = false })[{ 0, 0 }] end
+local function first_token(text) return datasets.first_token(model, text) end
 local function target_probs(logits, target)   -- logits [B, 1, vocab] -> Lua list of probabilities
   local p = logits[{ {}, 0 }]:softmax(-1)[{ {}, target }]
   local out = {}
@@ -167,8 +167,8 @@ local constant = 0
 if model.ln_final.b then constant = constant + fp.item(model.ln_final.b:matmul(dir)) end
 if model.b_U then constant = constant + model.b_U[true_tok] - model.b_U[new_tok] end
 local dla_sum = attrs:sum() + constant
-local top_vals, top_idx = attrs:topk(5)
-local bot_vals, bot_idx = attrs:topk(5, { largest = false })
+local top_vals, top_idx = attrs:topk(math.min(5, attrs.shape[1]))
+local bot_vals, bot_idx = attrs:topk(math.min(5, attrs.shape[1]), { largest = false })
 local function comp_list(vals, idx)
   local out = {}
   for i = 0, vals.shape[1] - 1 do out[#out + 1] = { component = comp[idx[i] + 1], value = vals[i] } end
@@ -182,7 +182,7 @@ local dla_top, dla_bottom = comp_list(top_vals, top_idx), comp_list(bot_vals, bo
 ---------------------------------------------------------------------------------------------
 local ioi_prompts = { "When Alex and Tim went to the store, Alex gave the bag to",
                       "When Alex and Tim went to the store, Tim gave the bag to" }
-local alex, tim = model:to_single_token(" Alex"), model:to_single_token(" Tim")
+local alex, tim = datasets.answer_token(model, " Alex", "facts.lua"), datasets.answer_token(model, " Tim", "facts.lua")
 local function for_ioi(name)
   return for_dla(name) or name:find("hook_pattern", 1, true) ~= nil or name:find("ln1.hook_scale", 1, true) ~= nil
 end
@@ -251,9 +251,9 @@ local scales = ioi_cache["blocks." .. layer .. ".ln1.hook_scale"][{ 0, io_pos }]
 local projection = io_resid:matmul(unembed_vec) / fp.item(scales)            -- [C]
 -- per unit of each component's norm (the notebook's second plot; in results.json only)
 local projection_normed = io_resid:matmul(unembed_vec) / (io_resid:norm(2, 1) + 1e-6)
-local proj_vals, proj_idx = projection:topk(5)
+local proj_vals, proj_idx = projection:topk(math.min(5, projection.shape[1]))   -- a layer-0 head: embed and bias only
 local proj_top = {}
-for i = 0, 4 do proj_top[#proj_top + 1] = { component = io_labels[proj_idx[i] + 1], value = proj_vals[i] } end
+for i = 0, proj_vals.shape[1] - 1 do proj_top[#proj_top + 1] = { component = io_labels[proj_idx[i] + 1], value = proj_vals[i] } end
 
 ---------------------------------------------------------------------------------------------
 -- Figures, results, summary

@@ -34,7 +34,7 @@ if clean_toks.shape[2] ~= corrupted_toks.shape[2] then
   error("ioi.lua: the clean and corrupted prompts must have the same number of tokens")
 end
 local P = clean_toks.shape[2]
-local answer, wrong = model:to_single_token(opts.answer), model:to_single_token(opts.wrong)
+local answer, wrong = datasets.answer_token(model, opts.answer, "ioi.lua: --answer"), datasets.answer_token(model, opts.wrong, "ioi.lua: --wrong")
 local labels = utils.position_labels(model, opts.clean)
 local differ = {}
 for p = 0, P - 1 do if clean_toks[{ 0, p }] ~= corrupted_toks[{ 0, p }] then differ[#differ + 1] = p end end

@@ -17,7 +17,7 @@ local opts = args.parse(arg, {
   model = "smollm2-135m",
   out = "out/sae_smollm2",
   quick = false,
-  layer = { 15, "residual stream after this block (blocks.L.hook_resid_post)" },
+  layer = { "auto", "residual stream after this block (blocks.L.hook_resid_post); auto: the middle layer (15 of SmolLM2's 30)" },
   k = { 32, "TopK: features active per token" },
   expansion = { 8, "d_sae = expansion * d_model" },
   steps = { 600, "training steps" },
@@ -37,6 +37,7 @@ end
 
 local t_start = fp.time()
 local model = fp.load_model(opts.model)
+opts.layer = args.layer(opts.layer, model.cfg.n_layers, 15, 30, "sae_smollm2.lua: --layer")
 local hook = "blocks." .. opts.layer .. ".hook_resid_post"
 local d = model.cfg.d_model
 local docs = fp.sae.read_corpus(nil, { min_chars = 200, max_documents = opts.quick and 20 or nil })

@@ -11,15 +11,17 @@
 local experiment = require "fp.experiment"
 local patching = require "fp.patching"
 local utils = require "fp.utils"
+local datasets = require "fp.datasets"
 
--- from_pretrained's default processing, as the notebook loads its model
+-- from_pretrained's default processing, as the notebook loads its model (less what TransformerLens
+-- turns off for the model: fp.experiment.tl_processing)
 local exp = experiment.start(arg, {
   model = "smollm2-135m",
   out = "out/tl_demo",
   quick = false,
   seq_len = { 50, "repeated random tokens: length of each half (quick: 20)" },
 }, { description = "TransformerLens's Exploratory Analysis Demo: logit lens, DLA, activation patching, induction heads." },
-{ fold_ln = true, center_writing_weights = true, center_unembed = true, fold_value_biases = true })
+experiment.tl_processing)
 local opts, plot, model = exp.opts, exp.plot, exp.model
 local L, H = model.cfg.n_layers, model.cfg.n_heads
 
@@ -42,9 +44,19 @@ for i = 1, #prompt_format do
   end
 end
 local answer_ids = {}
-for i, pair in ipairs(answers) do answer_ids[i] = { model:to_single_token(pair[1]), model:to_single_token(pair[2]) } end
+for i, pair in ipairs(answers) do
+  answer_ids[i] = { datasets.answer_token(model, pair[1], "tl_demo.lua"), datasets.answer_token(model, pair[2], "tl_demo.lua") }
+end
 local answer_tokens = fp.tensor(answer_ids, "int")                    -- [batch, 2]
 local tokens = model:to_tokens(prompts, { prepend_bos = false })
+-- as in the notebook, every prompt has the same number of tokens (no padding, no mask)
+for _, p in ipairs(prompts) do
+  local n = model:to_tokens(p, { prepend_bos = false }).shape[2]
+  if n ~= tokens.shape[2] then
+    error(string.format("tl_demo.lua: the IOI prompts must have the same number of tokens for this model; %q has %d, the longest %d",
+      p, n, tokens.shape[2]), 0)
+  end
+end
 local original_logits, cache = exp:time("run_with_cache", function() return model:run_with_cache(tokens) end)
 
 local function logits_to_ave_logit_diff(logits, per_prompt)
@@ -62,12 +74,17 @@ local W_U = model.W_U
 local function residual_directions(ids) return W_U:index_select(1, ids):T() end
 local logit_diff_directions = residual_directions(answer_tokens[{ {}, 0 }]) - residual_directions(answer_tokens[{ {}, 1 }])
 
+-- fold_ln put the final norm's weight into W_U; a model where it could not (OLMo 2) keeps it apart
+local folded = false
+for _, p in ipairs(model.cfg.processing) do if p == "fold_ln" then folded = true end end
 local function residual_stack_to_logit_diff(residual_stack, c)
   local scaled = c:apply_ln_to_stack(residual_stack, -1, false, -1)
+  if not folded then scaled = scaled * model.ln_final.w end
   return fp.einsum("... batch d_model, batch d_model -> ...", scaled, logit_diff_directions) / #prompts
 end
 
-local accumulated_residual, lens_labels = cache:accumulated_resid(-1, true, -1)
+-- parallel attention and MLP (GPT-NeoX) have no resid_mid to include
+local accumulated_residual, lens_labels = cache:accumulated_resid(-1, not model.cfg.parallel_attn_mlp, -1)
 local logit_lens = residual_stack_to_logit_diff(accumulated_residual, cache)
 local per_layer_residual, layer_labels = cache:decompose_resid(-1, false, true, -1)
 local per_layer = residual_stack_to_logit_diff(per_layer_residual, cache)
@@ -96,7 +113,9 @@ cache:free()
 local seq_len = opts.quick and math.min(opts.seq_len, 20) or opts.seq_len
 local batch = 4
 local g = fp.torch_generator(0)
-local random_tokens = g:randint(1000, 10000, { batch, seq_len })
+-- (ids 1000..9999 as the notebook; a smaller vocabulary: its upper nine tenths)
+local high = math.min(10000, model.cfg.d_vocab)
+local random_tokens = g:randint(math.min(1000, high // 10), high, { batch, seq_len })
 local repeated_tokens = fp.repeat_(random_tokens, "batch seq_len -> batch (2 seq_len)")
 local induction_score_store = fp.zeros(L, H)
 local function induction_score_hook(pattern, hook)

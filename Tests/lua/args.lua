@@ -58,3 +58,15 @@ test("parse creates the out folder; --help exits 0 with the usage, a bad flag ex
   assert(run("--quick"):find("ran\ttrue", 1, true))
   os.execute("rm -rf '" .. dir .. "'")
 end)
+
+test("args.layer: auto keeps the depth of the tuned layer; explicit layers are checked", function()
+  local args = require "fp.args"
+  assert_equal(args.layer("auto", 30, 4, 30, "x"), 4)
+  assert_equal(args.layer("auto", 2, 4, 30, "x"), 0)
+  assert_equal(args.layer("auto", 4, 15, 30, "x"), 2)
+  assert_equal(args.layer("auto", 12, 15, 30, "x"), 6)
+  assert_equal(args.layer(3, 4, 4, 30, "x"), 3)
+  assert_equal(args.layer("-1", 4, 4, 30, "x"), 3)
+  expect_error(function() args.layer(4, 2, 4, 30, "s.lua: --layer") end, "s.lua: --layer: '4' is not a layer of this model (0..1, or auto)")
+  expect_error(function() args.layer("x", 2, 4, 30, "s.lua: --layer") end, "'x' is not a layer")
+end)

@@ -136,3 +136,23 @@ test("subject_span finds the subject's first and last token (multi-token subject
   assert(last >= 2)   -- SmolLM2 splits "Rio" into "R" "io"
   expect_error(function() datasets.subject_span(model, "The capital of France is", "Spain") end, "is not in")
 end)
+
+test("answers are read as tokens inside a prompt: a tokenizer that puts ▁ before every text (Llama 2)", function()
+  local m = fp.load_model("Tests/fixtures/models/llama-tok")
+  -- alone, " John" is "▁" + "▁John"; inside the prompt it is one token
+  assert_equal(m:to_tokens(" John", { prepend_bos = false }).shape[2], 2)
+  local inside = m:to_tokens("When John", { prepend_bos = false })[0]:tolist()
+  assert_equal(#inside, 2)
+  assert_equal(datasets.word_token(m, " John"), inside[2])
+  assert_equal(datasets.answer_token(m, " John"), inside[2])
+  assert_equal(datasets.text_tokens(m, " John"), { inside[2] })
+  local paris = m:to_tokens("The capital of France is Paris", { prepend_bos = false })[0]:tolist()
+  assert_equal(datasets.first_token(m, " Paris"), paris[#paris])
+  assert_equal(datasets.word_token(m, " Xylophonist"), nil)
+  expect_error(function() datasets.answer_token(m, " Xylophonist", "my.lua") end, "my.lua: \" Xylophonist\" is %d+ tokens for this model")
+  -- a byte-level tokenizer: the same ids as tokenizing the text alone
+  local q = fp.load_model("Tests/fixtures/models/qwen2-tok")
+  assert_equal(datasets.word_token(q, " John"), q:to_single_token(" John"))
+  assert_equal(datasets.has_bos(q), false)
+  assert_equal(datasets.has_bos(m), true)
+end)

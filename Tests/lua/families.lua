@@ -59,6 +59,18 @@ for _, family in ipairs(FAMILIES) do
     end)
   end
 
+  if exists(dir .. "/model.q8_0.gguf") then
+    -- q8_0.npz: HF's logits with every matrix replaced by its dequantized Q8_0 values (the
+    -- fixture script checks that this moves the logits by more than 1e-3)
+    test(name .. ": Q8_0 GGUF file: HF's logits on the dequantized weights within 1e-4", function()
+      local want = fp.load_tensors(dir .. "/q8_0.npz")
+      local g = fp.load_model(dir .. "/model.q8_0.gguf")
+      for i = 0, 1 do
+        assert_close(g:forward(exp["input_ids_" .. i]), want["logits_" .. i], 1e-4, "prompt " .. i)
+      end
+    end)
+  end
+
   test(name .. ": every hook point HF exposes matches (TransformerLens names) within 1e-4", function()
     local _, cache = model:run_with_cache(exp.input_ids_0)
     local points = {}

@@ -177,3 +177,18 @@ test("errors: bad folders, bad options, wrong shapes, double splice", function()
   local ln = fp.load_sae(root .. "layer_norm")
   expect_error(function() ln:decode(fp.zeros(2, 48)) end, "normalises its input")
 end)
+
+test("a dictionary of another width than the model's activations: a clear error when it runs", function()
+  local dir = os.tmpname(); os.remove(dir); fp.make_dirs(dir)
+  local f = assert(io.open(dir .. "/cfg.json", "w"))
+  f:write('{"architecture":"standard","d_in":32,"d_sae":8,"hook_name":"blocks.0.hook_resid_post","normalize_activations":"none"}')
+  f:close()
+  fp.save(dir .. "/sae_weights.safetensors", { W_enc = fp.randn(32, 8), W_dec = fp.randn(8, 32), b_enc = fp.zeros(8), b_dec = fp.zeros(32) })
+  local m = fp.load_model("Tests/fixtures/models/qwen2-tok")   -- d_model 64
+  m:add_sae(fp.load_sae(dir))
+  expect_error(function() m:forward((m:to_tokens("Hello world"))) end,
+    "reads 32 and writes 32 values per position, but this model's activations there have 64 and 64")
+  m:reset_saes()
+  assert(m:forward((m:to_tokens("Hello world"))).shape[3] == m.cfg.d_vocab)
+  os.execute("rm -rf '" .. dir .. "'")
+end)

@@ -123,6 +123,21 @@ function M.parse(argv, spec, about)
   return opts
 end
 
+-- A layer option: an integer in 0..n_layers-1 (negative counts from the end), or "auto": the
+-- layer at the same depth as `at` of `of` layers (the layer a script was tuned at, e.g. 4 of
+-- SmolLM2's 30), so that a default suits a model of any depth. Raises an error naming `flag`.
+function M.layer(value, n_layers, at, of, flag)
+  if value == "auto" then
+    return math.max(0, math.min(n_layers - 1, math.floor(at * n_layers / of + 0.5)))
+  end
+  local l = math.tointeger(tonumber(value))
+  if l and l < 0 then l = l + n_layers end
+  if not l or l < 0 or l >= n_layers then
+    error(string.format("%s: '%s' is not a layer of this model (0..%d, or auto)", flag, tostring(value), n_layers - 1), 2)
+  end
+  return l
+end
+
 -- mkdir -p (fp.make_dirs: also inside the sandbox, where --allow-write permits it)
 function M.mkdir(path)
   local ok, err = pcall(fp.make_dirs, path)

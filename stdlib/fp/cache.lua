@@ -175,6 +175,14 @@ function methods:stack_head_results(layer, pos_slice, apply_ln)
       labels[#labels + 1] = "L" .. l .. "H" .. h
     end
   end
+  -- before layer 0 there are no heads: an empty stack shaped like the residual stream
+  if #parts == 0 then
+    local e = get(self, "hook_embed")
+    parts, labels = nil, {}
+    local s = slice_pos(fp.zeros(0, table.unpack(e.shape)), pos_slice, 2)
+    if apply_ln then s = self:apply_ln_to_stack(s, layer, nil, pos_slice) end
+    return s, labels
+  end
   local s = slice_pos(stack(parts), pos_slice, 2)
   if apply_ln then s = self:apply_ln_to_stack(s, layer, nil, pos_slice) end
   return s, labels

@@ -79,7 +79,7 @@ function M.train(model, opts)
   check("das.train", "log_every", opts.log_every, nil, { integer = true, min = 1 })
   local base, source = tokens_of(model, opts.base, opts.prepend_bos), tokens_of(model, opts.source, opts.prepend_bos)
   local target = opts.target
-  if type(target) == "string" then target = model:to_single_token(target) end
+  if type(target) == "string" then target = require("fp.datasets").answer_token(model, target, "das.train: target") end
   if opts.seed then fp.seed(opts.seed) end
   local d = model.cfg.d_model
   local param = opts.param or M.subspace(d, opts.k or 1, { full_rotation = opts.full_rotation, map = opts.map })

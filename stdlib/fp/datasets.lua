@@ -4,6 +4,7 @@
 --   load_counterfact(path)   CounterFact-format JSON (a list of facts); facts() is the project's set
 --   fact_prompt(entry)       prompt, subject, true and new target of one CounterFact entry
 --   subject_span(model, prompt, subject)   first and last token position of the subject
+--   text_tokens, word_token, answer_token, first_token(model, text)   a text's ids inside a prompt
 -- Every position is 0-based and counts the BOS token when the model prepends one.
 local fp = require "fp"
 local json = require "fp.json"
@@ -47,15 +48,54 @@ function M.read_lines(name)
   return out
 end
 
+-- The token ids `text` adds inside a prompt (a Lua list). Tokenizers that put "▁" in front of
+-- every text they are given (Llama 2, Mistral v0.1, Phi-3) split " John" alone into "▁", "▁John",
+-- while after other words it is the one token "▁John": a text that starts with a space is
+-- therefore read after a context word, when the context's own tokens stay as they are.
+local CONTEXT = "The"
+function M.text_tokens(model, text)
+  local plain = model:to_tokens(text, { prepend_bos = false })[0]:tolist()
+  if text:sub(1, 1) ~= " " then return plain end
+  local ctx = model:to_tokens(CONTEXT, { prepend_bos = false })[0]:tolist()
+  local full = model:to_tokens(CONTEXT .. text, { prepend_bos = false })[0]:tolist()
+  if #full <= #ctx then return plain end
+  for i = 1, #ctx do if full[i] ~= ctx[i] then return plain end end
+  return { table.unpack(full, #ctx + 1) }
+end
+
+-- The id of `text` (e.g. " John") when it is one token inside a prompt, else nil.
+function M.word_token(model, text)
+  local ids = M.text_tokens(model, text)
+  return #ids == 1 and ids[1] or nil
+end
+
+-- The id of an answer that must be one token (e.g. " John"); an error that shows the tokens otherwise.
+function M.answer_token(model, text, who)
+  local id = M.word_token(model, text)
+  if id then return id end
+  local strs = {}
+  for i, t in ipairs(M.text_tokens(model, text)) do strs[i] = string.format("%q", model:to_string(t)) end
+  error(string.format("%s: %q is %d tokens for this model (%s), not one; choose another word",
+    who or "answer_token", text, #strs, table.concat(strs, ", ")), 2)
+end
+
+-- Whether the model's tokenizer has a BOS token to prepend (Qwen's has none).
+function M.has_bos(model)
+  return (pcall(model.to_tokens, model, "a", { prepend_bos = true }))
+end
+
+-- The first token id of `text` inside a prompt (the answer's first token, as in CounterFact).
+function M.first_token(model, text) return M.text_tokens(model, text)[1] end
+
 -- The words that are exactly one token with `prefix` (default a space) in front, and their ids.
 function M.single_tokens(model, words, prefix)
   prefix = prefix or " "
   local kept, ids = {}, {}
   for _, w in ipairs(words) do
-    local t = model:to_tokens(prefix .. w, { prepend_bos = false })
-    if t.shape[2] == 1 then
+    local id = M.word_token(model, prefix .. w)
+    if id then
       kept[#kept + 1] = w
-      ids[w] = t[{ 0, 0 }]
+      ids[w] = id
     end
   end
   return kept, ids
@@ -166,7 +206,10 @@ local function acronym_ok(model, words, off)
   local toks = model:to_str_tokens(prompt, { prepend_bos = off == 1 })
   local want = { "The", " " .. words[1], " " .. words[2], " " .. words[3], " (", words[1]:sub(1, 1), words[2]:sub(1, 1) }
   if #toks ~= #want + off then return nil end
-  for i, w in ipairs(want) do if toks[i + off] ~= w then return nil end end
+  -- the first word may carry the prefix space of a SentencePiece tokenizer (" The")
+  for i, w in ipairs(want) do
+    if toks[i + off] ~= w and not (i == 1 and toks[i + off] == " " .. w) then return nil end
+  end
   return prompt
 end
 

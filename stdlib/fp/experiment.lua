@@ -2,7 +2,8 @@
 -- --quick), the model, timing of its phases, progress bars (fp.progress) and results.json.
 --
 --   local exp = require("fp.experiment").start(arg, spec, { description = "..." })
---   (a fourth argument is passed to fp.load_model: { fold_ln = true, ... } as from_pretrained)
+--   (a fourth argument is passed to fp.load_model: { fold_ln = true, ... } as from_pretrained;
+--   or M.tl_processing, TransformerLens's from_pretrained defaults where the model allows them)
 --   local opts, model, plot = exp.opts, exp.model, exp.plot      -- plot: nil without fp.plot
 --   local r = exp:time("patching", function() return patching.resid_pre(...) end)
 --   local tick = exp:progress("ablating facts", n)               -- tick() per item done
@@ -21,8 +22,32 @@ function M.start(argv, spec, about, load_opts)
   self.opts = require("fp.args").parse(argv, spec, about)
   local has_plot, plot = pcall(require, "fp.plot")
   self.plot = has_plot and plot or nil
-  if spec.model ~= nil then self.model = fp.load_model(self.opts.model, load_opts) end
+  if spec.model ~= nil then
+    if type(load_opts) == "function" then
+      -- the options depend on the model: read its unprocessed config first
+      local plain = fp.load_model(self.opts.model)
+      load_opts = load_opts(plain.cfg)
+      plain = nil
+      collectgarbage()
+    end
+    self.model = fp.load_model(self.opts.model, load_opts)
+  end
   return self
+end
+
+-- TransformerLens's from_pretrained processing (fold_ln, center_writing_weights, center_unembed,
+-- fold_value_biases), less what TransformerLens itself turns off for a model: folding the norms
+-- of a model whose norms come after attention and the MLP (OLMo 2), centering the unembedding
+-- under a final soft-cap (Gemma 2). fp refuses those requests; TransformerLens drops them with a
+-- warning, and so does this (on stderr). Pass it as start's fourth argument.
+function M.tl_processing(cfg)
+  local post_only = cfg.normalization_position == "post"
+  local capped = (cfg.output_logits_soft_cap or -1) > 0
+  local opts = { fold_ln = not post_only, center_writing_weights = not post_only, center_unembed = not capped,
+                 fold_value_biases = true }
+  if post_only then io.stderr:write("fp.experiment: fold_ln and center_writing_weights off: " .. cfg.model_name .. " has no norms before attention and the MLP\n") end
+  if capped then io.stderr:write("fp.experiment: center_unembed off: " .. cfg.model_name .. "'s logits are soft-capped\n") end
+  return opts
 end
 
 -- Runs fn() and records its seconds under `name`; returns what fn returns.

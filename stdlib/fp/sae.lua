@@ -526,6 +526,14 @@ local function splice(model, e, original)
   local s = e.sae
   local x = e.captured or original
   e.captured = nil
+  -- a dictionary trained on another model (a Gemma Scope SAE on a smaller Gemma, ...); values per
+  -- position: hook_z's heads count together, as the dictionary reads them flattened
+  local function width(t) local n = 1; for i = 3, #t.shape do n = n * t.shape[i] end; return n end
+  if width(x) ~= s.d_in or width(original) ~= s.d_out then
+    raise(string.format("add_sae: the dictionary at '%s' reads %d and writes %d values per position, but this model's "
+      .. "activations there have %d and %d: it was trained on another model (or another hook point)",
+      e.hook_out, s.d_in, s.d_out, width(x), width(original)))
+  end
   local function point(name, t) return fire(model, e.hook_out .. "." .. name, t) end
   local out = s:decode(s:encode(x, point), point)
   if s.W_skip and e.skip then out = out + x:matmul(s.W_skip:T()) end

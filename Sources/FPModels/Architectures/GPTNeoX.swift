@@ -1,13 +1,15 @@
 import FPTensor
 import Foundation
 
-/// GPT-NeoX / Pythia (Hugging Face `gpt_neox`): attention and MLP in parallel on the same input
-/// (`use_parallel_residual`, the default), LayerNorm with biases, partial rotary (`rotary_pct` of
-/// each head, 0.25 in Pythia), exact GELU, one q|k|v projection whose rows are grouped by head,
-/// biases everywhere, untied unembedding (`embed_out`).
+/// GPT-NeoX / Pythia (Hugging Face `gpt_neox`, GGUF `gptneox`): attention and MLP in parallel on
+/// the same input (`use_parallel_residual`, the default), LayerNorm with biases, partial rotary
+/// (`rotary_pct` of each head, 0.25 in Pythia), exact GELU, one q|k|v projection whose rows are
+/// grouped by head (llama.cpp's converter regroups them to q | k | v), biases everywhere, untied
+/// unembedding (`embed_out`).
 public enum GPTNeoX: Architecture {
     public static let name = "gpt_neox"
     public static let huggingFaceTypes = ["gpt_neox"]
+    public static let ggufArchitectures = ["gptneox"]
 
     public static func config(huggingFace j: HFConfigFile, name: String) throws -> ModelConfig {
         let d = try j.int("hidden_size"), h = try j.int("num_attention_heads")
@@ -43,7 +45,27 @@ public enum GPTNeoX: Architecture {
         return c
     }
 
+    /// llama.cpp's keys (convert_hf_to_gguf.py's GPTNeoXModel): sizes, `rope.dimension_count`
+    /// (the rotary part of each head), `use_parallel_residual`, `attention.layer_norm_epsilon`;
+    /// `rope.freq_base` if present, else 10000 (the converter does not write it). The GELU is
+    /// HF's exact one (Pythia's hidden_act "gelu"; llama.cpp computes its tanh approximation).
+    public static func config(gguf g: GGUFFile, name: String) throws -> ModelConfig {
+        var block = BlockShape(normalization: .layerNorm, activation: .gelu, gatedMLP: false, positions: .rotary)
+        let arch = g.architecture ?? "gptneox"
+        block.residual = g.metadata["\(arch).use_parallel_residual"]?.bool ?? true ? .parallel : .sequential
+        var c = try LlamaLikeConfig.read(g, family: Self.name, name: name, block: block)
+        c.normEps = g.metadata["\(arch).attention.layer_norm_epsilon"]?.double ?? 1e-5
+        try c.validate(g.location)
+        return c
+    }
+
     public static func tensorNames(_ format: WeightFormat, _ src: WeightSource, _ cfg: ModelConfig) -> TensorNames {
+        if format == .gguf {
+            // GPT-2's llama.cpp names (fused attn_qkv already q | k | v, biases), without positions
+            var n = GPT2.tensorNames(.gguf, src, cfg)
+            n.posEmbed = nil
+            return n
+        }
         let p = "gpt_neox."
         var n = TensorNames(layout: .outIn, embed: p + "embed_in.weight", finalNorm: p + "final_layer_norm.weight") { l in
             let b = p + "layers.\(l)."

@@ -1,23 +1,29 @@
 import FPTensor
 import Foundation
 
-/// Gemma 2 (Hugging Face `gemma2`): embeddings scaled by sqrt(d_model), RMS norms that multiply
-/// by (1 + w) (the 1 is folded into the weights at load, as TransformerLens shows them), norms
-/// before and after attention and MLP, GeGLU with tanh GELU, attention scale
-/// query_pre_attn_scalar^-0.5, soft-capped attention logits and final logits, sliding-window
-/// attention on the layers `layer_types` names (by default every other layer from layer 0),
-/// tied unembedding.
+/// Gemma 2 (Hugging Face `gemma2`, GGUF `gemma2`): embeddings scaled by sqrt(d_model), RMS norms
+/// that multiply by (1 + w) (the 1 is folded into the weights at load, as TransformerLens shows
+/// them; llama.cpp's converter stores it added), norms before and after attention and MLP, GeGLU
+/// with tanh GELU, attention scale query_pre_attn_scalar^-0.5, soft-capped attention logits and
+/// final logits, sliding-window attention on the layers `layer_types` names (by default every
+/// other layer from layer 0), tied unembedding.
 public enum Gemma2: Architecture {
     public static let name = "gemma2"
     public static let huggingFaceTypes = ["gemma2"]
+    public static let ggufArchitectures = ["gemma2"]
+
+    static func block(dModel d: Int) -> BlockShape {
+        var block = BlockShape(normalization: .rmsNorm, activation: .geluNew, gatedMLP: true, positions: .rotary)
+        block.postNorms = true
+        block.embeddingScale = Double(Float(Double(d).squareRoot()))   // HF casts it to float32
+        return block
+    }
 
     public static func config(huggingFace j: HFConfigFile, name: String) throws -> ModelConfig {
         let d = try j.int("hidden_size"), h = try j.int("num_attention_heads"), L = try j.int("num_hidden_layers")
         let act = j["hidden_activation"]?.stringValue ?? j["hidden_act"]?.stringValue ?? "gelu_pytorch_tanh"
         guard act == "gelu_pytorch_tanh" else { throw j.error("hidden_activation \(act) is not supported (gelu_pytorch_tanh)") }
-        var block = BlockShape(normalization: .rmsNorm, activation: .geluNew, gatedMLP: true, positions: .rotary)
-        block.postNorms = true
-        block.embeddingScale = Double(Float(Double(d).squareRoot()))   // HF casts it to float32
+        var block = block(dModel: d)
         let dHead = try j.int("head_dim", default: h > 0 ? d / max(h, 1) : 0)
         block.attentionScale = 1 / Double(try j.int("query_pre_attn_scalar", default: dHead)).squareRoot()
         block.attentionSoftcap = j["attn_logit_softcapping"].flatMap { $0.isNull ? nil : $0.doubleValue }
@@ -42,19 +48,64 @@ public enum Gemma2: Architecture {
         return c
     }
 
+    /// llama.cpp's reading (its llama_model_gemma2): the soft-caps from `attn_logit_softcapping`
+    /// and `final_logit_softcapping` (defaults 50 and 30), `attention.sliding_window` (default 4096)
+    /// on the layers of `attention.sliding_window_pattern` (booleans, or n: every n-th layer full;
+    /// default 2), norm weights stored with the 1 added. The attention scale: `attention.scale` when
+    /// the file has it (llama.cpp's gemma2 ignores the key; a converter of a model whose
+    /// query_pre_attn_scalar is not the head size must write it), else llama.cpp's rule from the
+    /// sizes, which is query_pre_attn_scalar^-0.5 for every released Gemma 2 (27B, the 46-layer
+    /// model: d_model / heads; else the head size).
+    public static func config(gguf g: GGUFFile, name: String) throws -> ModelConfig {
+        let arch = g.architecture ?? "gemma2", path = g.location
+        guard let d = g.metadata["\(arch).embedding_length"]?.int else { throw TensorError("load_model: '\(path)': GGUF metadata lacks \(arch).embedding_length") }
+        var c = try LlamaLikeConfig.read(g, family: Self.name, name: name, block: block(dModel: d))
+        c.block.attentionSoftcap = g.metadata["\(arch).attn_logit_softcapping"]?.double ?? 50
+        c.block.finalSoftcap = g.metadata["\(arch).final_logit_softcapping"]?.double ?? 30
+        c.block.attentionScale = g.metadata["\(arch).attention.scale"]?.double
+            ?? 1 / Double(c.nLayers == 46 ? c.dModel / c.nHeads : c.dHead).squareRoot()
+        c.block.slidingWindows = try slidingWindows(g, arch: arch, nLayers: c.nLayers, window: c.block.slidingWindows.first?.value ?? 4096,
+                                                    defaultPeriod: 2)
+        try c.validate(path)
+        return c
+    }
+
+    /// llama.cpp's sliding layers: `attention.sliding_window_pattern` as one boolean per layer, or
+    /// a period n (layer l slides when l % n < n - 1), else `defaultPeriod`.
+    static func slidingWindows(_ g: GGUFFile, arch: String, nLayers: Int, window: Int, defaultPeriod: Int) throws -> [Int: Int] {
+        let path = g.location
+        guard window > 0 else { throw TensorError("load_model: '\(path)': sliding_window \(window) must be positive") }
+        let key = g.metadata["\(arch).attention.sliding_window_pattern"]
+        let sliding: (Int) -> Bool
+        if let flags = key?.array {
+            guard flags.count == nLayers else {
+                throw TensorError("load_model: '\(path)': sliding_window_pattern has \(flags.count) entries for \(nLayers) layers")
+            }
+            sliding = { flags[$0].bool ?? false }
+        } else {
+            let n = key?.int ?? defaultPeriod
+            guard n > 0 else { throw TensorError("load_model: '\(path)': sliding_window_pattern \(n) must be positive") }
+            sliding = { $0 % n < n - 1 }
+        }
+        return Dictionary(uniqueKeysWithValues: (0..<nLayers).filter(sliding).map { ($0, window) })
+    }
+
     public static func tensorNames(_ format: WeightFormat, _ src: WeightSource, _ cfg: ModelConfig) -> TensorNames {
-        var n = TensorNames(layout: .outIn, embed: "model.embed_tokens.weight", finalNorm: "model.norm.weight") { l in
-            let p = "model.layers.\(l)."
-            var t = TensorNames.Layer(attnNorm: p + "input_layernorm.weight", o: p + "self_attn.o_proj.weight",
-                                      mlpNorm: p + "pre_feedforward_layernorm.weight", up: p + "mlp.up_proj.weight",
-                                      down: p + "mlp.down_proj.weight")
-            t.q = p + "self_attn.q_proj.weight"; t.k = p + "self_attn.k_proj.weight"; t.v = p + "self_attn.v_proj.weight"
-            t.gate = p + "mlp.gate_proj.weight"
-            t.attnPostNorm = p + "post_attention_layernorm.weight"; t.mlpPostNorm = p + "post_feedforward_layernorm.weight"
+        let hf = format == .huggingFace
+        var n = Llama.tensorNames(format, src, cfg)
+        n.interleavedRotaryRows = false
+        n.normWeightOffset = hf ? 1 : 0   // llama.cpp's converter stores 1 + w already
+        n.layer = { [layer = n.layer] l in
+            var t = layer(l)
+            let p = hf ? "model.layers.\(l)." : "blk.\(l)."
+            t.mlpNorm = p + (hf ? "pre_feedforward_layernorm.weight" : "ffn_norm.weight")
+            t.attnPostNorm = p + (hf ? "post_attention_layernorm.weight" : "post_attention_norm.weight")
+            t.mlpPostNorm = p + (hf ? "post_feedforward_layernorm.weight" : "post_ffw_norm.weight")
             return t
         }
-        n.head = "lm_head.weight"
-        n.normWeightOffset = 1
         return n
     }
+
+    /// Gemma's tokenizers add BOS and the models need it (DESIGN.md).
+    public static func defaultPrependBOS(tokenizer: Tokenizer?) -> Bool { true }
 }

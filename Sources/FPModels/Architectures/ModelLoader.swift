@@ -59,19 +59,36 @@ public enum ModelLoader {
         let path = try resolve(name)
         var isDir: ObjCBool = false
         FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
-        if isDir.boolValue { return try loadHuggingFaceFolder(path) }
-        if path.hasSuffix(".gguf") { return try loadGGUF(path) }
+        if isDir.boolValue { return try loadHuggingFaceFolder(path, tokenizerPath: options.tokenizerPath) }
+        if path.hasSuffix(".gguf") { return try loadGGUF(path, tokenizerPath: options.tokenizerPath) }
         if path.hasSuffix(".bin") { return try loadLlama2C(path, tokenizerPath: options.tokenizerPath) }
         throw TensorError("load_model: '\(path)' is not a model folder, a .gguf file or a llama2.c .bin checkpoint")
     }
 
-    static func loadHuggingFaceFolder(_ folder: String) throws -> Transformer {
+    /// `{ tokenizer = PATH }` for a folder or GGUF file: a folder with tokenizer.json (and its
+    /// tokenizer_config.json), or a tokenizer.json file; it replaces the model's own tokenizer
+    /// (a checkpoint saved without one, a GGUF file without tokenizer metadata).
+    static func givenTokenizer(_ path: String, vocab: Int) throws -> Tokenizer {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw TensorError("load_model: tokenizer '\(path)' not found")
+        }
+        let tok = isDir.boolValue ? try TokenizerLoader.fromHuggingFaceFolder(path)
+                                  : try TokenizerLoader.fromHuggingFaceJSON(path: path)
+        if tok.vocabSize > vocab {
+            throw TensorError("load_model: the tokenizer '\(path)' has \(tok.vocabSize) tokens but the model's vocabulary is \(vocab)")
+        }
+        return tok
+    }
+
+    static func loadHuggingFaceFolder(_ folder: String, tokenizerPath: String? = nil) throws -> Transformer {
         var (arch, cfg) = try Architectures.config(huggingFaceFolder: folder)
         let src = try SafetensorsFolder(folder: folder)
         let names = arch.tensorNames(.huggingFace, src, cfg)
         if let head = names.head, src.shape(of: head) == nil { cfg.tiedEmbeddings = true }
         let weights = try WeightLoading.load(src, cfg, names)
-        let tok = try TokenizerFactory.fromFolder(folder, fallback: arch.fallbackTokenizer, vocab: cfg.dVocab)
+        let tok = try tokenizerPath.map { try givenTokenizer($0, vocab: cfg.dVocab) }
+            ?? TokenizerFactory.fromFolder(folder, fallback: arch.fallbackTokenizer, vocab: cfg.dVocab)
         if let t = tok, t.vocabSize > cfg.dVocab {
             throw TensorError("load_model: '\(folder)': the tokenizer has \(t.vocabSize) tokens but the model's vocabulary is \(cfg.dVocab)")
         }
@@ -79,12 +96,12 @@ public enum ModelLoader {
         return try Transformer(cfg: cfg, weights: weights, tokenizer: tok, source: folder)
     }
 
-    static func loadGGUF(_ path: String) throws -> Transformer {
+    static func loadGGUF(_ path: String, tokenizerPath: String? = nil) throws -> Transformer {
         let g = try GGUFFile(path: path)
         let arch = try Architectures.forGGUF(g.architecture, path)
         var cfg = try arch.config(gguf: g, name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)
         let weights = try WeightLoading.load(g, cfg, arch.tensorNames(.gguf, g, cfg))
-        let tok = try TokenizerFactory.fromGGUF(g)
+        let tok = try tokenizerPath.map { try givenTokenizer($0, vocab: cfg.dVocab) } ?? TokenizerFactory.fromGGUF(g)
         cfg.defaultPrependBOS = arch.defaultPrependBOS(tokenizer: tok)
         return try Transformer(cfg: cfg, weights: weights, tokenizer: tok, source: path)
     }

@@ -349,7 +349,8 @@ extension ByteLevelBPE {
 
     /// GGUF metadata of a "gpt2"-model tokenizer: `tokenizer.ggml.tokens` (byte-level spelling),
     /// `.merges`, `.token_type` (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte)
-    /// and `.pre`. Control, user-defined and unknown tokens are matched in the text.
+    /// and `.pre`. Control, user-defined and unknown tokens are matched in the text. Text is NFC
+    /// normalized first for the `pre` values whose tokenizer.json does (`normalizesNFC`).
     public static func load(ggufTokens tokens: [String], merges: [String], tokenTypes: [Int]?, pre: String?,
                             bos: Int?, eos: Int?, pad: Int?, unk: Int? = nil, addBos: Bool = false,
                             source: String = "GGUF metadata") throws -> ByteLevelBPE {
@@ -389,7 +390,7 @@ extension ByteLevelBPE {
         }
         let ignore = ["llama3", "llama-v3", "llama-bpe"].contains(preName)
         return ByteLevelBPE(tokenBytes: table, merges: mergeTable(rules, vocab: vocab), specials: specials,
-                            preTokenizer: pt, ignoreMerges: ignore,
+                            preTokenizer: pt, ignoreMerges: ignore, nfc: BytePreTokenizer.normalizesNFC(ggufPre: preName),
                             bos: bos, eos: eos, pad: pad, unk: unk, addBos: addBos)
     }
 }

@@ -39,6 +39,14 @@ public enum BytePreTokenizer: String, Sendable {
         default: return nil
         }
     }
+
+    /// GGUF `pre` values whose Hugging Face tokenizer.json starts with an NFC normalizer: Qwen 2 /
+    /// 2.5 / 3's, and GPT-NeoX-20B's (Pythia; llama.cpp's converter names it "olmo", or "mpt", as
+    /// OLMo 1 and MPT share it). fp applies it so that a GGUF gives the `tokenizers` library's
+    /// ids; llama.cpp does not normalize.
+    public static func normalizesNFC(ggufPre pre: String) -> Bool {
+        ["qwen2", "qwen2.5", "qwen-2.5", "deepseek-r1-qwen", "olmo", "mpt"].contains(pre)
+    }
 }
 
 // Scalar classes used by the state machines.

@@ -8,7 +8,9 @@ import FPTensor
 /// become "▁" and a "▁" is prepended (add_dummy_prefix); the segment starts as one piece per
 /// character (a character missing from the vocabulary becomes its UTF-8 bytes as "<0xAB>"
 /// pieces) and adjacent pairs are merged, best first by piece score, leftmost among equals. Decoding turns "▁" into spaces and byte pieces
-/// into bytes, and drops the dummy-prefix space of the first piece, as SentencePiece does.
+/// into bytes, and drops the dummy-prefix space of the first piece: of the first token (llama.cpp,
+/// and Hugging Face's Strip decoder, for GGUF files), or of the first piece after leading control
+/// tokens (llama2.c, which strips it after BOS).
 public final class SentencePieceBPE: Tokenizer {
     public let vocabSize: Int
     public let bosId: Int?
@@ -41,6 +43,9 @@ public final class SentencePieceBPE: Tokenizer {
     let merges: MergeTable
     let specials: SpecialTokenMatcher
     let prefix: Prefix
+    /// Decoding drops the dummy prefix of the first piece after leading control tokens
+    /// (llama2.c) rather than only of the first token (llama.cpp).
+    let stripAfterControl: Bool
     /// True when no piece holds "▁" after another character: then no merge can cross the start
     /// of a "▁"-word and words can be encoded (and cached) one at a time.
     let wordsAreIndependent: Bool
@@ -51,8 +56,10 @@ public final class SentencePieceBPE: Tokenizer {
     /// - pieces: each id's piece bytes ("▁" for spaces); display: the text shown for control
     ///   pieces (defaults to the piece); mergeable: pieces that a merge may produce and that a
     ///   single character may map to.
+    ///   rstrip: special pieces that swallow the whitespace after them (llama.cpp's Phi-3 rule).
     init(pieces: [[UInt8]], kinds: [Kind], display: [Int: String] = [:], merges: MergeTable,
-         prefix: Prefix, bos: Int?, eos: Int?, pad: Int?, unk: Int?, addBos: Bool) {
+         prefix: Prefix, bos: Int?, eos: Int?, pad: Int?, unk: Int?, addBos: Bool, rstrip: Set<Int> = [],
+         stripAfterControl: Bool = false) {
         self.pieces = pieces
         self.vocabSize = pieces.count
         self.kinds = kinds
@@ -73,7 +80,7 @@ public final class SentencePieceBPE: Tokenizer {
                     if bi[Int(v)] < 0 { bi[Int(v)] = Int32(i) }
                 }
             case .control, .userDefined, .unknown:
-                specialEntries.append(.init(id: i, bytes: disp[i], lstrip: false, rstrip: false, singleWord: false))
+                specialEntries.append(.init(id: i, bytes: disp[i], lstrip: false, rstrip: rstrip.contains(i), singleWord: false))
             default: break
             }
             if kinds[i] == .normal || kinds[i] == .userDefined, !p.isEmpty, map[p] == nil { map[p] = Int32(i) }
@@ -86,6 +93,7 @@ public final class SentencePieceBPE: Tokenizer {
         self.pieceToId = map
         self.merges = merges
         self.prefix = prefix
+        self.stripAfterControl = stripAfterControl
         self.wordsAreIndependent = independent
         let inRange = { (i: Int?) -> Int? in i.flatMap { $0 >= 0 && $0 < pieces.count ? $0 : nil } }
         self.bosId = inRange(bos)
@@ -147,6 +155,7 @@ public final class SentencePieceBPE: Tokenizer {
             switch kinds[id] {
             case .control, .unknown, .unused:
                 out.append(contentsOf: display[id])
+                if !stripAfterControl { first = false }
             case .byte where byteValue[id] >= 0:
                 out.append(UInt8(byteValue[id]))
                 first = false
@@ -346,14 +355,16 @@ extension SentencePieceBPE {
         let m = scoreMerges(pieces: pieces, scores: scores, mergeable: { kinds[$0] == .normal }, lookup: lookup)
         return SentencePieceBPE(pieces: pieces, kinds: kinds, display: display, merges: m, prefix: .everySegment,
                                 bos: vocabSize > 1 ? 1 : nil, eos: vocabSize > 2 ? 2 : nil, pad: nil,
-                                unk: 0, addBos: true)
+                                unk: 0, addBos: true, stripAfterControl: true)
     }
 
     /// GGUF metadata of a "llama"-model (SentencePiece) tokenizer: `tokenizer.ggml.tokens`,
     /// `.scores`, `.token_type` (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte).
+    /// `rstrip`: special ids that swallow the whitespace after them.
     public static func load(ggufTokens tokens: [String], scores: [Float]?, tokenTypes: [Int]?,
                             bos: Int?, eos: Int?, pad: Int?, unk: Int? = nil, addBos: Bool = true,
-                            addSpacePrefix: Bool = true, source: String = "GGUF metadata") throws -> SentencePieceBPE {
+                            addSpacePrefix: Bool = true, rstrip: Set<Int> = [],
+                            source: String = "GGUF metadata") throws -> SentencePieceBPE {
         guard !tokens.isEmpty else { throw TensorError("\(source): tokenizer.ggml.tokens is empty") }
         if let s = scores, s.count != tokens.count {
             throw TensorError("\(source): tokenizer.ggml.scores has \(s.count) entries, expected \(tokens.count)")
@@ -383,6 +394,6 @@ extension SentencePieceBPE {
         let unkId = unk ?? kinds.firstIndex(of: .unknown)
         return SentencePieceBPE(pieces: pieces, kinds: kinds, merges: m,
                                 prefix: addSpacePrefix ? .everySegment : .none,
-                                bos: bos, eos: eos, pad: pad, unk: unkId, addBos: addBos)
+                                bos: bos, eos: eos, pad: pad, unk: unkId, addBos: addBos, rstrip: rstrip)
     }
 }

@@ -36,7 +36,8 @@ enum TokenizerFactory {
             pre: m["tokenizer.ggml.pre"]?.string, bos: m["tokenizer.ggml.bos_token_id"]?.int,
             eos: m["tokenizer.ggml.eos_token_id"]?.int, pad: m["tokenizer.ggml.padding_token_id"]?.int,
             unk: m["tokenizer.ggml.unknown_token_id"]?.int, addBos: m["tokenizer.ggml.add_bos_token"]?.bool,
-            addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.bool, source: g.location)
+            addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.bool, modelName: m["general.name"]?.string,
+            source: g.location)
     }
 
     static func fromLlama2C(path: String, vocabSize: Int) throws -> Tokenizer? {

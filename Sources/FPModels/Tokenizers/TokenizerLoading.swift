@@ -71,10 +71,11 @@ public enum TokenizerLoader {
     /// GGUF tokenizer metadata as plain values: `model` is `tokenizer.ggml.model` ("gpt2" for
     /// byte-level BPE, "llama" for SentencePiece BPE); `pre` is `tokenizer.ggml.pre`.
     /// `addBos` (`tokenizer.ggml.add_bos_token`) defaults to llama.cpp's default for the model.
+    /// `modelName` is `general.name`, which llama.cpp reads for one rule (`ggufRStripIds`).
     public static func fromGGUFMetadata(model: String, tokens: [String], scores: [Float]? = nil,
                                         merges: [String]? = nil, tokenTypes: [Int]? = nil, pre: String? = nil,
                                         bos: Int? = nil, eos: Int? = nil, pad: Int? = nil, unk: Int? = nil,
-                                        addBos: Bool? = nil, addSpacePrefix: Bool? = nil,
+                                        addBos: Bool? = nil, addSpacePrefix: Bool? = nil, modelName: String? = nil,
                                         source: String = "GGUF metadata") throws -> Tokenizer {
         switch model {
         case "gpt2":
@@ -86,11 +87,29 @@ public enum TokenizerLoader {
         case "llama":
             return try SentencePieceBPE.load(ggufTokens: tokens, scores: scores, tokenTypes: tokenTypes,
                                              bos: bos, eos: eos, pad: pad, unk: unk, addBos: addBos ?? true,
-                                             addSpacePrefix: addSpacePrefix ?? true, source: source)
+                                             addSpacePrefix: addSpacePrefix ?? true,
+                                             rstrip: ggufRStripIds(tokens: tokens, tokenTypes: tokenTypes, modelName: modelName),
+                                             source: source)
         default:
             throw TensorError("\(source): unsupported tokenizer.ggml.model \(TinyQuote.q(model)) "
                               + "(supported: \"gpt2\", \"llama\")")
         }
+    }
+}
+
+extension TokenizerLoader {
+    /// Special tokens that swallow the whitespace after them, which GGUF files do not record:
+    /// llama.cpp sets it by the model's name (lowercased `general.name` containing "phi-3" or
+    /// "phi3": every control, user-defined and unknown token and "</s>", except "<unk>", "<s>" and
+    /// "<|endoftext|>"), matching Phi-3's tokenizer.json (its chat tokens have rstrip).
+    static func ggufRStripIds(tokens: [String], tokenTypes: [Int]?, modelName: String?) -> Set<Int> {
+        guard let name = modelName?.lowercased(), name.contains("phi-3") || name.contains("phi3") else { return [] }
+        var ids = Set<Int>()
+        for (i, t) in tokens.enumerated() {
+            let type = tokenTypes?[i] ?? 1
+            if (type == 2 || type == 3 || type == 4 || t == "</s>") && !["<unk>", "<s>", "<|endoftext|>"].contains(t) { ids.insert(i) }
+        }
+        return ids
     }
 }
 
