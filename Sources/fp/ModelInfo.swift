@@ -25,7 +25,7 @@ enum ModelInfo {
         line("n_ctx", c.nCtx)
         line("normalization", c.normalization.rawValue + " (eps \(c.normEps))")
         line("activation", c.activation.rawValue + (c.gatedMLP ? " (gated MLP)" : ""))
-        line("positions", c.rotary ? "rotary (theta \(c.ropeTheta)\(c.ropeScaling != nil ? ", llama3 scaling" : ""))" : "learned")
+        line("positions", c.rotary ? "rotary (theta \(c.ropeTheta)\(c.ropeScaling.map { ", \($0.kind.rawValue) scaling" } ?? ""))" : "learned")
         line("block", blockDescription(c))
         line("tied embeddings", c.tiedEmbeddings)
         line("tokenizer", m.tokenizer.map { "\(type(of: $0)), \($0.vocabSize) tokens, bos \($0.bosId.map(String.init) ?? "none"), eos \($0.eosId.map(String.init) ?? "none")" } ?? "none")
@@ -33,10 +33,11 @@ enum ModelInfo {
         line("load time", String(format: "%.2f s", loadTime))
         // names and shapes come from the block definition (walked on shapes, nothing computed)
         let points = try m.hookPointShapes(batch: 1, positions: 8)
-        Swift.print("\nhook points (\(points.count)), shapes for a 1x8 input:")
+        Swift.print("\nhook points (\(points.count)), shapes for a 1x8 input (*: computed only when named, TransformerLens's use_* flags):")
         let width = (points.map(\.0.count).max() ?? 0) + 2
         for (n, s) in points {
-            Swift.print("  " + n.padding(toLength: width, withPad: " ", startingAt: 0) + "[" + s.map(String.init).joined(separator: ", ") + "]")
+            let mark = Transformer.isOnDemandHookPoint(n) ? " *" : ""
+            Swift.print("  " + n.padding(toLength: width, withPad: " ", startingAt: 0) + "[" + s.map(String.init).joined(separator: ", ") + "]" + mark)
         }
     }
 

@@ -68,7 +68,10 @@ final class ArchitectureTests: XCTestCase {
                                                                      lnFinalB: nil, wU: try wE.T(), bU: nil),
                                 tokenizer: nil, source: "t")
         let names = m.hookPointNames
-        XCTAssertEqual(names.count, 1 + 2 * 21 + 2)   // hook_embed, 21 per Llama block, ln_final's two
+        // hook_embed, 21 per Llama block + 4 on demand (q/k/v_input, mlp_in: no attn_in with grouped
+        // queries), ln_final's two, unembed's two
+        XCTAssertEqual(names.count, 1 + 2 * (21 + 4) + 2 + 2)
+        XCTAssertFalse(names.contains("blocks.0.hook_attn_in"))
         XCTAssertFalse(names.contains("hook_pos_embed"))
         XCTAssertTrue(names.contains("blocks.1.attn.hook_rot_k") && names.contains("blocks.0.mlp.hook_pre_linear"))
         let shapes = Dictionary(uniqueKeysWithValues: try m.hookPointShapes(batch: 2, positions: 5).map { ($0.name, $0.shape) })
@@ -80,11 +83,20 @@ final class ArchitectureTests: XCTestCase {
         // the shapes the walker reports are the shapes a real run shows
         final class Recorder: HookDispatcher {
             var shapes: [String: [Int]] = [:]
-            func wants(_ name: String) -> Bool { true }
+            let onDemand: Bool
+            init(onDemand: Bool) { self.onDemand = onDemand }
+            func wants(_ name: String) -> Bool { onDemand || !Transformer.isOnDemandHookPoint(name) }
             func fire(_ name: String, layer: Int?, _ act: Tensor) throws -> Tensor? { shapes[name] = act.shape; return nil }
         }
-        let r = Recorder()
-        _ = try m.forward(try Tensor(ints: [Int](repeating: 1, count: 10), shape: [2, 5]), hooks: r)
-        XCTAssertEqual(r.shapes, shapes)
+        let tokens = try Tensor(ints: [Int](repeating: 1, count: 10), shape: [2, 5])
+        let r = Recorder(onDemand: false)
+        _ = try m.forward(tokens, hooks: r)
+        XCTAssertEqual(r.shapes, shapes.filter { !Transformer.isOnDemandHookPoint($0.key) })
+        // asked for the split inputs, ln1 runs per head (TransformerLens): its last call is v's
+        let all = Recorder(onDemand: true)
+        _ = try m.forward(tokens, hooks: all)
+        XCTAssertEqual(all.shapes["blocks.0.ln1.hook_normalized"], [2, 5, cfg.nKVHeads, d])
+        XCTAssertEqual(all.shapes["blocks.0.hook_q_input"], [2, 5, cfg.nHeads, d])
+        XCTAssertEqual(all.shapes.filter { !$0.key.contains(".ln1.") }, shapes.filter { !$0.key.contains(".ln1.") })
     }
 }

@@ -44,11 +44,23 @@ final class FamilyConfigTests: XCTestCase {
         XCTAssertEqual(try config(["model_type": "phi3", "sliding_window": 2047]).block.slidingWindows[3], 2047)
     }
 
-    func testPhi3PartialRotaryAndLongropeRefusal() throws {
+    func testPhi3PartialRotaryAndLongropeKeys() throws {
         let c = try config(["model_type": "phi3", "partial_rotary_factor": 0.75])
         XCTAssertEqual(c.rotaryDim, 12)   // int(16 * 0.75)
-        XCTAssertTrue(error(["model_type": "phi3", "rope_scaling": ["type": "longrope", "short_factor": [1.0], "long_factor": [1.0]]])
-            .contains("rope_scaling type 'longrope' is not supported"))
+        // classic keys of Phi-3-mini-128k: rope_scaling {type, short_factor, long_factor}, the
+        // original context at the top level; factor defaults to max / original
+        let factors: [Double] = [1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5]
+        let l = try config(["model_type": "phi3", "original_max_position_embeddings": 16,
+                            "rope_scaling": ["type": "longrope", "short_factor": factors, "long_factor": factors.map { $0 * 2 }]])
+        XCTAssertEqual(l.ropeScaling?.kind, .longrope)
+        XCTAssertEqual(l.ropeScaling?.factor ?? 0, 4, accuracy: 1e-12)
+        XCTAssertEqual(l.ropeScaling?.originalMaxPositions, 16)
+        XCTAssertEqual(Rope.attentionFactor(l.ropeScaling), (1 + log(4.0) / log(16.0)).squareRoot(), accuracy: 1e-12)
+        XCTAssertTrue(error(["model_type": "phi3", "original_max_position_embeddings": 16,
+                             "rope_scaling": ["type": "longrope", "short_factor": [1.0], "long_factor": [1.0]]])
+            .contains("longrope factors of 1 and 1 entries for 8 rotary frequencies"))
+        XCTAssertTrue(error(["model_type": "phi3", "rope_scaling": ["type": "su", "factor": 2.0]])
+            .contains("rope_scaling type 'su' is not supported"))
     }
 
     func testGemma3ClassicKeysAndDefaults() throws {
@@ -69,7 +81,10 @@ final class FamilyConfigTests: XCTestCase {
         XCTAssertEqual(capped.block.finalSoftcap, 30)
         XCTAssertTrue(c.tiedEmbeddings)
         XCTAssertTrue(error(["model_type": "gemma3_text", "use_bidirectional_attention": true]).contains("use_bidirectional_attention"))
-        XCTAssertTrue(error(["model_type": "gemma3_text", "rope_scaling": ["rope_type": "linear", "factor": 8.0]]).contains("rope_scaling is not supported"))
+        // Gemma 3 4B+: linear scaling on the global layers only (the local ones keep their base)
+        let scaled = try config(["model_type": "gemma3_text", "rope_scaling": ["rope_type": "linear", "factor": 8.0]])
+        XCTAssertEqual(scaled.ropeScaling?.kind, .linear)
+        XCTAssertEqual(scaled.ropeScaling?.factor, 8)
         XCTAssertTrue(error(["model_type": "gemma3_text", "hidden_activation": "relu"]).contains("hidden_activation relu is not supported"))
     }
 

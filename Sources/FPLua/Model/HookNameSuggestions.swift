@@ -16,6 +16,9 @@ public enum HookNameSuggestions {
                 let example = names.contains(fixed) ? ": \(fixed) is the last" : ""
                 return " (layer \(l) is out of range: layers are \(lo)..\(hi)\(example))"
             }
+            if rest == "hook_attn_in" && names.contains("blocks.\(l).hook_q_input") {
+                return " (this model has grouped-query attention, where TransformerLens refuses use_attn_in too: use blocks.\(l).hook_q_input, hook_k_input or hook_v_input)"
+            }
             return nearest(name, names.filter { layer(of: $0) == l })
         }
         // a per-layer name without its layer ("hook_resid_pre", "attn.hook_z")

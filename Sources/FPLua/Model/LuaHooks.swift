@@ -116,7 +116,11 @@ final class LuaHookDispatcher: HookDispatcher {
     private func matches(_ m: Matcher, _ name: String) throws -> Bool {
         switch m {
         case .name(let n): return n == name
-        case .filter(let ref): return try LuaHookDispatcher.callPredicate(LuaThreads.running(or: L), ref, name, what: "hook filter")
+        case .filter(let ref):
+            // on-demand points (hook_attn_in, hook_q_input, ...) are hooked by name only, as
+            // TransformerLens's filters never reach them unless its use_* flags are set
+            guard !Transformer.isOnDemandHookPoint(name) else { return false }
+            return try LuaHookDispatcher.callPredicate(LuaThreads.running(or: L), ref, name, what: "hook filter")
         }
     }
 

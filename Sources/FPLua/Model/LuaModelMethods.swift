@@ -208,7 +208,9 @@ enum LuaModelMethods {
 
     /// names_filter: nil (all), a name, a list of names or a function(name) -> boolean.
     static func namesFilter(_ l: Lua, _ b: ModelBox, _ opts: Int32, owner: LuaHookDispatcher) throws -> (String) throws -> Bool {
-        guard let idx = l.option(opts, "names_filter") else { return { _ in true } }
+        // without names_filter, or with a function, the cache leaves out the on-demand points
+        // (hook_attn_in, hook_q_input, ...: TransformerLens's use_* flags); naming them asks for them
+        guard let idx = l.option(opts, "names_filter") else { return { !Transformer.isOnDemandHookPoint($0) } }
         switch lua_type(l.L, idx) {
         case LUA_TSTRING:
             let name = String(cString: lua_tolstring(l.L, idx, nil))
@@ -241,7 +243,7 @@ enum LuaModelMethods {
             let ref = luaL_ref(l.L, fp_registryindex())   // pops it
             defer { luaL_unref(l.L, fp_registryindex(), ref) }
             var names = Set<String>()
-            for n in b.model.hookPointNames where try LuaHookDispatcher.callPredicate(l.L, ref, n, what: "names_filter") { names.insert(n) }
+            for n in b.model.hookPointNames where try !Transformer.isOnDemandHookPoint(n) && LuaHookDispatcher.callPredicate(l.L, ref, n, what: "names_filter") { names.insert(n) }
             // a filter that keeps nothing is almost always a typo in it
             guard !names.isEmpty else {
                 throw LuaError("\(l.function): names_filter: the function returned false for every hook point, so nothing would be cached (model:hook_points() lists them)")

@@ -26,12 +26,15 @@ public enum Gemma3: Architecture {
         guard !(j["use_bidirectional_attention"]?.boolValue ?? false) else { throw j.error("use_bidirectional_attention is not supported") }
         // rope_parameters per layer type (transformers 5) or the classic keys
         let params = j["rope_parameters"].flatMap { $0.isNull ? nil : $0 }
-        for kind in ["full_attention", "sliding_attention"] {
-            if let t = params?[kind]?["rope_type"]?.stringValue, t != "default" { throw j.error("\(kind) rope_type '\(t)' is not supported (default)") }
+        // the global layers' scaling (Gemma 3 4B+: linear, factor 8); the local layers have none
+        if let t = params?["sliding_attention"]?["rope_type"]?.stringValue, t != "default" {
+            throw j.error("sliding_attention rope_type '\(t)' is not supported (default)")
         }
-        if let rs = j["rope_scaling"], !rs.isNull { throw j.error("rope_scaling is not supported") }
         var c = try LlamaLikeConfig.read(j, family: Self.name, name: name, block: block(dModel: d),
                                          activations: ["gelu_pytorch_tanh"], activationKey: "hidden_activation")
+        if let rs = params?["full_attention"] ?? j["rope_scaling"].flatMap({ $0.isNull ? nil : $0 }) {
+            c.ropeScaling = try LlamaLikeConfig.ropeScaling(rs, j, maxPositions: c.nCtx)
+        }
         c.ropeTheta = params?["full_attention"]?["rope_theta"]?.doubleValue ?? j["rope_theta"]?.doubleValue ?? 1_000_000
         c.block.localRopeTheta = params?["sliding_attention"]?["rope_theta"]?.doubleValue ?? j["rope_local_base_freq"]?.doubleValue ?? 10000
         c.tiedEmbeddings = j["tie_word_embeddings"]?.boolValue ?? true

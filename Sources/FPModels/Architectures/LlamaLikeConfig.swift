@@ -27,21 +27,49 @@ enum LlamaLikeConfig {
         c.ropeTheta = j["rope_theta"]?.doubleValue ?? params?["rope_theta"]?.doubleValue ?? 10000
         let scaling = j["rope_scaling"].flatMap { $0.isNull ? nil : $0 }
             ?? params.flatMap { ($0["rope_type"]?.stringValue ?? "default") == "default" ? nil : $0 }
-        if let rs = scaling {
-            let kind = rs["rope_type"]?.stringValue ?? rs["type"]?.stringValue ?? ""
-            guard kind == "llama3" else { throw j.error("rope_scaling type '\(kind)' is not supported (llama3)") }
-            guard let f = rs["factor"]?.doubleValue, let lo = rs["low_freq_factor"]?.doubleValue,
-                  let hi = rs["high_freq_factor"]?.doubleValue, let orig = rs["original_max_position_embeddings"]?.doubleValue,
-                  f > 0, hi > lo, orig > 0 else {
-                throw j.error("llama3 rope_scaling needs factor, low_freq_factor < high_freq_factor and original_max_position_embeddings")
-            }
-            c.ropeScaling = .init(factor: f, lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositions: orig)
-        }
+        if let rs = scaling { c.ropeScaling = try ropeScaling(rs, j, maxPositions: c.nCtx) }
         if let factor = j["partial_rotary_factor"]?.doubleValue ?? params?["partial_rotary_factor"]?.doubleValue, factor != 1 {
             guard factor > 0, factor < 1 else { throw j.error("partial_rotary_factor \(factor) is not in (0, 1]") }
             c.block.rotaryDim = Int(Double(c.dHead) * factor)   // HF: int(head_dim * factor)
         }
         return c
+    }
+
+    /// A rope_scaling (or non-default rope_parameters) entry: the types Rope.swift implements,
+    /// with Hugging Face's defaults (modeling_rope_utils.py); any other type is refused.
+    static func ropeScaling(_ rs: TinyJSON, _ j: HFConfigFile, maxPositions: Int) throws -> ModelConfig.RopeScaling? {
+        let type = rs["rope_type"]?.stringValue ?? rs["type"]?.stringValue ?? ""
+        if type == "default" { return nil }
+        guard let kind = ModelConfig.RopeScaling.Kind(rawValue: type) else {
+            throw j.error("rope_scaling type '\(type)' is not supported (llama3, linear, dynamic, yarn, longrope)")
+        }
+        func num(_ k: String) -> Double? { rs[k].flatMap { $0.isNull ? nil : $0.doubleValue } }
+        let orig = num("original_max_position_embeddings") ?? j["original_max_position_embeddings"]?.doubleValue
+        // yarn and longrope default the factor to max_position_embeddings / original
+        let factor = num("factor") ?? orig.map { Double(maxPositions) / $0 }
+        guard let f = factor, f.isFinite, f > 0 else { throw j.error("\(type) rope_scaling needs a positive factor") }
+        var s = ModelConfig.RopeScaling(kind: kind, factor: f, originalMaxPositions: orig ?? Double(maxPositions))
+        switch kind {
+        case .linear, .dynamic: break
+        case .llama3:
+            guard let lo = num("low_freq_factor"), let hi = num("high_freq_factor"), let o = orig, hi > lo, o > 0 else {
+                throw j.error("llama3 rope_scaling needs factor, low_freq_factor < high_freq_factor and original_max_position_embeddings")
+            }
+            s.lowFreqFactor = lo; s.highFreqFactor = hi
+        case .yarn:
+            guard let o = orig, o > 0 else { throw j.error("yarn rope_scaling needs original_max_position_embeddings") }
+            s.betaFast = num("beta_fast") ?? 32; s.betaSlow = num("beta_slow") ?? 1
+            s.truncate = rs["truncate"]?.boolValue ?? true
+            s.attentionFactor = num("attention_factor"); s.mscale = num("mscale"); s.mscaleAllDim = num("mscale_all_dim")
+        case .longrope:
+            guard let o = orig, o > 0, let short = rs["short_factor"]?.arrayValue?.compactMap(\.doubleValue),
+                  let long = rs["long_factor"]?.arrayValue?.compactMap(\.doubleValue) else {
+                throw j.error("longrope rope_scaling needs short_factor, long_factor and original_max_position_embeddings")
+            }
+            s.shortFactor = short; s.longFactor = long
+            s.attentionFactor = num("attention_factor")
+        }
+        return s
     }
 
     /// HF's sliding windows: `layer_types` ("sliding_attention" layers use `sliding_window`)

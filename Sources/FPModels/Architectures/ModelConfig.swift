@@ -27,11 +27,24 @@ public struct ModelConfig {
     /// ("fold_ln", "center_writing_weights", ...); empty for the unprocessed model.
     public var processing: [String] = []
 
+    /// Hugging Face's rope_scaling / rope_parameters types (modeling_rope_utils.py); Rope.swift
+    /// computes each. dynamic is plain RoPE within max_position_embeddings (HF rescales only beyond).
     public struct RopeScaling {
+        public enum Kind: String { case llama3, linear, dynamic, yarn, longrope }
+        public var kind: Kind = .llama3
         public var factor: Double
-        public var lowFreqFactor: Double
-        public var highFreqFactor: Double
+        public var lowFreqFactor: Double = 1
+        public var highFreqFactor: Double = 4
         public var originalMaxPositions: Double
+        /// yarn: the ramp between beta_fast and beta_slow rotations (truncated to whole dims).
+        public var betaFast: Double = 32, betaSlow: Double = 1
+        public var truncate = true
+        /// yarn and longrope: cos and sin are multiplied by it (nil: the paper's default).
+        public var attentionFactor: Double? = nil
+        public var mscale: Double? = nil, mscaleAllDim: Double? = nil
+        /// longrope: per-frequency divisors, the long ones when a run reaches beyond
+        /// originalMaxPositions (max position + 1 > it, HF's rule).
+        public var shortFactor: [Double] = [], longFactor: [Double] = []
     }
 
     public var normalization: BlockShape.Normalization { block.normalization }
@@ -79,6 +92,7 @@ public struct ModelConfig {
         try need(dVocab > 0 && dVocab <= 1 << 22, "d_vocab = \(dVocab)")
         try need(nCtx > 0 && nCtx <= 1 << 22, "n_ctx = \(nCtx)")
         try need(normEps > 0 && normEps < 1, "eps = \(normEps)")
+        if let p = Rope.problems(self).first { try need(false, p) }
         let missing = block.unimplemented(self)
         guard missing.isEmpty else {
             throw TensorError("load_model: \(source): \(architecture) uses \(missing.joined(separator: ", ")), which fp's forward pass does not implement yet")

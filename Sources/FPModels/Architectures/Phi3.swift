@@ -3,7 +3,8 @@ import FPTensor
 /// Phi-3 (Hugging Face `phi3`, GGUF `phi3`): Llama with one fused q|k|v projection
 /// (`qkv_proj`) and one fused gate|up projection (`gate_up_proj`, gate first), both split at
 /// load; an optional sliding window on every layer (`sliding_window`) and partial rotary
-/// (`partial_rotary_factor`, Phi-4-mini). longrope scaling (the 128k models) is refused.
+/// (`partial_rotary_factor`, Phi-4-mini); longrope scaling (the 128k models) from config.json
+/// (Rope.swift), not yet from GGUF (llama.cpp stores the factors as tensors).
 /// llama.cpp keeps both fusions and HF's rotate-half q/k rows.
 public enum Phi3: Architecture {
     public static let name = "phi3"

@@ -35,6 +35,16 @@ protocol BlockOps {
     func add(_ a: Value, _ b: Value) throws -> Value
     /// Only these positions (non-negative) of each item go on to the unembedding.
     func selectPositions(_ x: Value, _ positions: [Int]) throws -> Value
+    /// Whether this run asks for hook point `name`; the on-demand points (AttentionInputs.swift)
+    /// are computed only then.
+    func wants(_ name: String) -> Bool
+    /// x [.., d] copied over a new heads dim: [.., heads, d] (each head's copy can be edited).
+    func repeatHeads(_ x: Value, _ heads: Int) throws -> Value
+    /// Per-head inputs x [.., heads, d_in] times their head's columns of w (and b), head h's
+    /// being column + h * d_head ..< column + (h + 1) * d_head: [.., heads, d_head].
+    func headLinear(_ x: Value, _ w: Tensor, _ b: Tensor?, column: Int) throws -> Value
+    /// A copy of x that hooks can edit without changing x.
+    func copy(_ x: Value) throws -> Value
 }
 
 /// The forward pass, written once: embedding, blocks, final norm and unembedding, with every
@@ -65,14 +75,15 @@ extension Transformer {
             guard let pw = post.0 else { throw TensorError("forward: sandwich norms without their weights in layer \(l)") }
             return try e.norm(x, cfg.normalization, pw, nil, post.1, l)
         }
-        let attnOut = try e.hook(n.attnOut, l, output(attention(e, l, input(pre, w.ln1W, w.ln1B, n.ln1)),
+        let qkv = try projections(e, l, pre) { try input($0, w.ln1W, w.ln1B, n.ln1) }
+        let attnOut = try e.hook(n.attnOut, l, output(attention(e, l, qkv),
                                                       (w.ln1W, w.ln1B, n.ln1), (w.ln1PostW, n.ln1Post)))
         let mid: E.Value
         switch shape.residual {
         case .sequential: mid = try e.hook(n.residMid, l, e.add(pre, attnOut))
         case .parallel: mid = pre   // the MLP reads resid_pre; no resid_mid
         }
-        let mlpOut = try e.hook(n.mlpOut, l, output(mlp(e, l, input(mid, w.ln2W, w.ln2B, n.ln2)),
+        let mlpOut = try e.hook(n.mlpOut, l, output(mlp(e, l, input(mlpInput(e, l, mid), w.ln2W, w.ln2B, n.ln2)),
                                                     (w.ln2W, w.ln2B, n.ln2), (w.ln2PostW, n.ln2Post)))
         switch shape.residual {
         case .sequential: return try e.hook(n.residPost, l, e.add(mid, mlpOut))
@@ -80,9 +91,10 @@ extension Transformer {
         }
     }
 
-    func attention<E: BlockOps>(_ e: E, _ l: Int, _ x: E.Value) throws -> E.Value {
+    /// Attention from the projections q, k, v (AttentionInputs.swift) on.
+    func attention<E: BlockOps>(_ e: E, _ l: Int, _ qkv: (q: E.Value, k: E.Value, v: E.Value)) throws -> E.Value {
         let w = weights.blocks[l], n = hookNames[l]
-        let (q0, k0, v0) = try e.splitHeads(e.linear(x, w.wQKV, w.bQKV))
+        let (q0, k0, v0) = qkv
         var q = try e.hook(n.q, l, q0), k = try e.hook(n.k, l, k0)
         let v = try e.hook(n.v, l, v0)
         if let kind = cfg.block.qkNorm {
@@ -121,7 +133,9 @@ extension Transformer {
     func unembedding<E: BlockOps>(_ e: E, _ resid: E.Value, positions: [Int]?) throws -> E.Value {
         var x = try e.norm(resid, cfg.normalization, weights.lnFinalW, weights.lnFinalB, HookNames.lnFinal, nil)
         if let positions { x = try e.selectPositions(x, positions) }
-        let logits = try e.linear(x, weights.wU, weights.bU)
+        x = try e.hook(HookNames.unembedIn, nil, x)
+        // TransformerLens's unembed.hook_out is before the final soft-cap
+        let logits = try e.hook(HookNames.unembedOut, nil, e.linear(x, weights.wU, weights.bU))
         return try cfg.block.finalSoftcap.map { try e.softcap(logits, Float($0)) } ?? logits
     }
 
@@ -148,6 +162,8 @@ struct NormHookNames {
 struct LayerHookNames {
     let residPre, q, k, v, rotQ, rotK, scores, pattern, z, result: String
     let attnOut, residMid, mlpPre, mlpPreLinear, mlpPost, mlpOut, residPost: String
+    /// On demand (AttentionInputs.swift): TransformerLens's use_attn_in, use_split_qkv_input, use_hook_mlp_in.
+    let attnIn, qInput, kInput, vInput, mlpIn: String
     let ln1, ln2, ln1Post, ln2Post, qNorm, kNorm: NormHookNames
 
     init(_ l: Int) {
@@ -162,9 +178,12 @@ struct LayerHookNames {
         qNorm = NormHookNames(b + "attn.q_norm."); kNorm = NormHookNames(b + "attn.k_norm.")
         mlpPre = b + "mlp.hook_pre"; mlpPreLinear = b + "mlp.hook_pre_linear"; mlpPost = b + "mlp.hook_post"
         mlpOut = b + "hook_mlp_out"; residPost = b + "hook_resid_post"
+        attnIn = b + "hook_attn_in"; qInput = b + "hook_q_input"; kInput = b + "hook_k_input"; vInput = b + "hook_v_input"
+        mlpIn = b + "hook_mlp_in"
     }
 }
 
 enum HookNames {
     static let lnFinal = NormHookNames("ln_final.")
+    static let unembedIn = "unembed.hook_in", unembedOut = "unembed.hook_out"
 }

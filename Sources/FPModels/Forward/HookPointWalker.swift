@@ -7,7 +7,7 @@ struct HookPointWalker: BlockOps {
     typealias Value = [Int]
     let cfg: ModelConfig
     let B: Int, P: Int
-    final class Points { var list: [(name: String, layer: Int?, shape: [Int])] = [] }
+    final class Points { var list: [(name: String, layer: Int?, shape: [Int])] = []; var seen: Set<String> = [] }
     let points = Points()
 
     /// Every hook point of `model` in forward order, hook_result included.
@@ -19,8 +19,9 @@ struct HookPointWalker: BlockOps {
         return w.points.list
     }
 
+    /// Records each point once (ln1 runs once per split input when the inputs are per head).
     func hook(_ name: String, _ layer: Int?, _ x: [Int]) throws -> [Int] {
-        points.list.append((name, layer, x))
+        if points.seen.insert(name).inserted { points.list.append((name, layer, x)) }
         return x
     }
 
@@ -28,8 +29,12 @@ struct HookPointWalker: BlockOps {
     func positionEmbed(_ table: Tensor) throws -> [Int] { [B, P, cfg.dModel] }
 
     func norm(_ x: [Int], _ kind: BlockShape.Normalization, _ w: Tensor, _ b: Tensor?, _ names: NormHookNames, _ layer: Int?) throws -> [Int] {
-        _ = try hook(names.scale, layer, Array(x.dropLast()) + [1])
-        return try hook(names.normalized, layer, x)
+        // ln1 of per-head inputs (AttentionInputs.swift) is listed with the residual stream's
+        // shape, which it has in a run that does not ask for them
+        let shape = x.count == 4 && names.normalized.hasSuffix(".ln1.hook_normalized") ? [x[0], x[1], x[3]] : x
+        _ = try hook(names.scale, layer, Array(shape.dropLast()) + [1])
+        _ = try hook(names.normalized, layer, shape)
+        return x
     }
 
     func linear(_ x: [Int], _ w: Tensor, _ b: Tensor?) throws -> [Int] { Array(x.dropLast()) + [w.shape[1]] }

@@ -55,7 +55,7 @@ extension Transformer {
         }
         if !plan.stopsEarly {
             let finals = [weights.lnFinalW, weights.wU] + [weights.lnFinalB, weights.bU].compactMap { $0 }
-            if finals.contains(where: { $0.requiresGrad }) || wanted(HookNames.lnFinal.scale) || wanted(HookNames.lnFinal.normalized) {
+            if finals.contains(where: { $0.requiresGrad }) || hookPointsByLayer[L].contains(where: { !$0.hasPrefix("hook_") && wanted($0) }) {
                 return L
             }
         }
@@ -151,7 +151,7 @@ struct TapedExecutor: BlockOps {
     }
 
     func rotary(_ x: Tensor, _ layer: Int) throws -> Tensor {
-        guard let t = model.ropeTables(layer) else { return x }
+        guard let t = model.ropeTables(layer, positions: plan.positions) else { return x }
         return try RowKernels.rope(x, positions: plan.positions, cos: t.cos, sin: t.sin)
     }
 

@@ -16,6 +16,8 @@ public final class Transformer {
     /// they have their own base (Gemma 3).
     let rope: (cos: Tensor, sin: Tensor)?
     let localRope: (cos: Tensor, sin: Tensor)?
+    /// longrope's tables for runs that reach beyond the original context (Phi-3 128k).
+    let longRope: (cos: Tensor, sin: Tensor)?
     /// Every hook point of the block definition, in forward order, with its layer.
     private(set) var hookPoints: [(name: String, layer: Int?)] = []
     /// The same names by layer ([n_layers] for the embedding and final norm's).
@@ -28,16 +30,20 @@ public final class Transformer {
         self.tokenizer = tokenizer
         self.source = source
         hookNames = (0..<cfg.nLayers).map(LayerHookNames.init)
-        rope = cfg.rotary ? try Rope.tables(cfg, theta: cfg.ropeTheta) : nil
-        localRope = try cfg.block.localRopeTheta.map { try Rope.tables(cfg, theta: $0, scaled: false) }
+        rope = cfg.rotary ? try Rope.tables(cfg, theta: cfg.ropeTheta, scaling: cfg.ropeScaling) : nil
+        localRope = try cfg.block.localRopeTheta.map { try Rope.tables(cfg, theta: $0, scaling: nil) }
+        longRope = cfg.rotary && cfg.ropeScaling?.kind == .longrope
+            ? try Rope.tables(cfg, theta: cfg.ropeTheta, scaling: cfg.ropeScaling, long: true) : nil
         hookPoints = try HookPointWalker.points(of: self).map { ($0.name, $0.layer) }
         hookPointsByLayer = Array(repeating: [], count: cfg.nLayers + 1)
         for p in hookPoints { hookPointsByLayer[p.layer ?? cfg.nLayers].append(p.name) }
     }
 
-    /// The RoPE tables of layer l.
-    func ropeTables(_ l: Int) -> (cos: Tensor, sin: Tensor)? {
+    /// The RoPE tables of layer l for a run whose tokens sit at `positions`: longrope's long
+    /// factors when the run reaches beyond the original context (HF: max position + 1 > it).
+    func ropeTables(_ l: Int, positions: [Int32]) -> (cos: Tensor, sin: Tensor)? {
         if let localRope, cfg.block.slidingWindows[l] != nil { return localRope }
+        if let longRope, let s = cfg.ropeScaling, Double((positions.max() ?? 0) + 1) > s.originalMaxPositions { return longRope }
         return rope
     }
 
