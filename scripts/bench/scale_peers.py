@@ -8,7 +8,9 @@ too much at 1-3 B), on the fp bench's model folder and token ids, f32 on the CPU
 
 Env: THREADS (2), RUNS (3), SINGLE_IF_OVER (60), DAS_STEPS (3), TOOLS ("hf nnsight"),
      SWEEP_LAYERS (sweep only the first N layers and report seconds per cell and the projected
-     full-sweep time = per cell x all cells; unset: every layer)."""
+     full-sweep time = per cell x all cells; unset: every layer),
+     TASKS (which measurements after the load; default all: fwd_1x64 fwd_8x128 sweep_resid_pre
+     sweep_head das_step)."""
 import json
 import os
 import random
@@ -20,6 +22,7 @@ import torch
 THREADS = int(os.environ.get("THREADS", "2"))
 torch.set_num_threads(THREADS)
 RUNS = int(os.environ.get("RUNS", "3"))
+TASKS = os.environ.get("TASKS", "fwd_1x64 fwd_8x128 sweep_resid_pre sweep_head das_step").split()
 SINGLE_IF_OVER = float(os.environ.get("SINGLE_IF_OVER", "60"))
 
 
@@ -106,15 +109,17 @@ def run(model_dir, ids_path, label):
 
     # ------------------------------------------------------------ forward
     for name in ("fwd_1x64", "fwd_8x128"):
+        if name not in TASKS:
+            continue
         toks = torch.tensor(ids[name])
         with torch.no_grad():
             if "hf" in tools:
-                secs, logits, _ = timeit(lambda: model(toks).logits)
+                secs, logits, _ = timeit(lambda: model(toks, logits_to_keep=1).logits)   # fp: positions = {-1}
                 emit("hf", name, seconds=secs, cpu_seconds=CPU["last"], check=logits[0, -1].sum().item(), check_abs=logits[0, -1].abs().sum().item())
                 del logits
             if nn_model is not None:
                 def fwd():
-                    with nn_model.trace(toks):
+                    with nn_model.trace(toks, logits_to_keep=1):
                         out = nn_model.lm_head.output.save()
                     return out
                 secs, logits, _ = timeit(fwd)
@@ -191,6 +196,8 @@ def run(model_dir, ids_path, label):
 
     for kind in ("resid", "attn_head"):
         task = "sweep_resid_pre" if kind == "resid" else "sweep_head"
+        if task not in TASKS:
+            continue
         for tool, fn in (("hf", hf_sweep), ("nnsight", nn_sweep)):
             if tool not in tools:
                 continue
@@ -201,6 +208,8 @@ def run(model_dir, ids_path, label):
                  full_cells=full, projected=cells != full, check=r.sum().item() if cells == full else None)
 
     # ------------------------------------------------------------ DAS step (das_peers.py's setup)
+    if "das_step" not in TASKS:
+        return
     layer = layers[ids["das_layer"]]
     base, source = torch.tensor([ids["das_base"]]), torch.tensor([ids["das_source"]])
     bp, sp, target = ids["das_base_pos"], ids["das_source_pos"], ids["das_target"]
