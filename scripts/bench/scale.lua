@@ -11,6 +11,11 @@ local das = require "fp.das"
 local dir, ids_path, label = arg[1], arg[2], arg[3] or arg[1]
 assert(dir and ids_path, "usage: fp run scripts/bench/scale.lua MODEL_DIR IDS_JSON [LABEL]")
 local runs = tonumber(os.getenv("RUNS") or "3")
+-- FP_TASKS (the bench passes TASKS): which measurements after the load (default all)
+local tasks = {}
+local wanted = os.getenv("FP_TASKS") or ""
+if wanted == "" then wanted = "fwd_1x64 fwd_8x128 sweep_resid_pre sweep_head das_step" end
+for t in wanted:gmatch("%S+") do tasks[t] = true end
 local single_if_over = tonumber(os.getenv("SINGLE_IF_OVER") or "60")
 local f = assert(io.open(ids_path))
 local ids = json.decode(f:read("a"))
@@ -57,6 +62,7 @@ local model = fp.load_model(dir)
 emit({ task = "load", seconds = fp.time() - t0, cpu_seconds = os.clock() - c0, n_params = model.cfg.n_params })
 
 for _, name in ipairs({ "fwd_1x64", "fwd_8x128" }) do
+  if not tasks[name] then goto next_forward end
   local toks = fp.tensor(ids[name], "int")
   -- logits at the last position only, in every tool (HF: logits_to_keep=1): full logits of
   -- 8 x 128 x 128k-256k floats (0.5-1 GB) would measure the output buffer, not the model
@@ -66,6 +72,7 @@ for _, name in ipairs({ "fwd_1x64", "fwd_8x128" }) do
   emit({ task = name, seconds = secs, cpu_seconds = cpu, check = last:sum(), check_abs = last:abs():sum() })
   logits = nil
   collectgarbage()
+  ::next_forward::
 end
 
 -- IOI-style sweeps: normalized logit difference john - mary, 0 = corrupted, 1 = clean
@@ -80,11 +87,14 @@ local function sweep(kind)
   return fn(model, corrupt, cache, metric, { positions = { -1 }, progress = false })
 end
 for _, kind in ipairs({ "resid", "attn_head" }) do
+  if not tasks[kind == "resid" and "sweep_resid_pre" or "sweep_head"] then goto next_sweep end
   local secs, r, n, cpu = timeit(function() return sweep(kind) end, single_if_over)
   emit({ task = kind == "resid" and "sweep_resid_pre" or "sweep_head", seconds = secs, cpu_seconds = cpu, n = n,
          cells = r.shape[1] * r.shape[2], check = r:sum(), shape = r.shape })
   collectgarbage()
+  ::next_sweep::
 end
+if not tasks.das_step then return end
 
 -- DAS: 1-D Householder subspace at blocks.L.hook_resid_pre, interchange at base_pos, Adam
 local hook = "blocks." .. ids.das_layer .. ".hook_resid_pre"
