@@ -11,6 +11,11 @@ local das = require "fp.das"
 local dir, ids_path, label = arg[1], arg[2], arg[3] or arg[1]
 assert(dir and ids_path, "usage: fp run scripts/bench/scale.lua MODEL_DIR IDS_JSON [LABEL]")
 local runs = tonumber(os.getenv("RUNS") or "3")
+-- FP_TASKS (the bench passes TASKS): which measurements after the load (default all)
+local tasks = {}
+local wanted = os.getenv("FP_TASKS") or ""
+if wanted == "" then wanted = "fwd_1x64 fwd_8x128 sweep_resid_pre sweep_head das_step" end
+for t in wanted:gmatch("%S+") do tasks[t] = true end
 local single_if_over = tonumber(os.getenv("SINGLE_IF_OVER") or "60")
 local f = assert(io.open(ids_path))
 local ids = json.decode(f:read("a"))
@@ -37,32 +42,37 @@ local function median(xs)
   local n = #s
   return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
 end
+-- seconds (wall), result, runs, CPU seconds (all threads; on a loaded machine the fairer figure)
 local function timeit(fn, limit)
-  local t0 = fp.time()
+  local t0, c0 = fp.time(), os.clock()
   local out = fn()
-  local first = fp.time() - t0
-  if first > (limit or math.huge) or runs <= 0 then return first, out, 1 end
-  local times = {}
+  local first, first_cpu = fp.time() - t0, os.clock() - c0
+  if first > (limit or math.huge) or runs <= 0 then return first, out, 1, first_cpu end
+  local times, cpus = {}, {}
   for i = 1, runs do
-    t0 = fp.time()
+    t0, c0 = fp.time(), os.clock()
     out = fn()
-    times[i] = fp.time() - t0
+    times[i], cpus[i] = fp.time() - t0, os.clock() - c0
   end
-  return median(times), out, runs
+  return median(times), out, runs, median(cpus)
 end
 
-local t0 = fp.time()
+local t0, c0 = fp.time(), os.clock()
 local model = fp.load_model(dir)
-emit({ task = "load", seconds = fp.time() - t0, n_params = model.cfg.n_params })
+emit({ task = "load", seconds = fp.time() - t0, cpu_seconds = os.clock() - c0, n_params = model.cfg.n_params })
 
 for _, name in ipairs({ "fwd_1x64", "fwd_8x128" }) do
+  if not tasks[name] then goto next_forward end
   local toks = fp.tensor(ids[name], "int")
-  local secs, logits = timeit(function() return model:forward(toks) end)
+  -- logits at the last position only, in every tool (HF: logits_to_keep=1): full logits of
+  -- 8 x 128 x 128k-256k floats (0.5-1 GB) would measure the output buffer, not the model
+  local secs, logits, _, cpu = timeit(function() return model:forward(toks, { positions = { -1 } }) end)
   -- checksum: the last position's logits of the first row (the peers print the same)
   local last = logits:select(0, 0):select(0, -1)
-  emit({ task = name, seconds = secs, check = last:sum(), check_abs = last:abs():sum() })
+  emit({ task = name, seconds = secs, cpu_seconds = cpu, check = last:sum(), check_abs = last:abs():sum() })
   logits = nil
   collectgarbage()
+  ::next_forward::
 end
 
 -- IOI-style sweeps: normalized logit difference john - mary, 0 = corrupted, 1 = clean
@@ -77,11 +87,14 @@ local function sweep(kind)
   return fn(model, corrupt, cache, metric, { positions = { -1 }, progress = false })
 end
 for _, kind in ipairs({ "resid", "attn_head" }) do
-  local secs, r, n = timeit(function() return sweep(kind) end, single_if_over)
-  emit({ task = kind == "resid" and "sweep_resid_pre" or "sweep_head", seconds = secs, n = n,
+  if not tasks[kind == "resid" and "sweep_resid_pre" or "sweep_head"] then goto next_sweep end
+  local secs, r, n, cpu = timeit(function() return sweep(kind) end, single_if_over)
+  emit({ task = kind == "resid" and "sweep_resid_pre" or "sweep_head", seconds = secs, cpu_seconds = cpu, n = n,
          cells = r.shape[1] * r.shape[2], check = r:sum(), shape = r.shape })
   collectgarbage()
+  ::next_sweep::
 end
+if not tasks.das_step then return end
 
 -- DAS: 1-D Householder subspace at blocks.L.hook_resid_pre, interchange at base_pos, Adam
 local hook = "blocks." .. ids.das_layer .. ".hook_resid_pre"
@@ -97,7 +110,7 @@ for _, variant in ipairs({ { "das_step", false }, { "das_step_reuse_prefix", tru
   end
   train(1)   -- warm-up
   local steps = tonumber(os.getenv("DAS_STEPS") or "3")
-  local s = fp.time()
+  local s, c = fp.time(), os.clock()
   local run = train(steps)
-  emit({ task = variant[1], seconds = (fp.time() - s) / steps, first_loss = run.losses[1] })
+  emit({ task = variant[1], seconds = (fp.time() - s) / steps, cpu_seconds = (os.clock() - c) / steps, first_loss = run.losses[1] })
 end

@@ -8,7 +8,9 @@ too much at 1-3 B), on the fp bench's model folder and token ids, f32 on the CPU
 
 Env: THREADS (2), RUNS (3), SINGLE_IF_OVER (60), DAS_STEPS (3), TOOLS ("hf nnsight"),
      SWEEP_LAYERS (sweep only the first N layers and report seconds per cell and the projected
-     full-sweep time = per cell x all cells; unset: every layer)."""
+     full-sweep time = per cell x all cells; unset: every layer),
+     TASKS (which measurements after the load; default all: fwd_1x64 fwd_8x128 sweep_resid_pre
+     sweep_head das_step)."""
 import json
 import os
 import random
@@ -20,6 +22,7 @@ import torch
 THREADS = int(os.environ.get("THREADS", "2"))
 torch.set_num_threads(THREADS)
 RUNS = int(os.environ.get("RUNS", "3"))
+TASKS = os.environ.get("TASKS", "fwd_1x64 fwd_8x128 sweep_resid_pre sweep_head das_step").split()
 SINGLE_IF_OVER = float(os.environ.get("SINGLE_IF_OVER", "60"))
 
 
@@ -50,18 +53,25 @@ def write_ids(model_dir, out):
     json.dump(rec, open(out, "w"))
 
 
+CPU = {}   # the last timeit's CPU seconds (all threads; on a loaded machine the fairer figure)
+
+
 def timeit(fn, limit=float("inf")):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     first = time.perf_counter() - t0
+    CPU["last"] = time.process_time() - c0
     if first > limit or RUNS <= 0:
         return first, out, 1
-    times = []
+    times, cpus = [], []
     for _ in range(RUNS):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
     times.sort()
+    cpus.sort()
+    CPU["last"] = cpus[len(cpus) // 2]
     return times[len(times) // 2], out, RUNS
 
 
@@ -74,12 +84,13 @@ def run(model_dir, ids_path, label):
         print(json.dumps({"tool": tool, "model": label, "task": task, "threads": THREADS,
                           "peak_rss_mb": status_mb("VmHWM"), "rss_mb": status_mb("VmRSS"), **kw}), flush=True)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    emit("hf", "load", seconds=time.perf_counter() - t0, n_params=sum(p.numel() for p in model.parameters()))
+    emit("hf", "load", seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
+         n_params=sum(p.numel() for p in model.parameters()))
     cfg = model.config
     nL, H = cfg.num_hidden_layers, cfg.num_attention_heads
     dh = getattr(cfg, "head_dim", None) or cfg.hidden_size // H
@@ -98,19 +109,21 @@ def run(model_dir, ids_path, label):
 
     # ------------------------------------------------------------ forward
     for name in ("fwd_1x64", "fwd_8x128"):
+        if name not in TASKS:
+            continue
         toks = torch.tensor(ids[name])
         with torch.no_grad():
             if "hf" in tools:
-                secs, logits, _ = timeit(lambda: model(toks).logits)
-                emit("hf", name, seconds=secs, check=logits[0, -1].sum().item(), check_abs=logits[0, -1].abs().sum().item())
+                secs, logits, _ = timeit(lambda: model(toks, logits_to_keep=1).logits)   # fp: positions = {-1}
+                emit("hf", name, seconds=secs, cpu_seconds=CPU["last"], check=logits[0, -1].sum().item(), check_abs=logits[0, -1].abs().sum().item())
                 del logits
             if nn_model is not None:
                 def fwd():
-                    with nn_model.trace(toks):
+                    with nn_model.trace(toks, logits_to_keep=1):
                         out = nn_model.lm_head.output.save()
                     return out
                 secs, logits, _ = timeit(fwd)
-                emit("nnsight", name, seconds=secs, check=logits[0, -1].sum().item())
+                emit("nnsight", name, seconds=secs, cpu_seconds=CPU["last"], check=logits[0, -1].sum().item())
                 del logits
 
     # ------------------------------------------------------------ sweeps (hooks)
@@ -183,16 +196,20 @@ def run(model_dir, ids_path, label):
 
     for kind in ("resid", "attn_head"):
         task = "sweep_resid_pre" if kind == "resid" else "sweep_head"
+        if task not in TASKS:
+            continue
         for tool, fn in (("hf", hf_sweep), ("nnsight", nn_sweep)):
             if tool not in tools:
                 continue
             secs, r, n = timeit(lambda: fn(kind), SINGLE_IF_OVER)
             cells = sweep_layers * r.shape[1]
             full = nL * r.shape[1]
-            emit(tool, task, seconds=secs * full / cells, measured_seconds=secs, n=n, cells=cells,
+            emit(tool, task, seconds=secs * full / cells, cpu_seconds=CPU["last"] * full / cells, measured_seconds=secs, n=n, cells=cells,
                  full_cells=full, projected=cells != full, check=r.sum().item() if cells == full else None)
 
     # ------------------------------------------------------------ DAS step (das_peers.py's setup)
+    if "das_step" not in TASKS:
+        return
     layer = layers[ids["das_layer"]]
     base, source = torch.tensor([ids["das_base"]]), torch.tensor([ids["das_source"]])
     bp, sp, target = ids["das_base_pos"], ids["das_source_pos"], ids["das_target"]
@@ -252,10 +269,11 @@ def run(model_dir, ids_path, label):
             v.data.copy_(torch.tensor([ids["v0"]]))
             opt.state.clear()
             steps = int(os.environ.get("DAS_STEPS", "3"))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(steps):
                 step()
-            emit(tool, "das_step", seconds=(time.perf_counter() - t0) / steps, first_loss=first)
+            emit(tool, "das_step", seconds=(time.perf_counter() - t0) / steps,
+                 cpu_seconds=(time.process_time() - c0) / steps, first_loss=first)
         finally:
             if hh is not None:
                 hh.remove()

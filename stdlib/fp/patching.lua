@@ -81,8 +81,8 @@ local function run_layer(model, opts, layer, start_resid, cells, prepare, hook, 
   local P = start_resid.shape[2]
   local npos = opts.positions and #opts.positions or P
   local per_item = npos * model.cfg.d_vocab * 4
-  -- a run's logits stay under 128 MB, as the engine's passes (PASS_BYTES)
-  local max_batch = errors.check_number("patching", "max_batch", opts.max_batch, nil, { integer = true, min = 1 }) or math.max(1, math.min(64, (128 * 2 ^ 20) // per_item))
+  -- a run's logits stay under 48 MB, as the engine's passes (PASS_BYTES)
+  local max_batch = errors.check_number("patching", "max_batch", opts.max_batch, nil, { integer = true, min = 1 }) or math.max(1, math.min(64, (48 * 2 ^ 20) // per_item))
   for first = 1, #cells, max_batch do
     local last = math.min(#cells, first + max_batch - 1)
     local n = last - first + 1
@@ -127,10 +127,11 @@ end
 
 -- Queues cells on the engine and runs them in passes bounded by memory, so a sweep's peak
 -- grows with one pass, not with its number of cells: a pass's logits ([cells, batch, npos,
--- vocab], held twice while the engine scatters them) and its rows' widest intermediate
--- ([rows, max(d_mlp, 3 d_model)]) stay under PASS_BYTES each.
+-- vocab]) and its rows' widest intermediate ([rows, max(d_mlp, 3 d_model)]) stay under
+-- PASS_BYTES each (48 MB: a 1-3 B model's sweep then peaks within 1.15x its weights,
+-- docs/performance.md; larger passes are no faster, the rows' GEMMs are already large).
 -- build(cell) -> layer, stage, patched activation; record(cell, value) per cell.
-local PASS_BYTES = 128 * 2 ^ 20
+local PASS_BYTES = 48 * 2 ^ 20
 local function run_cells(model, s, opts, cells, build, metric, record, tick)
   local per_cell = s.corrupted_logits.shape[1] * #s.positions * model.cfg.d_vocab * 4   -- every prompt of the batch
   local max_cells = errors.check_number("patching", "max_batch", opts.max_batch, nil, { integer = true, min = 1 }) or math.max(1, PASS_BYTES // per_cell)

@@ -56,11 +56,11 @@ local function sweep(fname, point, model, tokens, clean_cache, metric, opts, sha
   check(fname, model, tokens, clean_cache, metric)
   local L, B, P = model.cfg.n_layers, tokens.shape[1], tokens.shape[2]
   local npos = opts.positions and #opts.positions or P
-  -- a run's logits stay under 128 MB, as the sweep engine's passes (fp.patching's PASS_BYTES): the
+  -- a run's logits stay under 48 MB, as the sweep engine's passes (fp.patching's PASS_BYTES): the
   -- peak grows with one run, not with the number of cells
   local per_cell = B * npos * model.cfg.d_vocab * 4
   local max_cells = errors.check_number(fname, "max_batch", opts.max_batch, nil, { integer = true, min = 1 })
-                    or math.max(1, math.min(64, (128 * 2 ^ 20) // per_cell))
+                    or math.max(1, math.min(64, (48 * 2 ^ 20) // per_cell))
   local _, corrupted = model:run_with_cache(tokens, { attention_mask = opts.attention_mask,
     names_filter = function(n) return n:find("hook_resid_pre", 1, true) ~= nil end })
   local out = fp.zeros(table.unpack(shape))

@@ -31,5 +31,8 @@ void ssyevd_(const char *jobz, const char *uplo, const int *n, float *a, const i
 const char *fp_best_openblas_coretype(void);
 // Number of online CPUs.
 int fp_cpu_count(void);
+// Gives the heap memory malloc keeps after frees back to the kernel (glibc's malloc_trim;
+// nothing elsewhere).
+void fp_return_free_memory(void);
 
 #endif

@@ -1,3 +1,4 @@
+import CBLAS
 import FPTensor
 import Foundation
 
@@ -52,8 +53,15 @@ public enum ModelLoader {
     }
 
     public static func load(_ name: String, options: Options = Options()) throws -> Transformer {
-        try WeightProcessing.apply(options.processing, to: try loadUnprocessed(name, options: options))
+        let model = try WeightProcessing.apply(options.processing, to: try loadUnprocessed(name, options: options))
+        returnFreedMemory()
+        return model
     }
+
+    /// Loading frees transient buffers (dequantized GGUF tensors, reordered rows, processed
+    /// weights); glibc keeps freed heap memory for reuse, so without this the resident set
+    /// after a load would be the model plus hundreds of MB nothing uses.
+    static func returnFreedMemory() { fp_return_free_memory() }
 
     static func loadUnprocessed(_ name: String, options: Options) throws -> Transformer {
         let path = try resolve(name)

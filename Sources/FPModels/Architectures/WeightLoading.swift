@@ -7,11 +7,22 @@ enum WeightLoading {
         let d = cfg.dModel, dm = cfg.dMLP, dh = cfg.dHead, qw = cfg.nHeads * dh, kvw = cfg.nKVHeads * dh
         func t(_ name: String, _ shape: [Int]) throws -> Tensor { try src.tensor(name, shape: shape).contiguous() }
         func bias(_ name: String?, _ n: Int) throws -> Tensor? { try name.map { try t($0, [n]) } }
-        /// A projection from `inDim` to `outDim` as [in, out].
+        /// A projection from `inDim` to `outDim` as [in, out] (stored [out, in]: transposed
+        /// while it is converted, not copied and then transposed).
         func linear(_ name: String, _ inDim: Int, _ outDim: Int) throws -> Tensor {
             switch names.layout {
             case .inOut: return try t(name, [inDim, outDim])
-            case .outIn: return try transposed(try t(name, [outDim, inDim]))
+            case .outIn: return try src.transposedTensor(name, rows: outDim, cols: inDim)
+            }
+        }
+        /// Projection `name` (inDim -> outDim) written into columns col..<col+outDim of `m`, [inDim, width].
+        func place(_ name: String, _ inDim: Int, _ outDim: Int, into m: Tensor, col: Int) throws {
+            switch names.layout {
+            case .inOut:
+                try m.narrow(1, col, outDim).copyFrom(try t(name, [inDim, outDim]))
+            case .outIn:
+                try src.checkShape(name, [outDim, inDim])
+                try src.readTransposed(name, into: try m.floatPointer() + col, ld: m.shape[1])
             }
         }
         /// Q or K rows [heads * d_head, d_model] in Hugging Face's order.
@@ -48,13 +59,19 @@ enum WeightLoading {
                 guard let qn = n.q, let kn = n.k, let vn = n.v else {
                     throw TensorError("load_model: \(cfg.architecture): layer \(l) names neither a fused nor separate q, k, v")
                 }
-                // [out, in] rows of q, k and v, stacked; one [d, q|k|v] matrix gives all three
-                func rows(_ name: String, _ out: Int) throws -> Tensor {
-                    names.layout == .outIn ? try t(name, [out, d]) : try t(name, [d, out]).T().contiguous()
+                // q, k and v straight into their columns of one [d, q|k|v] matrix
+                let m = try Tensor.empty([d, qw + 2 * kvw])
+                for (name, out, heads, col) in [(qn, qw, cfg.nHeads, 0), (kn, kvw, cfg.nKVHeads, qw), (vn, kvw, 0, qw + kvw)] {
+                    if names.interleavedRotaryRows && heads > 0 {   // GGUF's Llama-family q/k rows: reorder first
+                        let stored = names.layout == .outIn ? try t(name, [out, d]) : try transposed(try t(name, [d, out]))
+                        let w = try rotaryRows(stored, heads: heads)
+                        Float32Conversion.convert(UnsafeRawPointer(try w.floatPointer()), .f32, rows: out, cols: d,
+                                                  into: try m.floatPointer() + col, transposedWithStride: m.shape[1])
+                    } else {
+                        try place(name, d, out, into: m, col: col)
+                    }
                 }
-                let wq = try rotaryRows(try rows(qn, qw), heads: cfg.nHeads)
-                let wk = try rotaryRows(try rows(kn, kvw), heads: cfg.nKVHeads)
-                wQKV = try Tensor.cat([wq, wk, try rows(vn, kvw)], dim: 0).T().contiguous()
+                wQKV = m
                 let biases = try [(n.qBias, qw, cfg.nHeads), (n.kBias, kvw, cfg.nKVHeads), (n.vBias, kvw, 0)].map { name, width, heads in
                     try bias(name, width).map { heads > 0 ? try rotaryRows($0, heads: heads) : $0 }
                 }
@@ -94,7 +111,7 @@ enum WeightLoading {
         let wE = try t(names.embed, [cfg.dVocab, d])
         var wU = try wE.T()
         if !cfg.tiedEmbeddings, let head = names.head, src.shape(of: head) != nil {
-            wU = try transposed(try t(head, [cfg.dVocab, d]))
+            wU = try src.transposedTensor(head, rows: cfg.dVocab, cols: d)
         }
         let wPos = cfg.block.positions == .learned ? try t(try need(names.posEmbed, "position embedding"), [cfg.nCtx, d]) : nil
         return TransformerWeights(wE: wE, wPos: wPos, blocks: blocks,

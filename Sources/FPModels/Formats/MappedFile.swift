@@ -51,14 +51,20 @@ public final class MappedFile {
     /// been copied out (a loader converts each tensor to float32 once), so a model's peak RSS
     /// is its float32 weights, not those plus the whole file. Safe at any time: the mapping is
     /// read-only and private, so a later read faults the same bytes back in from the file.
-    public func release(_ range: Range<Int>) {
+    public func release(_ range: Range<Int>) { advise(range, MADV_DONTNEED) }
+
+    private func advise(_ range: Range<Int>, _ advice: Int32) {
         guard mapped, let base, !range.isEmpty, range.lowerBound >= 0, range.upperBound <= count else { return }
         let page = max(1, Int(sysconf(Int32(_SC_PAGESIZE))))
         let lo = range.lowerBound / page * page
         let hi = min(count, (range.upperBound + page - 1) / page * page)
         guard hi > lo else { return }
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, MADV_DONTNEED)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, advice)
     }
+
+    /// Asks the kernel to start reading `range` from disk now (a cold file is then read ahead
+    /// of the conversion instead of one page fault at a time).
+    public func prefetch(_ range: Range<Int>) { advise(range, MADV_WILLNEED) }
 
     /// The whole file as bytes (valid while this object lives).
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }

@@ -63,17 +63,44 @@ public final class SafetensorsFolder: WeightSource {
         return try t.to(.float32)
     }
 
-    /// F32, BF16 and F16 tensors converted straight into a new float32 tensor, a slice at a time,
-    /// each slice's file pages dropped once read: loading holds the float32 weights plus one
-    /// slice, not also a half-precision copy and the mapped file (the largest tensor, the
-    /// embedding, would otherwise add up to twice its float32 size to the peak). nil: other dtypes.
+    /// F32, BF16 and F16 tensors converted straight into a new float32 tensor, in bands over
+    /// the cores, each band's file pages dropped once read: loading holds the float32 weights
+    /// plus the bands in flight, not also a half-precision copy and the mapped file (the largest
+    /// tensor, the embedding, would otherwise add up to twice its float32 size to the peak).
+    /// nil: other dtypes, or an entry the general decoder should report on.
     private func streamedFloat32(_ e: SafetensorsEntry, _ file: MappedFile) throws -> Tensor? {
-        let size: Int
-        switch e.dtype {
-        case "F32": size = 4
-        case "BF16", "F16": size = 2
-        default: return nil
+        guard let (kind, src) = streamable(e, file) else { return nil }
+        let out = try Tensor.empty(e.shape)
+        guard let src, out.count > 0 else { return out }
+        let cols = e.shape.last ?? 1
+        Float32Conversion.convert(src, kind, rows: out.count / cols, cols: cols, into: try out.floatPointer()) { bytes in
+            file.release(e.byteRange.lowerBound + bytes.lowerBound ..< e.byteRange.lowerBound + bytes.upperBound)
         }
+        return out
+    }
+
+    public func readTransposed(_ name: String, into dst: UnsafeMutablePointer<Float>, ld: Int) throws {
+        guard let (fi, e) = entries[name] else { throw TensorError("\(location): missing tensor '\(name)'") }
+        guard e.shape.count == 2, ld >= e.shape[0], let (kind, src) = streamable(e, files[fi]) else {
+            let w = try tensor(name)
+            guard w.rank == 2, ld >= w.shape[0] else {
+                throw TensorError("\(location): tensor '\(name)' has shape \(w.shape), expected a matrix of at most \(ld) rows")
+            }
+            Float32Conversion.convert(UnsafeRawPointer(try w.floatPointer()), .f32, rows: w.shape[0], cols: w.shape[1],
+                                      into: dst, transposedWithStride: ld)
+            return
+        }
+        guard let src else { return }
+        let file = files[fi]
+        Float32Conversion.convert(src, kind, rows: e.shape[0], cols: e.shape[1], into: dst, transposedWithStride: ld) { bytes in
+            file.release(e.byteRange.lowerBound + bytes.lowerBound ..< e.byteRange.lowerBound + bytes.upperBound)
+        }
+    }
+
+    /// The stored float type and the first byte of an entry whose bytes are exactly its shape's
+    /// worth inside the file (src nil: no elements); nil for anything else.
+    private func streamable(_ e: SafetensorsEntry, _ file: MappedFile) -> (StoredFloat, UnsafeRawPointer?)? {
+        guard let kind = StoredFloat(safetensors: e.dtype) else { return nil }
         var n = 1
         for s in e.shape {
             guard s >= 0 else { return nil }
@@ -81,33 +108,12 @@ public final class SafetensorsFolder: WeightSource {
             guard !over else { return nil }
             n = m
         }
-        let (bytes, over) = n.multipliedReportingOverflow(by: size)
+        let (bytes, over) = n.multipliedReportingOverflow(by: kind.size)
         guard !over, bytes == e.byteRange.count, e.byteRange.lowerBound >= 0, e.byteRange.upperBound <= file.count else {
             return nil   // the general decoder reports what is wrong
         }
-        let out = try Tensor.empty(e.shape)
-        guard n > 0, let base = file.bytes.baseAddress else { return out }
-        let dst = try out.floatPointer()
-        let src = base + e.byteRange.lowerBound
-        let slice = 1 << 22   // elements: 16 MB of float32 per step
-        var start = 0
-        while start < n {
-            let end = min(n, start + slice)
-            switch e.dtype {
-            case "F32":
-                UnsafeMutableRawPointer(dst + start).copyMemory(from: src + start * 4, byteCount: (end - start) * 4)
-            case "BF16":
-                for i in start..<end {
-                    dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))) << 16)
-                }
-            default:
-                for i in start..<end {
-                    dst[i] = Float(Float16(bitPattern: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))))
-                }
-            }
-            file.release(e.byteRange.lowerBound + start * size ..< e.byteRange.lowerBound + end * size)
-            start = end
-        }
-        return out
+        guard n > 0, let base = file.bytes.baseAddress else { return (kind, nil) }
+        file.prefetch(e.byteRange)
+        return (kind, base + e.byteRange.lowerBound)
     }
 }

@@ -198,11 +198,18 @@ public final class PatchSweep {
                 if let k = s.positions.firstIndex(of: q) { rowIndex.append(s.offset + k); target.append((s.cell, s.item, j)) }
             }
         }
-        guard !rowIndex.isEmpty else { return out }
-        let rows = try xf.indexSelect(0, try Tensor(ints: rowIndex, shape: [rowIndex.count]))
-        guard let logits = try model.unembedding(e, PackedExecutor.Rows(t: rows, layout: e.layout), positions: nil).t else { return out }
-        for (r, t) in target.enumerated() {
-            try out.select(0, t.cell).select(0, t.item).select(0, t.pos).copyFrom(try logits.select(0, r))
+        // A chunk of rows at a time: the pass holds its output and one chunk's logits, not a
+        // second copy of every cell's full-vocabulary logits (the unembedding is row by row).
+        var start = 0
+        while start < rowIndex.count {
+            let end = min(rowIndex.count, start + 64)
+            let rows = try xf.indexSelect(0, try Tensor(ints: Array(rowIndex[start..<end]), shape: [end - start]))
+            guard let logits = try model.unembedding(e, PackedExecutor.Rows(t: rows, layout: e.layout), positions: nil).t else { return out }
+            for r in start..<end {
+                let t = target[r]
+                try out.select(0, t.cell).select(0, t.item).select(0, t.pos).copyFrom(try logits.select(0, r - start))
+            }
+            start = end
         }
         return out
     }

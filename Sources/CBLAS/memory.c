@@ -1,0 +1,10 @@
+#include "CBLAS.h"
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+void fp_return_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
