@@ -36,6 +36,8 @@ public enum GemmDispatch {
     }
 
     public static var cpuModel: String { String(cString: fp_cpu_model()) }
+    /// The instruction set of oneDNN's kernels here, e.g. "avx512_core_bf16".
+    public static var onednnISA: String { String(cString: fp_dnnl_isa()) }
 
     /// The calibrated entries so far (for `fp.config()` and benchmarks).
     public static var calibrations: [GemmCalibration] {
@@ -74,7 +76,7 @@ public enum GemmDispatch {
         }
     }
 
-    static let avx512 = String(cString: fp_dnnl_isa()).hasPrefix("avx512_core")
+    static let avx512 = onednnISA.hasPrefix("avx512_core")
 
     /// Interleaved timings of both libraries (order alternating each round); medians decide.
     /// oneDNN must win by 3% to replace today's default, so noise does not flip the choice.

@@ -24,15 +24,14 @@ final class WeightPack {
     init(handle: OpaquePointer, bytes: Int, version: UInt64) {
         self.handle = handle; self.bytes = bytes; self.version = version
         Storage.addDerivedBytes(bytes)
+        WeightPacks.liveBytes += bytes
     }
 
     deinit {
         fp_dnnl_weight_destroy(handle)
         Storage.addDerivedBytes(-bytes)
+        WeightPacks.liveBytes -= bytes
     }
-
-    /// Reorders made so far (tests check that a forward pass reuses them).
-    nonisolated(unsafe) static var reorders = 0
 
     /// The pack of `w` ([k, n] float32), made or refreshed as needed; nil when oneDNN cannot
     /// make one for this shape (the caller then uses sgemm).
@@ -45,7 +44,7 @@ final class WeightPack {
         if let p = storage.packs[key] {
             if p.version == storage.version { return p }
             let status = fp_dnnl_weight_update(p.handle, src, Int64(w.strides[0]), Int64(w.strides[1]))
-            reorders += 1
+            WeightPacks.reorders += 1
             if status == 0 { p.version = storage.version; return p }
             storage.packs[key] = nil
             return nil
@@ -56,11 +55,19 @@ final class WeightPack {
         var status: Int32 = 0
         guard let h = fp_dnnl_weight_create(Int64(k), Int64(n), src, Int64(w.strides[0]), Int64(w.strides[1]),
                                             bf16 ? 1 : 0, Int64(rowsHint), &status) else { return nil }
-        reorders += 1
+        WeightPacks.reorders += 1
         let p = WeightPack(handle: h, bytes: Int(fp_dnnl_weight_bytes(h)), version: storage.version)
         storage.packs[key] = p
         return p
     }
+}
+
+/// What the reordered weight copies cost (fp.config() reports it).
+public enum WeightPacks {
+    /// Reorders made so far: one per weight, again after each change to it.
+    public nonisolated(unsafe) internal(set) static var reorders = 0
+    /// Bytes of the blocked copies alive now.
+    public nonisolated(unsafe) internal(set) static var liveBytes = 0
 }
 
 /// C = A W for a weight W [k, n] that outlives the call (a model's projection): with oneDNN

@@ -3,6 +3,7 @@
 #ifndef FP_CDNNL_H
 #define FP_CDNNL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 // C = alpha op(A) op(B) + beta C, row-major like cblas_sgemm; returns 0 on success, otherwise
