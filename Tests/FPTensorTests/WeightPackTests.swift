@@ -56,7 +56,7 @@ final class WeightPackTests: XCTestCase {
     }
 
     func testFloat32PacksMatchTheExactProduct() throws {
-        var shapes = [(1, 768, 768), (1, 1, 5), (5, 1, 3), (7, 9, 1), (16, 576, 1536), (64, 100, 300), (300, 40, 70)]
+        var shapes = [(1, 768, 130), (1, 1, 5), (5, 1, 3), (7, 9, 1), (16, 200, 96), (64, 100, 30), (300, 40, 70)]
         for _ in 0..<6 { shapes.append((Int.random(in: 1...80), Int.random(in: 1...200), Int.random(in: 1...150))) }
         for mode in [GemmDispatch.Mode.onednn, .auto, .openblas] {
             GemmDispatch.mode = mode
