@@ -83,7 +83,8 @@ public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: Matmu
           c.strides[1] == 1 || n == 1, a.dtype == .float32, w.dtype == .float32 else {
         return try gemm(a, w, into: c)
     }
-    let src = a.strides[1] == 1 || k == 1 ? a : try a.contiguous()
+    // oneDNN takes rows with unit element stride that do not overlap
+    let src = (a.strides[1] == 1 || k == 1) && (m == 1 || a.strides[0] >= k) ? a : try a.contiguous()
     let lda = m == 1 ? k : src.strides[0], ldc = m == 1 ? n : c.strides[0]
     guard lda >= k, ldc >= n, let pack = try WeightPack.of(w, bf16: precision == .bf16, rowsHint: m) else {
         if precision == .bf16 { throw TensorError("matmul: oneDNN cannot run a bf16 product of shape \(fmt(a.shape)) x \(fmt(w.shape)) on this CPU") }
