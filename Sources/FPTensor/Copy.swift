@@ -24,7 +24,7 @@ extension Tensor {
         let loop = StridedLoop(shape: shape, strides: [strides, source.strides])
         let esize = dtype.byteSize
         let dst = try storage.raw() + offset * esize
-        let srcp = try source.storage.raw() + source.offset * esize
+        let srcp = try source.storage.rawForReading() + source.offset * esize
         // Overlapping storage (e.g. t[{{1}}] = t[{{0,-1}}]): go through a copy.
         if source.storage === storage && !(source.offset == offset && source.strides == strides) {
             try copyFrom(try source.clone())
@@ -140,7 +140,7 @@ extension Tensor {
 }
 
 @inline(__always)
-private func stridedCopy<T>(_: T.Type, _ d: UnsafeMutableRawPointer, _ ds: Int, _ s: UnsafeMutableRawPointer, _ ss: Int, _ n: Int) {
+private func stridedCopy<T>(_: T.Type, _ d: UnsafeMutableRawPointer, _ ds: Int, _ s: UnsafeRawPointer, _ ss: Int, _ n: Int) {
     let dp = d.assumingMemoryBound(to: T.self), sp = s.assumingMemoryBound(to: T.self)
     for i in 0..<n { dp[i * ds] = sp[i * ss] }
 }

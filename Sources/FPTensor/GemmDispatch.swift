@@ -8,14 +8,19 @@ public enum GemmBackend: String, CaseIterable {
 }
 
 /// Which library each `gemm` call uses. OpenBLAS repacks the weight matrix on every call, which
-/// dominates small-M products (one prompt, a few tokens); oneDNN's sgemm is often faster there
-/// and slower elsewhere, by amounts that depend on the CPU. So the choice is measured: the first
-/// product of each shape class (M, K, N buckets, transposes, threads) times both libraries on
-/// the real operands and keeps the faster; the table is cached per CPU model in
-/// ~/.cache/fp/gemm/. FP_GEMM=openblas|onednn|auto selects (default openblas: auto is opt-in
-/// until its choice is the same in every process, see docs/performance.md).
+/// dominates small-M products (one prompt, a few tokens); oneDNN's matmul primitive with the
+/// weight reordered once (WeightPack) does not. FP_GEMM selects:
+/// - `openblas` (the default): every product on OpenBLAS, as before;
+/// - `auto`: a fixed rule, the same in every process (so shards merge byte for byte): a model's
+///   weight products on oneDNN's primitive with the reordered weight where oneDNN has AVX-512
+///   kernels, every other product on OpenBLAS (scripts/bench/dense measured the rule: the
+///   primitive beat OpenBLAS on every weight shape, docs/performance.md). The reordered copies
+///   double the weights' memory, which is why it is not the default;
+/// - `onednn`: every product on oneDNN (weights reordered, others through its sgemm);
+/// - `measure`: per shape class, the faster library as timed on first use and cached per CPU
+///   model in ~/.cache/fp/gemm/ (a per-process measurement: not for sharded runs).
 public enum GemmDispatch {
-    public enum Mode: String { case auto, openblas, onednn }
+    public enum Mode: String { case auto, openblas, onednn, measure }
 
     /// Set from FP_GEMM at first use; tests and benchmarks may set it directly.
     public nonisolated(unsafe) static var mode: Mode = modeFromEnvironment()
@@ -31,6 +36,8 @@ public enum GemmDispatch {
     }
 
     public static var cpuModel: String { String(cString: fp_cpu_model()) }
+    /// The instruction set of oneDNN's kernels here, e.g. "avx512_core_bf16".
+    public static var onednnISA: String { String(cString: fp_dnnl_isa()) }
 
     /// The calibrated entries so far (for `fp.config()` and benchmarks).
     public static var calibrations: [GemmCalibration] {
@@ -39,14 +46,14 @@ public enum GemmDispatch {
 
     static func isCalibrated(_ shape: GemmShapeClass) -> Bool { loadedTable()[shape] != nil }
 
-    /// The backend for this call. In auto mode an unseen shape class is calibrated with
+    /// The backend for this call. In measure mode an unseen shape class is calibrated with
     /// `time(backend)`, which runs the product once and returns its seconds (nil if it failed).
     static func backend(for shape: GemmShapeClass, m: Int, k: Int, n: Int,
                         time: (GemmBackend) -> Double?) -> GemmBackend {
         switch mode {
-        case .openblas: return .openblas
+        case .openblas, .auto: return .openblas
         case .onednn: return .onednn
-        case .auto:
+        case .measure:
             if let known = loadedTable()[shape] { return known.choice }
             let c = calibrate(shape, m: m, k: k, n: n, time: time)
             table?[shape] = c
@@ -54,6 +61,22 @@ public enum GemmDispatch {
             return c.choice
         }
     }
+
+    /// Whether a weight product (`gemm(_:weight:into:)`) runs on oneDNN's primitive with the
+    /// weight reordered once. In `measure` mode the calibration of its shape class decides.
+    static func usesPacks(m: Int, k: Int, n: Int) -> Bool {
+        switch mode {
+        case .openblas: return false
+        case .onednn: return true
+        case .auto: return avx512
+        case .measure:
+            let threads = BLASThreads.forProduct(m: m, n: n, k: k)
+            let shape = GemmShapeClass(m: m, k: k, n: n, transA: false, transB: false, threads: threads)
+            return loadedTable()[shape]?.choice == .onednn
+        }
+    }
+
+    static let avx512 = onednnISA.hasPrefix("avx512_core")
 
     /// Interleaved timings of both libraries (order alternating each round); medians decide.
     /// oneDNN must win by 3% to replace today's default, so noise does not flip the choice.
@@ -90,12 +113,12 @@ public enum GemmDispatch {
     }
 
     private static func modeFromEnvironment() -> Mode {
-        // OpenBLAS by default: `auto` may pick another library in another process (a sandboxed
-        // run calibrates in memory, a busy host measures differently), and the two differ in the
-        // last bits, so runs that must agree byte for byte (shards and their merge) would not.
+        // OpenBLAS by default: `auto` is deterministic but doubles the weights' memory, and
+        // `measure` may pick another library in another process (a sandboxed run calibrates in
+        // memory, a busy host measures differently), so shards would not merge byte for byte.
         guard let v = ProcessInfo.processInfo.environment["FP_GEMM"], !v.isEmpty else { return .openblas }
         if let m = Mode(rawValue: v.lowercased()) { return m }
-        FileHandle.standardError.write(Data("fp: ignoring FP_GEMM=\(v) (expected openblas, onednn or auto)\n".utf8))
+        FileHandle.standardError.write(Data("fp: ignoring FP_GEMM=\(v) (expected openblas, auto, onednn or measure)\n".utf8))
         return .openblas
     }
 

@@ -107,7 +107,7 @@ public func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor, alpha: Float = 1, bet
     var ob = GemmOperand(rows: k, cols: n, rowStride: b.strides[0], colStride: b.strides[1])
     if ob == nil { bb = try b.clone(); ob = GemmOperand(rows: k, cols: n, rowStride: n, colStride: 1) }
     guard let opA = oa, let opB = ob else { throw TensorError("matmul: internal layout error") }
-    let pa = try aa.floatPointer(), pb = try bb.floatPointer(), pc = try c.floatPointer()
+    let pa = try aa.readFloatPointer(), pb = try bb.readFloatPointer(), pc = try c.floatPointer()
     let ldc = c.strides[0]
     // BLAS takes 32-bit sizes and leading dimensions
     _ = try CheckedInt.int32(m, "matmul", "size")
@@ -142,7 +142,7 @@ public func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor, alpha: Float = 1, bet
     let rows = GemmShapeClass.calibrationRows(m)
     // Calibration runs the product on the real operands (rows of C are overwritten below), so
     // it needs beta == 0; a product with beta != 0 uses OpenBLAS until its class is measured.
-    let backend = beta != 0 && GemmDispatch.mode == .auto && !GemmDispatch.isCalibrated(shape)
+    let backend = beta != 0 && GemmDispatch.mode == .measure && !GemmDispatch.isCalibrated(shape)
         ? .openblas
         : GemmDispatch.backend(for: shape, m: rows, k: k, n: n) { b in
             // One thread: this thread's CPU time, which other processes on a busy host do not

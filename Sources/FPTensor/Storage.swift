@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A flat buffer of elements shared by a tensor and its views. Storage is freed when the last
 /// tensor referencing it goes away, or at once with `free()`; afterwards every access through
@@ -23,6 +24,13 @@ public final class Storage {
         return u == 0 ? "\(bytes) bytes" : String(format: "%.1f", v) + " " + units[u]
     }
 
+    /// Memory held on behalf of storages outside their buffers (oneDNN's reordered weights):
+    /// counted as live so `fp.memory()` and --max-memory see it.
+    static func addDerivedBytes(_ bytes: Int) {
+        liveBytes += bytes
+        if bytes > 0 { allocatedSinceCheck += bytes }
+    }
+
     public let dtype: DType
     public let count: Int
     public let byteCount: Int
@@ -35,6 +43,13 @@ public final class Storage {
     public private(set) var invalidReason: String?
     /// The message to use when a borrowed view expires (set by whoever lends it).
     public var expiryMessage: String?
+    /// Counts accesses that may write: `raw()` bumps it (every mutation path goes through it),
+    /// `rawForReading()` does not. Copies derived from the contents (oneDNN's reordered
+    /// weights) are valid while it is unchanged.
+    private let versionCounter = Atomic<UInt64>(0)
+    public var version: UInt64 { versionCounter.load(ordering: .relaxed) }
+    /// Reordered copies of weight matrices in this storage (WeightPack), freed with it.
+    var packs: [WeightPackKey: WeightPack] = [:]
 
     public init(count: Int, dtype: DType, zeroed: Bool = true) throws {
         guard count >= 0 else { throw TensorError("cannot allocate a negative number of elements (\(count))") }
@@ -87,6 +102,7 @@ public final class Storage {
     private func release() {
         guard !released else { return }
         released = true
+        packs.removeAll()
         if owner == nil {
             if base != Storage.emergencyCell { Foundation.free(base) }
             Storage.liveBytes -= byteCount
@@ -104,12 +120,22 @@ public final class Storage {
 
     public var isValid: Bool { !released && invalidReason == nil }
 
-    /// The raw memory, or an error if the storage was freed or invalidated.
+    /// The raw memory, or an error if the storage was freed or invalidated. The caller may
+    /// write through it, so the version changes.
     @inline(__always) public func raw() throws -> UnsafeMutableRawPointer {
         guard !released, invalidReason == nil else {
             throw TensorError(invalidReason ?? "tensor was freed")
         }
+        versionCounter.add(1, ordering: .relaxed)
         return base
+    }
+
+    /// The raw memory for a caller that only reads it (the version stays).
+    @inline(__always) public func rawForReading() throws -> UnsafeRawPointer {
+        guard !released, invalidReason == nil else {
+            throw TensorError(invalidReason ?? "tensor was freed")
+        }
+        return UnsafeRawPointer(base)
     }
 
     /// For storage the caller just allocated (known valid).

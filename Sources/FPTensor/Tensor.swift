@@ -130,8 +130,14 @@ public final class Tensor {
         return try storage.raw().assumingMemoryBound(to: UInt8.self) + offset
     }
 
+    /// For reading only: does not count as a possible write (Storage.version).
+    @inline(__always) public func readFloatPointer() throws -> UnsafePointer<Float> {
+        guard dtype == .float32 else { throw TensorError("expected a float32 tensor, got \(dtype.rawValue)") }
+        return try storage.rawForReading().assumingMemoryBound(to: Float.self) + offset
+    }
+
     /// Throws if the storage was freed or invalidated.
-    public func checkValid() throws { _ = try storage.raw() }
+    public func checkValid() throws { _ = try storage.rawForReading() }
 
     /// Normalizes a possibly negative dim for a tensor of this rank.
     public func dim(_ d: Int, _ fn: String, rank r: Int? = nil) throws -> Int {

@@ -1,5 +1,6 @@
 -- fp's forward pass on the folder and ids that scripts/bench/dense_hf.py uses:
 --   fp run scripts/bench/dense.lua FOLDER [RUNS] [LABEL]
+-- BENCH_DTYPE=bf16 loads the model with { dtype = "bf16" }.
 -- Prints one JSON line per task (tool "fp" or "fp-LABEL", task, seconds = median after a
 -- warm-up, shape, result = sum of log p(next token)), the same fields as the Python side.
 local json = require "fp.json"
@@ -8,7 +9,7 @@ assert(folder, "usage: fp run scripts/bench/dense.lua FOLDER [RUNS] [LABEL]")
 local f = assert(io.open(folder .. "/dense_inputs.json"))
 local inputs = json.decode(f:read("a"))
 f:close()
-local model = fp.load_model(folder)
+local model = fp.load_model(folder, { dtype = os.getenv("BENCH_DTYPE") or "float32" })
 -- BENCH_CLOCK=cpu: process CPU time (os.clock; one thread on a busy host), else wall-clock time
 local clock = os.getenv("BENCH_CLOCK") == "cpu" and os.clock or fp.time
 

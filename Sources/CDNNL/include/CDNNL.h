@@ -3,6 +3,7 @@
 #ifndef FP_CDNNL_H
 #define FP_CDNNL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 // C = alpha op(A) op(B) + beta C, row-major like cblas_sgemm; returns 0 on success, otherwise
@@ -18,5 +19,24 @@ const char *fp_dnnl_isa(void);
 const char *fp_dnnl_version(void);
 // The CPU's brand string from cpuid (e.g. "AMD EPYC"), or "unknown".
 const char *fp_cpu_model(void);
+
+
+// A weight matrix [k, n] reordered once into the blocked layout oneDNN's matmul primitive
+// prefers (f32, or bf16 with bf16 sources), with the primitives of its last few product shapes.
+typedef struct fp_dnnl_weight fp_dnnl_weight;
+// Reorders the f32 weight at `src` (element strides row_stride, col_stride: any layout); m_hint
+// is the row count of a typical product. NULL on failure, with oneDNN's status in *status.
+fp_dnnl_weight *fp_dnnl_weight_create(int64_t k, int64_t n, const float *src, int64_t row_stride,
+                                      int64_t col_stride, int bf16, int64_t m_hint, int *status);
+// Reorders new values (same shape and strides) into the existing blocked copy.
+int fp_dnnl_weight_update(fp_dnnl_weight *w, const float *src, int64_t row_stride, int64_t col_stride);
+// Bytes of the blocked copy.
+size_t fp_dnnl_weight_bytes(const fp_dnnl_weight *w);
+void fp_dnnl_weight_destroy(fp_dnnl_weight *w);
+// c[m, n] (row stride ldc) = a[m, k] (row stride lda, f32) x w. bf16 weights round the source
+// to bf16 first; the product accumulates and is written in f32. 0 on success.
+int fp_dnnl_weight_matmul(fp_dnnl_weight *w, int64_t m, const float *a, int64_t lda, float *c, int64_t ldc);
+// f32 -> bf16 rounding to nearest even, as the bf16 products round their sources.
+void fp_f32_to_bf16(const float *src, uint16_t *dst, int64_t count);
 
 #endif

@@ -107,11 +107,22 @@ enum LuaModel {
     static let load: LuaFunction = { l in
         let name = try l.string(1)
         var opts = ModelLoader.Options()
+        var precision = MatmulPrecision.float32
         if l.type(2) == LUA_TTABLE {
             // a misspelled option must not load an unprocessed model silently
             try l.checkOptions(2, ["tokenizer", "fold_ln", "center_writing_weights", "center_unembed",
-                                   "fold_value_biases", "refactor_factored_attn_matrices"])
+                                   "fold_value_biases", "refactor_factored_attn_matrices", "dtype"])
             opts.tokenizerPath = try l.stringOption(2, "tokenizer")
+            // bf16: the weight products in bf16 with f32 accumulation; the weights stay f32
+            if let d = try l.stringOption(2, "dtype") {
+                guard let p = MatmulPrecision(rawValue: d == "float32" || d == "fp32" || d == "f32" ? "float32" : d) else {
+                    throw LuaError("\(l.function): option 'dtype' must be \"float32\" or \"bf16\", got \"\(d)\"")
+                }
+                guard p == .float32 || bf16MatmulAvailable() else {
+                    throw LuaError("\(l.function): dtype \"bf16\" needs oneDNN's AVX-512 kernels, which this CPU lacks")
+                }
+                precision = p
+            }
             // TransformerLens's from_pretrained processing flags (default: no processing)
             opts.processing = ProcessingOptions(
                 foldLN: try l.boolOption(2, "fold_ln", default: false),
@@ -127,6 +138,7 @@ enum LuaModel {
             if let t = opts.tokenizerPath { try SandboxPolicy.checkRead(t, "load_model") }
         }
         let model = try ModelLoader.load(name, options: opts)
+        model.matmulPrecision = precision
         push(l.L, ModelBox(model, l.L))
         return 1
     }

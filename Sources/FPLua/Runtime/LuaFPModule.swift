@@ -184,10 +184,17 @@ enum LuaFPModule {
                 lua_setfield(l.L, -2, "threads")
                 l.pushString(fp_best_openblas_coretype().map { String(cString: $0) } ?? "auto")
                 lua_setfield(l.L, -2, "best_core")
-                l.pushString(GemmDispatch.mode.rawValue)   // FP_GEMM: openblas, onednn or auto
+                l.pushString(GemmDispatch.mode.rawValue)   // FP_GEMM: openblas, auto, onednn or measure
                 lua_setfield(l.L, -2, "gemm")
                 l.pushString(KernelISA.name)   // the attention and norm kernels' instruction set
                 lua_setfield(l.L, -2, "kernels")
+                // oneDNN's reordered weight copies: how many reorders so far, and their bytes now
+                l.push(int: WeightPacks.reorders)
+                lua_setfield(l.L, -2, "weight_reorders")
+                l.push(int: WeightPacks.liveBytes)
+                lua_setfield(l.L, -2, "weight_pack_bytes")
+                l.pushString(GemmDispatch.onednnISA)
+                lua_setfield(l.L, -2, "onednn_isa")
                 return 1
             }),
         ]

@@ -24,7 +24,7 @@ struct FastExecutor: BlockOps {
         let d = cfg.dModel, n = plan.B * plan.P
         let ids = try tokens.contiguous().intPointer()
         let e = try Tensor.empty([plan.B, plan.P, d])
-        let pe = try e.floatPointer(), pw = try table.contiguous().floatPointer()
+        let pe = try e.floatPointer(), pw = try table.contiguous().readFloatPointer()
         for i in 0..<n {
             let t = Int(ids[i])
             guard t >= 0 && t < cfg.dVocab else {
@@ -66,7 +66,7 @@ struct FastExecutor: BlockOps {
         let inDim = w.shape[0], outDim = w.shape[1], lead = Array(x.shape.dropLast())
         let rows = x.count / Swift.max(inDim, 1)
         let out = try Tensor.empty([rows, outDim])
-        try gemm(x.contiguous().view([rows, inDim]), w, into: out)
+        try gemm(x.contiguous().view([rows, inDim]), weight: w, into: out, precision: model.matmulPrecision)
         if let b { try RowKernels.addBias(out, b) }
         return try out.view(lead + [outDim])
     }

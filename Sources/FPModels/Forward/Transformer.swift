@@ -11,6 +11,9 @@ public final class Transformer {
     public let tokenizer: Tokenizer?
     /// Where the weights came from (a path), for messages and `fp info`.
     public let source: String
+    /// How the weight products run (load_model's `dtype`): bf16 keeps these float32 weights
+    /// for hooks and weight views and multiplies with bf16 copies (WeightPack).
+    public var matmulPrecision: MatmulPrecision = .float32
     let hookNames: [LayerHookNames]
     /// RoPE tables [n_ctx, rotary_dim / 2] (rotary models), and the sliding-window layers' when
     /// they have their own base (Gemma 3).
