@@ -160,7 +160,7 @@ local logit_diff = dla_logits[{ 0, -1, true_tok }] - dla_logits[{ 0, -1, new_tok
 local stack, comp = dla_cache:get_full_resid_decomposition(nil, false, -1)
 -- the final norm's cached scale at the same position, then its weight (unprocessed weights)
 local scaled = dla_cache:apply_ln_to_stack(stack, nil, false, -1) * model.ln_final.w
-local attrs = dla_cache:logit_attrs(scaled, true_tok, new_tok)[{ {}, 0 }]   -- [component]
+local attrs = dla_cache:logit_attrs(scaled, true_tok, new_tok, { apply_ln = false })[{ {}, 0 }]   -- [component]
 -- constants the components do not carry: the final norm's bias and the unembedding bias
 local dir = model.W_U[{ {}, true_tok }] - model.W_U[{ {}, new_tok }]
 local constant = 0
@@ -190,7 +190,7 @@ local ioi_toks = model:to_tokens(ioi_prompts)
 local ioi_logits, ioi_cache = model:run_with_cache(ioi_toks, { names_filter = for_ioi })
 local ioi_diff = ioi_logits[{ 0, -1, tim }] - ioi_logits[{ 0, -1, alex }]
 local head_stack, head_labels = ioi_cache:stack_head_results(nil, -1)
-local head_attrs = ioi_cache:logit_attrs(ioi_cache:apply_ln_to_stack(head_stack, nil, false, -1) * model.ln_final.w, tim, alex)
+local head_attrs = ioi_cache:logit_attrs(ioi_cache:apply_ln_to_stack(head_stack, nil, false, -1) * model.ln_final.w, tim, alex, { apply_ln = false })
 local layer, head
 if opts.head ~= "" then
   layer, head = opts.head:match("^L(%d+)H(%d+)$")

@@ -49,8 +49,10 @@ for _, name in ipairs({ "gpt2-tiny", "llama-tiny" }) do
     assert_close(ln:sum(0), cache["ln_final.hook_normalized"], 1e-4)
     -- the norm weight is not folded in these models: apply it to the direction
     local dir = (m.W_U[{ {}, 5 }] - m.W_U[{ {}, 7 }])
-    local attrs = cache:logit_attrs(ln * m.ln_final.w, 5, 7)
+    local attrs = cache:logit_attrs(ln * m.ln_final.w, 5, 7, { apply_ln = false })
     assert(attrs.shape[1] == s.shape[1])
+    -- by default the stack is scaled by ln_final first, as TransformerLens's logit_attrs does
+    assert_close(cache:logit_attrs(s, 5, 7), ln:matmul(dir), 1e-5, "logit_attrs applies ln_final's scale")
     local want = logits[{ 0, -1, 5 }] - logits[{ 0, -1, 7 }]
     local bias = fp.item(m.ln_final.b:matmul(dir)) + m.b_U[{ 5 }] - m.b_U[{ 7 }]
     assert_close(attrs[{ {}, 0, -1 }]:sum() + bias, want, 1e-4)
@@ -77,7 +79,7 @@ test("apply_ln = true with a pos_slice scales each position by its own norm scal
   -- logit_attrs with per-prompt answer tokens, on a position-sliced stack and on the whole one
   local right, wrong = fp.tensor({ 5, 9 }, "int"), fp.tensor({ 7, 11 }, "int")
   local ln = cache:decompose_resid(nil, false, true, -1, true) * m.ln_final.w
-  local attrs = cache:logit_attrs(ln, right, wrong)                             -- [C, 2]
+  local attrs = cache:logit_attrs(ln, right, wrong, { apply_ln = false })      -- [C, 2]
   assert(attrs:dim() == 2 and attrs.shape[2] == 2)
   for b = 0, 1 do
     local r, w = right[{ b }], wrong[{ b }]
@@ -85,9 +87,29 @@ test("apply_ln = true with a pos_slice scales each position by its own norm scal
     local bias = fp.item(m.ln_final.b:matmul(m.W_U[{ {}, r }] - m.W_U[{ {}, w }])) + m.b_U[{ r }] - m.b_U[{ w }]
     assert_close(attrs[{ {}, b }]:sum() + bias, want, 1e-4, "prompt " .. b)
   end
-  local per_pos = cache:logit_attrs(whole * m.ln_final.w, toks, toks)          -- tokens [batch, pos]
+  local per_pos = cache:logit_attrs(whole * m.ln_final.w, toks, toks, { apply_ln = false }) -- tokens [batch, pos]
   assert(per_pos:dim() == 3 and per_pos:abs():max() == 0, "a token minus itself attributes nothing")
   expect_error(function() cache:logit_attrs(whole, fp.tensor({ { { 1 } } }, "int")) end, "logit_attrs: a stack of shape")
+end)
+
+test("logit_attrs scales a raw stack by ln_final as TransformerLens: on a folded model the attributions sum to the logit difference", function()
+  local m = fp.load_model("Tests/fixtures/models/gpt2-tiny", { fold_ln = true })
+  local toks = fp.tensor({ { 17, 301, 42, 5, 488 }, { 3, 99, 42, 7, 1 } }, "int")
+  local logits, cache = m:run_with_cache(toks)
+  local right, wrong = fp.tensor({ 5, 9 }, "int"), fp.tensor({ 7, 11 }, "int")
+  local raw = cache:decompose_resid(nil, false, true, -1)                       -- [C, 2, d], not scaled
+  local attrs = cache:logit_attrs(raw, right, wrong, { pos_slice = -1 })       -- [C, 2]
+  for b = 0, 1 do
+    local r, w = right[{ b }], wrong[{ b }]
+    local want = logits[{ b, -1, r }] - logits[{ b, -1, w }]
+    assert_close(attrs[{ {}, b }]:sum() + m.b_U[{ r }] - m.b_U[{ w }], want, 1e-4, "prompt " .. b)
+  end
+  -- the whole-position stack needs no pos_slice; the sliced one without it is an error, not a broadcast
+  local whole = cache:decompose_resid(nil, false, true)
+  assert_close(cache:logit_attrs(whole, right, wrong)[{ {}, {}, -1 }], attrs, 1e-5, "whole stack, last position")
+  expect_error(function() cache:logit_attrs(raw, right, wrong) end, "needs { pos_slice = P }")
+  expect_error(function() cache:logit_attrs(raw, right, wrong, { pos = -1 }) end, "pos")
+  expect_error(function() cache:logit_attrs(raw, right, wrong, { apply_ln = 1 }) end, "apply_ln must be a boolean")
 end)
 
 test("errors raised inside fp.cache and fp.patching name the caller's file and line", function()

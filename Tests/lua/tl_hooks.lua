@@ -170,7 +170,7 @@ test("gemma2's final soft-cap: logit_attrs attribute the logit before the cap (u
   local ids = fp.load_tensors(root .. "gemma2-tiny/expected.npz").input_ids_0
   local logits, cache = model:run_with_cache(ids)
   local L, tok = model.cfg.n_layers, 7
-  local stack = cache:decompose_resid(L, false, true, nil, true)    -- apply_ln: ln_final's scale
+  local stack = cache:decompose_resid(L, false, true)                -- logit_attrs applies ln_final's scale
   local attrs = cache:logit_attrs(stack, tok):sum(0)                  -- [batch, pos]
   local precap = cache["unembed.hook_out"][{ {}, {}, tok }]
   assert_close(attrs, precap, 1e-4, "attributions sum to the logit before the soft-cap")

@@ -239,11 +239,20 @@ function methods:apply_ln_to_stack(stack, layer, mlp_input, pos_slice)
   return stack / scale
 end
 
--- Logit attribution of each component: the component dotted with W_U[:, tokens]
--- (minus W_U[:, incorrect_tokens] when given). tokens: an id, a tensor of ids per batch item
--- [batch], or per batch item and position [batch, pos]. stack: [C, batch, pos, d] or, after an
--- integer pos_slice, [C, batch, d].
-function methods:logit_attrs(stack, tokens, incorrect_tokens)
+-- Logit attribution of each component, as TransformerLens's ActivationCache.logit_attrs: the
+-- stack is first scaled by ln_final's cached scale (apply_ln_to_stack at the final layer, with
+-- opts.pos_slice when the stack was sliced to those positions), then dotted with W_U[:, tokens]
+-- (minus W_U[:, incorrect_tokens] when given). Like TransformerLens it does not multiply by
+-- ln_final.w (it assumes fold_ln); opts.apply_ln = false (an fp extension) skips the scaling for a
+-- stack already scaled by hand. tokens: an id, a tensor of ids per batch item [batch], or per
+-- batch item and position [batch, pos]. stack: [C, batch, pos, d] or, after an integer
+-- pos_slice, [C, batch, d].
+function methods:logit_attrs(stack, tokens, incorrect_tokens, opts)
+  opts = require("fp.errors").check_options("logit_attrs", opts, { "pos_slice", "apply_ln" })
+  if opts.apply_ln ~= nil and type(opts.apply_ln) ~= "boolean" then
+    raise("logit_attrs: apply_ln must be a boolean, got " .. type(opts.apply_ln))
+  end
+  if not fp.is_tensor(stack) then raise("logit_attrs: stack must be a tensor, got " .. type(stack)) end
   local m = model(self)
   local W_U = m.W_U
   local d = m.cfg.d_model
@@ -257,6 +266,14 @@ function methods:logit_attrs(stack, tokens, incorrect_tokens)
   end
   local dir = dirs(tokens)
   if incorrect_tokens ~= nil then dir = dir - dirs(incorrect_tokens) end
+  if opts.apply_ln ~= false then
+    -- a [C, batch, d] stack was sliced to one position: without that position the scale
+    -- [batch, pos, 1] would broadcast against it silently
+    if stack:dim() == 3 and math.type(opts.pos_slice) ~= "integer" then
+      raise("logit_attrs: a stack without a position dimension ([component, batch, d_model]) needs { pos_slice = P }, the position it was sliced to (TransformerLens's pos_slice), or { apply_ln = false } if it is already scaled")
+    end
+    stack = self:apply_ln_to_stack(stack, nil, false, opts.pos_slice)
+  end
   if dir:dim() == 1 then return stack:matmul(dir) end
   if dir:dim() == 2 then                                      -- per batch item [batch, d]
     if stack:dim() == 4 then return fp.einsum("c b p d, b d -> c b p", stack, dir) end
