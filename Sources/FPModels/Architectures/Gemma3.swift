@@ -82,17 +82,13 @@ public enum Gemma3: Architecture {
         return c
     }
 
+    /// Gemma 2's names (sandwich norms, norms stored as 1 + w in GGUF) plus the q/k norms.
     public static func tensorNames(_ format: WeightFormat, _ src: WeightSource, _ cfg: ModelConfig) -> TensorNames {
         let hf = format == .huggingFace
-        var n = Llama.tensorNames(format, src, cfg)
-        n.interleavedRotaryRows = false
-        n.normWeightOffset = hf ? 1 : 0   // llama.cpp's converter stores 1 + w already
+        var n = Gemma2.tensorNames(format, src, cfg)
         n.layer = { [layer = n.layer] l in
             var t = layer(l)
             let p = hf ? "model.layers.\(l)." : "blk.\(l)."
-            t.mlpNorm = p + (hf ? "pre_feedforward_layernorm.weight" : "ffn_norm.weight")
-            t.attnPostNorm = p + (hf ? "post_attention_layernorm.weight" : "post_attention_norm.weight")
-            t.mlpPostNorm = p + (hf ? "post_feedforward_layernorm.weight" : "post_ffw_norm.weight")
             t.qNorm = p + (hf ? "self_attn.q_norm.weight" : "attn_q_norm.weight")
             t.kNorm = p + (hf ? "self_attn.k_norm.weight" : "attn_k_norm.weight")
             return t
