@@ -19,6 +19,13 @@ grep -E "error:|failed|Test Case .* failed" "$log/swift" | head -n 40 || true
 grep -E "Executed [0-9]+ tests" "$log/swift" | tail -n 1
 echo "== lua tests"
 .build/release/fp test Tests/lua 2>&1 | tee "$log/lua" || status=1
+# the attention and norm kernels are compiled for AVX-512, AVX2 and a baseline and chosen by cpuid:
+# the model tests against Hugging Face and torch again on each narrower variant this CPU runs
+for isa in avx2 baseline; do
+  echo "== lua model tests on the $isa kernels (FP_KERNELS=$isa)"
+  FP_KERNELS=$isa .build/release/fp test Tests/lua/families.lua Tests/lua/autograd_model.lua Tests/lua/executors.lua \
+    2>&1 | grep -vE "^  ok " | tee "$log/lua_$isa" || status=1
+done
 echo "== command-line tests"
 FP=.build/release/fp bash Tests/cli/test_pull.sh 2>&1 | tee "$log/cli" || status=1
 FP=.build/release/fp bash Tests/cli/test_sandbox.sh 2>&1 | tee "$log/cli_sandbox" || status=1
@@ -50,7 +57,7 @@ sw_n=$(grep -oE "Executed [0-9]+" <<<"$xc" | grep -oE "[0-9]+" || echo 0)
 sw_s=$(grep -oE "[0-9]+ tests? skipped" <<<"$xc" | grep -oE "^[0-9]+" || echo 0)
 sw_f=$(grep -oE "[0-9]+ failures?" <<<"$xc" | grep -oE "^[0-9]+" || echo 1)
 passed=$((sw_n - sw_s - sw_f)); failed=$sw_f; skipped=$sw_s
-for f in "$log/lua" "$log/cli" "$log/cli_sandbox" "$log/cli_limits" "$log/cli_api_fuzz" "$log/cli_color" "$log/redteam_self" "$log/redteam" "$log/jupyter" "$log/cli_cluster" "$log/cli_slurm"; do
+for f in "$log/lua" "$log/lua_avx2" "$log/lua_baseline" "$log/cli" "$log/cli_sandbox" "$log/cli_limits" "$log/cli_api_fuzz" "$log/cli_color" "$log/redteam_self" "$log/redteam" "$log/jupyter" "$log/cli_cluster" "$log/cli_slurm"; do
   line=$(grep -E "^[0-9]+ passed, [0-9]+ failed" "$f" | tail -n 1 || true)
   [ -n "$line" ] || { failed=$((failed + 1)); continue; }
   p=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line"); fl=$(sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$line")

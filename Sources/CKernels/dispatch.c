@@ -1,6 +1,11 @@
 // Chooses the kernels' instruction set once, by cpuid (the OS must also save the wide
-// registers: XGETBV), and forwards each call to that variant.
+// registers: XGETBV), and forwards each call to that variant. FP_KERNELS=avx2 or baseline (or
+// fpk_use) selects a narrower variant the CPU also runs, so every variant can be tested on one
+// machine; a variant the CPU lacks is never chosen.
 #include "CKernels.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stddef.h>
 
 #define DECLARE(isa) \
@@ -35,7 +40,7 @@ static unsigned long long xgetbv0(void) {
     return ((unsigned long long)hi << 32) | lo;
 }
 
-static const kernel_table *detect(void) {
+static const kernel_table *widest(void) {
     unsigned int a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return &baseline;
     int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1;
@@ -48,9 +53,37 @@ static const kernel_table *detect(void) {
     if (ymm && has_avx2 && fma) return &avx2;
     return &baseline;
 }
+// The variants this CPU runs, widest first (NULL-terminated).
+static void supported(const kernel_table *out[4]) {
+    const kernel_table *w = widest();
+    int n = 0;
+    if (w == &avx512) out[n++] = &avx512;
+    if (w == &avx512 || w == &avx2) out[n++] = &avx2;
+    out[n++] = &baseline;
+    out[n] = NULL;
+}
 #else
-static const kernel_table *detect(void) { return &baseline; }
+static void supported(const kernel_table *out[4]) { out[0] = &baseline; out[1] = NULL; }
 #endif
+
+static const kernel_table *named(const char *name) {
+    const kernel_table *list[4];
+    supported(list);
+    for (int i = 0; name && list[i]; i++)
+        if (strcmp(list[i]->name, name) == 0) return list[i];
+    return NULL;
+}
+
+// The widest variant, unless FP_KERNELS names another one this CPU runs.
+static const kernel_table *detect(void) {
+    const char *want = getenv("FP_KERNELS");
+    const kernel_table *list[4], *t = named(want);
+    supported(list);
+    if (want && *want && !t)
+        fprintf(stderr, "fp: FP_KERNELS=%s ignored: not a kernel variant this CPU runs (avx512, avx2, baseline); using %s\n",
+                want, list[0]->name);
+    return t ? t : list[0];
+}
 
 static const kernel_table *chosen;
 
@@ -65,6 +98,20 @@ static const kernel_table *kernels(void) {
 }
 
 const char *fpk_isa(void) { return kernels()->name; }
+
+const char *fpk_isa_supported(int i) {
+    const kernel_table *list[4];
+    supported(list);
+    for (int j = 0; j <= i; j++) if (!list[j]) return NULL;
+    return list[i]->name;
+}
+
+int fpk_use(const char *name) {
+    const kernel_table *t = named(name);
+    if (!t) return 0;
+    __atomic_store_n(&chosen, t, __ATOMIC_RELEASE);
+    return 1;
+}
 
 void fpk_attention_forward(const fpk_attention_shape *a, float *z, float *pattern, int begin, int end, float *scratch) {
     kernels()->attention_forward(a, z, pattern, begin, end, scratch);

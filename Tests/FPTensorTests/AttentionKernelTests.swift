@@ -5,7 +5,8 @@ import XCTest
 /// written here from the definition, and its backward against central differences of that
 /// reference: grouped-query heads, key mask with a query that sees nothing, sliding window,
 /// soft-cap, a past (KV cache), d_head not a multiple of the vector width, both score paths
-/// (K transposed for P >= 4, dot products below) and a strided q.
+/// (K transposed for P >= 4, dot products below) and a strided q; each on every kernel variant
+/// the CPU runs (AVX-512, AVX2, baseline: KernelISA.forEachSupported).
 final class AttentionKernelTests: XCTestCase {
     struct Case {
         var B, P, past, nH, nKV, dh: Int
@@ -98,21 +99,21 @@ final class AttentionKernelTests: XCTestCase {
                 let up = loss(ins[0], ins[1], ins[2])
                 ins[which][idx] -= 2 * eps
                 let down = loss(ins[0], ins[1], ins[2])
-                XCTAssertEqual(Double(g[idx]), (up - down) / (2 * eps), accuracy: 1e-4, "input \(which) element \(idx)")
+                XCTAssertEqual(Double(g[idx]), (up - down) / (2 * eps), accuracy: 1e-4, "\(KernelISA.name) input \(which) element \(idx)")
             }
         }
     }
 
     func testGroupedQueryMaskWindowSoftcap() throws {
-        try check(Case(B: 2, P: 6, past: 0, nH: 4, nKV: 2, dh: 20, window: 3, softcap: 1.5, mask: true))
+        try KernelISA.forEachSupported { _ in try check(Case(B: 2, P: 6, past: 0, nH: 4, nKV: 2, dh: 20, window: 3, softcap: 1.5, mask: true)) }
     }
 
     func testShortQueriesWithPast() throws {
-        try check(Case(B: 2, P: 3, past: 4, nH: 2, nKV: 1, dh: 37, window: nil, softcap: nil, mask: true))
+        try KernelISA.forEachSupported { _ in try check(Case(B: 2, P: 3, past: 4, nH: 2, nKV: 1, dh: 37, window: nil, softcap: nil, mask: true)) }
     }
 
     func testLongerRowsStridedQuery() throws {
-        try check(Case(B: 1, P: 40, past: 0, nH: 3, nKV: 3, dh: 64, window: nil, softcap: nil, mask: false), stridedQ: true)
+        try KernelISA.forEachSupported { _ in try check(Case(B: 1, P: 40, past: 0, nH: 3, nKV: 3, dh: 64, window: nil, softcap: nil, mask: false), stridedQ: true) }
     }
 
     func testRejectsInconsistentShapes() throws {

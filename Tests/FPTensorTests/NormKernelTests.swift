@@ -56,11 +56,22 @@ final class NormKernelTests: XCTestCase {
                 ins[which][idx] += h
                 let up = loss(ins)
                 ins[which][idx] -= 2 * h
-                XCTAssertEqual(Double(g[idx]), (up - loss(ins)) / (2 * h), accuracy: 1e-3, "input \(which) element \(idx)")
+                XCTAssertEqual(Double(g[idx]), (up - loss(ins)) / (2 * h), accuracy: 1e-3, "\(KernelISA.name) input \(which) element \(idx)")
             }
         }
     }
 
-    func testLayerNorm() throws { try check(rows: 5, d: 37, centered: true) }
-    func testRMSNorm() throws { try check(rows: 3, d: 64, centered: false) }
+    func testLayerNorm() throws { try KernelISA.forEachSupported { _ in try check(rows: 5, d: 37, centered: true) } }
+    func testRMSNorm() throws { try KernelISA.forEachSupported { _ in try check(rows: 3, d: 64, centered: false) } }
+
+    func testEveryVariantIsListedAndSelectable() throws {
+        let all = KernelISA.supported
+        XCTAssertEqual(all.last, "baseline")
+        let before = KernelISA.name
+        XCTAssertTrue(all.contains(before))
+        var seen = [String]()
+        KernelISA.forEachSupported { _ in seen.append(KernelISA.name) }
+        XCTAssertEqual(seen, all)
+        XCTAssertEqual(KernelISA.name, before)   // restored
+    }
 }

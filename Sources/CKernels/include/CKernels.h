@@ -6,8 +6,14 @@
 // AVX2+FMA, the x86-64 / arm64 baseline) and chosen once by cpuid (dispatch.c). Each function
 // works on a range of rows or (batch, head) pairs so that the caller can split it over threads.
 
-/// The instruction set the kernels run with: "avx512", "avx2" or "baseline".
+/// The instruction set the kernels run with: "avx512", "avx2" or "baseline" (the widest the CPU
+/// runs, or the one FP_KERNELS names if the CPU runs it).
 const char *fpk_isa(void);
+/// The i-th variant this CPU runs, widest first; NULL past the last.
+const char *fpk_isa_supported(int i);
+/// Switches every later call to the named variant; 0 (and no change) if the CPU cannot run it.
+/// For tests: not to be called while kernels run on other threads.
+int fpk_use(const char *name);
 
 /// Causal attention over q [B, P, nH, dh] and k, v [B, T, nKV, dh] (strides in floats for batch,
 /// position and head; the last dim contiguous). Query i (sequence index past + i) sees key j when
