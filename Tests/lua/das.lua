@@ -45,3 +45,20 @@ test("training lowers the loss and keeps the best checkpoint", function()
   local logits = das.last_probs(model, base, { { HOOK, run.hook_fn } })
   assert_close(-math.log(logits[99]), run.best_loss, 1e-4)
 end)
+
+test("source_activation stops after the hook's layer and equals the full run's activation", function()
+  local _, full = model:run_with_cache(source, { names_filter = HOOK })
+  assert_close(das.source_activation(model, source, HOOK, POS), full[HOOK][{ 0, POS }], 0)
+end)
+
+test("training from a precomputed source activation gives the same losses as from the source", function()
+  local a = das.train(model, { base = base, source = source, hook = HOOK, base_pos = POS, source_pos = POS,
+                               target = 99, k = 2, steps = 4, lr = 0.2, seed = 3 })
+  local b = das.train(model, { base = base, source_activation = das.source_activation(model, source, HOOK, POS),
+                               hook = HOOK, base_pos = POS, target = 99, k = 2, steps = 4, lr = 0.2, seed = 3 })
+  for i = 1, 4 do assert_close(b.losses[i], a.losses[i], 0) end
+  expect_error(function() das.train(model, { base = base, source = source, source_activation = a.source, hook = HOOK,
+    base_pos = POS, source_pos = POS, target = 99, steps = 1 }) end, "give source or source_activation, not both")
+  expect_error(function() das.train(model, { base = base, source_activation = fp.zeros(d + 1), hook = HOOK,
+    base_pos = POS, target = 99, steps = 1 }) end, "source_activation must be a float tensor [d_model = " .. d .. "]")
+end)

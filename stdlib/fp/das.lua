@@ -10,9 +10,10 @@
 local fp = require "fp"
 local M = {}
 
--- The source activation at `hook`, position `pos` (batch 0), as a plain [d] tensor.
+-- The source activation at `hook`, position `pos` (batch 0), as a plain [d] tensor (the run
+-- stops after the hook's layer).
 function M.source_activation(model, tokens, hook, pos)
-  local _, cache = model:run_with_cache(tokens, { names_filter = hook })
+  local _, cache = model:run_with_cache(tokens, { names_filter = hook, stop_at_layer = require("fp.utils").stop_layer_for(model, hook) })
   return cache[hook][{ 0, pos }]:clone()
 end
 
@@ -62,13 +63,15 @@ function M.subspace(d, k, opts)
 end
 
 -- Trains an interchange subspace. opts: base, source (text or tokens; prepend_bos = false to
--- tokenize strings without BOS), hook, base_pos,
+-- tokenize strings without BOS) or source_activation (the [d] activation, e.g. from
+-- das.source_activation, to train several subspaces against one source), hook, base_pos,
 -- source_pos, target (token string or id), k (1), full_rotation (false), steps (20), lr (1e-2),
 -- seed, param (an existing parametrization to continue), log_every (print the loss to stderr
 -- every n steps), reuse_prefix (true: layers before the hook's run once, not every step). Loss: -log p(target) at the base's last position.
 -- Returns { param, hook_fn, losses, best_loss } with param restored to the best step.
 local TRAIN_OPTS = { "base", "source", "hook", "base_pos", "source_pos", "target", "k", "full_rotation", "map",
-                     "steps", "lr", "seed", "param", "log_every", "reuse_prefix", "prepend_bos" }
+                     "steps", "lr", "seed", "param", "log_every", "reuse_prefix", "prepend_bos",
+                     "source_activation" }
 function M.train(model, opts)
   if opts == nil then require("fp.errors").raise("das.train: options table expected (base, source, hook, target, ...)") end
   opts = require("fp.errors").check_options("das.train", opts, TRAIN_OPTS)
@@ -77,13 +80,21 @@ function M.train(model, opts)
   check("das.train", "k", opts.k, nil, { integer = true, min = 1 })
   check("das.train", "lr", opts.lr, nil, { above = 0 })
   check("das.train", "log_every", opts.log_every, nil, { integer = true, min = 1 })
-  local base, source = tokens_of(model, opts.base, opts.prepend_bos), tokens_of(model, opts.source, opts.prepend_bos)
+  local base = tokens_of(model, opts.base, opts.prepend_bos)
+  local d = model.cfg.d_model
+  local src = opts.source_activation
+  if src ~= nil then
+    if opts.source ~= nil then require("fp.errors").raise("das.train: give source or source_activation, not both") end
+    if not (fp.is_tensor(src) and src:dim() == 1 and src.shape[1] == d) then
+      require("fp.errors").raise("das.train: source_activation must be a float tensor [d_model = " .. d .. "]")
+    end
+  else
+    src = M.source_activation(model, tokens_of(model, opts.source, opts.prepend_bos), opts.hook, opts.source_pos)
+  end
   local target = opts.target
   if type(target) == "string" then target = require("fp.datasets").answer_token(model, target, "das.train: target") end
   if opts.seed then fp.seed(opts.seed) end
-  local d = model.cfg.d_model
   local param = opts.param or M.subspace(d, opts.k or 1, { full_rotation = opts.full_rotation, map = opts.map })
-  local src = M.source_activation(model, source, opts.hook, opts.source_pos)
   local hook_fn = M.interchange_hook(param, opts.base_pos, src)
   local opt = fp.optim.Adam(param:parameters(), { lr = opts.lr or 1e-2 })
   local steps = opts.steps or 20

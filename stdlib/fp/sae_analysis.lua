@@ -28,12 +28,7 @@ local function str_tokens(model, toks)
   return out
 end
 
--- The layer after which the hook point's value is known (stop_at_layer for a cheaper run).
-local function stop_layer(model, hook)
-  local L = tonumber(hook:match("^blocks%.(%d+)%."))
-  if L and L + 1 < model.cfg.n_layers then return L + 1 end
-  return nil
-end
+local stop_layer = require("fp.utils").stop_layer_for   -- a cheaper run that still reaches the hook
 
 -- fp.sae.feature_acts(model, sae, input[, opts]): the dictionary's feature activations
 -- [batch, pos, d_sae] on the model's own activations (nothing spliced), and the tokens.
