@@ -1,12 +1,13 @@
 -- fp side of scripts/bench/das: seconds per DAS training step (taped forward from the hook
 -- layer + backward + Adam) on SmolLM2, 1-D Householder subspace at blocks.L.hook_resid_pre.
 -- Writes the token ids it used to arg[1] (JSON) so the PyTorch side gets the same ids.
+-- DAS_DTYPE=bf16: the model's weight products in bf16 (load_model's dtype; the peers stay float32).
 local das = require "fp.das"
 -- BENCH_CLOCK=cpu: process CPU time (os.clock; one thread on a busy host), else wall-clock time
 local clock = os.getenv("BENCH_CLOCK") == "cpu" and os.clock or fp.time
 local json = require "fp.json"
 local out_ids, steps, layer = arg[1], tonumber(arg[2] or "10"), tonumber(arg[3] or "4")
-local model = fp.load_model("smollm2-135m")
+local model = fp.load_model("smollm2-135m", { dtype = os.getenv("DAS_DTYPE") or "float32" })
 local base = (model:to_tokens("Paris is in the country of", { prepend_bos = true }))
 local source = (model:to_tokens("Rio is in the country of", { prepend_bos = true }))
 local target = model:to_single_token(" Brazil")

@@ -174,7 +174,8 @@ extension Autograd {
 
     static func save(_ t: Tensor) -> SavedTensor {
         let s = SavedTensor(t)
-        guard let key = try? t.storage.raw() else { return s }
+        // reading the address is no write: a saved weight keeps its reordered copy (WeightPack)
+        guard let key = try? UnsafeMutableRawPointer(mutating: t.storage.rawForReading()) else { return s }
         saved[key, default: []].append(WeakSaved(s))
         registrations += 1
         if registrations >= 4096 {
