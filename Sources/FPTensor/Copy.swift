@@ -119,16 +119,17 @@ extension Tensor {
         let n = c.count
         var out = [Double](repeating: 0, count: n)
         switch dtype {
-        case .float32: let p = try c.floatPointer(); for i in 0..<n { out[i] = Double(p[i]) }
+        case .float32: let p = try c.readFloatPointer(); for i in 0..<n { out[i] = Double(p[i]) }
         case .int64: let p = try c.intPointer(); for i in 0..<n { out[i] = Double(p[i]) }
         case .bool: let p = try c.boolPointer(); for i in 0..<n { out[i] = Double(p[i]) }
         }
         return out
     }
 
+    /// Reads only (a weight's reordered copy stays valid).
     public func toFloats() throws -> [Float] {
         let c = try to(.float32).contiguous()
-        let p = try c.floatPointer()
+        let p = try c.readFloatPointer()
         return Array(UnsafeBufferPointer(start: p, count: c.count))
     }
 
