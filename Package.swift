@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "CKernels"),
         .target(name: "FPTensor", dependencies: ["CBLAS", "CDNNL", "CSandbox", "CKernels"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "FPModels", dependencies: ["FPTensor", "CBLAS"],
+        .target(name: "FPModels", dependencies: ["FPTensor", "CBLAS", "CKernels"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "FPLua", dependencies: ["CLua", "CSandbox", "CBLAS", "FPTensor", "FPModels"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),

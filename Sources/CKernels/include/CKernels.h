@@ -52,4 +52,10 @@ void fpk_norm_forward(const float *x, long rows, int d, float eps, int centered,
 void fpk_norm_backward(const float *g, const float *n, const float *scale, long rows, int d,
                        int centered, float *gx);
 
+/// Source rows r0..<r1 of src [rows, cols] (bf16 if `bf16`, else float32; any alignment)
+/// written as float32 dst[c * ld + r] for every column c: a transposing weight load.
+void fpk_to_f32_transposed(const void *src, int bf16, long cols, long r0, long r1, float *dst, long ld);
+/// n bf16 values (any alignment) as float32.
+void fpk_bf16_to_f32(const void *src, long n, float *dst);
+
 #endif

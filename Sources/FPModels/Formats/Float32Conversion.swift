@@ -1,3 +1,4 @@
+import CKernels
 import FPTensor
 
 /// A float type a weight file stores that converts to float32 bit by bit.
@@ -36,11 +37,15 @@ enum Float32Conversion {
         let rowBytes = cols * kind.size
         let bandRows = ld != nil ? tile : max(1, straightBandBytes / rowBytes)
         let bands = (rows + bandRows - 1) / bandRows
+        // a transposing band writes across the whole destination, so map all of it first;
+        // a straight band maps its own output
+        if let ld { Prefault.writeParallel(UnsafeMutableRawPointer(dst), bytes: ((cols - 1) * ld + rows) * 4) }
         func work(_ b: Int) {
             let r0 = b * bandRows, r1 = min(rows, r0 + bandRows)
             if let ld {
                 transposeBand(src, kind, r0, r1, cols, dst, ld)
             } else {
+                Prefault.write(UnsafeMutableRawPointer(dst + r0 * cols), bytes: (r1 - r0) * cols * 4)
                 straight(src + r0 * rowBytes, kind, (r1 - r0) * cols, dst + r0 * cols)
             }
             done(r0 * rowBytes ..< r1 * rowBytes)
@@ -64,28 +69,26 @@ enum Float32Conversion {
         case .f32:
             UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n * 4)
         case .bf16:
-            for i in 0..<n { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))) << 16) }
+            fpk_bf16_to_f32(src, n, dst)
         case .f16:
             for i in 0..<n { dst[i] = element(src, .f16, i) }
         }
     }
 
-    /// Source rows r0..<r1 (all columns) written as dst[c * ld + r].
+    /// Source rows r0..<r1 (all columns) written as dst[c * ld + r]: bf16 and f32 by the
+    /// vectorized kernel (CKernels convert.c), f16 here.
     static func transposeBand(_ src: UnsafeRawPointer, _ kind: StoredFloat, _ r0: Int, _ r1: Int, _ cols: Int,
                               _ dst: UnsafeMutablePointer<Float>, _ ld: Int) {
+        if kind != .f16 {
+            fpk_to_f32_transposed(src, kind == .bf16 ? 1 : 0, cols, r0, r1, dst, ld)
+            return
+        }
         var c0 = 0
         while c0 < cols {
             let c1 = min(cols, c0 + tile)
             for c in c0..<c1 {
                 let d = dst + c * ld
-                switch kind {
-                case .bf16:
-                    for r in r0..<r1 {
-                        d[r] = Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: (r * cols + c) * 2, as: UInt16.self))) << 16)
-                    }
-                default:
-                    for r in r0..<r1 { d[r] = element(src, kind, r * cols + c) }
-                }
+                for r in r0..<r1 { d[r] = element(src, kind, r * cols + c) }
             }
             c0 = c1
         }
