@@ -12,6 +12,8 @@ public enum Gemma3: Architecture {
     public static let name = "gemma3"
     public static let huggingFaceTypes = ["gemma3_text"]
     public static let ggufArchitectures = ["gemma3"]
+    /// HF defaults (query_pre_attn_scalar: the head size of the example, as in released models).
+    public static let exampleConfigKeys = #""query_pre_attn_scalar": 16, "sliding_window": 4096"#
 
     static func block(dModel: Int) -> BlockShape {
         var b = BlockShape(normalization: .rmsNorm, activation: .geluNew, gatedMLP: true, positions: .rotary)
