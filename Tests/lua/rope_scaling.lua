@@ -27,6 +27,17 @@ test("longrope: a run that passes the original context uses the long factors at 
   assert(fp.item((long[{ {}, { 0, 10 } }] - short):abs():max()) > 1e-3, "the long factors change the early positions")
 end)
 
+test("longrope from GGUF (llama.cpp's Phi-3 layout: factor tensors, original context, attention factor) gives HF's logits", function()
+  -- written by rope_scaling.py from the same weights; prompt 1 (24 tokens) passes the original
+  -- context of 16, so the long factors and the attention factor both matter
+  local model = fp.load_model(root .. "longrope-tiny/model.gguf")
+  assert(model.cfg.family == "phi3", "family " .. tostring(model.cfg.family))
+  local ex = fp.load_tensors(root .. "longrope-tiny/expected.npz")
+  for i = 0, 1 do
+    assert_close(model:forward(ex["input_ids_" .. i]), ex["logits_" .. i], 1e-4, "prompt " .. i)
+  end
+end)
+
 test("rope scaling types fp does not implement are refused by name at load", function()
   local dir = os.tmpname() .. "_rope"
   os.execute("mkdir -p " .. dir)
