@@ -5,9 +5,9 @@ import Foundation
 /// points, and whether the sweep engine, autograd, padded batches, the KV cache (generate) and
 /// each weight-processing flag work. No cell is written by hand: each is what the code does with
 /// a 1-layer model of the family, read by the family's own config reader from
-/// `exampleConfigKeys` and given small deterministic weights. Autograd, padded batches and
-/// generate are run and compared with the plain forward pass; the processing flags are passed to
-/// WeightProcessing, which applies, skips or refuses them.
+/// `exampleConfigKeys` and given small deterministic weights. The sweep engine, autograd, padded
+/// batches and generate are run and compared with the plain forward pass (within 1e-4); the
+/// processing flags are passed to WeightProcessing, which applies, skips or refuses them.
 public struct FamilyFeatures {
     public enum Outcome: String { case applied, skipped, refused }
 
@@ -37,7 +37,8 @@ public struct FamilyFeatures {
         let names = m.hookPointNames
         let onDemand = names.filter(Transformer.isOnDemandHookPoint).map { String($0.dropFirst("blocks.0.".count)) }
         return FamilyFeatures(
-            family: a.name, huggingFace: a.huggingFaceTypes, gguf: a.ggufArchitectures, llama2C: a.readsLlama2C, hookPoints: names.count - onDemand.count, onDemand: onDemand,
+            family: a.name, huggingFace: a.huggingFaceTypes, gguf: a.ggufArchitectures, llama2C: a.readsLlama2C,
+            hookPoints: names.count - onDemand.count, onDemand: onDemand,
             sweepEngine: PatchSweep.unsupported(m.cfg) ?? failure { try checkSweep(m) },
             autograd: failure { try checkAutograd(try exampleModel(a)) },
             paddedBatches: failure { try checkPadding(m) },
