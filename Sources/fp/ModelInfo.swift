@@ -74,5 +74,13 @@ enum ModelInfo {
             if a.readsLlama2C { formats.append("llama2.c") }
             Swift.print("  " + a.name.padding(toLength: 10, withPad: " ", startingAt: 0) + formats.joined(separator: "; "))
         }
+        // every cell is what the code does with a 1-layer model of the family (FamilyFeatures)
+        Swift.print("\nwhat each family runs (a 1-layer model of it: hook points in every run + named only; yes = runs and")
+        Swift.print("equals the plain forward pass; weight processing: yes / skip (as TransformerLens) / NO = refused):")
+        do {
+            for line in FamilyFeatures.table(try FamilyFeatures.all()) { Swift.print("  " + line) }
+        } catch {
+            Swift.print("  (cannot build the table: \(error))")
+        }
     }
 }

@@ -9,10 +9,11 @@ import FPTensor
 final class GGUFFamilyConfigTests: XCTestCase {
     enum V { case u32(UInt32), f32(Float), bool(Bool), str(String), bools([Bool]) }
 
-    /// A GGUF file with `kvs` and one F32 `token_embd.weight` [vocab 8, d_model 64].
-    func file(_ arch: String, _ kvs: [(String, V)]) throws -> GGUFFile {
+    /// A GGUF file with `kvs`, one F32 `token_embd.weight` [vocab 8, d_model 64] and `extra`
+    /// F32 vectors.
+    func file(_ arch: String, _ kvs: [(String, V)], extra: [(String, [Float])] = []) throws -> GGUFFile {
         let all = [("general.architecture", V.str(arch))] + kvs
-        var b = GGUFTests.Builder.header(tensors: 1, kvs: UInt64(all.count))
+        var b = GGUFTests.Builder.header(tensors: UInt64(1 + extra.count), kvs: UInt64(all.count))
         for (k, v) in all {
             b.str(k)
             switch v {
@@ -24,8 +25,17 @@ final class GGUFFamilyConfigTests: XCTestCase {
             }
         }
         b.tensor("token_embd.weight", ne: [64, 8])
+        var offset: UInt64 = 64 * 8 * 4
+        for (name, xs) in extra {
+            b.tensor(name, ne: [UInt64(xs.count)], offset: offset)
+            offset += (UInt64(xs.count * 4) + 31) / 32 * 32
+        }
         b.pad()
         b.floats(64 * 8)
+        for (_, xs) in extra {
+            for x in xs { b.u32(x.bitPattern) }
+            b.pad()
+        }
         return try GGUFFile(data: b.data, name: "\(arch).gguf")
     }
 
@@ -80,5 +90,36 @@ final class GGUFFamilyConfigTests: XCTestCase {
         XCTAssertEqual(c.ropeTheta, 500)
         // an odd rotary part is refused
         XCTAssertThrowsError(try GPTNeoX.config(gguf: try file("gptneox", sizes("gptneox") + [("gptneox.rope.dimension_count", .u32(3))]), name: "p"))
+    }
+
+    func testPhi3LongropeAsLlamaCppWritesIt() throws {
+        // rope_factors_short/long (8 = d_head 16 / 2), original context 16 of 64: factor 4
+        let short: [Float] = [1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5], long = short.map { $0 * 2 }
+        let base = sizes("phi3") + [("phi3.rope.scaling.original_context_length", .u32(16))]
+        let factors = [("rope_factors_short.weight", short), ("rope_factors_long.weight", long)]
+        var c = try Phi3.config(gguf: try file("phi3", base + [("phi3.rope.scaling.attn_factor", .f32(1.25))], extra: factors), name: "p")
+        let s = try XCTUnwrap(c.ropeScaling)
+        XCTAssertEqual(s.kind, .longrope)
+        XCTAssertEqual(s.factor, 4)
+        XCTAssertEqual(s.originalMaxPositions, 16)
+        XCTAssertEqual(s.shortFactor, short.map(Double.init))
+        XCTAssertEqual(s.longFactor, long.map(Double.init))
+        XCTAssertEqual(s.attentionFactor, 1.25)
+        // without the key: HF's default from the two context lengths, sqrt(1 + ln 4 / ln 16)
+        c = try Phi3.config(gguf: try file("phi3", base, extra: factors), name: "p")
+        XCTAssertNil(c.ropeScaling?.attentionFactor)
+        XCTAssertEqual(Rope.attentionFactor(c.ropeScaling), 1.5.squareRoot(), accuracy: 1e-12)
+        // no factor tensors: plain RoPE
+        XCTAssertNil(try Phi3.config(gguf: try file("phi3", base), name: "p").ropeScaling)
+
+        func message(_ kvs: [(String, V)], _ extra: [(String, [Float])]) -> String {
+            do { _ = try Phi3.config(gguf: try file("phi3", kvs, extra: extra), name: "p"); return "no error" }
+            catch let e as TensorError { return e.message } catch { return "\(error)" }
+        }
+        XCTAssertTrue(message(base, [factors[1]]).contains("longrope needs both rope_factors_short.weight and rope_factors_long.weight"))
+        XCTAssertTrue(message(sizes("phi3"), factors).contains("without phi3.rope.scaling.original_context_length"))
+        XCTAssertTrue(message(base + [("phi3.rope.scaling.attn_factor", .f32(-1))], factors).contains("attn_factor -1.0 must be positive"))
+        XCTAssertTrue(message(base, factors.map { ($0.0, Array($0.1.prefix(4))) })
+            .contains("longrope factors of 4 and 4 entries for 8 rotary frequencies"))
     }
 }

@@ -6,6 +6,7 @@
 -- hook point; the patch-sweep engine equals the plain hook loop.
 --
 -- A family is listed here once fp runs it; make.py may hold fixtures of families still in work.
+local fixtures = dofile("Tests/lua/lib/fixtures.lua")
 local FAMILIES = { "qwen2", "phi3", "mistral", "qwen3", "olmo2", "gemma3", "gemma2", "gpt_neox" }
 local root = "Tests/fixtures/models/"
 local POS, TARGET = 2, 99   -- common.py's GRAD_POS and TARGET
@@ -42,17 +43,13 @@ for _, family in ipairs(FAMILIES) do
 
   test(name .. ": Hugging Face folder: logits of each prompt match transformers within 1e-4", function()
     assert(model.cfg.family == family, "family " .. tostring(model.cfg.family))
-    for i = 0, 1 do
-      assert_close(model:forward(exp["input_ids_" .. i]), exp["logits_" .. i], 1e-4, "prompt " .. i)
-    end
+    fixtures.assert_prompt_logits(model, exp, exp)
   end)
 
   if exists(dir .. "/model.gguf") then
     test(name .. ": GGUF file (llama.cpp names): the same logits", function()
       local g = fp.load_model(dir .. "/model.gguf")
-      for i = 0, 1 do
-        assert_close(g:forward(exp["input_ids_" .. i]), exp["logits_" .. i], 1e-4, "prompt " .. i)
-      end
+      fixtures.assert_prompt_logits(g, exp, exp)
       local names = {}
       for _, n in ipairs(g:hook_points()) do names[n] = true end
       for _, n in ipairs(model:hook_points()) do assert(names[n], "GGUF model lacks hook point " .. n) end
@@ -65,9 +62,7 @@ for _, family in ipairs(FAMILIES) do
     test(name .. ": Q8_0 GGUF file: HF's logits on the dequantized weights within 1e-4", function()
       local want = fp.load_tensors(dir .. "/q8_0.npz")
       local g = fp.load_model(dir .. "/model.q8_0.gguf")
-      for i = 0, 1 do
-        assert_close(g:forward(exp["input_ids_" .. i]), want["logits_" .. i], 1e-4, "prompt " .. i)
-      end
+      fixtures.assert_prompt_logits(g, exp, want)
     end)
   end
 

@@ -25,12 +25,17 @@ public protocol Architecture {
     static var fallbackTokenizer: String? { get }
     /// to_tokens's prepend_bos default, given the model's own tokenizer (DESIGN.md).
     static func defaultPrependBOS(tokenizer: Tokenizer?) -> Bool
+    /// config.json keys (JSON members, no braces) that switch on the block features a released
+    /// checkpoint of the family has, with the values of Hugging Face's config class; the sizes
+    /// come from FamilyFeatures, which builds its 1-layer example with this family's reader.
+    static var exampleConfigKeys: String { get }
 }
 
 extension Architecture {
     public static var ggufArchitectures: [String] { [] }
     public static var readsLlama2C: Bool { false }
     public static var fallbackTokenizer: String? { nil }
+    public static var exampleConfigKeys: String { "" }
     public static func config(gguf: GGUFFile, name: String) throws -> ModelConfig {
         throw TensorError("load_model: '\(gguf.location)': GGUF files of \(Self.name) are not supported")
     }

@@ -11,6 +11,8 @@ public enum Gemma2: Architecture {
     public static let name = "gemma2"
     public static let huggingFaceTypes = ["gemma2"]
     public static let ggufArchitectures = ["gemma2"]
+    /// HF defaults (query_pre_attn_scalar: the head size of the example, as in released models).
+    public static let exampleConfigKeys = #""attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0, "query_pre_attn_scalar": 16, "sliding_window": 4096"#
 
     static func block(dModel d: Int) -> BlockShape {
         var block = BlockShape(normalization: .rmsNorm, activation: .geluNew, gatedMLP: true, positions: .rotary)

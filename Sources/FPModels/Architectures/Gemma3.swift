@@ -12,6 +12,8 @@ public enum Gemma3: Architecture {
     public static let name = "gemma3"
     public static let huggingFaceTypes = ["gemma3_text"]
     public static let ggufArchitectures = ["gemma3"]
+    /// HF defaults (query_pre_attn_scalar: the head size of the example, as in released models).
+    public static let exampleConfigKeys = #""query_pre_attn_scalar": 16, "sliding_window": 4096"#
 
     static func block(dModel: Int) -> BlockShape {
         var b = BlockShape(normalization: .rmsNorm, activation: .geluNew, gatedMLP: true, positions: .rotary)
@@ -64,19 +66,7 @@ public enum Gemma3: Architecture {
         c.block.localRopeTheta = g.metadata["\(arch).rope.freq_base_swa"]?.double ?? 10000
         c.block.attentionScale = 1 / Double(c.nLayers == 62 ? c.dModel / c.nHeads : c.dHead).squareRoot()
         if let w = c.block.slidingWindows.first?.value {
-            let key = g.metadata["\(arch).attention.sliding_window_pattern"]
-            let sliding: (Int) -> Bool
-            if let flags = key?.array {
-                guard flags.count == c.nLayers else {
-                    throw TensorError("load_model: '\(path)': sliding_window_pattern has \(flags.count) entries for \(c.nLayers) layers")
-                }
-                sliding = { flags[$0].bool ?? false }
-            } else {
-                let n = key?.int ?? 6
-                guard n > 0 else { throw TensorError("load_model: '\(path)': sliding_window_pattern \(n) must be positive") }
-                sliding = { $0 % n < n - 1 }
-            }
-            c.block.slidingWindows = Dictionary(uniqueKeysWithValues: (0..<c.nLayers).filter(sliding).map { ($0, w) })
+            c.block.slidingWindows = try Gemma2.slidingWindows(g, arch: arch, nLayers: c.nLayers, window: w, defaultPeriod: 6)
         }
         try c.validate(path)
         return c

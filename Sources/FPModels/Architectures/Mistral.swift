@@ -7,6 +7,8 @@ import FPTensor
 public enum Mistral: Architecture {
     public static let name = "mistral"
     public static let huggingFaceTypes = ["mistral"]
+    /// Mistral 7B v0.1's window (Hugging Face's default).
+    public static let exampleConfigKeys = #""sliding_window": 4096"#
 
     public static func config(huggingFace j: HFConfigFile, name: String) throws -> ModelConfig {
         var c = try LlamaLikeConfig.read(j, family: Self.name, name: name, block: Llama.block)

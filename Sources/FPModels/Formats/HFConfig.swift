@@ -15,6 +15,12 @@ public struct HFConfigFile {
         do { json = try TinyJSON.parse(data) } catch { throw TensorError("load_model: '\(path)': \(error)") }
     }
 
+    /// A config already parsed (`path` names it in messages).
+    public init(json: TinyJSON, path: String) {
+        self.json = json
+        self.path = path
+    }
+
     public var modelType: String { json["model_type"]?.stringValue ?? "" }
 
     public subscript(_ key: String) -> TinyJSON? { json[key] }

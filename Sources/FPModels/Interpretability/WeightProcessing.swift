@@ -54,28 +54,14 @@ public enum WeightProcessing {
     /// unembedding is untied (W_U becomes its own copy) before W_E or W_U changes.
     /// center_writing_weights on an RMSNorm model is skipped, as in TransformerLens (it is not
     /// recorded, and a warning goes to stderr).
-    public static func process(_ w: TransformerWeights, cfg: ModelConfig, options: ProcessingOptions) throws -> ModelConfig {
+    public static func process(_ w: TransformerWeights, cfg: ModelConfig, options: ProcessingOptions,
+                               warnings: Bool = true) throws -> ModelConfig {
         var cfg = cfg
         try check(w, cfg)
         let layerNorm = cfg.normalization == .layerNorm
-        if options.refactorFactoredAttnMatrices {
-            if cfg.rotary {
-                throw TensorError("load_model: refactor_factored_attn_matrices cannot be used with rotary embeddings (\(cfg.modelName)): the QK circuit depends on the positions of query and key (as in TransformerLens)")
-            }
-            if cfg.nKVHeads != cfg.nHeads {
-                throw TensorError("load_model: refactor_factored_attn_matrices does not support grouped-query attention (\(cfg.nKVHeads) key-value heads for \(cfg.nHeads) heads)")
-            }
-        }
-        // TransformerLens turns these off for post-norm blocks and for soft-capped logits; a
-        // request fp cannot honour is an error here.
-        if !cfg.block.preNorms && (options.foldLN || options.centerWritingWeights) {
-            throw TensorError("load_model: fold_ln and center_writing_weights cannot be used with \(cfg.architecture) (\(cfg.modelName)): its norms come after attention and the MLP, so no norm weight sits on a layer's input to fold (TransformerLens refuses them for post-norm models too)")
-        }
-        if options.centerUnembed && cfg.block.finalSoftcap != nil {
-            throw TensorError("load_model: center_unembed cannot be used with \(cfg.architecture) (\(cfg.modelName)): its logits are soft-capped, and a soft-cap does not ignore a constant added to every logit (TransformerLens refuses it too)")
-        }
+        if let why = refusal(options, cfg) { throw TensorError(why) }
         let centerWriting = options.centerWritingWeights && layerNorm
-        if options.centerWritingWeights && !layerNorm {
+        if options.centerWritingWeights && !layerNorm && warnings {
             warn("load_model: center_writing_weights skipped: \(cfg.modelName) uses RMSNorm, which does not remove the mean of the residual stream (TransformerLens skips it too)")
         }
         // W_U is a view of W_E when tied: give it its own storage before either changes.
@@ -105,6 +91,27 @@ public enum WeightProcessing {
             cfg.processing.append("refactor_factored_attn_matrices")
         }
         return cfg
+    }
+
+    /// Why `options` cannot be applied to a model of `cfg` (nil: they can). TransformerLens
+    /// turns these off for rotary QK refactoring, post-norm blocks and soft-capped logits; a
+    /// request fp cannot honour is an error (`fp info`'s table reads it too).
+    public static func refusal(_ options: ProcessingOptions, _ cfg: ModelConfig) -> String? {
+        if options.refactorFactoredAttnMatrices {
+            if cfg.rotary {
+                return "load_model: refactor_factored_attn_matrices cannot be used with rotary embeddings (\(cfg.modelName)): the QK circuit depends on the positions of query and key (as in TransformerLens)"
+            }
+            if cfg.nKVHeads != cfg.nHeads {
+                return "load_model: refactor_factored_attn_matrices does not support grouped-query attention (\(cfg.nKVHeads) key-value heads for \(cfg.nHeads) heads)"
+            }
+        }
+        if !cfg.block.preNorms && (options.foldLN || options.centerWritingWeights) {
+            return "load_model: fold_ln and center_writing_weights cannot be used with \(cfg.architecture) (\(cfg.modelName)): its norms come after attention and the MLP, so no norm weight sits on a layer's input to fold (TransformerLens refuses them for post-norm models too)"
+        }
+        if options.centerUnembed && cfg.block.finalSoftcap != nil {
+            return "load_model: center_unembed cannot be used with \(cfg.architecture) (\(cfg.modelName)): its logits are soft-capped, and a soft-cap does not ignore a constant added to every logit (TransformerLens refuses it too)"
+        }
+        return nil
     }
 
     // MARK: the steps
