@@ -8,7 +8,8 @@
 -- the peak of the clean cache and the sweep), seconds, result (sum of the patching result).
 -- MAX_CELLS=N (environment): stop the sweep after its first N cells (the metric raises), for the
 -- kinds with thousands of cells; a sweep's memory is per pass, so the peak is reached in its first
--- passes. The line then has "cells" (how many ran) and no result.
+-- passes. The line then has "cells" (how many ran) and no result. An `_every` kind runs each of
+-- its parts capped at N (see EVERY_PARTS).
 local json = require "fp.json"
 local patching = require "fp.patching"
 
@@ -58,11 +59,33 @@ local function metric(logits)
   if max_cells and cells > max_cells then error(STOP) end
   return (diff(logits) - kd) / (cd - kd)
 end
-local ok, r = pcall(patching[kind], model, corrupt, cache, metric, { progress = false })
-if not ok and r ~= STOP then error(r, 0) end
+-- With MAX_CELLS, an `_every` stack runs its parts one after another in this process, each
+-- stopped after MAX_CELLS cells (as TL_MAX_CELLS caps each get_act_patch_* call TransformerLens's
+-- _every makes); the stacked result itself is a few hundred floats.
+local EVERY_PARTS = {
+  block_every = { "resid_pre", "attn_out", "mlp_out" },
+  attn_head_all_pos_every = { "attn_head_out_all_pos", "attn_head_q_all_pos", "attn_head_k_all_pos",
+                              "attn_head_v_all_pos", "attn_head_pattern_all_pos" },
+  attn_head_by_pos_every = { "attn_head_out_by_pos", "attn_head_q_by_pos", "attn_head_k_by_pos",
+                             "attn_head_v_by_pos", "attn_head_pattern_by_pos" },
+}
+local ok, r, total
+if max_cells and EVERY_PARTS[kind] then
+  total, ok = 0, false
+  for _, part in ipairs(EVERY_PARTS[kind]) do
+    cells = 0
+    local done, err = pcall(patching[part], model, corrupt, cache, metric, { progress = false })
+    if not done and err ~= STOP then error(err, 0) end
+    total = total + (done and cells or max_cells)
+  end
+else
+  ok, r = pcall(patching[kind], model, corrupt, cache, metric, { progress = false })
+  if not ok and r ~= STOP then error(r, 0) end
+  total = ok and cells or max_cells
+end
 local seconds = fp.time() - t0
 local line = { tool = "fp", model = label or model_name, kind = kind, seconds = seconds,
-  rss_loaded_mb = rss_loaded, peak_rss_mb = status_mb("VmHWM"), cells = ok and cells or max_cells }
+  rss_loaded_mb = rss_loaded, peak_rss_mb = status_mb("VmHWM"), cells = total }
 if ok then
   line.result = r:sum()
   line.shape = {}
