@@ -13,7 +13,7 @@ local M = {}
 -- The source activation at `hook`, position `pos` (batch 0), as a plain [d] tensor (the run
 -- stops after the hook's layer).
 function M.source_activation(model, tokens, hook, pos)
-  local _, cache = model:run_with_cache(tokens, { names_filter = hook, stop_at_layer = require("fp.utils").stop_layer_for(model, hook) })
+  local _, cache = model:run_with_cache(tokens, { names_filter = hook, stop_at_layer = require("fp.hook_layers").stop_layer_for(model, hook) })
   return cache[hook][{ 0, pos }]:clone()
 end
 

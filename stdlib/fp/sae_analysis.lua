@@ -28,7 +28,7 @@ local function str_tokens(model, toks)
   return out
 end
 
-local stop_layer = require("fp.utils").stop_layer_for   -- a cheaper run that still reaches the hook
+local stop_layer = require("fp.hook_layers").stop_layer_for   -- a cheaper run that still reaches the hook
 
 -- fp.sae.feature_acts(model, sae, input[, opts]): the dictionary's feature activations
 -- [batch, pos, d_sae] on the model's own activations (nothing spliced), and the tokens.

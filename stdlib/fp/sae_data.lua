@@ -83,7 +83,7 @@ function M.activation_batches(model, hook, contexts, opts)
   local bs, per = opts.batch_size or 4096, opts.contexts_per_fill or 16
   local n, P = contexts.shape[1], contexts.shape[2]
   local first = opts.keep_first_position and 0 or 1
-  local stop = require("fp.utils").stop_layer_for(model, hook)
+  local stop = require("fp.hook_layers").stop_layer_for(model, hook)
   local buffer, used = nil, 0
   local next_ctx = 0
   local fills = 0
@@ -121,7 +121,7 @@ function M.collect_activations(model, hook, contexts, opts)
   opts = check_options("collect_activations", opts, { contexts_per_run = true, seed = true, keep_first_position = true })
   local n = contexts.shape[1]
   local per = opts.contexts_per_run or 16
-  local stop = require("fp.utils").stop_layer_for(model, hook)
+  local stop = require("fp.hook_layers").stop_layer_for(model, hook)
   local first = opts.keep_first_position and 0 or 1
   local parts = {}
   for s = 0, n - 1, per do

@@ -7,14 +7,6 @@ local M = {}
 -- The k largest entries of a tensor of any shape: values (a 1-D tensor) and their 0-based
 -- multi-indices as Lua lists, largest first (TransformerLens's topk_of_Nd_tensor).
 --   local v, where = utils.topk_nd(head_scores, 3)   -- where[1] = {layer, head}
--- The stop_at_layer that still computes hook point `hook` (a blocks.L.* point is known after
--- layer L), or nil when the run must go to the end (ln_final, unembed, the last layer's points).
-function M.stop_layer_for(model, hook)
-  local L = tonumber(hook:match("^blocks%.(%d+)%."))
-  if L and L + 1 < model.cfg.n_layers then return L + 1 end
-  return nil
-end
-
 function M.topk_nd(t, k, opts)
   if not fp.is_tensor(t) then raise("topk_nd: argument 1 must be a tensor, got " .. type(t)) end
   opts = require("fp.errors").check_options("topk_nd", opts, { "largest" })
