@@ -130,8 +130,16 @@ class KernelSession(unittest.TestCase):
         self.assertEqual(reply["content"]["status"], "error")
         self.assertEqual(reply["content"]["ename"], "Interrupted")
         self.assertLess(time.time() - started, 30)
-        data, _ = self.result("kept + model.cfg.n_layers")
-        self.assertEqual(data["text/plain"], "37")
+        # a request that reaches the kernel while it still drops the queue after the error is
+        # answered "aborted" (ipykernel's stop_on_error; on a loaded host that window is longer):
+        # the session is kept if the next cell after that runs with its state
+        for _ in range(5):
+            content, msgs = execute(self.kc, "kept + model.cfg.n_layers")
+            if content["status"] != "aborted":
+                break
+            time.sleep(0.5)
+        self.assertEqual(content["status"], "ok", content)
+        self.assertEqual(of_type(msgs, "execute_result")[0]["content"]["data"]["text/plain"], "37")
 
     def test_is_complete(self):
         for code, status in [("for i = 1, 3 do", "incomplete"), ("x = 1", "complete"), ("x = = 1", "invalid")]:
