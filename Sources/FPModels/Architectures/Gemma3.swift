@@ -74,13 +74,10 @@ public enum Gemma3: Architecture {
 
     /// Gemma 2's names (sandwich norms, norms stored as 1 + w in GGUF) plus the q/k norms.
     public static func tensorNames(_ format: WeightFormat, _ src: WeightSource, _ cfg: ModelConfig) -> TensorNames {
-        let hf = format == .huggingFace
         var n = Gemma2.tensorNames(format, src, cfg)
         n.layer = { [layer = n.layer] l in
             var t = layer(l)
-            let p = hf ? "model.layers.\(l)." : "blk.\(l)."
-            t.qNorm = p + (hf ? "self_attn.q_norm.weight" : "attn_q_norm.weight")
-            t.kNorm = p + (hf ? "self_attn.k_norm.weight" : "attn_k_norm.weight")
+            Qwen3.nameQKNorms(&t, format, l)
             return t
         }
         return n

@@ -36,8 +36,7 @@ public enum OLMo2: Architecture {
             let p = hf ? "model.layers.\(l)." : "blk.\(l)."
             t.attnNorm = p + (hf ? "post_attention_layernorm.weight" : "post_attention_norm.weight")
             t.mlpNorm = p + (hf ? "post_feedforward_layernorm.weight" : "post_ffw_norm.weight")
-            t.qNorm = p + (hf ? "self_attn.q_norm.weight" : "attn_q_norm.weight")
-            t.kNorm = p + (hf ? "self_attn.k_norm.weight" : "attn_k_norm.weight")
+            Qwen3.nameQKNorms(&t, format, l)
             return t
         }
         return n

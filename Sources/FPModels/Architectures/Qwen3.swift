@@ -37,12 +37,17 @@ public enum Qwen3: Architecture {
     /// q_norm / k_norm next to the projections, and the attention biases the file has.
     static func withQKNorms(_ format: WeightFormat, _ l: Int, _ layer: TensorNames.Layer, _ src: WeightSource) -> TensorNames.Layer {
         var t = layer
-        let p = format == .huggingFace ? "model.layers.\(l).self_attn." : "blk.\(l)."
-        t.qNorm = p + (format == .huggingFace ? "q_norm.weight" : "attn_q_norm.weight")
-        t.kNorm = p + (format == .huggingFace ? "k_norm.weight" : "attn_k_norm.weight")
+        nameQKNorms(&t, format, l)
         if let q = t.q, src.shape(of: String(q.dropLast(".weight".count)) + ".bias") != nil { t = Qwen2.withQKVBiases(t) }
         let oBias = String(t.o.dropLast(".weight".count)) + ".bias"
         if src.shape(of: oBias) != nil { t.oBias = oBias }
         return t
+    }
+
+    /// The q/k norm weights' names, the same in every family that has them (Qwen 3, Gemma 3, OLMo 2).
+    static func nameQKNorms(_ t: inout TensorNames.Layer, _ format: WeightFormat, _ l: Int) {
+        let p = format == .huggingFace ? "model.layers.\(l).self_attn." : "blk.\(l).attn_"
+        t.qNorm = p + "q_norm.weight"
+        t.kNorm = p + "k_norm.weight"
     }
 }
