@@ -13,7 +13,7 @@ enum Prefault {
     static let minBytes = 1 << 16
 
     static func write(_ p: UnsafeMutableRawPointer, bytes: Int) {
-        guard bytes >= minBytes, getenv("FP_NO_PREFAULT") == nil else { return }
+        guard bytes >= minBytes else { return }
         let start = UInt(bitPattern: p), pageSize = UInt(page)
         let lo = start / pageSize * pageSize
         let hi = (start + UInt(bytes) + pageSize - 1) / pageSize * pageSize
