@@ -102,6 +102,7 @@ const char *fpk_isa(void) { return kernels()->name; }
 const char *fpk_isa_supported(int i) {
     const kernel_table *list[4];
     supported(list);
+    if (i < 0) return NULL;
     for (int j = 0; j <= i; j++) if (!list[j]) return NULL;
     return list[i]->name;
 }
