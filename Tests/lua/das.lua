@@ -61,4 +61,6 @@ test("training from a precomputed source activation gives the same losses as fro
     base_pos = POS, source_pos = POS, target = 99, steps = 1 }) end, "give source or source_activation, not both")
   expect_error(function() das.train(model, { base = base, source_activation = fp.zeros(d + 1), hook = HOOK,
     base_pos = POS, target = 99, steps = 1 }) end, "source_activation must be a float tensor [d_model = " .. d .. "]")
+  expect_error(function() das.train(model, { base = base, source_activation = fp.zeros(d):int(), hook = HOOK,
+    base_pos = POS, target = 99, steps = 1 }) end, "source_activation must be a float tensor [d_model = " .. d .. "]")
 end)

@@ -85,7 +85,7 @@ function M.train(model, opts)
   local src = opts.source_activation
   if src ~= nil then
     if opts.source ~= nil then require("fp.errors").raise("das.train: give source or source_activation, not both") end
-    if not (fp.is_tensor(src) and src:dim() == 1 and src.shape[1] == d) then
+    if not (fp.is_tensor(src) and src.dtype == "float32" and src:dim() == 1 and src.shape[1] == d) then
       require("fp.errors").raise("das.train: source_activation must be a float tensor [d_model = " .. d .. "]")
     end
   else
