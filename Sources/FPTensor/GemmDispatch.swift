@@ -7,20 +7,24 @@ public enum GemmBackend: String, CaseIterable {
     case openblas, onednn
 }
 
-/// Which library each `gemm` call uses. OpenBLAS repacks the weight matrix on every call, which
-/// dominates small-M products (one prompt, a few tokens); oneDNN's matmul primitive with the
-/// weight reordered once (WeightPack) does not. FP_GEMM selects:
-/// - `openblas` (the default): every product on OpenBLAS, as before;
-/// - `auto`: a fixed rule, the same in every process (so shards merge byte for byte): a model's
-///   weight products on oneDNN's primitive with the reordered weight where oneDNN has AVX-512
-///   kernels, every other product on OpenBLAS (scripts/bench/dense measured the rule: the
-///   primitive beat OpenBLAS on every weight shape, docs/performance.md). The reordered copies
-///   double the weights' memory, which is why it is not the default;
+/// Which library each `gemm` call uses. OpenBLAS repacks the weight matrix on every call and
+/// splits small-M products poorly over threads, which dominates products of a few to a hundred
+/// rows (one prompt, a DAS step, a sweep's batch); oneDNN's sgemm does not. FP_GEMM selects:
+/// - `auto` (the default): a fixed rule, the same in every process (so shards merge byte for
+///   byte), measured with scripts/bench/gemm.lua (docs/performance.md): products with 2 to 128
+///   rows and a right operand of at least 2^16 elements on oneDNN's sgemm where oneDNN has
+///   AVX-512 kernels, every other product (one row: OpenBLAS's sgemv; many rows, where the two
+///   are level; small attention products) on OpenBLAS. Operands are used where they are: no
+///   copies;
+/// - `openblas`: every product on OpenBLAS;
+/// - `packed`: as `auto`, and a model's weight products on oneDNN's matmul primitive with each
+///   weight reordered once (WeightPack): faster still on small M, but the reordered copies
+///   double the weights' memory;
 /// - `onednn`: every product on oneDNN (weights reordered, others through its sgemm);
 /// - `measure`: per shape class, the faster library as timed on first use and cached per CPU
 ///   model in ~/.cache/fp/gemm/ (a per-process measurement: not for sharded runs).
 public enum GemmDispatch {
-    public enum Mode: String { case auto, openblas, onednn, measure }
+    public enum Mode: String { case auto, openblas, packed, onednn, measure }
 
     /// Set from FP_GEMM at first use; tests and benchmarks may set it directly.
     public nonisolated(unsafe) static var mode: Mode = modeFromEnvironment()
@@ -51,7 +55,8 @@ public enum GemmDispatch {
     static func backend(for shape: GemmShapeClass, m: Int, k: Int, n: Int,
                         time: (GemmBackend) -> Double?) -> GemmBackend {
         switch mode {
-        case .openblas, .auto: return .openblas
+        case .openblas: return .openblas
+        case .auto, .packed: return fixedRule(m: m, k: k, n: n)
         case .onednn: return .onednn
         case .measure:
             if let known = loadedTable()[shape] { return known.choice }
@@ -68,7 +73,8 @@ public enum GemmDispatch {
         switch mode {
         case .openblas: return false
         case .onednn: return true
-        case .auto: return avx512
+        case .auto: return false
+        case .packed: return avx512
         case .measure:
             let threads = BLASThreads.forProduct(m: m, n: n, k: k)
             let shape = GemmShapeClass(m: m, k: k, n: n, transA: false, transB: false, threads: threads)
@@ -77,6 +83,17 @@ public enum GemmDispatch {
     }
 
     static let avx512 = onednnISA.hasPrefix("avx512_core")
+
+    /// `auto`'s choice for a product of m rows, [m, k] x [k, n]. On an AMD EPYC (Zen 4, 2
+    /// threads) oneDNN's sgemm ran 4x2048x2048 at 61 GFLOP/s against OpenBLAS's 23, 16x2048x8192
+    /// at 107 against 67, 64x2048x8192 at 206 against 137 and 128x2048x8192 at 191 against 167;
+    /// at one row OpenBLAS's sgemv was ahead (28 against 30), from 256 rows the two were level
+    /// (158-197 against 183-190) and on 64x64x64 OpenBLAS was ahead (63 against 53).
+    static func fixedRule(m: Int, k: Int, n: Int) -> GemmBackend {
+        guard avx512, m >= 2, m <= 128 else { return .openblas }
+        let (kn, overflow) = k.multipliedReportingOverflow(by: n)
+        return !overflow && kn >= 1 << 16 ? .onednn : .openblas
+    }
 
     /// Interleaved timings of both libraries (order alternating each round); medians decide.
     /// oneDNN must win by 3% to replace today's default, so noise does not flip the choice.
@@ -113,13 +130,13 @@ public enum GemmDispatch {
     }
 
     private static func modeFromEnvironment() -> Mode {
-        // OpenBLAS by default: `auto` is deterministic but doubles the weights' memory, and
-        // `measure` may pick another library in another process (a sandboxed run calibrates in
-        // memory, a busy host measures differently), so shards would not merge byte for byte.
-        guard let v = ProcessInfo.processInfo.environment["FP_GEMM"], !v.isEmpty else { return .openblas }
+        // `auto` by default: a fixed rule without copies. `measure` may pick another library in
+        // another process (a sandboxed run calibrates in memory, a busy host measures
+        // differently), so shards would not merge byte for byte; `packed` doubles the memory.
+        guard let v = ProcessInfo.processInfo.environment["FP_GEMM"], !v.isEmpty else { return .auto }
         if let m = Mode(rawValue: v.lowercased()) { return m }
-        FileHandle.standardError.write(Data("fp: ignoring FP_GEMM=\(v) (expected openblas, auto, onednn or measure)\n".utf8))
-        return .openblas
+        FileHandle.standardError.write(Data("fp: ignoring FP_GEMM=\(v) (expected auto, openblas, packed, onednn or measure)\n".utf8))
+        return .auto
     }
 
     private static func defaultCalibrationFile() -> String? {

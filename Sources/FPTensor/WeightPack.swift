@@ -71,7 +71,7 @@ public enum WeightPacks {
 }
 
 /// C = A W for a weight W [k, n] that outlives the call (a model's projection): with oneDNN
-/// (FP_GEMM=onednn or auto, or bf16 precision) W is reordered once into the primitive's
+/// (FP_GEMM=packed or onednn, or bf16 precision) W is reordered once into the primitive's
 /// blocked layout and kept until the weight changes; otherwise this is `gemm(a, w, into: c)`.
 /// C must be contiguous rows [m, n] with unit column stride.
 public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: MatmulPrecision = .float32) throws {

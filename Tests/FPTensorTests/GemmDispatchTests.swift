@@ -67,7 +67,7 @@ final class GemmDispatchTests: XCTestCase {
     }
 
     func testBothLibrariesAndTheChoicesMatchTheExactProduct() throws {
-        for mode in [GemmDispatch.Mode.openblas, .onednn, .measure, .auto] {
+        for mode in [GemmDispatch.Mode.openblas, .onednn, .measure, .auto, .packed] {
             GemmDispatch.mode = mode
             for (name, a, b) in try operands() {
                 try assertProduct(try a.matmul(b), a, b, "\(mode) \(name)")
@@ -80,6 +80,29 @@ final class GemmDispatchTests: XCTestCase {
             XCTAssertGreaterThan(c.openblasGFlops, 0, "\(c.line)")
             XCTAssertGreaterThan(c.onednnGFlops, 0, "\(c.line)")
             XCTAssertLessThanOrEqual(c.m, 512, "calibration times at most 512 rows")
+        }
+    }
+
+    /// `auto`'s rule: oneDNN's sgemm for 2-128 rows on a right operand of 2^16 elements or more
+    /// (where oneDNN has AVX-512 kernels), OpenBLAS otherwise; and its products on the shapes
+    /// that take each library equal the float64 product.
+    func testAutoRuleAndItsProducts() throws {
+        let onednn: GemmBackend = GemmDispatch.avx512 ? .onednn : .openblas
+        XCTAssertEqual(GemmDispatch.fixedRule(m: 1, k: 2048, n: 8192), .openblas, "one row: sgemv")
+        XCTAssertEqual(GemmDispatch.fixedRule(m: 2, k: 2048, n: 2048), onednn)
+        XCTAssertEqual(GemmDispatch.fixedRule(m: 128, k: 256, n: 256), onednn)
+        XCTAssertEqual(GemmDispatch.fixedRule(m: 129, k: 2048, n: 8192), .openblas, "many rows: level")
+        XCTAssertEqual(GemmDispatch.fixedRule(m: 64, k: 64, n: 64), .openblas, "small right operand")
+        XCTAssertEqual(GemmDispatch.fixedRule(m: 64, k: Int.max, n: 2), .openblas, "k * n overflows")
+        GemmDispatch.mode = .auto
+        for (m, k, n) in [(1, 300, 260), (2, 256, 256), (37, 300, 257), (128, 260, 256), (129, 256, 256)] {
+            let a = try Tensor.randn([m, k])
+            let plain = try Tensor.randn([k, n]), transposed = try Tensor.randn([n, k]).T()
+            try assertProduct(try a.matmul(plain), a, plain, "auto \(m)x\(k)x\(n)")
+            try assertProduct(try a.matmul(transposed), a, transposed, "auto B^T \(m)x\(k)x\(n)")
+            let c = try Tensor.empty([m, n])
+            try gemm(a, weight: plain, into: c)
+            try assertProduct(c, a, plain, "auto weight \(m)x\(k)x\(n)")
         }
     }
 

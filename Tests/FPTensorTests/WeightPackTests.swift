@@ -58,7 +58,7 @@ final class WeightPackTests: XCTestCase {
     func testFloat32PacksMatchTheExactProduct() throws {
         var shapes = [(1, 768, 130), (1, 1, 5), (5, 1, 3), (7, 9, 1), (16, 200, 96), (64, 100, 30), (300, 40, 70)]
         for _ in 0..<6 { shapes.append((Int.random(in: 1...80), Int.random(in: 1...200), Int.random(in: 1...150))) }
-        for mode in [GemmDispatch.Mode.onednn, .auto, .openblas] {
+        for mode in [GemmDispatch.Mode.onednn, .packed, .auto, .openblas] {
             GemmDispatch.mode = mode
             for (m, k, n) in shapes {
                 for (name, a, w) in try cases(m, k, n) {
@@ -90,7 +90,7 @@ final class WeightPackTests: XCTestCase {
     }
 
     func testEmptyProducts() throws {
-        for mode in [GemmDispatch.Mode.onednn, .auto] {
+        for mode in [GemmDispatch.Mode.onednn, .packed] {
             GemmDispatch.mode = mode
             try gemm(try Tensor.randn([0, 4]), weight: try Tensor.randn([4, 3]), into: try Tensor.empty([0, 3]))
             try gemm(try Tensor.randn([4, 3]), weight: try Tensor.randn([3, 0]), into: try Tensor.empty([4, 0]))

@@ -184,7 +184,7 @@ enum LuaFPModule {
                 lua_setfield(l.L, -2, "threads")
                 l.pushString(fp_best_openblas_coretype().map { String(cString: $0) } ?? "auto")
                 lua_setfield(l.L, -2, "best_core")
-                l.pushString(GemmDispatch.mode.rawValue)   // FP_GEMM: openblas, auto, onednn or measure
+                l.pushString(GemmDispatch.mode.rawValue)   // FP_GEMM: auto, openblas, packed, onednn or measure
                 lua_setfield(l.L, -2, "gemm")
                 l.pushString(KernelISA.name)   // the attention and norm kernels' instruction set
                 lua_setfield(l.L, -2, "kernels")
