@@ -9,13 +9,13 @@ public enum GemmBackend: String, CaseIterable {
 
 /// Which library each `gemm` call uses. OpenBLAS repacks the weight matrix on every call and
 /// splits small-M products poorly over threads, which dominates products of a few to a hundred
-/// rows (one prompt, a DAS step, a sweep's batch); oneDNN's sgemm does not. FP_GEMM selects:
+/// rows (one prompt, a DAS step, a sweep's batch); oneDNN's sgemm does not, and is level or
+/// ahead on larger products. FP_GEMM selects:
 /// - `auto` (the default): a fixed rule, the same in every process (so shards merge byte for
-///   byte), measured with scripts/bench/gemm.lua (docs/performance.md): products with 2 to 128
-///   rows and a right operand of at least 2^16 elements on oneDNN's sgemm where oneDNN has
-///   AVX-512 kernels, every other product (one row: OpenBLAS's sgemv; many rows, where the two
-///   are level; small attention products) on OpenBLAS. Operands are used where they are: no
-///   copies;
+///   byte), measured with scripts/bench/gemm.lua (docs/performance.md): products of two rows
+///   or more with a right operand of at least 2^16 elements on oneDNN's sgemm where oneDNN has
+///   AVX-512 kernels, every other product (one row: OpenBLAS's sgemv; small attention
+///   products) on OpenBLAS. Operands are used where they are: no copies;
 /// - `openblas`: every product on OpenBLAS;
 /// - `packed`: as `auto`, and a model's weight products on oneDNN's matmul primitive with each
 ///   weight reordered once (WeightPack): faster still on small M, but the reordered copies
@@ -86,11 +86,11 @@ public enum GemmDispatch {
 
     /// `auto`'s choice for a product of m rows, [m, k] x [k, n]. On an AMD EPYC (Zen 4, 2
     /// threads) oneDNN's sgemm ran 4x2048x2048 at 61 GFLOP/s against OpenBLAS's 23, 16x2048x8192
-    /// at 107 against 67, 64x2048x8192 at 206 against 137 and 128x2048x8192 at 191 against 167;
-    /// at one row OpenBLAS's sgemv was ahead (28 against 30), from 256 rows the two were level
-    /// (158-197 against 183-190) and on 64x64x64 OpenBLAS was ahead (63 against 53).
+    /// at 107 against 67, 64x2048x8192 at 206 against 137 and 512x576x1536 at 214-219 against
+    /// 175-193; at one row OpenBLAS's sgemv was ahead (30 against 28), and on 64x64x64
+    /// OpenBLAS (63 against 53).
     static func fixedRule(m: Int, k: Int, n: Int) -> GemmBackend {
-        guard avx512, m >= 2, m <= 128 else { return .openblas }
+        guard avx512, m >= 2 else { return .openblas }
         let (kn, overflow) = k.multipliedReportingOverflow(by: n)
         return !overflow && kn >= 1 << 16 ? .onednn : .openblas
     }

@@ -180,7 +180,9 @@ enum LuaFPModule {
                 lua_createtable(l.L, 0, 5)
                 l.pushString(openblas_get_corename().map { String(cString: $0) } ?? "unknown")
                 lua_setfield(l.L, -2, "blas_core")
-                l.push(int: Int(openblas_get_num_threads()))
+                // the count products of more than singleThreadMACs use (FP_NUM_THREADS), not
+                // OpenBLAS's setting of the moment (a small product just ran on one)
+                l.push(int: BLASThreads.configured)
                 lua_setfield(l.L, -2, "threads")
                 l.pushString(fp_best_openblas_coretype().map { String(cString: $0) } ?? "auto")
                 lua_setfield(l.L, -2, "best_core")
