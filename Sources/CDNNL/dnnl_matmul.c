@@ -2,6 +2,7 @@
 // primitive prefers (format_tag any -> query -> reorder), and a few primitives per weight, one
 // per product shape seen last (M, lda, ldc). f32 or bf16 weights; f32 output, f32 accumulation.
 #include "CDNNL.h"
+#include "signal_guard.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -82,8 +83,8 @@ static int reorder_into(fp_dnnl_weight *w, const float *src, int64_t rs, int64_t
     return (int)s;
 }
 
-fp_dnnl_weight *fp_dnnl_weight_create(int64_t k, int64_t n, const float *src, int64_t row_stride,
-                                      int64_t col_stride, int bf16, int64_t m_hint, int *status) {
+static fp_dnnl_weight *weight_create(int64_t k, int64_t n, const float *src, int64_t row_stride,
+                                     int64_t col_stride, int bf16, int64_t m_hint, int *status) {
     *status = dnnl_runtime_error;
     if (!ready() || k <= 0 || n <= 0) return NULL;
     fp_dnnl_weight *w = calloc(1, sizeof *w);
@@ -112,7 +113,11 @@ fp_dnnl_weight *fp_dnnl_weight_create(int64_t k, int64_t n, const float *src, in
 }
 
 int fp_dnnl_weight_update(fp_dnnl_weight *w, const float *src, int64_t row_stride, int64_t col_stride) {
-    return reorder_into(w, src, row_stride, col_stride);
+    sigset_t old;
+    fp_signals_block(&old);
+    int s = reorder_into(w, src, row_stride, col_stride);
+    fp_signals_restore(&old);
+    return s;
 }
 
 size_t fp_dnnl_weight_bytes(const fp_dnnl_weight *w) { return w ? w->bytes : 0; }
@@ -167,8 +172,7 @@ void fp_f32_to_bf16(const float *src, uint16_t *dst, int64_t count) {
     }
 }
 
-int fp_dnnl_weight_matmul(fp_dnnl_weight *w, int64_t m, const float *a, int64_t lda, float *c, int64_t ldc) {
-    if (m <= 0) return 0;
+static int weight_matmul(fp_dnnl_weight *w, int64_t m, const float *a, int64_t lda, float *c, int64_t ldc) {
     dnnl_status_t s = dnnl_success;
     uint16_t *a16 = NULL;
     const void *src = a;
@@ -190,4 +194,23 @@ int fp_dnnl_weight_matmul(fp_dnnl_weight *w, int64_t m, const float *a, int64_t 
     }
     free(a16);
     return (int)s;
+}
+
+// The entry points with the asynchronous signals blocked while oneDNN runs (signal_guard.h).
+fp_dnnl_weight *fp_dnnl_weight_create(int64_t k, int64_t n, const float *src, int64_t row_stride,
+                                      int64_t col_stride, int bf16, int64_t m_hint, int *status) {
+    sigset_t old;
+    fp_signals_block(&old);
+    fp_dnnl_weight *w = weight_create(k, n, src, row_stride, col_stride, bf16, m_hint, status);
+    fp_signals_restore(&old);
+    return w;
+}
+
+int fp_dnnl_weight_matmul(fp_dnnl_weight *w, int64_t m, const float *a, int64_t lda, float *c, int64_t ldc) {
+    if (m <= 0) return 0;
+    sigset_t old;
+    fp_signals_block(&old);
+    int s = weight_matmul(w, m, a, lda, c, ldc);
+    fp_signals_restore(&old);
+    return s;
 }

@@ -1,4 +1,5 @@
 #include "CDNNL.h"
+#include "signal_guard.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +12,11 @@ void omp_set_num_threads(int n);   // libgomp (oneDNN's OpenMP runtime)
 int fp_dnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                   float *c, int64_t ldc) {
-    return (int)dnnl_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    sigset_t old;
+    fp_signals_block(&old);
+    int s = (int)dnnl_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    fp_signals_restore(&old);
+    return s;
 }
 
 void fp_dnnl_set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : 1); }

@@ -101,6 +101,16 @@ static lua_State *volatile armed_state = NULL;
 // No permanent hook is set: any hook makes the Lua VM check it at every instruction (~2x
 // slower loops); the hook is set only when Ctrl-C or the timeout asks to stop.
 static lua_State *volatile running_co = NULL;
+// The thread that runs Lua (fp_sigint_arm's caller). Hooks are set only on it: lua_sethook
+// walks the state's call frames, which that thread may be changing at the same moment, so a
+// hook set from another thread can write into a frame just freed (heap corruption). A
+// process-directed SIGINT runs its handler on any thread that does not block it (OpenBLAS's
+// workers, fp's own; while the Lua thread is inside oneDNN it blocks SIGINT, see
+// Sources/CDNNL/signal_guard.h), and the timeout thread is another thread: both hand the stop
+// request to the Lua thread with pthread_kill, where it waits for oneDNN's call to return.
+static pthread_t lua_thread;
+static volatile sig_atomic_t lua_thread_known = 0;
+static volatile sig_atomic_t stop_kick = 0;      // another thread asks the Lua thread for stop_now
 
 int fp_cancel_requested(void) { return cancel_flag || timeout_flag; }
 int fp_timed_out(void) { return timeout_flag; }
@@ -129,16 +139,30 @@ static void stop_now(void) {
     hook_stop(running_co);
 }
 
+static void interrupted_twice(void) {
+    // The first Ctrl-C has not been acted on: a long native call without checks is running
+    // (a huge matmul, a C string function). A second one ends the process.
+    static const char msg[] = "\nfp: interrupted twice; exiting\n";
+    ssize_t w = write(2, msg, sizeof msg - 1); (void)w;
+    fp_tempfiles_unlink_all();
+    _exit(130);
+}
+
 static void on_sigint(int sig) {
-    (void)sig;
-    if (cancel_flag) {
-        // The first Ctrl-C has not been acted on: a long native call without checks is
-        // running (a huge matmul, a C string function). A second one ends the process.
-        static const char msg[] = "\nfp: interrupted twice; exiting\n";
-        ssize_t w = write(2, msg, sizeof msg - 1); (void)w;
-        fp_tempfiles_unlink_all();
-        _exit(130);
+    if (lua_thread_known && !pthread_equal(pthread_self(), lua_thread)) {
+        // another thread: count the Ctrl-C here, and let the Lua thread set its own hooks
+        if (cancel_flag) interrupted_twice();
+        cancel_flag = 1;
+        stop_kick = 1;
+        pthread_kill(lua_thread, sig);   // async-signal-safe (tgkill)
+        return;
     }
+    if (stop_kick) {   // passed on by another thread (above) or the timeout thread
+        stop_kick = 0;
+        stop_now();
+        return;
+    }
+    if (cancel_flag) interrupted_twice();
     cancel_flag = 1;
     stop_now();
 }
@@ -151,6 +175,8 @@ static int sigint_saved = 0;
 
 void fp_sigint_arm(lua_State *L) {
     int nested = armed_state != NULL;
+    lua_thread = pthread_self();
+    lua_thread_known = 1;
     armed_state = L;
     running_co = NULL;
     cancel_flag = 0;
@@ -245,7 +271,11 @@ static void *timeout_thread(void *arg) {
     struct timespec ts = { timeout_seconds, 0 };
     while (nanosleep(&ts, &ts) != 0) {}
     timeout_flag = 1;
-    stop_now();
+    // the Lua thread sets its own hooks (see lua_thread); Swift code checks timeout_flag
+    if (armed_state && lua_thread_known) {
+        stop_kick = 1;
+        pthread_kill(lua_thread, SIGINT);
+    }
     ts.tv_sec = grace; ts.tv_nsec = 0;
     while (nanosleep(&ts, &ts) != 0) {}
     char msg[96];

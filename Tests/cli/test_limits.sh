@@ -198,6 +198,30 @@ t0=$(now); kill -INT $pid; wait $pid; RC=$?
 el=$(secs "$t0" "$(now)")
 [ $RC -eq 130 ] && grep -qF "interrupted twice; exiting" "$TMP/out" && ok "a second Ctrl-C ends a stuck native call (${el} s)" || bad "second Ctrl-C"
 
+# ---- Ctrl-C in the middle of oneDNN's products: a clean "interrupted", never a crash ----
+# (oneDNN's JIT kernels keep data below the stack pointer: a signal handler that ran on a thread
+# inside one corrupted the heap; Sources/CDNNL/signal_guard.h). Both thread counts, 3 runs each,
+# the interrupt at a different moment each time.
+cat > "$TMP/dnnl_loop.lua" <<'LUA'
+local m = fp.load_model("smollm2-135m")
+print("model loaded")
+while true do m:forward(fp.randint(1000, {4, 64})) end
+LUA
+crashes=0; runs=0
+for threads in 1 2; do
+  for delay in 0.3 0.7 1.1; do
+    FP_NUM_THREADS=$threads "$FP" run "$TMP/dnnl_loop.lua" > "$TMP/dnnl_out" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 600); do grep -qF "model loaded" "$TMP/dnnl_out" && break; sleep 0.1; done
+    sleep "$delay"; kill -INT $pid; wait $pid; RC=$?
+    runs=$((runs + 1))
+    if [ $RC -ne 1 ] || ! grep -qF "interrupted" "$TMP/dnnl_out" || grep -qiE "corrupt|invalid|crash|signal" "$TMP/dnnl_out"; then
+      crashes=$((crashes + 1)); echo "       status $RC: $(head -c 300 "$TMP/dnnl_out" | tr '\n' ' ')"
+    fi
+  done
+done
+[ $crashes -eq 0 ] && ok "Ctrl-C during forward passes on oneDNN: $runs of $runs runs end in 'interrupted' (status 1)" || bad "Ctrl-C during oneDNN products: $crashes of $runs runs did not end cleanly"
+
 # ---- the REPL survives Ctrl-C ----
 mkfifo "$TMP/in"
 "$FP" repl <"$TMP/in" >"$TMP/out" 2>&1 &
