@@ -96,7 +96,7 @@ public enum GemmDispatch {
     }
 
     /// Interleaved timings of both libraries (order alternating each round); medians decide.
-    /// oneDNN must win by 3% to replace today's default, so noise does not flip the choice.
+    /// oneDNN must win by 3% to replace OpenBLAS, so noise does not flip the choice.
     private static func calibrate(_ shape: GemmShapeClass, m: Int, k: Int, n: Int,
                                   time: (GemmBackend) -> Double?) -> GemmCalibration {
         // warm-up: oneDNN generates its kernels on first use
