@@ -2,8 +2,11 @@ import CBLAS
 import CDNNL
 
 /// BLAS thread count. Small products (a few tokens through one layer) run faster on one
-/// thread: OpenBLAS's workers cost more to wake and synchronize than they save, so `gemm`
-/// switches to one thread below `singleThreadMACs` multiply-adds.
+/// thread with OpenBLAS: its workers cost more to wake and synchronize than they save, so
+/// `gemm` switches OpenBLAS to one thread below `singleThreadMACs` multiply-adds. Products on
+/// oneDNN use every configured thread: its OpenMP workers spin between products, and on an
+/// AMD EPYC (Zen 4) two threads ran its sgemm 1.6-1.9x faster than one from 1x576x576 (0.3 M
+/// multiply-adds) up; where splitting does not pay, oneDNN keeps to one thread itself.
 public enum BLASThreads {
     /// The count chosen at start-up (FP_NUM_THREADS, default all cores).
     public nonisolated(unsafe) private(set) static var configured = 1
@@ -33,7 +36,7 @@ public enum BLASThreads {
         }
     }
 
-    /// The thread count for a product of this size (the same rule for both libraries).
+    /// The thread count for a product of this size on OpenBLAS.
     @inline(__always) static func forProduct(m: Int, n: Int, k: Int) -> Int {
         let (mn, o1) = m.multipliedReportingOverflow(by: n)
         let (mnk, o2) = mn.multipliedReportingOverflow(by: k)

@@ -87,10 +87,10 @@ public enum GemmDispatch {
     /// `auto`'s choice for a product of m rows, [m, k] x [k, n]. On an AMD EPYC (Zen 4, 2
     /// threads) oneDNN's sgemm ran 4x2048x2048 at 61 GFLOP/s against OpenBLAS's 23, 16x2048x8192
     /// at 107 against 67, 64x2048x8192 at 206 against 137 and 512x576x1536 at 214-219 against
-    /// 175-193; at one row OpenBLAS's sgemv was ahead (30 against 28), and on 64x64x64
-    /// OpenBLAS (63 against 53).
+    /// 175-193; on 64x64x64 OpenBLAS was ahead (63 against 53). One row: oneDNN on two threads
+    /// made SmolLM2's decoding step 1.35x faster than OpenBLAS's sgemv, on one thread 3% slower.
     static func fixedRule(m: Int, k: Int, n: Int) -> GemmBackend {
-        guard avx512, m >= 2 else { return .openblas }
+        guard avx512, m >= 2 || (m == 1 && BLASThreads.configured >= 2) else { return .openblas }
         let (kn, overflow) = k.multipliedReportingOverflow(by: n)
         return !overflow && kn >= 1 << 16 ? .onednn : .openblas
     }

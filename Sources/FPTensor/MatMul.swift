@@ -122,7 +122,7 @@ public func gemm(_ a: Tensor, _ b: Tensor, into c: Tensor, alpha: Float = 1, bet
     func run(_ backend: GemmBackend, rows: Int) -> Bool {
         switch backend {
         case .onednn:
-            BLASThreads.useDNNL(threads)
+            BLASThreads.useDNNL(BLASThreads.configured)
             if fp_dnnl_sgemm(ta ? 84 : 78, tb ? 84 : 78, Int64(rows), Int64(n), Int64(k), alpha,
                              pa, Int64(opA.ld), pb, Int64(opB.ld), beta, pc, Int64(ldc32)) == 0 { return true }
             return run(.openblas, rows: rows)   // oneDNN refused (e.g. out of memory): OpenBLAS's turn

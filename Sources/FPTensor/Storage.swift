@@ -58,8 +58,13 @@ public final class Storage {
             throw TensorError("cannot allocate \(count) elements of \(dtype.rawValue) (\(Storage.describe(bytes: overflow ? Int.max : bytes))): more than the \(Storage.describe(bytes: Storage.maxAllocationBytes)) limit")
         }
         try Limits.reserve(bytes)
-        var raw: UnsafeMutableRawPointer?
-        guard posix_memalign(&raw, 64, max(bytes, 1)) == 0, let p = raw else {
+        var raw = BufferCache.take(bytes)
+        if raw == nil, posix_memalign(&raw, 64, max(bytes, 1)) != 0 {
+            // the kept buffers may be what stands in the way
+            BufferCache.purge()
+            if posix_memalign(&raw, 64, max(bytes, 1)) != 0 { raw = nil }
+        }
+        guard let p = raw else {
             throw TensorError("out of memory allocating \(Storage.describe(bytes: bytes))")
         }
         if zeroed { memset(p, 0, max(bytes, 1)) }
@@ -104,7 +109,7 @@ public final class Storage {
         released = true
         packs.removeAll()
         if owner == nil {
-            if base != Storage.emergencyCell { Foundation.free(base) }
+            if base != Storage.emergencyCell, !BufferCache.keep(base, bytes: byteCount) { Foundation.free(base) }
             Storage.liveBytes -= byteCount
         }
     }

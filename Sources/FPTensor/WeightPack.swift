@@ -90,7 +90,7 @@ public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: Matmu
         if precision == .bf16 { throw TensorError("matmul: oneDNN cannot run a bf16 product of shape \(fmt(a.shape)) x \(fmt(w.shape)) on this CPU") }
         return try gemm(a, w, into: c)
     }
-    BLASThreads.useDNNL(BLASThreads.forProduct(m: m, n: n, k: k))
+    BLASThreads.useDNNL(BLASThreads.configured)
     let status = fp_dnnl_weight_matmul(pack.handle, Int64(m), try src.readFloatPointer(), Int64(lda),
                                        try c.floatPointer(), Int64(ldc))
     guard status == 0 else {

@@ -88,7 +88,13 @@ final class GemmDispatchTests: XCTestCase {
     /// that take each library equal the float64 product.
     func testAutoRuleAndItsProducts() throws {
         let onednn: GemmBackend = GemmDispatch.avx512 ? .onednn : .openblas
-        XCTAssertEqual(GemmDispatch.fixedRule(m: 1, k: 2048, n: 8192), .openblas, "one row: sgemv")
+        let threads = BLASThreads.configured
+        defer { BLASThreads.configure(threads) }
+        BLASThreads.configure(1)
+        XCTAssertEqual(GemmDispatch.fixedRule(m: 1, k: 2048, n: 8192), .openblas, "one row on one thread: sgemv")
+        BLASThreads.configure(2)
+        XCTAssertEqual(GemmDispatch.fixedRule(m: 1, k: 2048, n: 8192), onednn, "one row on two threads")
+        XCTAssertEqual(GemmDispatch.fixedRule(m: 1, k: 255, n: 256), .openblas, "one row, small right operand")
         XCTAssertEqual(GemmDispatch.fixedRule(m: 2, k: 2048, n: 2048), onednn)
         XCTAssertEqual(GemmDispatch.fixedRule(m: 128, k: 256, n: 256), onednn)
         XCTAssertEqual(GemmDispatch.fixedRule(m: 1024, k: 2048, n: 8192), onednn)
@@ -96,10 +102,12 @@ final class GemmDispatchTests: XCTestCase {
         XCTAssertEqual(GemmDispatch.fixedRule(m: 64, k: 64, n: 64), .openblas, "small right operand")
         XCTAssertEqual(GemmDispatch.fixedRule(m: 64, k: Int.max, n: 2), .openblas, "k * n overflows")
         GemmDispatch.mode = .auto
-        for (m, k, n) in [(1, 300, 260), (2, 256, 256), (37, 300, 257), (300, 260, 256), (20, 60, 70)] {
+        for (t, (m, k, n)) in [(1, (1, 300, 260)), (2, (1, 300, 260)), (2, (2, 256, 256)), (2, (37, 300, 257)),
+                               (1, (37, 300, 257)), (2, (300, 260, 256)), (2, (20, 60, 70))] {
+            BLASThreads.configure(t)
             let a = try Tensor.randn([m, k])
             let plain = try Tensor.randn([k, n]), transposed = try Tensor.randn([n, k]).T()
-            try assertProduct(try a.matmul(plain), a, plain, "auto \(m)x\(k)x\(n)")
+            try assertProduct(try a.matmul(plain), a, plain, "auto \(m)x\(k)x\(n), \(t) threads")
             try assertProduct(try a.matmul(transposed), a, transposed, "auto B^T \(m)x\(k)x\(n)")
             let c = try Tensor.empty([m, n])
             try gemm(a, weight: plain, into: c)

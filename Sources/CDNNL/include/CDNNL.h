@@ -13,6 +13,9 @@ int fp_dnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k, flo
                   float *c, int64_t ldc);
 // Threads for the next oneDNN call (oneDNN's Debian build runs on OpenMP).
 void fp_dnnl_set_num_threads(int n);
+// body(ctx, 0), ..., body(ctx, n - 1) on up to `threads` threads of OpenMP's pool (oneDNN's),
+// the caller's included; indices are handed out one at a time. Returns when all have run.
+void fp_parallel_for(int n, int threads, void *ctx, void (*body)(void *ctx, int i));
 // The instruction set oneDNN's kernels use on this CPU, e.g. "avx512_core_bf16".
 const char *fp_dnnl_isa(void);
 // "2.6.3"
