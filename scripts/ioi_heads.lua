@@ -34,15 +34,15 @@ local function report()
   if not f then error("ioi_heads.lua: no " .. opts.out .. "/results.json (run fp merge " .. opts.out .. " first)", 0) end
   local merged = json.decode(f:read("a"))
   f:close()
-  local heads = {}
-  for i, item in ipairs(merged.items) do heads[i] = fp.tensor(item.result.effects) end
-  if #heads == 0 then print("no prompts") return nil end
-  local mean = fp.stack(heads, 0):mean(0)
+  if #merged.items == 0 then print("no prompts") return nil end
+  -- the effects from results.npz: exact floats, NaN included (JSON writes NaN as null)
+  local effects = fp.load_tensors(opts.out .. "/results.npz").effects
+  local mean = effects:mean(0)
   local k = math.min(opts.top, mean:numel())
   local vals, where = utils.topk_nd(mean, k)
   local tops = {}
   for i, w in ipairs(where) do tops[i] = string.format("L%dH%d %.3f", w[1], w[2], vals[i - 1]) end
-  print(string.format("%d prompts, model %s: top heads by mean effect: %s", #heads, merged.run.model, table.concat(tops, ", ")))
+  print(string.format("%d prompts, model %s: top heads by mean effect: %s", #merged.items, merged.run.model, table.concat(tops, ", ")))
   return mean
 end
 if opts.report then return report() end

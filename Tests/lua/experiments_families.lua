@@ -243,4 +243,8 @@ test("load_model { tokenizer = PATH } gives a folder or a GGUF file another toke
   expect_error(function() fp.load_model(ROOT .. "qwen2-tiny/model.gguf", { tokenizer = ROOT .. "qwen2-tok" }) end,
     "has 1601 tokens but the model's vocabulary is 512")
   expect_error(function() fp.load_model(ROOT .. "qwen2-tok", { tokenizer = ROOT .. "no-such-folder" }) end, "not found")
+  -- a tiktoken rank file is read as one (GPT-2's 50257 ranks: too many for this vocabulary)
+  local tiktoken = (os.getenv("FP_MODELS") or (os.getenv("HOME") .. "/.cache/fp/models")) .. "/gpt2.tiktoken"
+  expect_error(function() fp.load_model(ROOT .. "qwen2-tiny", { tokenizer = tiktoken }) end,
+    "has 50257 tokens but the model's vocabulary is 512")
 end)

@@ -184,3 +184,30 @@ test("shards of different runs are never mixed", function()
   local ok2, msg2 = shard.merge(tmpdir(), {})
   assert(ok2 == nil and msg2:find("no shard folders", 1, true), tostring(msg2))
 end)
+
+test("NaN and infinities in saved tensors come back from the merge (JSON writes them as null)", function()
+  local dir = tmpdir()
+  local nan = 0 / 0
+  local values = fp.tensor({ { 1.5, nan, math.huge }, { -math.huge, 0, nan } })
+  local merged
+  as_shard(0, 1, function()
+    local run = shard.open(dir, { settings = { n = 1 } })
+    for _, k in run:items({ "a", "b" }, { key = function(x) return x end }) do
+      run:save(k, { effects = k == "a" and values or values * 2, ok = fp.tensor({ 1, 2 }) })
+    end
+    merged = run:finish()
+  end)
+  assert(merged, "merge")
+  local e = merged.items[1].result.effects
+  assert_equal(e.shape, { 2, 3 })
+  local got = e:flatten():tolist()
+  assert(got[2] ~= got[2] and got[6] ~= got[6], "NaN restored")
+  assert_equal(got[3], math.huge); assert_equal(got[4], -math.huge)
+  assert_equal(got[1], 1.5); assert_equal(got[5], 0)
+  local npz = fp.load_tensors(dir .. "/results.npz")
+  local all = npz.effects:flatten():tolist()
+  assert_equal(#all, 12)
+  assert(all[2] ~= all[2] and all[8] ~= all[8], "NaN in results.npz")
+  assert_equal(all[9], math.huge); assert_equal(all[10], -math.huge); assert_equal(all[7], 3.0)
+  assert_close(npz.ok, fp.tensor({ { 1, 2 }, { 1, 2 } }), 0)
+end)

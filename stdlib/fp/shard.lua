@@ -247,7 +247,19 @@ function Run:save(key, result)
   if type(result) ~= "table" then raise("run:save: result must be a table, got " .. type(result)) end
   local tensors = setmetatable({}, json.object)
   for k, v in pairs(result) do
-    if fp.is_tensor(v) then tensors[k] = { shape = v.shape, dtype = v.dtype } end
+    if fp.is_tensor(v) then
+      tensors[k] = { shape = v.shape, dtype = v.dtype }
+      -- JSON has no NaN or infinity (json.encode writes null): their flat 0-based positions
+      -- are kept beside the shape, so merge restores them (a 0/0 metric gives NaN legitimately)
+      if v.dtype == "float32" and (v - v):isnan():any() then
+        local flat, nonfinite = v:flatten():tolist(), {}
+        for i, x in ipairs(flat) do
+          if x ~= x then nonfinite[#nonfinite + 1] = { i - 1, "nan" }
+          elseif x == math.huge or x == -math.huge then nonfinite[#nonfinite + 1] = { i - 1, x > 0 and "inf" or "-inf" } end
+        end
+        tensors[k].nonfinite = nonfinite
+      end
+    end
   end
   local record = setmetatable({ key = key, result = result, tensors = tensors }, json.object)
   local ok, text = pcall(json.encode, record)
@@ -275,6 +287,26 @@ end
 local function shell_quote(s)
   if s:match("^[%w%./_=:,+-]+$") then return s end
   return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- A saved tensor whose NaN and infinities were written as null: its values from the nested
+-- list, the non-finite ones put back at their flat positions.
+local function restore_nonfinite(nested, shape, dtype, nonfinite)
+  local flat = {}
+  local function walk(v)
+    if type(v) == "table" and v ~= json.null then for _, x in ipairs(v) do walk(x) end
+    else flat[#flat + 1] = v == json.null and 0 or v end
+  end
+  walk(nested)
+  local special = { nan = 0 / 0, inf = math.huge, ["-inf"] = -math.huge }
+  for _, e in ipairs(nonfinite) do
+    local i, what = e[1], e[2]
+    if math.type(i) ~= "integer" or i < 0 or i >= #flat or not special[what] then
+      raise("fp.shard.merge: a saved tensor's non-finite entry is malformed")
+    end
+    flat[i + 1] = special[what]
+  end
+  return fp.tensor(flat, dtype):reshape(shape)
 end
 
 -- merge(dir, folders) -> merged results (also written to dir/results.json and, when items have
@@ -312,9 +344,14 @@ function M.merge(dir, folders)
       local result = rec.result
       local fields = {}
       for k, spec in pairs(rec.tensors or {}) do
-        local t = fp.tensor(result[k], spec.dtype)
         local shape = spec.shape
-        if #shape ~= 1 or shape[1] ~= 0 then t = t:reshape(shape) end
+        local t
+        if spec.nonfinite then
+          t = restore_nonfinite(result[k], shape, spec.dtype, spec.nonfinite)
+        else
+          t = fp.tensor(result[k], spec.dtype)
+          if #shape ~= 1 or shape[1] ~= 0 then t = t:reshape(shape) end
+        end
         result[k] = t
         fields[#fields + 1] = k
       end

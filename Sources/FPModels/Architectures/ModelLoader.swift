@@ -82,7 +82,8 @@ public enum ModelLoader {
             throw TensorError("load_model: tokenizer '\(path)' not found")
         }
         let tok = isDir.boolValue ? try TokenizerLoader.fromHuggingFaceFolder(path)
-                                  : try TokenizerLoader.fromHuggingFaceJSON(path: path)
+            : path.hasSuffix(".tiktoken") ? try TokenizerLoader.fromTiktoken(path: path)
+            : try TokenizerLoader.fromHuggingFaceJSON(path: path)
         if tok.vocabSize > vocab {
             throw TensorError("load_model: the tokenizer '\(path)' has \(tok.vocabSize) tokens but the model's vocabulary is \(vocab)")
         }
