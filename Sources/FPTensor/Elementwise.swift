@@ -46,7 +46,7 @@ extension Tensor {
             return out
         }
         let px = try x.floatPointer(), py = try y.floatPointer(), po = try out.floatPointer()
-        loop.forEachRow { o, n, s in
+        func row(_ o: UnsafePointer<Int>, _ n: Int, _ s: UnsafePointer<Int>) {
             let a = px + o[0], b = py + o[1], c = po + o[2]
             switch op {
             case .add: binaryRow(a, s[0], b, s[1], c, n, { $0 + $1 }, { $0 + $1 })
@@ -71,6 +71,16 @@ extension Tensor {
                     c[i * s[2]] = m
                 }
             }
+        }
+        if loop.shape.count == 1 {
+            // one long row (same-shape operands, e.g. a residual add): split it over the threads
+            let st = loop.strides.map { $0[0] }
+            SplitRange.run(loop.shape[0]) { lo, hi in
+                let o = st.map { $0 * lo }
+                o.withUnsafeBufferPointer { ob in st.withUnsafeBufferPointer { sb in row(ob.baseAddress!, hi - lo, sb.baseAddress!) } }
+            }
+        } else {
+            loop.forEachRow(row)
         }
         return out
     }
@@ -123,8 +133,13 @@ extension Tensor {
         }
         let src = try to(.float32).contiguous()
         let out = try Tensor.empty(shape)
-        let s = try src.floatPointer(), d = try out.floatPointer()
-        let n = count
+        let src0 = try src.floatPointer(), dst0 = try out.floatPointer()
+        SplitRange.run(count) { lo, hi in Tensor.unaryRange(op, src0 + lo, dst0 + lo, hi - lo) }
+        return out
+    }
+
+    /// d[i] = op(s[i]) for i < n.
+    private static func unaryRange(_ op: UnaryOp, _ s: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ n: Int) {
         switch op {
         case .neg: map16(s, d, n, { -$0 }, { -$0 })
         case .exp: map16(s, d, n, vexp, expf)
@@ -150,7 +165,6 @@ extension Tensor {
         case .expm1: for i in 0..<n { d[i] = expm1f(s[i]) }
         case .erf: for i in 0..<n { d[i] = erff(s[i]) }
         }
-        return out
     }
 
     private func unaryInt(_ op: UnaryOp) throws -> Tensor {

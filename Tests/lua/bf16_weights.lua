@@ -65,3 +65,24 @@ test("weight edits from Lua change the next bf16 forward; restore brings it back
     assert(maxdiff(m16:forward(toks), base) == 0, e[1] .. ": restore")
   end
 end)
+
+test("the backward of a bf16 model multiplies by bf16 copies of W^T; its gradient is within bf16 rounding", function()
+  local function grad_of(m)
+    local v = fp.zeros(m.cfg.d_model):requires_grad()
+    local logits = m:run_with_hooks(toks, { fwd_hooks = { { "blocks.0.hook_resid_pre", function(act) return act + v end } } })
+    local lp = logits[{ 0, -1 }]:log_softmax(-1)
+    local loss = lp[5] - lp[7]
+    local packs = fp.config().weight_pack_bytes
+    loss:backward()
+    return v.grad, fp.config().weight_pack_bytes - packs
+  end
+  local g32 = grad_of(m32)
+  local g16, added = grad_of(m16)
+  assert(added > 0, "the backward made bf16 copies of the transposed weights")
+  local d, scale = maxdiff(g16, g32), fp.item(g32:abs():max())
+  assert(d < 0.05 * scale, ("bf16 gradient deviation %g for gradients of size %g"):format(d, scale))
+  assert(d > 0, "the bf16 model's gradient differs from float32's")
+  -- a second backward reuses them
+  local _, again = grad_of(m16)
+  assert(again == 0, "no new copies on the second step")
+end)

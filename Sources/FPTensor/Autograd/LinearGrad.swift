@@ -3,7 +3,9 @@
 /// product on W's reordered copy (`gemm(_:weight:into:)`, the same kernel and precision as the
 /// untaped forward, so both executors give the same activations), and the backward's
 /// dX = dY W^T on a reordered copy of W^T, kept like the forward's (WeightPack, made once,
-/// renewed when W changes). dW is never computed for a frozen weight. A weight that requires
+/// renewed when W changes), in the same precision: a bf16 model (load_model's dtype = "bf16")
+/// multiplies by bf16 copies of W and W^T both ways, accumulating in float32. dW is never
+/// computed for a frozen weight. A weight that requires
 /// grad changes every step, so a reordered copy would not be reused: it goes through AG.matmul.
 extension AG {
     public static func linear(_ x: Tensor, weight w: Tensor, precision: MatmulPrecision = .float32) throws -> Tensor {
@@ -29,7 +31,7 @@ extension AG {
                 if n == 0 {
                     try gx.fill(0)
                 } else {
-                    try gemm(g.contiguous().view([rows, n]), weight: wt, into: gx)
+                    try gemm(g.contiguous().view([rows, n]), weight: wt, into: gx, precision: precision)
                 }
             }
             return [try gx.view(lead + [k]), nil]
