@@ -12,6 +12,9 @@ public enum BLASThreads {
     public nonisolated(unsafe) private(set) static var configured = 1
     nonisolated(unsafe) private static var current = -1
     nonisolated(unsafe) private static var currentDNNL = -1
+    /// Threads for fp's own loops (attention, elementwise pieces): the configured count, at most
+    /// the CPUs online.
+    static var forLoops: Int { Swift.min(configured, Int(fp_cpu_count())) }
     /// Below this many multiply-adds a product runs on one thread.
     public nonisolated(unsafe) static var singleThreadMACs = 1 << 25
 

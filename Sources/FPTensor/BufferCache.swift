@@ -25,6 +25,7 @@ enum BufferCache {
         guard bytes >= minBytes else { return nil }
         return state.withLock { s in
             guard let p = s.bySize[bytes]?.popLast() else { return nil }
+            if s.bySize[bytes]?.isEmpty == true { s.bySize[bytes] = nil }   // sizes seen once do not pile up
             if let i = s.order.lastIndex(where: { $0.pointer == p }) { s.order.remove(at: i) }
             s.bytes -= bytes
             return p
@@ -40,6 +41,7 @@ enum BufferCache {
             while s.bytes + bytes > capacity, !s.order.isEmpty {
                 let old = s.order.removeFirst()
                 if let i = s.bySize[old.bytes]?.lastIndex(of: old.pointer) { s.bySize[old.bytes]?.remove(at: i) }
+                if s.bySize[old.bytes]?.isEmpty == true { s.bySize[old.bytes] = nil }
                 s.bytes -= old.bytes
                 drop.append(old.pointer)
             }

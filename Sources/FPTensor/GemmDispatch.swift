@@ -13,9 +13,10 @@ public enum GemmBackend: String, CaseIterable {
 /// ahead on larger products. FP_GEMM selects:
 /// - `auto` (the default): a fixed rule, the same in every process (so shards merge byte for
 ///   byte), measured with scripts/bench/gemm.lua (docs/performance.md): products of two rows
-///   or more with a right operand of at least 2^16 elements on oneDNN's sgemm where oneDNN has
-///   AVX-512 kernels, every other product (one row: OpenBLAS's sgemv; small attention
-///   products) on OpenBLAS. Operands are used where they are: no copies;
+///   or more (one row too on two threads or more) with a right operand of at least 2^16
+///   elements on oneDNN's sgemm where oneDNN has AVX-512 kernels, every other product (one
+///   row on one thread: OpenBLAS's sgemv; small attention products) on OpenBLAS. Operands are
+///   used where they are: no copies;
 /// - `openblas`: every product on OpenBLAS;
 /// - `packed`: as `auto`, and a model's weight products on oneDNN's matmul primitive with each
 ///   weight reordered once (WeightPack): faster still on small M, but the reordered copies

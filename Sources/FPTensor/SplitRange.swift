@@ -1,5 +1,3 @@
-import CBLAS
-
 /// Elementwise work over [0, n) in pieces on the configured threads (FP_NUM_THREADS), when it is
 /// large enough to pay: ParallelFor runs on OpenMP's pool, whose workers are still spinning from
 /// the last product, so a piece starts within microseconds. Below `minElements` (256 KB of
@@ -9,7 +7,7 @@ enum SplitRange {
 
     /// body(lo, hi) for consecutive pieces covering [0, n); piece starts are multiples of 16.
     static func run(_ n: Int, _ body: (Int, Int) -> Void) {
-        let threads = Swift.min(BLASThreads.configured, Int(fp_cpu_count()))
+        let threads = BLASThreads.forLoops
         guard threads > 1, n >= minElements else { body(0, n); return }
         let step = (n / threads + 15) / 16 * 16
         ParallelFor.run(threads) { p in

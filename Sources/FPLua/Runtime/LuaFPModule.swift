@@ -180,7 +180,7 @@ enum LuaFPModule {
                 lua_createtable(l.L, 0, 5)
                 l.pushString(openblas_get_corename().map { String(cString: $0) } ?? "unknown")
                 lua_setfield(l.L, -2, "blas_core")
-                // the count products of more than singleThreadMACs use (FP_NUM_THREADS), not
+                // FP_NUM_THREADS: what oneDNN's products and larger OpenBLAS ones use, not
                 // OpenBLAS's setting of the moment (a small product just ran on one)
                 l.push(int: BLASThreads.configured)
                 lua_setfield(l.L, -2, "threads")

@@ -1,4 +1,3 @@
-import CBLAS
 import CKernels
 import Foundation
 
@@ -96,7 +95,7 @@ extension AG {
     /// Runs body over [0, n) in chunks, on both cores when the work (multiply-adds) is large
     /// enough to pay for starting a thread; each chunk gets its own scratch of `scratch` floats.
     private static func split(_ n: Int, work: Int, scratch: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
-        let threads = Swift.min(BLASThreads.configured, Int(fp_cpu_count()))
+        let threads = BLASThreads.forLoops
         let chunks = threads > 1 && work >= 1 << 22 ? Swift.min(n, 4 * threads) : 1
         ParallelFor.run(chunks) { c in
             let lo = n * c / chunks, hi = n * (c + 1) / chunks
