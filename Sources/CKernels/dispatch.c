@@ -12,7 +12,9 @@
     void fpk_attention_forward_##isa(const fpk_attention_shape *, float *, float *, int, int, float *); \
     void fpk_attention_backward_##isa(const fpk_attention_shape *, const float *, const float *, float *, float *, float *, int, int, float *); \
     void fpk_norm_forward_##isa(const float *, long, int, float, int, float *, float *, const float *, const float *, float *); \
-    void fpk_norm_backward_##isa(const float *, const float *, const float *, long, int, int, float *);
+    void fpk_norm_backward_##isa(const float *, const float *, const float *, long, int, int, float *); \
+    void fpk_activation_##isa(int, const float *, const float *, float *, long); \
+    void fpk_rope_##isa(const fpk_rope_shape *, float, long, long, float *);
 DECLARE(baseline)
 
 typedef struct {
@@ -21,10 +23,13 @@ typedef struct {
     void (*attention_backward)(const fpk_attention_shape *, const float *, const float *, float *, float *, float *, int, int, float *);
     void (*norm_forward)(const float *, long, int, float, int, float *, float *, const float *, const float *, float *);
     void (*norm_backward)(const float *, const float *, const float *, long, int, int, float *);
+    void (*activation)(int, const float *, const float *, float *, long);
+    void (*rope)(const fpk_rope_shape *, float, long, long, float *);
 } kernel_table;
 
 #define TABLE(isa) { #isa, fpk_attention_forward_##isa, fpk_attention_backward_##isa, \
-                     fpk_norm_forward_##isa, fpk_norm_backward_##isa }
+                     fpk_norm_forward_##isa, fpk_norm_backward_##isa, fpk_activation_##isa, \
+                     fpk_rope_##isa }
 
 static const kernel_table baseline = TABLE(baseline);
 
@@ -130,4 +135,12 @@ void fpk_norm_forward(const float *x, long rows, int d, float eps, int centered,
 
 void fpk_norm_backward(const float *g, const float *n, const float *scale, long rows, int d, int centered, float *gx) {
     kernels()->norm_backward(g, n, scale, rows, d, centered, gx);
+}
+
+void fpk_activation(int op, const float *x, const float *mul, float *y, long n) {
+    kernels()->activation(op, x, mul, y, n);
+}
+
+void fpk_rope(const fpk_rope_shape *a, float sign, long t0, long t1, float *out) {
+    kernels()->rope(a, sign, t0, t1, out);
 }

@@ -4,3 +4,5 @@
 #include "CKernels.h"
 #define KNAME(x) x##_baseline
 #include "kernels_impl.h"
+#include "activations_impl.h"
+#include "rope_impl.h"

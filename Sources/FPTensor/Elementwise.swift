@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Binary arithmetic with numpy broadcasting and dtype promotion (bool < int64 < float32;
@@ -142,16 +143,16 @@ extension Tensor {
     private static func unaryRange(_ op: UnaryOp, _ s: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ n: Int) {
         switch op {
         case .neg: map16(s, d, n, { -$0 }, { -$0 })
-        case .exp: map16(s, d, n, vexp, expf)
+        case .exp: fpk_activation(Int32(FPK_EXP), s, nil, d, n)
         case .log: for i in 0..<n { d[i] = logf(s[i]) }
         case .sqrt: map16(s, d, n, { $0.squareRoot() }, { $0.squareRoot() })
         case .rsqrt: map16(s, d, n, { 1 / $0.squareRoot() }, { 1 / $0.squareRoot() })
-        case .tanh: map16(s, d, n, vtanh, tanhf)
-        case .gelu: map16(s, d, n, vgeluTanh, sgeluTanh)
+        case .tanh: fpk_activation(Int32(FPK_TANH), s, nil, d, n)
+        case .gelu: fpk_activation(Int32(FPK_GELU_TANH), s, nil, d, n)
         case .gelu_erf: for i in 0..<n { d[i] = sgeluErf(s[i]) }
-        case .silu: map16(s, d, n, { $0 * vsigmoid($0) }, { $0 / (1 + expf(-$0)) })
+        case .silu: fpk_activation(Int32(FPK_SILU), s, nil, d, n)
         case .relu: map16(s, d, n, { $0.replacing(with: 0, where: $0 .< 0) }, { $0 < 0 ? 0 : $0 })
-        case .sigmoid: map16(s, d, n, vsigmoid, { 1 / (1 + expf(-$0)) })
+        case .sigmoid: fpk_activation(Int32(FPK_SIGMOID), s, nil, d, n)
         case .abs: map16(s, d, n, { $0.replacing(with: -$0, where: $0 .< 0) }, { Swift.abs($0) })
         case .sin: for i in 0..<n { d[i] = sinf(s[i]) }
         case .cos: for i in 0..<n { d[i] = cosf(s[i]) }
@@ -165,6 +166,25 @@ extension Tensor {
         case .expm1: for i in 0..<n { d[i] = expm1f(s[i]) }
         case .erf: for i in 0..<n { d[i] = erff(s[i]) }
         }
+    }
+
+    /// act(self) * other in one pass, for act silu, gelu (tanh form) or sigmoid: a gated MLP's
+    /// activation times its linear half, without the activation's intermediate tensor. The
+    /// same bits as `unary(act)` then a `.mul`. Shapes must match.
+    public func gatedActivation(_ act: UnaryOp, _ other: Tensor) throws -> Tensor {
+        let op: Int32
+        switch act {
+        case .silu: op = Int32(FPK_SILU)
+        case .gelu: op = Int32(FPK_GELU_TANH)
+        case .sigmoid: op = Int32(FPK_SIGMOID)
+        default: return try Tensor.binary(.mul, unary(act), other)
+        }
+        guard shape == other.shape else { throw TensorError("gatedActivation: shapes \(shape) and \(other.shape) differ") }
+        let a = try to(.float32).contiguous(), b = try other.to(.float32).contiguous()
+        let out = try Tensor.empty(shape)
+        let pa = try a.floatPointer(), pb = try b.floatPointer(), po = try out.floatPointer()
+        SplitRange.run(count) { lo, hi in fpk_activation(op, pa + lo, pb + lo, po + lo, hi - lo) }
+        return out
     }
 
     private func unaryInt(_ op: UnaryOp) throws -> Tensor {

@@ -39,34 +39,6 @@ typealias F16x = SIMD16<Float>
     return y
 }
 
-/// tanh via e^(2|x|): 1 - 2/(e^(2|x|)+1), sign restored; small |x| uses the odd series.
-@inline(__always) func vtanh(_ x: F16x) -> F16x {
-    let ax = vmax(x, -x)
-    let e = vexp(ax * 2)
-    var t = 1 - 2 / (e + 1)
-    let x2 = x * x
-    // |x| < 0.0625: x - x^3/3 + 2x^5/15 is exact to float precision
-    let series = ax * (1 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0)))
-    t.replace(with: series, where: ax .< 0.0625)
-    t.replace(with: -t, where: x .< 0)
-    t.replace(with: x, where: x .!= x)
-    return t
-}
-
-@inline(__always) func vsigmoid(_ x: F16x) -> F16x { 1 / (1 + vexp(-x)) }
-
-/// GPT-2's GELU: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed as
-/// x / (1 + e^(-2u)) (the same function: 0.5 (1 + tanh u) = 1 / (1 + e^(-2u))), one exp.
-@inline(__always) func vgeluTanh(_ x: F16x) -> F16x {
-    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x)
-    return x / (1 + vexp(-2 * u))
-}
-
-@inline(__always) func sgeluTanh(_ x: Float) -> Float {
-    let inner = 0.7978845608028654 * (x + 0.044715 * x * x * x)
-    return 0.5 * x * (1 + tanhf(inner))
-}
-
 /// Exact GELU: x/2 (1 + erf(x/sqrt 2)).
 @inline(__always) func sgeluErf(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.7071067811865476)) }
 

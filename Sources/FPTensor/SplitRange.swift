@@ -15,4 +15,16 @@ enum SplitRange {
             if lo < hi { body(lo, hi) }
         }
     }
+
+    /// body(lo, hi) for consecutive ranges of `rows` rows of `rowSize` elements each, split over
+    /// the threads when there are minElements elements in all (row kernels: norms, RoPE).
+    static func rows(_ rows: Int, rowSize: Int, _ body: (Int, Int) -> Void) {
+        let threads = Swift.min(BLASThreads.forLoops, rows)
+        guard threads > 1, rows * rowSize >= minElements else { body(0, rows); return }
+        let step = (rows + threads - 1) / threads
+        ParallelFor.run(threads) { p in
+            let lo = p * step, hi = Swift.min(rows, lo + step)
+            if lo < hi { body(lo, hi) }
+        }
+    }
 }

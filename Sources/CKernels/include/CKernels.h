@@ -52,6 +52,25 @@ void fpk_norm_forward(const float *x, long rows, int d, float eps, int centered,
 void fpk_norm_backward(const float *g, const float *n, const float *scale, long rows, int d,
                        int centered, float *gx);
 
+/// The elementwise activations of fpk_activation.
+enum { FPK_EXP = 0, FPK_TANH = 1, FPK_GELU_TANH = 2, FPK_SILU = 3, FPK_SIGMOID = 4 };
+/// y[i] = act(x[i]) for i < n, times mul[i] when mul is not NULL (a gated MLP's act(gate) * up in
+/// one pass). y may be x or mul. GELU_TANH is GPT-2's tanh approximation.
+void fpk_activation(int op, const float *x, const float *mul, float *y, long n);
+
+/// Rotary embedding of x [B, P, H, dh] (strides in floats for batch, position and head; the
+/// last dim contiguous) at positions[b * P + p] (each within the tables) with tables cos, sin
+/// [positions, half]: the first 2 * half dims rotated (rotate-half pairing), the rest copied.
+typedef struct {
+    const float *x; long sb, sp, sh;
+    int P, H, dh, half;
+    const int32_t *positions;
+    const float *cos, *sin;
+} fpk_rope_shape;
+
+/// Tokens t0..<t1 (t = b * P + p) into out [B * P, H, dh] (contiguous), the angle times sign.
+void fpk_rope(const fpk_rope_shape *a, float sign, long t0, long t1, float *out);
+
 /// Source rows r0..<r1 of src [rows, cols] (bf16 if `bf16`, else float32; any alignment)
 /// written as float32 dst[c * ld + r] for every column c: a transposing weight load.
 void fpk_to_f32_transposed(const void *src, int bf16, long cols, long r0, long r1, float *dst, long ld);

@@ -27,6 +27,8 @@ protocol BlockOps {
     /// z @ W_O + b_O, through the per-head outputs when `resultHook` is wanted.
     func projectHeads(_ z: Value, _ wO: Tensor, _ bO: Tensor?, resultHook: String, _ layer: Int) throws -> Value
     func activation(_ kind: BlockShape.Activation, _ x: Value) throws -> Value
+    /// A gated MLP's activation(gate) * up (default: the two operations).
+    func gated(_ kind: BlockShape.Activation, _ gate: Value, _ up: Value) throws -> Value
     /// x * s (the embedding scale).
     func scale(_ x: Value, _ s: Float) throws -> Value
     /// cap * tanh(x / cap) (RowKernels.softcap; the final logits).
@@ -45,6 +47,12 @@ protocol BlockOps {
     func headLinear(_ x: Value, _ w: Tensor, _ b: Tensor?, column: Int) throws -> Value
     /// A copy of x that hooks can edit without changing x.
     func copy(_ x: Value) throws -> Value
+}
+
+extension BlockOps {
+    func gated(_ kind: BlockShape.Activation, _ gate: Value, _ up: Value) throws -> Value {
+        try mul(activation(kind, gate), up)
+    }
 }
 
 /// The forward pass, written once: embedding, blocks, final norm and unembedding, with every
@@ -123,7 +131,7 @@ extension Transformer {
             guard let wGate = w.wGate else { throw TensorError("forward: a gated MLP without W_gate in layer \(l)") }
             let pre = try e.hook(n.mlpPre, l, e.linear(x, wGate, nil))
             let lin = try e.hook(n.mlpPreLinear, l, e.linear(x, w.wIn, w.bIn))
-            post = try e.mul(e.activation(cfg.activation, pre), lin)
+            post = try e.gated(cfg.activation, pre, lin)
         } else {
             post = try e.activation(cfg.activation, e.hook(n.mlpPre, l, e.linear(x, w.wIn, w.bIn)))
         }

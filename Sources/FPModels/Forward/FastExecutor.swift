@@ -152,6 +152,16 @@ struct FastExecutor: BlockOps {
         }
     }
 
+    /// One pass over both halves (the same bits as activation then mul).
+    func gated(_ kind: BlockShape.Activation, _ gate: Tensor, _ up: Tensor) throws -> Tensor {
+        guard gate.shape == up.shape else { return try mul(activation(kind, gate), up) }
+        switch kind {
+        case .geluNew: return try gate.gatedActivation(.gelu, up)
+        case .gelu: return try mul(activation(kind, gate), up)
+        case .silu: return try gate.gatedActivation(.silu, up)
+        }
+    }
+
     func scale(_ x: Tensor, _ s: Float) throws -> Tensor { try Tensor.binary(.mul, x, Tensor.scalar(s)) }
     func softcap(_ x: Tensor, _ cap: Float) throws -> Tensor { try RowKernels.softcap(x, cap) }
     func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try Tensor.binary(.mul, a, b) }

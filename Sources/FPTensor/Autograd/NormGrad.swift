@@ -12,8 +12,11 @@ extension AG {
         let (d, rows) = try normRows(x)
         var sshape = x.shape; if !sshape.isEmpty { sshape[sshape.count - 1] = 1 }
         let n = try Tensor.empty(x.shape), s = try Tensor.empty(sshape)
-        try withExtendedLifetime(xc) {
-            fpk_norm_forward(try xc.floatPointer(), rows, d, eps, centered ? 1 : 0, try s.floatPointer(), try n.floatPointer(), nil, nil, nil)
+        let px = try xc.readFloatPointer(), ps = try s.floatPointer(), pn = try n.floatPointer(), D = Int(d)
+        withExtendedLifetime(xc) {
+            SplitRange.rows(rows, rowSize: D) { lo, hi in
+                fpk_norm_forward(px + lo * D, hi - lo, d, eps, centered ? 1 : 0, ps + lo, pn + lo * D, nil, nil, nil)
+            }
         }
         guard Autograd.taping(x) else { return (n, s) }
         let nv = Autograd.save(n)
@@ -35,9 +38,13 @@ extension AG {
         var sshape = x.shape; if !sshape.isEmpty { sshape[sshape.count - 1] = 1 }
         let out = try Tensor.empty(x.shape), s = try Tensor.empty(sshape)
         let n = taped ? try Tensor.empty(x.shape) : nil
-        try withExtendedLifetime((xc, wc, bc)) {
-            fpk_norm_forward(try xc.floatPointer(), rows, d, eps, centered ? 1 : 0, try s.floatPointer(), try n?.floatPointer(),
-                             try wc.floatPointer(), try bc?.floatPointer(), try out.floatPointer())
+        let px = try xc.readFloatPointer(), ps = try s.floatPointer(), pn = try n?.floatPointer(), po = try out.floatPointer()
+        let pw = try wc.readFloatPointer(), pb = try bc?.readFloatPointer(), D = Int(d)
+        withExtendedLifetime((xc, wc, bc)) {
+            SplitRange.rows(rows, rowSize: D) { lo, hi in
+                fpk_norm_forward(px + lo * D, hi - lo, d, eps, centered ? 1 : 0, ps + lo, pn.map { $0 + lo * D },
+                                 pw, pb, po + lo * D)
+            }
         }
         guard taped, let n else { return out }
         let ws = Autograd.save(wc)
@@ -86,26 +93,27 @@ extension AG {
     /// [B * P], with cos/sin tables [n_ctx, dh / 2]. The backward rotates by the opposite angle.
     public static func rope(_ x: Tensor, positions: [Int32], cos: Tensor, sin: Tensor) throws -> Tensor {
         guard x.rank == 4, x.shape[3] % 2 == 0 else { throw TensorError("rope: expected [batch, pos, heads, d_head] with an even d_head, got \(fmt(x.shape))") }
+        let B = x.shape[0], P = x.shape[1], H = x.shape[2], dh = x.shape[3], half = cos.shape[1]
+        guard positions.count == B * P else { throw TensorError("rope: \(positions.count) positions for \(B * P) tokens") }
+        // partial rotary: the tables cover the first 2 * half dims; the rest pass through
+        guard 2 * half <= dh, sin.shape == cos.shape else { throw TensorError("rope: tables of \(2 * half) dims for d_head \(dh)") }
+        for pos in positions where pos < 0 || Int(pos) >= cos.shape[0] {
+            throw TensorError("rope: position \(pos) is outside the table")
+        }
+        let cc = try cos.to(.float32).contiguous(), sc = try sin.to(.float32).contiguous()
+        // strided inputs (q and k are views of the fused projection) are read in place
         func rotate(_ src: Tensor, sign: Float) throws -> Tensor {
-            let xc = try src.contiguous()
-            let out = try Tensor.empty(xc.shape)
-            // partial rotary: the tables cover the first 2 * half dims; the rest pass through
-            let B = xc.shape[0], P = xc.shape[1], H = xc.shape[2], dh = xc.shape[3], half = cos.shape[1]
-            guard positions.count == B * P else { throw TensorError("rope: \(positions.count) positions for \(B * P) tokens") }
-            guard 2 * half <= dh else { throw TensorError("rope: tables of \(2 * half) dims for d_head \(dh)") }
-            let px = try xc.floatPointer(), po = try out.floatPointer(), pc = try cos.floatPointer(), psn = try sin.floatPointer()
-            for t in 0..<(B * P) {
-                let pos = Int(positions[t])
-                guard pos >= 0, pos < cos.shape[0] else { throw TensorError("rope: position \(pos) is outside the table") }
-                let c = pc + pos * half, s = psn + pos * half
-                for h in 0..<H {
-                    let v = px + (t * H + h) * dh, o = po + (t * H + h) * dh
-                    for i in 0..<half {
-                        let x1 = v[i], x2 = v[i + half], si = sign * s[i]
-                        o[i] = x1 * c[i] - x2 * si
-                        o[i + half] = x2 * c[i] + x1 * si
+            let xs = src.dtype == .float32 && (src.strides[3] == 1 || dh <= 1) ? src : try src.to(.float32).contiguous()
+            let out = try Tensor.empty(xs.shape)
+            let po = try out.floatPointer()
+            try withExtendedLifetime((xs, cc, sc)) {
+                try positions.withUnsafeBufferPointer { pp in
+                    let shape = fpk_rope_shape(x: try xs.readFloatPointer(), sb: xs.strides[0], sp: xs.strides[1], sh: xs.strides[2],
+                                               P: Int32(P), H: Int32(H), dh: Int32(dh), half: Int32(half),
+                                               positions: pp.baseAddress, cos: try cc.readFloatPointer(), sin: try sc.readFloatPointer())
+                    withUnsafePointer(to: shape) { a in
+                        SplitRange.rows(B * P, rowSize: H * dh) { lo, hi in fpk_rope(a, sign, lo, hi, po) }
                     }
-                    if 2 * half < dh { (o + 2 * half).update(from: v + 2 * half, count: dh - 2 * half) }
                 }
             }
             return out

@@ -1,0 +1,45 @@
+// Elementwise activations, included after kernels_impl.h (whose vexp, ld, st and sel they use)
+// once per instruction set. The formulas are SIMDMath.swift's, operation for operation and with
+// no fused multiply-adds, so every variant gives the same bits; a tail shorter than 16 goes
+// through a padded vector, so an element's result does not depend on where a range starts.
+
+static inline v16f KNAME(vtanh)(v16f x) {
+    v16f ax = KNAME(sel)(x < 0, -x, x);
+    v16f e = KNAME(vexp)(ax * 2.0f);
+    v16f t = 1.0f - 2.0f / (e + 1.0f);
+    v16f x2 = x * x;
+    // |x| < 0.0625: x - x^3/3 + 2x^5/15 is exact to float precision
+    v16f series = ax * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f)));
+    t = KNAME(sel)(ax < 0.0625f, series, t);
+    t = KNAME(sel)(x < 0, -t, t);
+    return KNAME(sel)(x != x, x, t);
+}
+
+static inline v16f KNAME(activation)(int op, v16f x) {
+    switch (op) {
+    case FPK_EXP: return KNAME(vexp)(x);
+    case FPK_TANH: return KNAME(vtanh)(x);
+    case FPK_GELU_TANH: {
+        // 0.5 x (1 + tanh u) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3)
+        v16f u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        return x / (1.0f + KNAME(vexp)(-2.0f * u));
+    }
+    case FPK_SILU: return x * (1.0f / (1.0f + KNAME(vexp)(-x)));
+    default: return 1.0f / (1.0f + KNAME(vexp)(-x));   // FPK_SIGMOID
+    }
+}
+
+void KNAME(fpk_activation)(int op, const float *x, const float *mul, float *y, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v16f a = KNAME(activation)(op, KNAME(ld)(x + i));
+        KNAME(st)(y + i, mul ? a * KNAME(ld)(mul + i) : a);
+    }
+    if (i == n) return;
+    float in[16] = {0}, m[16] = {0}, out[16];
+    memcpy(in, x + i, sizeof(float) * (n - i));
+    if (mul) memcpy(m, mul + i, sizeof(float) * (n - i));
+    v16f a = KNAME(activation)(op, KNAME(ld)(in));
+    KNAME(st)(out, mul ? a * KNAME(ld)(m) : a);
+    memcpy(y + i, out, sizeof(float) * (n - i));
+}
