@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #define DECLARE(isa) \
-    void fpk_attention_forward_##isa(const fpk_attention_shape *, float *, float *, int, int, float *); \
+    void fpk_attention_forward_##isa(const fpk_attention_shape *, float *, float *, int, int, int, int, float *); \
     void fpk_attention_backward_##isa(const fpk_attention_shape *, const float *, const float *, float *, float *, float *, int, int, float *); \
     void fpk_norm_forward_##isa(const float *, long, int, float, int, float *, float *, const float *, const float *, float *); \
     void fpk_norm_backward_##isa(const float *, const float *, const float *, long, int, int, float *); \
@@ -19,7 +19,7 @@ DECLARE(baseline)
 
 typedef struct {
     const char *name;
-    void (*attention_forward)(const fpk_attention_shape *, float *, float *, int, int, float *);
+    void (*attention_forward)(const fpk_attention_shape *, float *, float *, int, int, int, int, float *);
     void (*attention_backward)(const fpk_attention_shape *, const float *, const float *, float *, float *, float *, int, int, float *);
     void (*norm_forward)(const float *, long, int, float, int, float *, float *, const float *, const float *, float *);
     void (*norm_backward)(const float *, const float *, const float *, long, int, int, float *);
@@ -119,8 +119,9 @@ int fpk_use(const char *name) {
     return 1;
 }
 
-void fpk_attention_forward(const fpk_attention_shape *a, float *z, float *pattern, int begin, int end, float *scratch) {
-    kernels()->attention_forward(a, z, pattern, begin, end, scratch);
+void fpk_attention_forward(const fpk_attention_shape *a, float *z, float *pattern, int begin, int end,
+                           int q0, int q1, float *scratch) {
+    kernels()->attention_forward(a, z, pattern, begin, end, q0, q1, scratch);
 }
 
 void fpk_attention_backward(const fpk_attention_shape *a, const float *pattern, const float *dz,

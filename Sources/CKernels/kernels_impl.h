@@ -103,25 +103,29 @@ static inline void KNAME(scores_kt)(const float *q, const float *kt, int ld, int
     }
 }
 
-// The pattern row of query i of head h in batch b into p[0..T) (zeros for hidden keys; p has
-// room for ld >= T + 15 floats), the scores from kt (K transposed with row stride ld, when not
-// NULL) or from dot products with the rows of K;
-// returns 0 when the query sees no key (the row is all zeros).
-static inline int KNAME(pattern_row)(const fpk_attention_shape *a, int b, int h, int i, const float *kt, int ld, float *p) {
-    int g = h / (a->nH / a->nKV), T = a->T, dh = a->dh, lo, hi;
+// The pattern row of query i in batch b from its scores p[lo..hi] (written by the caller): zeros
+// for hidden keys (p has room for ld >= T + 15 floats), the soft-cap, softmax over the visible
+// keys. Returns 0 when the query sees no key (the row is all zeros).
+static inline int KNAME(softmax_row)(const fpk_attention_shape *a, int b, int i, float *p) {
+    int T = a->T, lo, hi;
     KNAME(range)(a, i, &lo, &hi);
-    const float *q = a->q + b * a->q_sb + i * a->q_sp + h * a->q_sh;
-    const float *kb = a->k + b * a->k_sb + g * a->k_sh;
-    if (hi >= lo) {
-        if (kt) KNAME(scores_kt)(q, kt, ld, dh, a->alpha, lo, hi, p);
-        else for (int j = lo; j <= hi; j++) p[j] = a->alpha * KNAME(dot)(q, kb + j * a->k_sp, dh);
-    }
     if (lo > 0) memset(p, 0, sizeof(float) * lo);
     if (hi + 1 < T) memset(p + hi + 1, 0, sizeof(float) * (T - hi - 1));
     if (hi < lo) return 0;
     float m = -INFINITY;
     int any = 0;
-    for (int j = lo; j <= hi; j++) {
+    if (!a->mask && !(a->softcap > 0)) {
+        // every key in [lo, hi] is visible: the maximum by vectors (a NaN wins, as below)
+        int j = lo;
+        v16f mv = -INFINITY;
+        for (; j + 16 <= hi + 1; j += 16) {
+            v16f x = KNAME(ld)(p + j);
+            mv = KNAME(sel)((x > mv) | (x != x), x, mv);
+        }
+        for (int l = 0; l < 16; l++) if (mv[l] > m || mv[l] != mv[l]) m = mv[l];
+        for (; j <= hi; j++) if (p[j] > m || p[j] != p[j]) m = p[j];
+        any = 1;
+    } else for (int j = lo; j <= hi; j++) {
         if (a->mask && !a->mask[(long)b * T + j]) { p[j] = -INFINITY; continue; }
         float s = p[j];
         if (a->softcap > 0) p[j] = s = a->softcap * tanhf(s / a->softcap);
@@ -144,8 +148,104 @@ static inline int KNAME(pattern_row)(const fpk_attention_shape *a, int b, int h,
     sum = KNAME(hsum)(acc);
     for (; j < n; j++) { w[j] = expf(w[j] - m); sum += w[j]; }
     float inv = 1 / sum;
-    for (j = 0; j < n; j++) w[j] *= inv;
+    v16f iv = inv;
+    for (j = 0; j + 16 <= n; j += 16) KNAME(st)(w + j, KNAME(ld)(w + j) * iv);
+    for (; j < n; j++) w[j] *= inv;
     return 1;
+}
+
+// The pattern row of query i of head h in batch b into p[0..T), the scores from kt (K
+// transposed with row stride ld, when not NULL) or from dot products with the rows of K.
+static inline int KNAME(pattern_row)(const fpk_attention_shape *a, int b, int h, int i, const float *kt, int ld, float *p) {
+    int g = h / (a->nH / a->nKV), dh = a->dh, lo, hi;
+    KNAME(range)(a, i, &lo, &hi);
+    const float *q = a->q + b * a->q_sb + i * a->q_sp + h * a->q_sh;
+    const float *kb = a->k + b * a->k_sb + g * a->k_sh;
+    if (hi >= lo) {
+        if (kt) KNAME(scores_kt)(q, kt, ld, dh, a->alpha, lo, hi, p);
+        else for (int j = lo; j <= hi; j++) p[j] = a->alpha * KNAME(dot)(q, kb + j * a->k_sp, dh);
+    }
+    return KNAME(softmax_row)(a, b, i, p);
+}
+
+// Scores of four queries against keys [lo, hi] of K transposed, as scores_kt (the same
+// operations per score, so the same bits) with each loaded key vector used four times.
+static inline void KNAME(scores_kt4)(const float *const q[4], const float *kt, int ld, int dh, float alpha,
+                                     int lo, int hi, float *const s[4]) {
+#pragma clang fp contract(fast)
+    int j = lo;
+    for (; j + 16 <= hi; j += 32) {
+        v16f a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+        for (int d = 0; d < dh; d++) {
+            const float *row = kt + (long)d * ld + j;
+            v16f k0 = KNAME(ld)(row), k1 = KNAME(ld)(row + 16);
+            v16f q0 = q[0][d], q1 = q[1][d], q2 = q[2][d], q3 = q[3][d];
+            a0 += q0 * k0; a1 += q1 * k0; a2 += q2 * k0; a3 += q3 * k0;
+            b0 += q0 * k1; b1 += q1 * k1; b2 += q2 * k1; b3 += q3 * k1;
+        }
+        KNAME(st)(s[0] + j, a0 * alpha); KNAME(st)(s[1] + j, a1 * alpha);
+        KNAME(st)(s[2] + j, a2 * alpha); KNAME(st)(s[3] + j, a3 * alpha);
+        KNAME(st)(s[0] + j + 16, b0 * alpha); KNAME(st)(s[1] + j + 16, b1 * alpha);
+        KNAME(st)(s[2] + j + 16, b2 * alpha); KNAME(st)(s[3] + j + 16, b3 * alpha);
+    }
+    for (; j <= hi; j += 16) {
+        v16f a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int d = 0; d < dh; d++) {
+            v16f k0 = KNAME(ld)(kt + (long)d * ld + j);
+            a0 += (v16f)q[0][d] * k0; a1 += (v16f)q[1][d] * k0; a2 += (v16f)q[2][d] * k0; a3 += (v16f)q[3][d] * k0;
+        }
+        KNAME(st)(s[0] + j, a0 * alpha); KNAME(st)(s[1] + j, a1 * alpha);
+        KNAME(st)(s[2] + j, a2 * alpha); KNAME(st)(s[3] + j, a3 * alpha);
+    }
+}
+
+// z_r = sum_j p_r[j] v_j for four queries r, each over its own keys [lo[r], hi[r]] in ascending
+// order (no key outside a query's range is touched, so a NaN in a value it does not see stays
+// out of it); each loaded value vector is used by every query that sees that key.
+static inline void KNAME(weighted_sum4)(const float *const p[4], const float *vb, long v_sp, int dh,
+                                        const int lo[4], const int hi[4], float *const z[4]) {
+#pragma clang fp contract(fast)
+    int first = lo[0], last = hi[0], cl = lo[0], ch = hi[0];
+    for (int r = 1; r < 4; r++) {
+        if (lo[r] < first) first = lo[r];
+        if (hi[r] > last) last = hi[r];
+        if (lo[r] > cl) cl = lo[r];
+        if (hi[r] < ch) ch = hi[r];
+    }
+    int d = 0;
+    for (; d + 64 <= dh; d += 64) {
+        v16f acc[4][4] = {{0}};
+        for (int j = first; j <= last; j++) {
+            const float *vj = vb + j * v_sp + d;
+            v16f v0 = KNAME(ld)(vj), v1 = KNAME(ld)(vj + 16), v2 = KNAME(ld)(vj + 32), v3 = KNAME(ld)(vj + 48);
+            for (int r = 0; r < 4; r++) {
+                if ((j < cl || j > ch) && (j < lo[r] || j > hi[r])) continue;
+                v16f pr = p[r][j];
+                acc[r][0] += pr * v0; acc[r][1] += pr * v1; acc[r][2] += pr * v2; acc[r][3] += pr * v3;
+            }
+        }
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++) KNAME(st)(z[r] + d + 16 * c, acc[r][c]);
+    }
+    for (; d + 16 <= dh; d += 16) {
+        v16f acc[4] = {0, 0, 0, 0};
+        for (int j = first; j <= last; j++) {
+            v16f v = KNAME(ld)(vb + j * v_sp + d);
+            if (j >= cl && j <= ch) {
+                acc[0] += (v16f)p[0][j] * v; acc[1] += (v16f)p[1][j] * v;
+                acc[2] += (v16f)p[2][j] * v; acc[3] += (v16f)p[3][j] * v;
+            } else {
+                for (int r = 0; r < 4; r++) if (j >= lo[r] && j <= hi[r]) acc[r] += (v16f)p[r][j] * v;
+            }
+        }
+        for (int r = 0; r < 4; r++) KNAME(st)(z[r] + d, acc[r]);
+    }
+    for (; d < dh; d++)
+        for (int r = 0; r < 4; r++) {
+            float s = 0;
+            for (int j = lo[r]; j <= hi[r]; j++) s += p[r][j] * vb[j * v_sp + d];
+            z[r][d] = s;
+        }
 }
 
 // z = sum_j p_j v_j over j in [lo, hi], the accumulators in registers (64 dims and two keys
@@ -186,11 +286,11 @@ static inline void KNAME(weighted_sum)(const float *p, const float *vb, long v_s
 }
 
 void KNAME(fpk_attention_forward)(const fpk_attention_shape *a, float *z, float *pattern,
-                                  int begin, int end, float *scratch) {
+                                  int begin, int end, int q0, int q1, float *scratch) {
     int P = a->P, T = a->T, nH = a->nH, dh = a->dh, group = a->nH / a->nKV;
     int ld = (T + 15) / 16 * 16 + 16;
     // K transposed (zero-padded to ld columns) pays for itself when several queries read it
-    float *row = scratch, *kt = P >= 4 ? scratch + ld : NULL;
+    float *kt = P >= 4 ? scratch : NULL, *rows = scratch + (long)ld * dh;
     int ktFor = -1;
     for (int bh = begin; bh < end; bh++) {
         int b = bh / nH, h = bh % nH, g = h / group;
@@ -204,8 +304,32 @@ void KNAME(fpk_attention_forward)(const fpk_attention_shape *a, float *z, float 
             }
             ktFor = b * a->nKV + g;
         }
-        for (int i = 0; i < P; i++) {
-            float *zi = z + (((long)b * P + i) * nH + h) * dh;
+        int i = q0;
+        // four queries at a time: every key and value vector loaded serves all four
+        for (; kt && i + 4 <= q1; i += 4) {
+            const float *q[4];
+            float *p[4], *zr[4];
+            int lo[4], hi[4], ok[4], first = T, last = -1;
+            for (int r = 0; r < 4; r++) {
+                q[r] = a->q + b * a->q_sb + (i + r) * a->q_sp + h * a->q_sh;
+                p[r] = rows + (long)r * ld;
+                zr[r] = z + (((long)b * P + i + r) * nH + h) * dh;
+                KNAME(range)(a, i + r, &lo[r], &hi[r]);
+                if (lo[r] < first) first = lo[r];
+                if (hi[r] > last) last = hi[r];
+            }
+            if (first <= last) KNAME(scores_kt4)(q, kt, ld, dh, a->alpha, first, last, p);
+            for (int r = 0; r < 4; r++) {
+                ok[r] = KNAME(softmax_row)(a, b, i + r, p[r]);
+                if (pattern) memcpy(pattern + ((long)bh * P + i + r) * T, p[r], sizeof(float) * T);
+                if (!ok[r]) memset(zr[r], 0, sizeof(float) * dh);
+            }
+            if (ok[0] && ok[1] && ok[2] && ok[3]) KNAME(weighted_sum4)((const float *const *)p, vb, a->v_sp, dh, lo, hi, zr);
+            else for (int r = 0; r < 4; r++)
+                if (ok[r]) KNAME(weighted_sum)(p[r], vb, a->v_sp, dh, lo[r], hi[r], zr[r]);
+        }
+        for (; i < q1; i++) {
+            float *zi = z + (((long)b * P + i) * nH + h) * dh, *row = rows;
             int live = KNAME(pattern_row)(a, b, h, i, kt, ld, row);
             if (pattern) memcpy(pattern + ((long)bh * P + i) * T, row, sizeof(float) * T);
             if (!live) { memset(zi, 0, sizeof(float) * dh); continue; }

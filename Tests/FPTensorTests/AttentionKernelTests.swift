@@ -116,6 +116,54 @@ final class AttentionKernelTests: XCTestCase {
         try KernelISA.forEachSupported { _ in try check(Case(B: 1, P: 40, past: 0, nH: 3, nKV: 3, dh: 64, window: nil, softcap: nil, mask: false), stridedQ: true) }
     }
 
+    /// Queries are taken four at a time: blocks with a past, a window and a key mask, and a head
+    /// width past the 64-wide value block.
+    func testQueryBlocksWithPastWindowWideHead() throws {
+        try KernelISA.forEachSupported { _ in try check(Case(B: 2, P: 9, past: 3, nH: 2, nKV: 1, dh: 80, window: 5, softcap: nil, mask: true)) }
+    }
+
+    /// A query never reads a value it does not see: a NaN in the last position's value reaches
+    /// only the last query, also when it shares a block of four with earlier ones.
+    func testAFutureNaNValueStaysOutOfEarlierQueries() throws {
+        let P = 8, dh = 64
+        let q = try Tensor(random(P * dh), shape: [1, P, 1, dh]), k = try Tensor(random(P * dh), shape: [1, P, 1, dh])
+        var vv = random(P * dh)
+        vv[(P - 1) * dh + 5] = .nan
+        let v = try Tensor(vv, shape: [1, P, 1, dh])
+        let m = AttentionMasking(past: 0, window: nil, keyMask: nil, scale: 0.125, softcap: nil)
+        try KernelISA.forEachSupported { isa in
+            let z = try AG.attention(q: q, k: k, v: v, m).toFloats()
+            for i in 0..<(P - 1) { XCTAssertTrue(z[(i * dh)..<((i + 1) * dh)].allSatisfy { $0.isFinite }, "\(isa) query \(i)") }
+            XCTAssertTrue(z[(P - 1) * dh + 5].isNaN, isa)
+        }
+    }
+
+    /// Few (batch, head) pairs on several threads: each pair's queries are split into parts of
+    /// about equal work at multiples of 4, and the result is the bits of one thread.
+    func testQueryPartsBalanceWorkAndKeepTheBits() throws {
+        let saved = BLASThreads.configured
+        defer { BLASThreads.configure(saved) }
+        BLASThreads.configure(2)
+        let parts = AG.queryParts(pairs: 3, P: 256, past: 0, window: nil, work: 3 * 256 * 64 * 256)
+        XCTAssertEqual(parts.first, 0)
+        XCTAssertEqual(parts.last, 256)
+        XCTAssertGreaterThan(parts.count, 3)
+        for (a, b) in zip(parts, parts.dropFirst()) { XCTAssertLessThan(a, b); XCTAssertEqual(a % 4, 0) }
+        // causal work of a part ~ sum of (i + 1 + 16) over its queries: within 2x of each other
+        let work = zip(parts, parts.dropFirst()).map { (a, b) in (a..<b).reduce(0) { $0 + $1 + 17 } }
+        XCTAssertLessThan(Double(work.max()!), 2.0 * Double(work.min()!), "\(parts)")
+        XCTAssertEqual(AG.queryParts(pairs: 64, P: 256, past: 0, window: nil, work: 1 << 30), [0, 256])   // enough pairs
+        XCTAssertEqual(AG.queryParts(pairs: 3, P: 8, past: 0, window: nil, work: 1 << 30), [0, 8])       // too few queries
+
+        let q = try Tensor(random(256 * 3 * 64), shape: [1, 256, 3, 64]), k = try Tensor(random(256 * 64), shape: [1, 256, 1, 64])
+        let v = try Tensor(random(256 * 64), shape: [1, 256, 1, 64])
+        let m = AttentionMasking(past: 0, window: nil, keyMask: nil, scale: 0.125, softcap: nil)
+        let two = try AG.attention(q: q, k: k, v: v, m).toFloats()
+        BLASThreads.configure(1)
+        let one = try AG.attention(q: q, k: k, v: v, m).toFloats()
+        XCTAssertTrue(one.elementsEqual(two) { $0.bitPattern == $1.bitPattern })
+    }
+
     func testRejectsInconsistentShapes() throws {
         let q = try Tensor(random(2 * 4 * 3 * 8), shape: [2, 4, 3, 8]), k = try Tensor(random(2 * 4 * 2 * 8), shape: [2, 4, 2, 8])
         let m = AttentionMasking(past: 0, window: nil, keyMask: nil, scale: 1, softcap: nil)

@@ -29,12 +29,13 @@ typedef struct {
     float alpha, softcap;
 } fpk_attention_shape;
 
-/// z [B, P, nH, dh] (contiguous) for the pairs bh in [begin, end) (bh = b * nH + h); also the
-/// pattern [B, nH, P, T] (contiguous, hidden keys 0) when pattern is not NULL.
-/// scratch: ld * (dh + 1) floats, ld = T rounded up to a multiple of 16, plus 16 (a score row
-/// and K transposed).
+/// z [B, P, nH, dh] (contiguous) for the queries [q0, q1) of the pairs bh in [begin, end)
+/// (bh = b * nH + h); also their rows of the pattern [B, nH, P, T] (contiguous, hidden keys 0)
+/// when pattern is not NULL.
+/// scratch: ld * (dh + 4) floats, ld = T rounded up to a multiple of 16, plus 16 (K transposed
+/// and four score rows: queries are taken four at a time).
 void fpk_attention_forward(const fpk_attention_shape *a, float *z, float *pattern,
-                           int begin, int end, float *scratch);
+                           int begin, int end, int q0, int q1, float *scratch);
 
 /// Gradients of fpk_attention_forward from dz [B, P, nH, dh] and its pattern, for the pairs
 /// (b, g) in [begin, end) (= b * nKV + g, a K/V head and the query heads that share it):

@@ -42,8 +42,23 @@ extension AG {
         let pattern = taped ? try Tensor.empty([B, nH, P, T]) : nil
         try withShape(qc, kc, vc, m) { shape in
             let pz = try z.floatPointer(), pp = try pattern?.floatPointer()
-            split(B * nH, work: q.count * T, scratch: ((T + 15) / 16 * 16 + 16) * (dh + 1)) { lo, hi, scratch in
-                withUnsafePointer(to: shape) { fpk_attention_forward($0, pz, pp, Int32(lo), Int32(hi), scratch) }
+            let parts = queryParts(pairs: B * nH, P: P, past: m.past, window: m.window, work: q.count * T)
+            let scratch = ((T + 15) / 16 * 16 + 16) * (dh + 4)
+            if parts.count == 2 {
+                split(B * nH, work: q.count * T, scratch: scratch) { lo, hi, buf in
+                    withUnsafePointer(to: shape) { fpk_attention_forward($0, pz, pp, Int32(lo), Int32(hi), 0, Int32(P), buf) }
+                }
+            } else {
+                // units of equal work, handed out one at a time
+                let np = parts.count - 1
+                ParallelFor.run(B * nH * np) { u in
+                    let pair = Int32(u / np), part = u % np
+                    let buf = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
+                    defer { buf.deallocate() }
+                    withUnsafePointer(to: shape) {
+                        fpk_attention_forward($0, pz, pp, pair, pair + 1, Int32(parts[part]), Int32(parts[part + 1]), buf)
+                    }
+                }
             }
         }
         guard taped, let pattern else { return z }
@@ -94,6 +109,28 @@ extension AG {
 
     /// Runs body over [0, n) in chunks, on both cores when the work (multiply-adds) is large
     /// enough to pay for starting a thread; each chunk gets its own scratch of `scratch` floats.
+    /// Query boundaries [0, ..., P] splitting each (batch, head) pair into parts of about equal
+    /// work (a query's work grows with the keys it sees), when there are too few pairs to keep
+    /// every thread busy (one prompt of 9 heads on 2 threads left one idle a fifth of the time);
+    /// boundaries are multiples of 4 (the kernel's query blocks). [0, P] otherwise.
+    static func queryParts(pairs: Int, P: Int, past: Int, window: Int?, work: Int) -> [Int] {
+        let threads = BLASThreads.forLoops
+        guard threads > 1, work >= 1 << 22, pairs < 8 * threads, P >= 16 else { return [0, P] }
+        let want = Swift.min((8 * threads + pairs - 1) / pairs, P / 8)
+        func keys(_ i: Int) -> Int { Swift.min(past + i + 1, window ?? Int.max) + 16 }   // + a row's fixed cost
+        let total = (0..<P).reduce(0) { $0 + keys($1) }
+        var bounds = [0], acc = 0
+        for i in 0..<P {
+            acc += keys(i)
+            let next = bounds.count
+            if next < want, acc * want >= next * total, (i + 1) % 4 == 0, i + 1 > bounds[bounds.count - 1], i + 1 < P {
+                bounds.append(i + 1)
+            }
+        }
+        bounds.append(P)
+        return bounds
+    }
+
     private static func split(_ n: Int, work: Int, scratch: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
         let threads = BLASThreads.forLoops
         let chunks = threads > 1 && work >= 1 << 22 ? Swift.min(n, 4 * threads) : 1
