@@ -43,3 +43,26 @@ void KNAME(fpk_activation)(int op, const float *x, const float *mul, float *y, l
     KNAME(st)(out, mul ? a * KNAME(ld)(m) : a);
     memcpy(y + i, out, sizeof(float) * (n - i));
 }
+
+// d act / dx at x, for the backward of FPK_SILU and FPK_GELU_TANH.
+static inline v16f KNAME(activation_slope)(int op, v16f x) {
+    if (op == FPK_SILU) {
+        v16f s = 1.0f / (1.0f + KNAME(vexp)(-x));
+        return s * (1.0f + x * (1.0f - s));
+    }
+    // 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2), t = tanh(c (x + 0.044715 x^3))
+    const float c = 0.7978845608028654f;
+    v16f t = KNAME(vtanh)(c * (x + 0.044715f * x * x * x));
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
+}
+
+void KNAME(fpk_activation_grad)(int op, const float *x, const float *g, float *y, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) KNAME(st)(y + i, KNAME(ld)(g + i) * KNAME(activation_slope)(op, KNAME(ld)(x + i)));
+    if (i == n) return;
+    float in[16] = {0}, gg[16] = {0}, out[16];
+    memcpy(in, x + i, sizeof(float) * (n - i));
+    memcpy(gg, g + i, sizeof(float) * (n - i));
+    KNAME(st)(out, KNAME(ld)(gg) * KNAME(activation_slope)(op, KNAME(ld)(in)));
+    memcpy(y + i, out, sizeof(float) * (n - i));
+}

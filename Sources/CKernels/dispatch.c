@@ -14,6 +14,7 @@
     void fpk_norm_forward_##isa(const float *, long, int, float, int, float *, float *, const float *, const float *, float *); \
     void fpk_norm_backward_##isa(const float *, const float *, const float *, long, int, int, float *); \
     void fpk_activation_##isa(int, const float *, const float *, float *, long); \
+    void fpk_activation_grad_##isa(int, const float *, const float *, float *, long); \
     void fpk_rope_##isa(const fpk_rope_shape *, float, long, long, float *);
 DECLARE(baseline)
 
@@ -24,11 +25,12 @@ typedef struct {
     void (*norm_forward)(const float *, long, int, float, int, float *, float *, const float *, const float *, float *);
     void (*norm_backward)(const float *, const float *, const float *, long, int, int, float *);
     void (*activation)(int, const float *, const float *, float *, long);
+    void (*activation_grad)(int, const float *, const float *, float *, long);
     void (*rope)(const fpk_rope_shape *, float, long, long, float *);
 } kernel_table;
 
 #define TABLE(isa) { #isa, fpk_attention_forward_##isa, fpk_attention_backward_##isa, \
-                     fpk_norm_forward_##isa, fpk_norm_backward_##isa, fpk_activation_##isa, \
+                     fpk_norm_forward_##isa, fpk_norm_backward_##isa, fpk_activation_##isa, fpk_activation_grad_##isa, \
                      fpk_rope_##isa }
 
 static const kernel_table baseline = TABLE(baseline);
@@ -140,6 +142,10 @@ void fpk_norm_backward(const float *g, const float *n, const float *scale, long 
 
 void fpk_activation(int op, const float *x, const float *mul, float *y, long n) {
     kernels()->activation(op, x, mul, y, n);
+}
+
+void fpk_activation_grad(int op, const float *x, const float *g, float *y, long n) {
+    kernels()->activation_grad(op, x, g, y, n);
 }
 
 void fpk_rope(const fpk_rope_shape *a, float sign, long t0, long t1, float *out) {

@@ -98,4 +98,33 @@ final class ActivationKernelTests: XCTestCase {
         }
         XCTAssertThrowsError(try a.gatedActivation(.silu, try Tensor.randn([3])))
     }
+
+    /// The backward kernel (g * act'(x)) for SiLU and GELU-tanh against central differences of
+    /// the double formulas, on every variant, and through AG.unary's tape.
+    func testGradientsAgainstCentralDifferences() throws {
+        let x = inputs().filter { $0.isFinite && abs($0) < 30 }
+        let g = x.indices.map { Float(($0 * 37) % 19) / 9 - 1 }
+        let h = 1e-6
+        for (name, op) in [("silu", Int32(FPK_SILU)), ("gelu_tanh", Int32(FPK_GELU_TANH))] {
+            try KernelISA.forEachSupported { isa in
+                var y = [Float](repeating: 0, count: x.count)
+                x.withUnsafeBufferPointer { px in
+                    g.withUnsafeBufferPointer { pg in
+                        y.withUnsafeMutableBufferPointer { fpk_activation_grad(op, px.baseAddress, pg.baseAddress, $0.baseAddress, x.count) }
+                    }
+                }
+                for i in x.indices {
+                    let xd = Double(x[i])
+                    let slope = (reference(op, xd + h) - reference(op, xd - h)) / (2 * h)
+                    XCTAssertEqual(Double(y[i]), Double(g[i]) * slope, accuracy: 2e-5 * Swift.max(1, abs(Double(g[i]) * slope)),
+                                   "\(isa) \(name)'(\(x[i]))")
+                }
+                // through the tape: d sum(g * act(x)) / dx
+                let xt = try Tensor(x, shape: [x.count]); xt.requiresGrad = true
+                let act: UnaryOp = name == "silu" ? .silu : .gelu
+                try Autograd.backward(AG.reduce(.sum, AG.binary(.mul, AG.unary(act, xt), Tensor(g, shape: [g.count])), dims: nil, keepdim: false))
+                XCTAssertEqual(try XCTUnwrap(xt.grad).toFloats(), y, "\(isa) \(name) on the tape")
+            }
+        }
+    }
 }

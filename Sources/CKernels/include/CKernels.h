@@ -58,6 +58,8 @@ enum { FPK_EXP = 0, FPK_TANH = 1, FPK_GELU_TANH = 2, FPK_SILU = 3, FPK_SIGMOID =
 /// y[i] = act(x[i]) for i < n, times mul[i] when mul is not NULL (a gated MLP's act(gate) * up in
 /// one pass). y may be x or mul. GELU_TANH is GPT-2's tanh approximation.
 void fpk_activation(int op, const float *x, const float *mul, float *y, long n);
+/// y[i] = g[i] * act'(x[i]) for i < n, act FPK_SILU or FPK_GELU_TANH (the backward).
+void fpk_activation_grad(int op, const float *x, const float *g, float *y, long n);
 
 /// Rotary embedding of x [B, P, H, dh] (strides in floats for batch, position and head; the
 /// last dim contiguous) at positions[b * P + p] (each within the tables) with tables cos, sin

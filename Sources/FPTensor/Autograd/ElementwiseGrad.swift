@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Differentiable operations: each runs the plain op and, when an input requires grad,
@@ -72,12 +73,9 @@ extension AG {
         case .rsqrt: rule = { try mul($0, scale(mul(ov.value, mul(ov.value, ov.value)), -0.5)) }
         case .tanh: rule = { try mul($0, Tensor.binary(.sub, Tensor.scalar(1), mul(ov.value, ov.value))) }
         case .sigmoid: rule = { try mul($0, mul(ov.value, Tensor.binary(.sub, Tensor.scalar(1), ov.value))) }
-        case .silu: rule = { g in
-            let s = try xv.value.unary(.sigmoid)
-            // s (1 + x (1 - s))
-            return try mul(g, mul(s, Tensor.binary(.add, Tensor.scalar(1), mul(xv.value, Tensor.binary(.sub, Tensor.scalar(1), s)))))
-        }
-        case .gelu, .gelu_erf: rule = { g in try mul(g, geluDerivative(xv.value, tanh: op == .gelu)) }
+        case .silu: rule = { g in try activationGrad(Int32(FPK_SILU), xv.value, g) }
+        case .gelu: rule = { g in try activationGrad(Int32(FPK_GELU_TANH), xv.value, g) }
+        case .gelu_erf: rule = { g in try mul(g, geluErfDerivative(xv.value)) }
         case .relu: rule = { g in try Tensor.whereSelect(Tensor.compare(.gt, xv.value, Tensor.scalar(0)), g, Tensor.scalar(0)) }
         case .abs: rule = { g in try mul(g, xv.value.unary(.sign)) }
         case .sin: rule = { g in try mul(g, xv.value.unary(.cos)) }
@@ -92,21 +90,25 @@ extension AG {
         return Autograd.record(out, op.rawValue, [x]) { g in [try rule(g)] }
     }
 
-    /// d gelu / dx for the erf form (Phi(x) + x phi(x)) or the tanh form.
-    static func geluDerivative(_ x: Tensor, tanh: Bool) throws -> Tensor {
+    /// g * act'(x) in one pass (CKernels: SiLU s (1 + x (1 - s)), GELU-tanh's closed form);
+    /// g is broadcast to x's shape first.
+    static func activationGrad(_ op: Int32, _ x: Tensor, _ g: Tensor) throws -> Tensor {
+        let xc = try x.to(.float32).contiguous()
+        let gc = try (g.shape == x.shape ? g : g.expand(x.shape)).to(.float32).contiguous()
+        let out = try Tensor.empty(x.shape)
+        let px = try xc.readFloatPointer(), pg = try gc.readFloatPointer(), po = try out.floatPointer()
+        withExtendedLifetime((xc, gc)) {
+            SplitRange.run(out.count) { lo, hi in fpk_activation_grad(op, px + lo, pg + lo, po + lo, hi - lo) }
+        }
+        return out
+    }
+
+    /// d gelu / dx for the erf form: Phi(x) + x phi(x).
+    static func geluErfDerivative(_ x: Tensor) throws -> Tensor {
         let xs = try x.contiguous().toFloats()
-        var d = [Float](repeating: 0, count: xs.count)
-        let c = Float((2 / Double.pi).squareRoot())
-        for i in 0..<xs.count {
-            let v = xs[i]
-            if tanh {
-                let u = c * (v + 0.044715 * v * v * v)
-                let t = tanhf(u)
-                d[i] = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
-            } else {
-                let phi = expf(-0.5 * v * v) / Float((2 * Double.pi).squareRoot())
-                d[i] = 0.5 * (1 + erff(v / Float(2.0.squareRoot()))) + v * phi
-            }
+        let d = xs.map { v -> Float in
+            let phi = expf(-0.5 * v * v) / Float((2 * Double.pi).squareRoot())
+            return 0.5 * (1 + erff(v / Float(2.0.squareRoot()))) + v * phi
         }
         return try Tensor(d, shape: x.shape)
     }
