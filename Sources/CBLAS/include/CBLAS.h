@@ -29,7 +29,7 @@ void ssyevd_(const char *jobz, const char *uplo, const int *n, float *a, const i
 // The OpenBLAS kernel family best suited to this CPU ("SkylakeX" with AVX-512, "Haswell"
 // with AVX2+FMA), or NULL to let OpenBLAS decide. Read from cpuid, no library call.
 const char *fp_best_openblas_coretype(void);
-// Number of online CPUs.
+/// Online CPUs, read once per process.
 int fp_cpu_count(void);
 // Gives the heap memory malloc keeps after frees back to the kernel (glibc's malloc_trim;
 // nothing elsewhere).
