@@ -167,7 +167,7 @@ final class PackedExecutor: BlockOps {
     }
 
     func rotary(_ x: Rows, _ layer: Int) throws -> Rows {
-        guard let t = try current(x), let (cosT, sinT) = model.ropeTables(layer, positions: [Int32(sweep.positionsCount - 1)]) else { return x }
+        guard let t = try current(x), let (cosT, sinT) = try model.ropeTables(layer, positions: [Int32(sweep.positionsCount - 1)]) else { return x }
         let R = t.shape[0]
         var pos = [Int32](repeating: 0, count: R)
         for s in segments { for (j, q) in s.positions.enumerated() { pos[s.offset + j] = Int32(q) } }

@@ -151,7 +151,7 @@ struct TapedExecutor: BlockOps {
     }
 
     func rotary(_ x: Tensor, _ layer: Int) throws -> Tensor {
-        guard let t = model.ropeTables(layer, positions: plan.positions) else { return x }
+        guard let t = try model.ropeTables(layer, positions: plan.positions) else { return x }
         return try RowKernels.rope(x, positions: plan.positions, cos: t.cos, sin: t.sin)
     }
 

@@ -15,12 +15,12 @@ public final class Transformer {
     /// for hooks and weight views and multiplies with bf16 copies (WeightPack).
     public var matmulPrecision: MatmulPrecision = .float32
     let hookNames: [LayerHookNames]
-    /// RoPE tables [n_ctx, rotary_dim / 2] (rotary models), and the sliding-window layers' when
-    /// they have their own base (Gemma 3).
-    let rope: (cos: Tensor, sin: Tensor)?
-    let localRope: (cos: Tensor, sin: Tensor)?
+    /// RoPE tables (rotary models), and the sliding-window layers' when they have their own base
+    /// (Gemma 3); made for the positions runs reach.
+    let rope: RopeTable?
+    let localRope: RopeTable?
     /// longrope's tables for runs that reach beyond the original context (Phi-3 128k).
-    let longRope: (cos: Tensor, sin: Tensor)?
+    let longRope: RopeTable?
     /// Every hook point of the block definition, in forward order, with its layer.
     private(set) var hookPoints: [(name: String, layer: Int?)] = []
     /// The same names by layer ([n_layers] for the embedding and final norm's).
@@ -33,10 +33,10 @@ public final class Transformer {
         self.tokenizer = tokenizer
         self.source = source
         hookNames = (0..<cfg.nLayers).map(LayerHookNames.init)
-        rope = cfg.rotary ? try Rope.tables(cfg, theta: cfg.ropeTheta, scaling: cfg.ropeScaling) : nil
-        localRope = try cfg.block.localRopeTheta.map { try Rope.tables(cfg, theta: $0, scaling: nil) }
+        rope = cfg.rotary ? RopeTable(cfg, theta: cfg.ropeTheta, scaling: cfg.ropeScaling) : nil
+        localRope = cfg.block.localRopeTheta.map { RopeTable(cfg, theta: $0, scaling: nil) }
         longRope = cfg.rotary && cfg.ropeScaling?.kind == .longrope
-            ? try Rope.tables(cfg, theta: cfg.ropeTheta, scaling: cfg.ropeScaling, long: true) : nil
+            ? RopeTable(cfg, theta: cfg.ropeTheta, scaling: cfg.ropeScaling, long: true) : nil
         hookPoints = try HookPointWalker.points(of: self).map { ($0.name, $0.layer) }
         hookPointsByLayer = Array(repeating: [], count: cfg.nLayers + 1)
         for p in hookPoints { hookPointsByLayer[p.layer ?? cfg.nLayers].append(p.name) }
@@ -44,10 +44,11 @@ public final class Transformer {
 
     /// The RoPE tables of layer l for a run whose tokens sit at `positions`: longrope's long
     /// factors when the run reaches beyond the original context (HF: max position + 1 > it).
-    func ropeTables(_ l: Int, positions: [Int32]) -> (cos: Tensor, sin: Tensor)? {
-        if let localRope, cfg.block.slidingWindows[l] != nil { return localRope }
-        if let longRope, let s = cfg.ropeScaling, Double((positions.max() ?? 0) + 1) > s.originalMaxPositions { return longRope }
-        return rope
+    func ropeTables(_ l: Int, positions: [Int32]) throws -> (cos: Tensor, sin: Tensor)? {
+        let reach = Int(positions.max() ?? 0) + 1
+        if let localRope, cfg.block.slidingWindows[l] != nil { return try localRope.tables(covering: reach) }
+        if let longRope, let s = cfg.ropeScaling, Double(reach) > s.originalMaxPositions { return try longRope.tables(covering: reach) }
+        return try rope?.tables(covering: reach)
     }
 
     /// Every hook point this model has, in forward order (hook_result included).
