@@ -149,7 +149,7 @@ extension Tensor {
         case .rsqrt: map16(s, d, n, { 1 / $0.squareRoot() }, { 1 / $0.squareRoot() })
         case .tanh: fpk_activation(Int32(FPK_TANH), s, nil, d, n)
         case .gelu: fpk_activation(Int32(FPK_GELU_TANH), s, nil, d, n)
-        case .gelu_erf: for i in 0..<n { d[i] = sgeluErf(s[i]) }
+        case .gelu_erf: fpk_activation(Int32(FPK_GELU_ERF), s, nil, d, n)
         case .silu: fpk_activation(Int32(FPK_SILU), s, nil, d, n)
         case .relu: map16(s, d, n, { $0.replacing(with: 0, where: $0 .< 0) }, { $0 < 0 ? 0 : $0 })
         case .sigmoid: fpk_activation(Int32(FPK_SIGMOID), s, nil, d, n)
@@ -164,11 +164,11 @@ extension Tensor {
         case .reciprocal: map16(s, d, n, { 1 / $0 }, { 1 / $0 })
         case .log1p: for i in 0..<n { d[i] = log1pf(s[i]) }
         case .expm1: for i in 0..<n { d[i] = expm1f(s[i]) }
-        case .erf: for i in 0..<n { d[i] = erff(s[i]) }
+        case .erf: fpk_activation(Int32(FPK_ERF), s, nil, d, n)
         }
     }
 
-    /// act(self) * other in one pass, for act silu, gelu (tanh form) or sigmoid: a gated MLP's
+    /// act(self) * other in one pass, for act silu, gelu (tanh form), gelu_erf or sigmoid: a gated MLP's
     /// activation times its linear half, without the activation's intermediate tensor. The
     /// same bits as `unary(act)` then a `.mul`. Shapes must match.
     public func gatedActivation(_ act: UnaryOp, _ other: Tensor) throws -> Tensor {
@@ -176,6 +176,7 @@ extension Tensor {
         switch act {
         case .silu: op = Int32(FPK_SILU)
         case .gelu: op = Int32(FPK_GELU_TANH)
+        case .gelu_erf: op = Int32(FPK_GELU_ERF)
         case .sigmoid: op = Int32(FPK_SIGMOID)
         default: return try Tensor.binary(.mul, unary(act), other)
         }

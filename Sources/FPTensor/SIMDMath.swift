@@ -39,9 +39,6 @@ typealias F16x = SIMD16<Float>
     return y
 }
 
-/// Exact GELU: x/2 (1 + erf(x/sqrt 2)).
-@inline(__always) func sgeluErf(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.7071067811865476)) }
-
 /// Applies a vector kernel over n contiguous floats, with the scalar form for the tail.
 @inline(__always)
 func map16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int,

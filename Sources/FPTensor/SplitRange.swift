@@ -9,7 +9,9 @@ enum SplitRange {
     static func run(_ n: Int, _ body: (Int, Int) -> Void) {
         let threads = BLASThreads.forLoops
         guard threads > 1, n >= minElements else { body(0, n); return }
-        let step = (n / threads + 15) / 16 * 16
+        // ceil(n / threads) rounded up to 16: the pieces must reach n (floor(n / threads) lost
+        // the last element when it was already a multiple of 16, e.g. n = 200001 on 2 threads)
+        let step = ((n + threads - 1) / threads + 15) / 16 * 16
         ParallelFor.run(threads) { p in
             let lo = p * step, hi = Swift.min(n, lo + step)
             if lo < hi { body(lo, hi) }

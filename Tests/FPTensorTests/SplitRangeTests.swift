@@ -12,7 +12,7 @@ final class SplitRangeTests: XCTestCase {
 
     func testPiecesCoverTheRangeOnceAlignedTo16() {
         BLASThreads.configure(2)
-        for n in [0, 1, 17, SplitRange.minElements - 1, SplitRange.minElements, 3 * SplitRange.minElements + 5] {
+        for n in [0, 1, 17, SplitRange.minElements - 1, SplitRange.minElements, 3 * SplitRange.minElements + 5, 200_001] {
             var pieces: [(Int, Int)] = []
             let lock = NSLock()
             SplitRange.run(n) { lo, hi in lock.lock(); pieces.append((lo, hi)); lock.unlock() }
@@ -26,6 +26,19 @@ final class SplitRangeTests: XCTestCase {
             }
             XCTAssertEqual(next, n, "n = \(n)")
             if n >= SplitRange.minElements && fp_cpu_count() >= 2 { XCTAssertEqual(pieces.count, 2, "n = \(n)") }
+        }
+    }
+
+    /// n / 2 a multiple of 16 and n odd: the last element was left out (uninitialized memory)
+    /// before the piece size was rounded up from ceil(n / threads).
+    func testTheLastElementOfAnOddSplitIsComputed() throws {
+        BLASThreads.configure(2)
+        let n = 200_001
+        let a = try Tensor([Float](repeating: 2, count: n), shape: [n])
+        for y in [try a.unary(.neg), try Tensor.binary(.add, a, a), try a.gatedActivation(.silu, a)] {
+            let v = try y.toFloats()
+            XCTAssertEqual(v[n - 1], v[0])
+            XCTAssertEqual(v[n - 2], v[0])
         }
     }
 

@@ -54,11 +54,11 @@ void fpk_norm_backward(const float *g, const float *n, const float *scale, long 
                        int centered, float *gx);
 
 /// The elementwise activations of fpk_activation.
-enum { FPK_EXP = 0, FPK_TANH = 1, FPK_GELU_TANH = 2, FPK_SILU = 3, FPK_SIGMOID = 4 };
+enum { FPK_EXP = 0, FPK_TANH = 1, FPK_GELU_TANH = 2, FPK_SILU = 3, FPK_SIGMOID = 4, FPK_ERF = 5, FPK_GELU_ERF = 6 };
 /// y[i] = act(x[i]) for i < n, times mul[i] when mul is not NULL (a gated MLP's act(gate) * up in
-/// one pass). y may be x or mul. GELU_TANH is GPT-2's tanh approximation.
+/// one pass). y may be x or mul. GELU_TANH is GPT-2's tanh approximation, GELU_ERF the exact GELU.
 void fpk_activation(int op, const float *x, const float *mul, float *y, long n);
-/// y[i] = g[i] * act'(x[i]) for i < n, act FPK_SILU or FPK_GELU_TANH (the backward).
+/// y[i] = g[i] * act'(x[i]) for i < n, act FPK_SILU, FPK_GELU_TANH or FPK_GELU_ERF (the backward).
 void fpk_activation_grad(int op, const float *x, const float *g, float *y, long n);
 
 /// Rotary embedding of x [B, P, H, dh] (strides in floats for batch, position and head; the

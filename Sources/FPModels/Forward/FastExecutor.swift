@@ -157,7 +157,7 @@ struct FastExecutor: BlockOps {
         guard gate.shape == up.shape else { return try mul(activation(kind, gate), up) }
         switch kind {
         case .geluNew: return try gate.gatedActivation(.gelu, up)
-        case .gelu: return try mul(activation(kind, gate), up)
+        case .gelu: return try gate.gatedActivation(.gelu_erf, up)
         case .silu: return try gate.gatedActivation(.silu, up)
         }
     }

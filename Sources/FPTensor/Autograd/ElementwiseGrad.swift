@@ -75,7 +75,7 @@ extension AG {
         case .sigmoid: rule = { try mul($0, mul(ov.value, Tensor.binary(.sub, Tensor.scalar(1), ov.value))) }
         case .silu: rule = { g in try activationGrad(Int32(FPK_SILU), xv.value, g) }
         case .gelu: rule = { g in try activationGrad(Int32(FPK_GELU_TANH), xv.value, g) }
-        case .gelu_erf: rule = { g in try mul(g, geluErfDerivative(xv.value)) }
+        case .gelu_erf: rule = { g in try activationGrad(Int32(FPK_GELU_ERF), xv.value, g) }
         case .relu: rule = { g in try Tensor.whereSelect(Tensor.compare(.gt, xv.value, Tensor.scalar(0)), g, Tensor.scalar(0)) }
         case .abs: rule = { g in try mul(g, xv.value.unary(.sign)) }
         case .sin: rule = { g in try mul(g, xv.value.unary(.cos)) }
@@ -90,7 +90,7 @@ extension AG {
         return Autograd.record(out, op.rawValue, [x]) { g in [try rule(g)] }
     }
 
-    /// g * act'(x) in one pass (CKernels: SiLU s (1 + x (1 - s)), GELU-tanh's closed form);
+    /// g * act'(x) in one pass (CKernels: SiLU s (1 + x (1 - s)), the GELUs' closed forms);
     /// g is broadcast to x's shape first.
     static func activationGrad(_ op: Int32, _ x: Tensor, _ g: Tensor) throws -> Tensor {
         let xc = try x.to(.float32).contiguous()
@@ -101,16 +101,6 @@ extension AG {
             SplitRange.run(out.count) { lo, hi in fpk_activation_grad(op, px + lo, pg + lo, po + lo, hi - lo) }
         }
         return out
-    }
-
-    /// d gelu / dx for the erf form: Phi(x) + x phi(x).
-    static func geluErfDerivative(_ x: Tensor) throws -> Tensor {
-        let xs = try x.contiguous().toFloats()
-        let d = xs.map { v -> Float in
-            let phi = expf(-0.5 * v * v) / Float((2 * Double.pi).squareRoot())
-            return 0.5 * (1 + erff(v / Float(2.0.squareRoot()))) + v * phi
-        }
-        return try Tensor(d, shape: x.shape)
     }
 
     public static func clamp(_ x: Tensor, min lo: Double?, max hi: Double?) throws -> Tensor {
