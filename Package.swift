@@ -28,7 +28,8 @@ let package = Package(
         .target(name: "CDigest", linkerSettings: [.linkedLibrary("crypto")]),
         // Attention and row-norm kernels compiled for AVX-512, AVX2 and the baseline, one chosen
         // by cpuid at run time (Swift cannot multiversion a function).
-        .target(name: "CKernels"),
+        // libmvec: glibc's vector math (erff on 4, 8 or 16 lanes)
+        .target(name: "CKernels", linkerSettings: [.linkedLibrary("mvec")]),
         .target(name: "FPTensor", dependencies: ["CBLAS", "CDNNL", "CSandbox", "CKernels"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "FPModels", dependencies: ["FPTensor", "CBLAS", "CKernels"],

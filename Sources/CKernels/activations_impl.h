@@ -2,6 +2,9 @@
 // once per instruction set. The formulas are SIMDMath.swift's, operation for operation and with
 // no fused multiply-adds, so every variant gives the same bits; a tail shorter than 16 goes
 // through a padded vector, so an element's result does not depend on where a range starts.
+// erf is glibc's libmvec (KNAME(verf), defined by the includer: one AVX-512 call, two AVX2 calls
+// or four SSE calls per 16 lanes, scalar erff elsewhere), whose variants may differ in the last
+// bit or two.
 
 static inline v16f KNAME(vtanh)(v16f x) {
     v16f ax = KNAME(sel)(x < 0, -x, x);
@@ -13,29 +16,6 @@ static inline v16f KNAME(vtanh)(v16f x) {
     t = KNAME(sel)(ax < 0.0625f, series, t);
     t = KNAME(sel)(x < 0, -t, t);
     return KNAME(sel)(x != x, x, t);
-}
-
-// erf by two polynomials fitted for fp (least squares on Chebyshev nodes against 30-digit
-// values): x P(x^2) for |x| < 1, 1 - Q((|x| - 2.5) / 1.5) for 1 <= |x| < 4 (erfc there), +-1
-// beyond (erfc(4) is below half a float ulp of 1). Within 3 ulp of erf; the same operations in
-// every variant (no fused multiply-adds), so the same bits.
-static inline v16f KNAME(verf)(v16f x) {
-    v16f a = KNAME(sel)(x < 0, -x, x), y = a * a;
-    v16f p = 7.97081593e-05f;
-    p = p * y + -0.00080433127f; p = p * y + 0.00519182719f; p = p * y + -0.026855506f;
-    p = p * y + 0.112836219f; p = p * y + -0.376126289f; p = p * y + 1.12837911f;
-    v16f u = (a - 2.5f) * (1.0f / 1.5f);
-    v16f q = -9.33913725e-06f;
-    q = q * u + 0.000158031049f; q = q * u + -0.000222869814f; q = q * u + -0.00068884081f;
-    q = q * u + 0.00198002718f; q = q * u + -0.000649740919f; q = q * u + -0.00462685525f;
-    q = q * u + 0.00972727314f; q = q * u + -0.00665406138f; q = q * u + -0.00929805916f;
-    q = q * u + 0.0318717062f; q = q * u + -0.0464489684f; q = q * u + 0.0436512157f;
-    q = q * u + -0.0281818677f; q = q * u + 0.0122528328f; q = q * u + -0.00326742022f;
-    q = q * u + 0.000406952109f;
-    v16f one = 1.0f, far = KNAME(sel)(a < 4.0f, one - q, one);
-    far = KNAME(sel)(x < 0, -far, far);
-    v16f r = KNAME(sel)(a < 1.0f, x * p, far);
-    return KNAME(sel)(x != x, x, r);
 }
 
 static inline v16f KNAME(activation)(int op, v16f x) {

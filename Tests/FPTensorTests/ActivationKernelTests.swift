@@ -5,8 +5,9 @@ import Foundation
 
 /// The elementwise activation kernels (CKernels fpk_activation, behind Tensor.unary and
 /// gatedActivation) against double-precision formulas written here, on every instruction-set
-/// variant the CPU runs; the variants agree bit for bit, a tail element gets the bits it would
-/// get inside a full vector, and the gated form equals the activation followed by a multiply.
+/// variant the CPU runs; the variants agree bit for bit (erf, libmvec's, within 4 ulp), a tail
+/// element gets the bits it would get inside a full vector, and the gated form equals the
+/// activation followed by a multiply.
 final class ActivationKernelTests: XCTestCase {
     private let specials: [Float] = [0, -0.0, 1e-6, -1e-6, 0.03, -0.05, 0.0625, -0.07, 0.5, -1, 3, -3, 9.5, -9.5,
                                      20, -20, 88, 88.8, -88, -103.5, -150, 300, -300, .infinity, -.infinity, .nan]
@@ -72,8 +73,12 @@ final class ActivationKernelTests: XCTestCase {
                                    "\(isa) \(name)(\(xi))")
                 }
                 if let f = first[name] {
-                    XCTAssertTrue(f.elementsEqual(y) { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) },
-                                  "\(isa) \(name) differs from the widest variant")
+                    // erf is libmvec's, whose variants may round differently in the last bits
+                    // (in exact GELU's tail, 1 + erf cancels and the difference is absolute)
+                    let ulps: Float = name.hasSuffix("erf") ? 4 : 0, floor: Float = name == "gelu_erf" ? 1e-6 : 0
+                    XCTAssertTrue(f.elementsEqual(y) { a, b in
+                        a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) || abs(a - b) <= ulps * Swift.max(a.ulp, b.ulp) + floor
+                    }, "\(isa) \(name) differs from the widest variant")
                 } else { first[name] = y }
             }
         }
