@@ -81,7 +81,8 @@ extension Tensor {
                 o.withUnsafeBufferPointer { ob in st.withUnsafeBufferPointer { sb in row(ob.baseAddress!, hi - lo, sb.baseAddress!) } }
             }
         } else {
-            loop.forEachRow(row)
+            // broadcast rows (a norm's weight, a bias): pieces of rows over the threads
+            SplitRange.rows(loop.rowCount, rowSize: loop.shape.last ?? 1) { lo, hi in loop.forEachRow(in: lo..<hi, row) }
         }
         return out
     }

@@ -26,11 +26,21 @@ struct StridedLoop {
         self.strides = st
     }
 
+    /// The number of innermost rows (1 for a 0-d loop, 0 when a dim is 0).
+    var rowCount: Int { shape.isEmpty ? 1 : shape.contains(0) ? 0 : shape.dropLast().reduce(1, *) }
+
     /// Calls `body(offsets, n, innerStrides)` once per innermost row; offsets are in elements.
     @inline(__always)
     func forEachRow(_ body: (_ offsets: UnsafePointer<Int>, _ n: Int, _ inner: UnsafePointer<Int>) throws -> Void) rethrows {
+        try forEachRow(in: 0..<rowCount, body)
+    }
+
+    /// forEachRow over the rows `rows` of 0..<rowCount only (in order), so that pieces of the
+    /// rows can run on different threads.
+    @inline(__always)
+    func forEachRow(in rows: Range<Int>, _ body: (_ offsets: UnsafePointer<Int>, _ n: Int, _ inner: UnsafePointer<Int>) throws -> Void) rethrows {
         let k = strides.count
-        if shape.contains(0) { return }
+        if shape.contains(0) || rows.isEmpty { return }
         var offsets = [Int](repeating: 0, count: k)
         if shape.isEmpty {
             let inner = [Int](repeating: 1, count: k)
@@ -40,9 +50,19 @@ struct StridedLoop {
         let r = shape.count
         let n = shape[r - 1]
         let inner = (0..<k).map { strides[$0][r - 1] }
+        // the outer dims' counter of the first row (mixed radix), and its offsets
         var counter = [Int](repeating: 0, count: r)
+        var rest = rows.lowerBound
+        for d in stride(from: r - 2, through: 0, by: -1) {
+            counter[d] = rest % shape[d]
+            rest /= shape[d]
+            for j in 0..<k { offsets[j] += counter[d] * strides[j][d] }
+        }
+        var left = rows.count
         while true {
             try body(offsets, n, inner)
+            left -= 1
+            if left == 0 { return }
             // advance the outer dims (odometer)
             var d = r - 2
             while d >= 0 {

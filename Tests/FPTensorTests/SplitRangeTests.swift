@@ -42,6 +42,31 @@ final class SplitRangeTests: XCTestCase {
         }
     }
 
+    /// Broadcast binary ops split by rows (StridedLoop.forEachRow(in:)): every row once, in
+    /// pieces that start anywhere in the outer dims, bit-identical to one thread.
+    func testBroadcastOpsSplitByRows() throws {
+        let a = try Tensor.randn([7, 300, 129]), w = try Tensor.randn([129]), c = try Tensor.randn([7, 300, 1])
+        let t = try Tensor.randn([129, 300]).T()   // strided [300, 129]
+        func results() throws -> [[Float]] {
+            [try Tensor.binary(.mul, a, w).toFloats(), try Tensor.binary(.sub, a, c).toFloats(),
+             try Tensor.binary(.add, a, t).toFloats()]
+        }
+        BLASThreads.configure(1)
+        let one = try results()
+        BLASThreads.configure(2)
+        let two = try results()
+        for (i, (x, y)) in zip(one, two).enumerated() {
+            XCTAssertTrue(x.elementsEqual(y) { $0.bitPattern == $1.bitPattern }, "result \(i)")
+        }
+        let av = try a.toFloats(), wv = try w.toFloats(), cv = try c.toFloats(), tv = try t.contiguous().toFloats()
+        for idx in [0, 128, 129, 300 * 129 - 1, 300 * 129, 7 * 300 * 129 - 1, 3 * 300 * 129 + 77 * 129 + 5] {
+            let row = idx / 129, col = idx % 129
+            XCTAssertEqual(two[0][idx], av[idx] * wv[col])
+            XCTAssertEqual(two[1][idx], av[idx] - cv[row])
+            XCTAssertEqual(two[2][idx], av[idx] + tv[(row % 300) * 129 + col])
+        }
+    }
+
     func testSplitOpsEqualOneThreadBitForBit() throws {
         let n = 3 * SplitRange.minElements + 7
         let a = try Tensor.randn([n]), b = try Tensor.randn([n])
