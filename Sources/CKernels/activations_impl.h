@@ -18,6 +18,8 @@ static inline v16f KNAME(vtanh)(v16f x) {
     return KNAME(sel)(x != x, x, t);
 }
 
+static inline v16f KNAME(vsigmoid)(v16f x) { return 1.0f / (1.0f + KNAME(vexp)(-x)); }
+
 static inline v16f KNAME(activation)(int op, v16f x) {
     switch (op) {
     case FPK_EXP: return KNAME(vexp)(x);
@@ -27,34 +29,19 @@ static inline v16f KNAME(activation)(int op, v16f x) {
         v16f u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
         return x / (1.0f + KNAME(vexp)(-2.0f * u));
     }
-    case FPK_SILU: return x * (1.0f / (1.0f + KNAME(vexp)(-x)));
+    case FPK_SILU: return x * KNAME(vsigmoid)(x);
     case FPK_ERF: return KNAME(verf)(x);
     // 0.5 x (1 + erf(x / sqrt 2)), in torch's order (the tail below about -5 cancels in 1 + erf,
     // as torch's does)
     case FPK_GELU_ERF: return 0.5f * x * (1.0f + KNAME(verf)(x * 0.7071067811865476f));
-    default: return 1.0f / (1.0f + KNAME(vexp)(-x));   // FPK_SIGMOID
+    default: return KNAME(vsigmoid)(x);   // FPK_SIGMOID
     }
-}
-
-void KNAME(fpk_activation)(int op, const float *x, const float *mul, float *y, long n) {
-    long i = 0;
-    for (; i + 16 <= n; i += 16) {
-        v16f a = KNAME(activation)(op, KNAME(ld)(x + i));
-        KNAME(st)(y + i, mul ? a * KNAME(ld)(mul + i) : a);
-    }
-    if (i == n) return;
-    float in[16] = {0}, m[16] = {0}, out[16];
-    memcpy(in, x + i, sizeof(float) * (n - i));
-    if (mul) memcpy(m, mul + i, sizeof(float) * (n - i));
-    v16f a = KNAME(activation)(op, KNAME(ld)(in));
-    KNAME(st)(out, mul ? a * KNAME(ld)(m) : a);
-    memcpy(y + i, out, sizeof(float) * (n - i));
 }
 
 // d act / dx at x, for the backward of FPK_SILU, FPK_GELU_TANH and FPK_GELU_ERF.
 static inline v16f KNAME(activation_slope)(int op, v16f x) {
     if (op == FPK_SILU) {
-        v16f s = 1.0f / (1.0f + KNAME(vexp)(-x));
+        v16f s = KNAME(vsigmoid)(x);
         return s * (1.0f + x * (1.0f - s));
     }
     if (op == FPK_GELU_ERF) {
@@ -68,13 +55,30 @@ static inline v16f KNAME(activation_slope)(int op, v16f x) {
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
 }
 
-void KNAME(fpk_activation_grad)(int op, const float *x, const float *g, float *y, long n) {
+// y = act(x) (times o when o is not NULL) or, for the gradient, o * act'(x): full vectors, then
+// the tail through a zero-padded vector.
+static inline v16f KNAME(pointwise)(int op, int grad, v16f x, v16f o, int with_o) {
+    if (grad) return o * KNAME(activation_slope)(op, x);
+    v16f a = KNAME(activation)(op, x);
+    return with_o ? a * o : a;
+}
+
+static inline void KNAME(pointwise_map)(int op, int grad, const float *x, const float *o, float *y, long n) {
     long i = 0;
-    for (; i + 16 <= n; i += 16) KNAME(st)(y + i, KNAME(ld)(g + i) * KNAME(activation_slope)(op, KNAME(ld)(x + i)));
+    for (; i + 16 <= n; i += 16)
+        KNAME(st)(y + i, KNAME(pointwise)(op, grad, KNAME(ld)(x + i), o ? KNAME(ld)(o + i) : (v16f)0.0f, o != NULL));
     if (i == n) return;
-    float in[16] = {0}, gg[16] = {0}, out[16];
+    float in[16] = {0}, on[16] = {0}, out[16];
     memcpy(in, x + i, sizeof(float) * (n - i));
-    memcpy(gg, g + i, sizeof(float) * (n - i));
-    KNAME(st)(out, KNAME(ld)(gg) * KNAME(activation_slope)(op, KNAME(ld)(in)));
+    if (o) memcpy(on, o + i, sizeof(float) * (n - i));
+    KNAME(st)(out, KNAME(pointwise)(op, grad, KNAME(ld)(in), KNAME(ld)(on), o != NULL));
     memcpy(y + i, out, sizeof(float) * (n - i));
+}
+
+void KNAME(fpk_activation)(int op, const float *x, const float *mul, float *y, long n) {
+    KNAME(pointwise_map)(op, 0, x, mul, y, n);
+}
+
+void KNAME(fpk_activation_grad)(int op, const float *x, const float *g, float *y, long n) {
+    KNAME(pointwise_map)(op, 1, x, g, y, n);
 }

@@ -136,7 +136,9 @@ extension Tensor {
         let src = try to(.float32).contiguous()
         let out = try Tensor.empty(shape)
         let src0 = try src.floatPointer(), dst0 = try out.floatPointer()
-        SplitRange.run(count) { lo, hi in Tensor.unaryRange(op, src0 + lo, dst0 + lo, hi - lo) }
+        withExtendedLifetime(src) {
+            SplitRange.run(count) { lo, hi in Tensor.unaryRange(op, src0 + lo, dst0 + lo, hi - lo) }
+        }
         return out
     }
 
@@ -184,8 +186,10 @@ extension Tensor {
         guard shape == other.shape else { throw TensorError("gatedActivation: shapes \(shape) and \(other.shape) differ") }
         let a = try to(.float32).contiguous(), b = try other.to(.float32).contiguous()
         let out = try Tensor.empty(shape)
-        let pa = try a.floatPointer(), pb = try b.floatPointer(), po = try out.floatPointer()
-        SplitRange.run(count) { lo, hi in fpk_activation(op, pa + lo, pb + lo, po + lo, hi - lo) }
+        let pa = try a.readFloatPointer(), pb = try b.readFloatPointer(), po = try out.floatPointer()
+        withExtendedLifetime((a, b)) {
+            SplitRange.run(count) { lo, hi in fpk_activation(op, pa + lo, pb + lo, po + lo, hi - lo) }
+        }
         return out
     }
 

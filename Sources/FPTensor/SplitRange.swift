@@ -11,11 +11,7 @@ enum SplitRange {
         guard threads > 1, n >= minElements else { body(0, n); return }
         // ceil(n / threads) rounded up to 16: the pieces must reach n (floor(n / threads) lost
         // the last element when it was already a multiple of 16, e.g. n = 200001 on 2 threads)
-        let step = ((n + threads - 1) / threads + 15) / 16 * 16
-        ParallelFor.run(threads) { p in
-            let lo = p * step, hi = Swift.min(n, lo + step)
-            if lo < hi { body(lo, hi) }
-        }
+        pieces(n, threads: threads, step: ((n + threads - 1) / threads + 15) / 16 * 16, body)
     }
 
     /// body(lo, hi) for consecutive ranges of `rows` rows of `rowSize` elements each, split over
@@ -23,9 +19,13 @@ enum SplitRange {
     static func rows(_ rows: Int, rowSize: Int, _ body: (Int, Int) -> Void) {
         let threads = Swift.min(BLASThreads.forLoops, rows)
         guard threads > 1, rows * rowSize >= minElements else { body(0, rows); return }
-        let step = (rows + threads - 1) / threads
+        pieces(rows, threads: threads, step: (rows + threads - 1) / threads, body)
+    }
+
+    /// body(p * step, min(n, (p + 1) * step)) for each thread p whose piece is not empty.
+    private static func pieces(_ n: Int, threads: Int, step: Int, _ body: (Int, Int) -> Void) {
         ParallelFor.run(threads) { p in
-            let lo = p * step, hi = Swift.min(rows, lo + step)
+            let lo = p * step, hi = Swift.min(n, lo + step)
             if lo < hi { body(lo, hi) }
         }
     }

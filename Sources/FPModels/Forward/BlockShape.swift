@@ -1,3 +1,5 @@
+import FPTensor
+
 /// How one family's transformer block is wired: the variants the block definition (Block.swift)
 /// is written for. Every field is read by the block; `unimplemented` names combinations the
 /// executors cannot run, so that such a model is refused at load, never run wrongly.
@@ -6,7 +8,17 @@ public struct BlockShape {
     public enum Normalization: String { case layerNorm = "LN", rmsNorm = "RMS" }
     /// gelu_new is the tanh approximation (GPT-2's gelu_new, Gemma's gelu_pytorch_tanh);
     /// gelu is the exact (erf) one (GPT-NeoX).
-    public enum Activation: String { case geluNew = "gelu_new", gelu, silu }
+    public enum Activation: String {
+        case geluNew = "gelu_new", gelu, silu
+        /// The tensor operation it is: GPT-2's tanh GELU, the exact (erf) GELU, SiLU.
+        var unaryOp: UnaryOp {
+            switch self {
+            case .geluNew: return .gelu
+            case .gelu: return .gelu_erf
+            case .silu: return .silu
+            }
+        }
+    }
     public enum Positions: String { case learned = "standard", rotary }
     /// RMS norms on queries and keys: over each head's d_head (Qwen 3, Gemma 3) or over all
     /// heads at once (OLMo 2).

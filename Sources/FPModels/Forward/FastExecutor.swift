@@ -144,22 +144,12 @@ struct FastExecutor: BlockOps {
         return out
     }
 
-    func activation(_ kind: BlockShape.Activation, _ x: Tensor) throws -> Tensor {
-        switch kind {
-        case .geluNew: return try x.unary(.gelu)
-        case .gelu: return try x.unary(.gelu_erf)
-        case .silu: return try x.unary(.silu)
-        }
-    }
+    func activation(_ kind: BlockShape.Activation, _ x: Tensor) throws -> Tensor { try x.unary(kind.unaryOp) }
 
     /// One pass over both halves (the same bits as activation then mul).
     func gated(_ kind: BlockShape.Activation, _ gate: Tensor, _ up: Tensor) throws -> Tensor {
         guard gate.shape == up.shape else { return try mul(activation(kind, gate), up) }
-        switch kind {
-        case .geluNew: return try gate.gatedActivation(.gelu, up)
-        case .gelu: return try gate.gatedActivation(.gelu_erf, up)
-        case .silu: return try gate.gatedActivation(.silu, up)
-        }
+        return try gate.gatedActivation(kind.unaryOp, up)
     }
 
     func scale(_ x: Tensor, _ s: Float) throws -> Tensor { try Tensor.binary(.mul, x, Tensor.scalar(s)) }

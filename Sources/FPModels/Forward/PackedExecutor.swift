@@ -231,11 +231,7 @@ final class PackedExecutor: BlockOps {
 
     func activation(_ kind: BlockShape.Activation, _ x: Rows) throws -> Rows {
         guard let t = try current(x) else { return Rows(t: nil, layout: layout) }
-        switch kind {
-        case .geluNew: return Rows(t: try t.unary(.gelu), layout: layout)
-        case .gelu: return Rows(t: try t.unary(.gelu_erf), layout: layout)
-        case .silu: return Rows(t: try t.unary(.silu), layout: layout)
-        }
+        return Rows(t: try t.unary(kind.unaryOp), layout: layout)
     }
 
     func scale(_ x: Rows, _ s: Float) throws -> Rows {

@@ -210,13 +210,7 @@ struct TapedExecutor: BlockOps {
         return try linear(zf, wO, bO)
     }
 
-    func activation(_ kind: BlockShape.Activation, _ x: Tensor) throws -> Tensor {
-        switch kind {
-        case .geluNew: return try AG.unary(.gelu, x)
-        case .gelu: return try AG.unary(.gelu_erf, x)
-        case .silu: return try AG.unary(.silu, x)
-        }
-    }
+    func activation(_ kind: BlockShape.Activation, _ x: Tensor) throws -> Tensor { try AG.unary(kind.unaryOp, x) }
 
     func scale(_ x: Tensor, _ s: Float) throws -> Tensor { try AG.binary(.mul, x, Tensor.scalar(s)) }
     func softcap(_ x: Tensor, _ cap: Float) throws -> Tensor { try RowKernels.softcap(x, cap) }

@@ -107,15 +107,16 @@ extension AG {
         if let mask = m.keyMask { try mask.withUnsafeBufferPointer { try run($0.baseAddress) } } else { try run(nil) }
     }
 
-    /// Runs body over [0, n) in chunks, on both cores when the work (multiply-adds) is large
-    /// enough to pay for starting a thread; each chunk gets its own scratch of `scratch` floats.
+    /// Multiply-adds from which attention runs on several threads.
+    static let parallelWork = 1 << 22
+
     /// Query boundaries [0, ..., P] splitting each (batch, head) pair into parts of about equal
     /// work (a query's work grows with the keys it sees), when there are too few pairs to keep
     /// every thread busy (one prompt of 9 heads on 2 threads left one idle a fifth of the time);
     /// boundaries are multiples of 4 (the kernel's query blocks). [0, P] otherwise.
     static func queryParts(pairs: Int, P: Int, past: Int, window: Int?, work: Int) -> [Int] {
         let threads = BLASThreads.forLoops
-        guard threads > 1, work >= 1 << 22, pairs < 8 * threads, P >= 16 else { return [0, P] }
+        guard threads > 1, work >= parallelWork, pairs < 8 * threads, P >= 16 else { return [0, P] }
         let want = Swift.min((8 * threads + pairs - 1) / pairs, P / 8)
         func keys(_ i: Int) -> Int { Swift.min(past + i + 1, window ?? Int.max) + 16 }   // + a row's fixed cost
         let total = (0..<P).reduce(0) { $0 + keys($1) }
@@ -131,9 +132,11 @@ extension AG {
         return bounds
     }
 
+    /// Runs body over [0, n) in chunks, on both cores when the work (multiply-adds) is large
+    /// enough to pay for starting a thread; each chunk gets its own scratch of `scratch` floats.
     private static func split(_ n: Int, work: Int, scratch: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
         let threads = BLASThreads.forLoops
-        let chunks = threads > 1 && work >= 1 << 22 ? Swift.min(n, 4 * threads) : 1
+        let chunks = threads > 1 && work >= parallelWork ? Swift.min(n, 4 * threads) : 1
         ParallelFor.run(chunks) { c in
             let lo = n * c / chunks, hi = n * (c + 1) / chunks
             let buf = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(scratch, 1))

@@ -12,12 +12,7 @@ extension AG {
         let (d, rows) = try normRows(x)
         var sshape = x.shape; if !sshape.isEmpty { sshape[sshape.count - 1] = 1 }
         let n = try Tensor.empty(x.shape), s = try Tensor.empty(sshape)
-        let px = try xc.readFloatPointer(), ps = try s.floatPointer(), pn = try n.floatPointer(), D = Int(d)
-        withExtendedLifetime(xc) {
-            SplitRange.rows(rows, rowSize: D) { lo, hi in
-                fpk_norm_forward(px + lo * D, hi - lo, d, eps, centered ? 1 : 0, ps + lo, pn + lo * D, nil, nil, nil)
-            }
-        }
+        try normForward(xc, rows, d, eps, centered, scale: s, normalized: n, w: nil, b: nil, out: nil)
         guard Autograd.taping(x) else { return (n, s) }
         let nv = Autograd.save(n)
         Autograd.record(n, centered ? "layer_norm" : "rms_norm", [x]) { g in
@@ -38,14 +33,7 @@ extension AG {
         var sshape = x.shape; if !sshape.isEmpty { sshape[sshape.count - 1] = 1 }
         let out = try Tensor.empty(x.shape), s = try Tensor.empty(sshape)
         let n = taped ? try Tensor.empty(x.shape) : nil
-        let px = try xc.readFloatPointer(), ps = try s.floatPointer(), pn = try n?.floatPointer(), po = try out.floatPointer()
-        let pw = try wc.readFloatPointer(), pb = try bc?.readFloatPointer(), D = Int(d)
-        withExtendedLifetime((xc, wc, bc)) {
-            SplitRange.rows(rows, rowSize: D) { lo, hi in
-                fpk_norm_forward(px + lo * D, hi - lo, d, eps, centered ? 1 : 0, ps + lo, pn.map { $0 + lo * D },
-                                 pw, pb, po + lo * D)
-            }
-        }
+        try normForward(xc, rows, d, eps, centered, scale: s, normalized: n, w: wc, b: bc, out: out)
         guard taped, let n else { return out }
         let ws = Autograd.save(wc)
         return Autograd.record(out, centered ? "layer_norm" : "rms_norm", [x, w] + (b.map { [$0] } ?? [])) { g in
@@ -56,6 +44,21 @@ extension AG {
             let gw = w.requiresGrad ? try Tensor.binary(.mul, gc, n).reduce(.sum, dims: lead).reshape(w.shape) : nil
             let gb = b?.requiresGrad == true ? try gc.reduce(.sum, dims: lead).reshape(b?.shape ?? []) : nil
             return [gx, gw] + (b == nil ? [] : [gb])
+        }
+    }
+
+    /// fpk_norm_forward over the rows of xc (contiguous float32), in pieces of rows over the
+    /// threads: each row is independent, so the bits are one thread's.
+    private static func normForward(_ xc: Tensor, _ rows: Int, _ d: Int32, _ eps: Float, _ centered: Bool, scale: Tensor,
+                                    normalized: Tensor?, w: Tensor?, b: Tensor?, out: Tensor?) throws {
+        let D = Int(d)
+        let px = try xc.readFloatPointer(), ps = try scale.floatPointer(), pn = try normalized?.floatPointer()
+        let pw = try w?.readFloatPointer(), pb = try b?.readFloatPointer(), po = try out?.floatPointer()
+        withExtendedLifetime((xc, w, b)) {
+            SplitRange.rows(rows, rowSize: D) { lo, hi in
+                fpk_norm_forward(px + lo * D, hi - lo, d, eps, centered ? 1 : 0, ps + lo, pn.map { $0 + lo * D },
+                                 pw, pb, po.map { $0 + lo * D })
+            }
         }
     }
 
