@@ -2,16 +2,19 @@
 --   fp run scripts/bench/dense.lua FOLDER [RUNS] [LABEL]
 -- BENCH_DTYPE=bf16 loads the model with { dtype = "bf16" }.
 -- Prints one JSON line per task (tool "fp" or "fp-LABEL", task, seconds = median after a
--- warm-up, shape, result = sum of log p(next token)), the same fields as the Python side.
+-- warm-up, shape, result = sum of log p(next token)), the same fields as the Python side, then a
+-- "load" line: load_model's seconds and the process's peak RSS after every task (VmHWM, MiB).
 local json = require "fp.json"
 local folder, runs, label = arg[1], tonumber(arg[2] or "5"), arg[3]
 assert(folder, "usage: fp run scripts/bench/dense.lua FOLDER [RUNS] [LABEL]")
 local f = assert(io.open(folder .. "/dense_inputs.json"))
 local inputs = json.decode(f:read("a"))
 f:close()
-local model = fp.load_model(folder, { dtype = os.getenv("BENCH_DTYPE") or "float32" })
 -- BENCH_CLOCK=cpu: process CPU time (os.clock; one thread on a busy host), else wall-clock time
 local clock = os.getenv("BENCH_CLOCK") == "cpu" and os.clock or fp.time
+local load_start = clock()
+local model = fp.load_model(folder, { dtype = os.getenv("BENCH_DTYPE") or "float32" })
+local load_seconds = clock() - load_start
 local min_seconds = tonumber(os.getenv("BENCH_MIN_SECONDS") or "1")
 
 local function median(xs)
@@ -37,3 +40,9 @@ for _, task in ipairs({ "fwd1x16", "fwd8x64", "fwd1x512" }) do
   print(json.encode({ tool = label and ("fp-" .. label) or "fp", task = task, seconds = median(times),
                       n = #times, shape = toks.shape, threads = fp.config().threads, result = result }))
 end
+-- the peak resident set of the whole process (Linux's VmHWM), as Python's ru_maxrss on the HF side
+local status = assert(io.open("/proc/self/status"))
+local peak_kb = tonumber(status:read("a"):match("VmHWM:%s+(%d+)"))
+status:close()
+print(json.encode({ tool = label and ("fp-" .. label) or "fp", task = "load", seconds = load_seconds,
+                    peak_rss_mb = peak_kb / 1024, threads = fp.config().threads }))

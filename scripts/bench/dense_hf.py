@@ -7,12 +7,14 @@
 The ids are written once to FOLDER/dense_inputs.json (fp reads the same file). Each task prints one
 JSON line: tool, task, seconds, n, shape, threads, flops (2 x tokens x the weights of every linear
 layer incl. the unembedding, plus the attention products QK^T and PV at full P x P), result (sum of
-log p(next token), the cross-check fp must reproduce). Run by scripts/bench/dense; needs torch (CPU)
-and transformers (e.g. the venv that scripts/bench/forward describes).
+log p(next token), the cross-check fp must reproduce); then a "load" line: from_pretrained's seconds
+and the process's peak RSS after every task. Run by scripts/bench/dense; needs torch (CPU) and
+transformers (e.g. the venv that scripts/bench/forward describes).
 """
 import argparse
 import json
 import os
+import resource
 import statistics
 import time
 
@@ -65,7 +67,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(THREADS)
+    t0 = CLOCK()
     model = AutoModelForCausalLM.from_pretrained(a.folder, dtype=torch.float32).eval()
+    load_seconds = CLOCK() - t0
     for task, x in inputs(a.folder).items():
         with torch.no_grad():
             for _ in range(a.warmup):
@@ -80,6 +84,9 @@ def main():
         print(json.dumps({"tool": "hf", "task": task, "seconds": statistics.median(times), "n": len(times),
                           "shape": list(x.shape), "threads": THREADS, "flops": task_flops(model, x.shape),
                           "result": round(float(lp.gather(-1, x[:, 1:, None]).sum()), 4)}), flush=True)
+    # the process's peak resident set after every task (ru_maxrss is in KiB on Linux), as fp's VmHWM
+    print(json.dumps({"tool": "hf", "task": "load", "seconds": load_seconds, "threads": THREADS,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
 
 
 if __name__ == "__main__":
