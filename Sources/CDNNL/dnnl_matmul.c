@@ -1,6 +1,7 @@
 // oneDNN's matmul primitive with the weight reordered once into the blocked layout the
-// primitive prefers (format_tag any -> query -> reorder), and a few primitives per weight, one
-// per product shape seen last (M, lda, ldc). f32 or bf16 weights; f32 output, f32 accumulation.
+// primitive prefers (format_tag any -> query -> reorder), or read where it is in its own strided
+// layout (a plain weight: no copy), and a few primitives per weight, one per product shape seen
+// last (M, lda, ldc). f32 or bf16 weights; f32 output, f32 accumulation.
 #include "CDNNL.h"
 #include "signal_guard.h"
 #include <oneapi/dnnl/dnnl.h>
@@ -112,6 +113,21 @@ static fp_dnnl_weight *weight_create(int64_t k, int64_t n, const float *src, int
     return w;
 }
 
+// A plain weight: the primitive's weight descriptor is the matrix's own strides, and its memory
+// is pointed at the caller's values before each product (nothing is copied or kept).
+static fp_dnnl_weight *plain_weight_create(int64_t k, int64_t n, int64_t row_stride, int64_t col_stride, int *status) {
+    *status = dnnl_runtime_error;
+    if (!ready() || k <= 0 || n <= 0) return NULL;
+    fp_dnnl_weight *w = calloc(1, sizeof *w);
+    if (!w) { *status = dnnl_out_of_memory; return NULL; }
+    w->k = k; w->n = n;
+    dnnl_status_t s = plain_md(&w->md, k, n, row_stride, col_stride, dnnl_f32);
+    if (s == dnnl_success) s = dnnl_memory_create(&w->mem, &w->md, engine, DNNL_MEMORY_NONE);
+    if (s != dnnl_success) { fp_dnnl_weight_destroy(w); *status = (int)s; return NULL; }
+    *status = 0;
+    return w;
+}
+
 int fp_dnnl_weight_update(fp_dnnl_weight *w, const float *src, int64_t row_stride, int64_t col_stride) {
     sigset_t old;
     fp_signals_block(&old);
@@ -211,6 +227,25 @@ int fp_dnnl_weight_matmul(fp_dnnl_weight *w, int64_t m, const float *a, int64_t 
     sigset_t old;
     fp_signals_block(&old);
     int s = weight_matmul(w, m, a, lda, c, ldc);
+    fp_signals_restore(&old);
+    return s;
+}
+
+fp_dnnl_weight *fp_dnnl_plain_weight_create(int64_t k, int64_t n, int64_t row_stride, int64_t col_stride, int *status) {
+    sigset_t old;
+    fp_signals_block(&old);
+    fp_dnnl_weight *w = plain_weight_create(k, n, row_stride, col_stride, status);
+    fp_signals_restore(&old);
+    return w;
+}
+
+int fp_dnnl_plain_weight_matmul(fp_dnnl_weight *w, const float *weight, int64_t m, const float *a, int64_t lda,
+                                float *c, int64_t ldc) {
+    if (m <= 0) return 0;
+    sigset_t old;
+    fp_signals_block(&old);
+    int s = (int)dnnl_memory_set_data_handle(w->mem, (void *)weight);
+    if (s == 0) s = weight_matmul(w, m, a, lda, c, ldc);
     fp_signals_restore(&old);
     return s;
 }

@@ -15,8 +15,10 @@ public enum GemmBackend: String, CaseIterable {
 ///   byte), measured with scripts/bench/gemm.lua (docs/performance.md): products of two rows
 ///   or more (one row too on two threads or more) with a right operand of at least 2^16
 ///   elements on oneDNN's sgemm where oneDNN has AVX-512 kernels, every other product (one
-///   row on one thread: OpenBLAS's sgemv; small attention products) on OpenBLAS. Operands are
-///   used where they are: no copies;
+///   row on one thread: OpenBLAS's sgemv; small attention products) on OpenBLAS; a model's
+///   weight products of a few rows, or of 16 rows or more by a transposed weight, on oneDNN's
+///   matmul primitive reading the weight where it is (`usesPlainWeight`). Operands are used
+///   where they are: no copies;
 /// - `openblas`: every product on OpenBLAS;
 /// - `packed`: as `auto`, and a model's weight products on oneDNN's matmul primitive with each
 ///   weight reordered once (WeightPack): faster still on small M, but the reordered copies
@@ -84,6 +86,19 @@ public enum GemmDispatch {
     }
 
     static let avx512 = onednnISA.hasPrefix("avx512_core")
+
+    /// Whether `auto` runs a weight product on oneDNN's matmul primitive reading the weight in
+    /// its own layout (no copy) instead of its sgemm, which copies panels of the weight on every
+    /// call. Measured on an AMD EPYC (Zen 4, 2 threads; GPT-2 and SmolLM2 layer shapes, the
+    /// weights streamed from memory as in a forward pass): with a [k, n] weight the primitive
+    /// is 5-20% faster at 7-24 rows, slower at 1 and from 32; with a transposed weight (a tied
+    /// unembedding, every weight of a backward pass) sgemm falls off a cliff from 16 rows
+    /// (16 x 768 x 768: 2.9x slower than the primitive, 1.8x at 64 rows, 1.1x at 512) and is
+    /// faster below 16.
+    static func usesPlainWeight(m: Int, k: Int, n: Int, transposed: Bool) -> Bool {
+        guard mode == .auto, avx512, fixedRule(m: m, k: k, n: n) == .onednn else { return false }
+        return transposed ? m >= 16 : m >= 2 && m <= 24
+    }
 
     /// `auto`'s choice for a product of m rows, [m, k] x [k, n]. On an AMD EPYC (Zen 4, 2
     /// threads) oneDNN's sgemm ran 4x2048x2048 at 61 GFLOP/s against OpenBLAS's 23, 16x2048x8192

@@ -11,6 +11,8 @@ public enum MatmulPrecision: String, CaseIterable {
 struct WeightPackKey: Hashable {
     let offset: Int, k: Int, n: Int, rowStride: Int, colStride: Int
     let bf16: Bool
+    /// A plain pack: the primitive reads the weight where it is (no copy).
+    var plain = false
 }
 
 /// A weight matrix reordered into oneDNN's blocked layout for its matmul primitive. Kept in
@@ -60,6 +62,23 @@ final class WeightPack {
         storage.packs[key] = p
         return p
     }
+
+    /// oneDNN's primitive for `w` ([k, n] float32) read where it is, in its own strides: no
+    /// copy, so nothing to refresh when the weight changes; nil when oneDNN cannot read that
+    /// layout (the caller then uses sgemm).
+    static func plain(_ w: Tensor) -> WeightPack? {
+        let k = w.shape[0], n = w.shape[1]
+        guard k > 0, n > 0, w.dtype == .float32, w.strides[0] > 0, w.strides[1] > 0 else { return nil }
+        let key = WeightPackKey(offset: w.offset, k: k, n: n, rowStride: w.strides[0], colStride: w.strides[1],
+                                bf16: false, plain: true)
+        if let p = w.storage.packs[key] { return p }
+        var status: Int32 = 0
+        guard let h = fp_dnnl_plain_weight_create(Int64(k), Int64(n), Int64(w.strides[0]), Int64(w.strides[1]),
+                                                  &status) else { return nil }
+        let p = WeightPack(handle: h, bytes: 0, version: 0)
+        w.storage.packs[key] = p
+        return p
+    }
 }
 
 /// What the reordered weight copies cost (fp.config() reports it).
@@ -72,27 +91,32 @@ public enum WeightPacks {
 
 /// C = A W for a weight W [k, n] that outlives the call (a model's projection): with oneDNN
 /// (FP_GEMM=packed or onednn, or bf16 precision) W is reordered once into the primitive's
-/// blocked layout and kept until the weight changes; otherwise this is `gemm(a, w, into: c)`.
+/// blocked layout and kept until the weight changes; products of a few rows (FP_GEMM=auto) run
+/// on the primitive reading W where it is; otherwise this is `gemm(a, w, into: c)`.
 /// C must be contiguous rows [m, n] with unit column stride.
 public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: MatmulPrecision = .float32) throws {
     guard a.rank == 2, w.rank == 2, c.rank == 2, a.shape[1] == w.shape[0], c.shape == [a.shape[0], w.shape[1]] else {
         throw TensorError("gemm: shapes \(fmt(a.shape)) x \(fmt(w.shape)) -> \(fmt(c.shape)) do not fit")
     }
     let m = a.shape[0], k = a.shape[1], n = w.shape[1]
-    guard precision == .bf16 || GemmDispatch.usesPacks(m: m, k: k, n: n), m > 0, n > 0, k > 0,
+    let packed = precision == .bf16 || GemmDispatch.usesPacks(m: m, k: k, n: n)
+    guard packed || GemmDispatch.usesPlainWeight(m: m, k: k, n: n, transposed: w.strides[0] == 1 && n > 1), m > 0, n > 0, k > 0,
           c.strides[1] == 1 || n == 1, a.dtype == .float32, w.dtype == .float32 else {
         return try gemm(a, w, into: c)
     }
     // oneDNN takes rows with unit element stride that do not overlap
     let src = (a.strides[1] == 1 || k == 1) && (m == 1 || a.strides[0] >= k) ? a : try a.contiguous()
     let lda = m == 1 ? k : src.strides[0], ldc = m == 1 ? n : c.strides[0]
-    guard lda >= k, ldc >= n, let pack = try WeightPack.of(w, bf16: precision == .bf16, rowsHint: m) else {
+    guard lda >= k, ldc >= n, let pack = packed ? try WeightPack.of(w, bf16: precision == .bf16, rowsHint: m)
+                                                : WeightPack.plain(w) else {
         if precision == .bf16 { throw TensorError("matmul: oneDNN cannot run a bf16 product of shape \(fmt(a.shape)) x \(fmt(w.shape)) on this CPU") }
         return try gemm(a, w, into: c)
     }
     BLASThreads.useDNNL(BLASThreads.configured)
-    let status = fp_dnnl_weight_matmul(pack.handle, Int64(m), try src.readFloatPointer(), Int64(lda),
-                                       try c.floatPointer(), Int64(ldc))
+    let status = packed
+        ? fp_dnnl_weight_matmul(pack.handle, Int64(m), try src.readFloatPointer(), Int64(lda), try c.floatPointer(), Int64(ldc))
+        : fp_dnnl_plain_weight_matmul(pack.handle, try w.readFloatPointer(), Int64(m), try src.readFloatPointer(),
+                                      Int64(lda), try c.floatPointer(), Int64(ldc))
     guard status == 0 else {
         if precision == .bf16 { throw TensorError("matmul: oneDNN's bf16 product failed (status \(status))") }
         return try gemm(a, w, into: c)

@@ -144,4 +144,30 @@ final class WeightPackTests: XCTestCase {
         XCTAssertEqual(WeightPacks.liveBytes, before)
         XCTAssertEqual(Storage.liveBytes, live)
     }
+
+    /// FP_GEMM=auto's products of a few rows (and of 16 rows or more by a transposed weight)
+    /// read the weight where it is through oneDNN's primitive: the exact product on every
+    /// layout, no copy kept, and a write to the weight reaches the next product.
+    func testAutoReadsWeightsInPlaceForFewRows() throws {
+        GemmDispatch.mode = .auto
+        guard GemmDispatch.avx512 else { throw XCTSkip("oneDNN has no AVX-512 kernels here: auto uses sgemm") }
+        let k = 300, n = 260   // k n >= 2^16: a weight-sized product
+        for m in [1, 2, 7, 16, 24, 25, 40] {
+            for (name, a, w) in try cases(m, k, n) {
+                let transposed = w.strides[0] == 1
+                let expectPlain = transposed ? m >= 16 : m >= 2 && m <= 24
+                XCTAssertEqual(GemmDispatch.usesPlainWeight(m: m, k: k, n: n, transposed: transposed), expectPlain)
+                let bytes = WeightPacks.liveBytes
+                // C rows inside a wider matrix (row stride > n)
+                let wide = try Tensor.empty([m, n + 5]), c = try wide.narrow(1, 2, n)
+                try gemm(a, weight: w, into: c)
+                try assertProduct(c, a, w, "auto \(name) \(m)x\(k)x\(n)")
+                XCTAssertEqual(w.storage.packs.keys.contains { $0.plain }, expectPlain, "\(name) m \(m): plain primitive used")
+                XCTAssertEqual(WeightPacks.liveBytes, bytes, "no copy of the weight is kept")
+                try w.select(0, 5).fill(-2)
+                try gemm(a, weight: w, into: c)
+                try assertProduct(c, a, w, "auto \(name) \(m)x\(k)x\(n) after a write to the weight")
+            }
+        }
+    }
 }

@@ -39,6 +39,12 @@ void fp_dnnl_weight_destroy(fp_dnnl_weight *w);
 // c[m, n] (row stride ldc) = a[m, k] (row stride lda, f32) x w. bf16 weights round the source
 // to bf16 first; the product accumulates and is written in f32. 0 on success.
 int fp_dnnl_weight_matmul(fp_dnnl_weight *w, int64_t m, const float *a, int64_t lda, float *c, int64_t ldc);
+// A weight [k, n] read where it is (element strides row_stride, col_stride), not copied: the
+// primitives of its product shapes only. NULL on failure, with oneDNN's status in *status.
+fp_dnnl_weight *fp_dnnl_plain_weight_create(int64_t k, int64_t n, int64_t row_stride, int64_t col_stride, int *status);
+// c[m, n] = a[m, k] x the plain weight's values at `weight` (its shape and strides). 0 on success.
+int fp_dnnl_plain_weight_matmul(fp_dnnl_weight *w, const float *weight, int64_t m, const float *a, int64_t lda,
+                                float *c, int64_t ldc);
 // f32 -> bf16 rounding to nearest even, as the bf16 products round their sources.
 void fp_f32_to_bf16(const float *src, uint16_t *dst, int64_t count);
 
