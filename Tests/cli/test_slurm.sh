@@ -54,18 +54,40 @@ if [ -d "$TMP/array/shard-3-of-4" ] && "$FP" merge "$TMP/array" >"$TMP/out" 2>&1
 else bad "array 0-3 ($states)"; fi
 
 # 2. task 1 cancelled midway: the prompts take milliseconds, so task 1 runs fp under a wrapper
-#    that freezes it (SIGSTOP) once its first prompt is saved; then the test scancels it.
+#    that freezes it (SIGSTOP) once its first prompt is saved; then the test scancels it. So that
+#    the wrapper's poll cannot miss the moment (the next prompts are saved within milliseconds),
+#    task 1 runs ioi_heads.lua through hold_saves.lua, which holds the second save for 5 s and
+#    carries ioi_heads.lua's identity (its sha256: shards of different scripts do not merge).
+cat > "$TMP/hold_saves.lua" <<'LUA'
+package.loaded["fp.shard_host"].script_sha256 = assert(os.getenv("IOI_HEADS_SHA256"))
+local patching = require "fp.patching"
+local dataset = patching.dataset
+patching.dataset = function(model, items, sweep, opts)
+  local extra, saves = opts.extra, 0
+  opts.extra = function(p)   -- called just before each prompt's result is saved
+    saves = saves + 1
+    if saves > 1 then local t = fp.time(); while fp.time() - t < 5 do end end
+    return extra(p)
+  end
+  return dataset(model, items, sweep, opts)
+end
+return dofile("scripts/ioi_heads.lua")
+LUA
 cat > "$TMP/freeze_fp.sh" <<SH
 #!/bin/bash
-"$FP" "\$@" &
-pid=\$!
 if [ "\${SLURM_ARRAY_TASK_ID:-}" = 1 ]; then
+  [ "\$2" = scripts/ioi_heads.lua ] || { echo "freeze_fp.sh: unexpected arguments \$*" >&2; exit 2; }
+  shift 2
+  IOI_HEADS_SHA256=\$(sha256sum scripts/ioi_heads.lua | cut -d' ' -f1) "$FP" run "$TMP/hold_saves.lua" "\$@" &
+  pid=\$!
   while kill -0 \$pid 2>/dev/null; do
     if [ -n "\$(ls "\$OUT/shard-1-of-4/items" 2>/dev/null)" ]; then kill -STOP \$pid; break; fi
     sleep 0.01
   done
+  wait \$pid
+else
+  exec "$FP" "\$@"
 fi
-wait \$pid
 SH
 chmod +x "$TMP/freeze_fp.sh"
 job=$(submit "$TMP/pre" 0-3 "$TMP/freeze_fp.sh")
