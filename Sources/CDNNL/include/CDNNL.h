@@ -24,8 +24,9 @@ const char *fp_dnnl_version(void);
 const char *fp_cpu_model(void);
 
 
-// A weight matrix [k, n] reordered once into the blocked layout oneDNN's matmul primitive
-// prefers (f32, or bf16 with bf16 sources), with the primitives of its last few product shapes.
+// A weight matrix [k, n] for oneDNN's matmul primitive, with the primitives of its last few
+// product shapes: reordered once into the blocked layout the primitive prefers (f32, or bf16
+// with bf16 sources), or plain (fp_dnnl_plain_weight_create: read in place, nothing copied).
 typedef struct fp_dnnl_weight fp_dnnl_weight;
 // Reorders the f32 weight at `src` (element strides row_stride, col_stride: any layout); m_hint
 // is the row count of a typical product. NULL on failure, with oneDNN's status in *status.
