@@ -1,7 +1,8 @@
 // oneDNN's matmul primitive with the weight reordered once into the blocked layout the
 // primitive prefers (format_tag any -> query -> reorder), or read where it is in its own strided
 // layout (a plain weight: no copy), and a few primitives per weight, one per product shape seen
-// last (M, lda, ldc). f32 or bf16 weights; f32 output, f32 accumulation.
+// last (M, lda, ldc). f32 or bf16 weights; f32 output, f32 accumulation. A transposed plain
+// weight can also run swapped: C^T = W^T A^T, the weight's rows streamed as the source.
 #include "CDNNL.h"
 #include "signal_guard.h"
 #include <oneapi/dnnl/dnnl.h>
@@ -32,11 +33,14 @@ struct fp_dnnl_shape {
     uint64_t used;   // for least-recently-used replacement
     dnnl_primitive_t prim;
     dnnl_memory_t src, dst;
+    dnnl_memory_t wts;   // swapped products: the caller's rows seen as the weights
 };
 
 struct fp_dnnl_weight {
     int64_t k, n;
     int bf16;
+    int swapped;         // run swapped (md and mem unused); t_rs: the row stride of its rows [n, k]
+    int64_t t_rs;
     dnnl_memory_desc_t md;   // the blocked layout
     void *data;
     size_t bytes;
@@ -61,6 +65,21 @@ static dnnl_status_t make_pd(dnnl_primitive_desc_t *pd, int64_t m, int64_t k, in
     if ((s = plain_md(&dmd, m, n, ldc, 1, dnnl_f32)) != dnnl_success) return s;
     dnnl_matmul_desc_t d;
     if ((s = dnnl_matmul_desc_init(&d, &smd, wmd, NULL, &dmd)) != dnnl_success) return s;
+    return dnnl_primitive_desc_create(pd, &d, NULL, engine, NULL);
+}
+
+// The swapped product for a transposed weight W [k, n] whose values are the rows T [n, k] (row
+// stride t_rs): D [n, m] (packed rows) = T x A^T, A^T being a [m, k] source (row stride lda)
+// seen as [k, m] weights with strides (1, lda).
+static dnnl_status_t make_swapped_pd(dnnl_primitive_desc_t *pd, int64_t m, int64_t k, int64_t n, int64_t lda,
+                                     int64_t t_rs) {
+    dnnl_memory_desc_t smd, wmd, dmd;
+    dnnl_status_t s;
+    if ((s = plain_md(&smd, n, k, t_rs, 1, dnnl_f32)) != dnnl_success) return s;
+    if ((s = plain_md(&wmd, k, m, 1, lda, dnnl_f32)) != dnnl_success) return s;
+    if ((s = plain_md(&dmd, n, m, m, 1, dnnl_f32)) != dnnl_success) return s;
+    dnnl_matmul_desc_t d;
+    if ((s = dnnl_matmul_desc_init(&d, &smd, &wmd, NULL, &dmd)) != dnnl_success) return s;
     return dnnl_primitive_desc_create(pd, &d, NULL, engine, NULL);
 }
 
@@ -142,6 +161,7 @@ static void drop_shape(struct fp_dnnl_shape *e) {
     if (e->prim) dnnl_primitive_destroy(e->prim);
     if (e->src) dnnl_memory_destroy(e->src);
     if (e->dst) dnnl_memory_destroy(e->dst);
+    if (e->wts) dnnl_memory_destroy(e->wts);
     memset(e, 0, sizeof *e);
 }
 
@@ -163,13 +183,18 @@ static struct fp_dnnl_shape *shape_for(fp_dnnl_weight *w, int64_t m, int64_t lda
     }
     drop_shape(slot);
     dnnl_primitive_desc_t pd = NULL;
-    *s = make_pd(&pd, m, w->k, w->n, lda, ldc, &w->md, w->bf16);
+    *s = w->swapped ? make_swapped_pd(&pd, m, w->k, w->n, lda, w->t_rs)
+                    : make_pd(&pd, m, w->k, w->n, lda, ldc, &w->md, w->bf16);
     if (*s == dnnl_success) *s = dnnl_primitive_create(&slot->prim, pd);
     if (*s == dnnl_success) {
         const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
         const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
         *s = dnnl_memory_create(&slot->src, smd, engine, DNNL_MEMORY_NONE);
         if (*s == dnnl_success) *s = dnnl_memory_create(&slot->dst, dmd, engine, DNNL_MEMORY_NONE);
+        if (*s == dnnl_success && w->swapped) {
+            const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+            *s = dnnl_memory_create(&slot->wts, wmd, engine, DNNL_MEMORY_NONE);
+        }
     }
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (*s != dnnl_success) { drop_shape(slot); return NULL; }
@@ -212,6 +237,43 @@ static int weight_matmul(fp_dnnl_weight *w, int64_t m, const float *a, int64_t l
     return (int)s;
 }
 
+static fp_dnnl_weight *swapped_weight_create(int64_t k, int64_t n, int64_t t_rs, int *status) {
+    *status = dnnl_runtime_error;
+    if (!ready() || k <= 0 || n <= 0 || t_rs < k) return NULL;
+    fp_dnnl_weight *w = calloc(1, sizeof *w);
+    if (!w) { *status = dnnl_out_of_memory; return NULL; }
+    w->k = k; w->n = n; w->swapped = 1; w->t_rs = t_rs;
+    *status = 0;
+    return w;
+}
+
+// D [n, m] = T x A^T into `scratch`, then C [m, n] (row stride ldc) = D^T, 16 rows of D at a
+// time so that each of C's m rows is written in runs of 16 values.
+static int swapped_matmul(fp_dnnl_weight *w, const float *t, int64_t m, const float *a, int64_t lda, float *scratch,
+                          float *c, int64_t ldc) {
+    dnnl_status_t s = dnnl_success;
+    struct fp_dnnl_shape *e = shape_for(w, m, lda, m, &s);
+    if (!e) return (int)s;
+    s = dnnl_memory_set_data_handle(e->src, (void *)t);
+    if (s == dnnl_success) s = dnnl_memory_set_data_handle(e->wts, (void *)a);
+    if (s == dnnl_success) s = dnnl_memory_set_data_handle(e->dst, scratch);
+    if (s == dnnl_success) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->wts}, {DNNL_ARG_DST, e->dst}};
+        s = dnnl_primitive_execute(e->prim, stream, 3, args);
+        if (s == dnnl_success) s = dnnl_stream_wait(stream);
+    }
+    if (s != dnnl_success) return (int)s;
+    const int64_t n = w->n;
+    for (int64_t r0 = 0; r0 < n; r0 += 16) {
+        const int64_t r1 = r0 + 16 < n ? r0 + 16 : n;
+        for (int64_t i = 0; i < m; i++) {
+            float *ci = c + i * ldc;
+            for (int64_t r = r0; r < r1; r++) ci[r] = scratch[r * m + i];
+        }
+    }
+    return 0;
+}
+
 // The entry points with the asynchronous signals blocked while oneDNN runs (signal_guard.h).
 fp_dnnl_weight *fp_dnnl_weight_create(int64_t k, int64_t n, const float *src, int64_t row_stride,
                                       int64_t col_stride, int bf16, int64_t m_hint, int *status) {
@@ -246,6 +308,24 @@ int fp_dnnl_plain_weight_matmul(fp_dnnl_weight *w, const float *weight, int64_t 
     fp_signals_block(&old);
     int s = (int)dnnl_memory_set_data_handle(w->mem, (void *)weight);
     if (s == 0) s = weight_matmul(w, m, a, lda, c, ldc);
+    fp_signals_restore(&old);
+    return s;
+}
+
+fp_dnnl_weight *fp_dnnl_swapped_weight_create(int64_t k, int64_t n, int64_t t_row_stride, int *status) {
+    sigset_t old;
+    fp_signals_block(&old);
+    fp_dnnl_weight *w = swapped_weight_create(k, n, t_row_stride, status);
+    fp_signals_restore(&old);
+    return w;
+}
+
+int fp_dnnl_swapped_weight_matmul(fp_dnnl_weight *w, const float *weight, int64_t m, const float *a, int64_t lda,
+                                  float *scratch, float *c, int64_t ldc) {
+    if (m <= 0) return 0;
+    sigset_t old;
+    fp_signals_block(&old);
+    int s = swapped_matmul(w, weight, m, a, lda, scratch, c, ldc);
     fp_signals_restore(&old);
     return s;
 }

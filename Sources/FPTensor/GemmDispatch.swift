@@ -94,10 +94,22 @@ public enum GemmDispatch {
     /// is 5-20% faster at 7-24 rows, slower at 1 and from 32; with a transposed weight (a tied
     /// unembedding, every weight of a backward pass) sgemm falls off a cliff from 16 rows
     /// (16 x 768 x 768: 2.9x slower than the primitive, 1.8x at 64 rows, 1.1x at 512) and is
-    /// faster below 16.
+    /// faster below 16 (where 8-16 rows run swapped instead: `runsSwapped`).
     static func usesPlainWeight(m: Int, k: Int, n: Int, transposed: Bool) -> Bool {
         guard mode == .auto, avx512, fixedRule(m: m, k: k, n: n) == .onednn else { return false }
-        return transposed ? m >= 16 : m >= 2 && m <= 24
+        return transposed ? m > 16 : m >= 2 && m <= 24
+    }
+
+    /// Whether `auto` runs a product of m rows by a transposed weight swapped, C^T = W^T A^T:
+    /// the weight's own rows become the primitive's source, read in order, and the few rows of
+    /// A its weights (then C is written from the [n, m] result). Measured like the rule above
+    /// (AMD EPYC Zen 4, 2 threads, the weights streamed from memory): at 8-16 rows it beat both
+    /// the primitive reading W^T in place and sgemm, most at 16 rows (GPT-2's tied unembedding,
+    /// 16 x 768 x 50257: 8.6 ms against 11.1 and 20.3; a backward pass's 48 products of GPT-2's
+    /// layer shapes: 20.1 ms against 24.6 and 71.5); from 17 rows, where the swapped result's
+    /// rows no longer fill the 16-float vectors, it was slower again.
+    static func runsSwapped(m: Int, k: Int, n: Int, transposed: Bool) -> Bool {
+        transposed && m >= 8 && m <= 16 && mode == .auto && avx512 && fixedRule(m: m, k: k, n: n) == .onednn
     }
 
     /// `auto`'s choice for a product of m rows, [m, k] x [k, n]. On an AMD EPYC (Zen 4, 2

@@ -13,6 +13,8 @@ struct WeightPackKey: Hashable {
     let bf16: Bool
     /// A plain pack: the primitive reads the weight where it is (no copy).
     var plain = false
+    /// A plain pack of a transposed weight whose products run swapped (C^T = W^T A^T).
+    var swapped = false
 }
 
 /// A weight matrix reordered into oneDNN's blocked layout for its matmul primitive. Kept in
@@ -79,6 +81,22 @@ final class WeightPack {
         w.storage.packs[key] = p
         return p
     }
+
+    /// oneDNN's primitives for a transposed weight `w` ([k, n] with strides (1, s), s >= k: the
+    /// rows of a [n, k] matrix) run swapped: the weight's rows are the primitive's source,
+    /// streamed in order, and the product's rows its weights. No copy; nil when oneDNN cannot.
+    static func swapped(_ w: Tensor) -> WeightPack? {
+        let k = w.shape[0], n = w.shape[1]
+        guard k > 0, n > 0, w.dtype == .float32, w.strides[0] == 1, w.strides[1] >= k else { return nil }
+        let key = WeightPackKey(offset: w.offset, k: k, n: n, rowStride: 1, colStride: w.strides[1],
+                                bf16: false, plain: true, swapped: true)
+        if let p = w.storage.packs[key] { return p }
+        var status: Int32 = 0
+        guard let h = fp_dnnl_swapped_weight_create(Int64(k), Int64(n), Int64(w.strides[1]), &status) else { return nil }
+        let p = WeightPack(handle: h, bytes: 0, version: 0)
+        w.storage.packs[key] = p
+        return p
+    }
 }
 
 /// What the reordered weight copies cost (fp.config() reports it).
@@ -92,31 +110,42 @@ public enum WeightPacks {
 /// C = A W for a weight W [k, n] that outlives the call (a model's projection): with oneDNN
 /// (FP_GEMM=packed or onednn, or bf16 precision) W is reordered once into the primitive's
 /// blocked layout and kept until the weight changes; products of a few rows (FP_GEMM=auto) run
-/// on the primitive reading W where it is; otherwise this is `gemm(a, w, into: c)`.
-/// C must be contiguous rows [m, n] with unit column stride.
+/// on the primitive reading W where it is, swapped for a transposed W of 8-16 rows; otherwise
+/// this is `gemm(a, w, into: c)`. C must be contiguous rows [m, n] with unit column stride.
 public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: MatmulPrecision = .float32) throws {
     guard a.rank == 2, w.rank == 2, c.rank == 2, a.shape[1] == w.shape[0], c.shape == [a.shape[0], w.shape[1]] else {
         throw TensorError("gemm: shapes \(fmt(a.shape)) x \(fmt(w.shape)) -> \(fmt(c.shape)) do not fit")
     }
     let m = a.shape[0], k = a.shape[1], n = w.shape[1]
+    let transposed = w.strides[0] == 1 && n > 1
     let packed = precision == .bf16 || GemmDispatch.usesPacks(m: m, k: k, n: n)
-    guard packed || GemmDispatch.usesPlainWeight(m: m, k: k, n: n, transposed: w.strides[0] == 1 && n > 1), m > 0, n > 0, k > 0,
+    let swapped = !packed && GemmDispatch.runsSwapped(m: m, k: k, n: n, transposed: transposed)
+    guard packed || swapped || GemmDispatch.usesPlainWeight(m: m, k: k, n: n, transposed: transposed), m > 0, n > 0, k > 0,
           c.strides[1] == 1 || n == 1, a.dtype == .float32, w.dtype == .float32 else {
         return try gemm(a, w, into: c)
     }
     // oneDNN takes rows with unit element stride that do not overlap
     let src = (a.strides[1] == 1 || k == 1) && (m == 1 || a.strides[0] >= k) ? a : try a.contiguous()
     let lda = m == 1 ? k : src.strides[0], ldc = m == 1 ? n : c.strides[0]
-    guard lda >= k, ldc >= n, let pack = packed ? try WeightPack.of(w, bf16: precision == .bf16, rowsHint: m)
-                                                : WeightPack.plain(w) else {
+    let pack = !(lda >= k && ldc >= n) ? nil
+        : packed ? try WeightPack.of(w, bf16: precision == .bf16, rowsHint: m)
+        : swapped ? WeightPack.swapped(w) : WeightPack.plain(w)
+    guard let pack else {
         if precision == .bf16 { throw TensorError("matmul: oneDNN cannot run a bf16 product of shape \(fmt(a.shape)) x \(fmt(w.shape)) on this CPU") }
         return try gemm(a, w, into: c)
     }
     BLASThreads.useDNNL(BLASThreads.configured)
-    let status = packed
-        ? fp_dnnl_weight_matmul(pack.handle, Int64(m), try src.readFloatPointer(), Int64(lda), try c.floatPointer(), Int64(ldc))
-        : fp_dnnl_plain_weight_matmul(pack.handle, try w.readFloatPointer(), Int64(m), try src.readFloatPointer(),
-                                      Int64(lda), try c.floatPointer(), Int64(ldc))
+    let status: Int32
+    if packed {
+        status = fp_dnnl_weight_matmul(pack.handle, Int64(m), try src.readFloatPointer(), Int64(lda), try c.floatPointer(), Int64(ldc))
+    } else if swapped {
+        let scratch = try Tensor.empty([n, m])
+        status = fp_dnnl_swapped_weight_matmul(pack.handle, try w.readFloatPointer(), Int64(m), try src.readFloatPointer(),
+                                               Int64(lda), try scratch.floatPointer(), try c.floatPointer(), Int64(ldc))
+    } else {
+        status = fp_dnnl_plain_weight_matmul(pack.handle, try w.readFloatPointer(), Int64(m), try src.readFloatPointer(),
+                                             Int64(lda), try c.floatPointer(), Int64(ldc))
+    }
     guard status == 0 else {
         if precision == .bf16 { throw TensorError("matmul: oneDNN's bf16 product failed (status \(status))") }
         return try gemm(a, w, into: c)

@@ -50,6 +50,7 @@ final class WeightPackTests: XCTestCase {
     private func cases(_ m: Int, _ k: Int, _ n: Int) throws -> [(String, Tensor, Tensor)] {
         [("plain", try Tensor.randn([m, k]), try Tensor.randn([k, n])),
          ("W^T", try Tensor.randn([m, k]), try Tensor.randn([n, k]).T()),
+         ("W^T row block", try Tensor.randn([m, k]), try Tensor.randn([n, k + 7]).narrow(1, 3, k).T()),
          ("W block", try Tensor.randn([m, k]), try Tensor.randn([k, n + 9]).narrow(1, 4, n)),
          ("A row-strided", try Tensor.randn([m, k + 3]).narrow(1, 1, k), try Tensor.randn([k, n])),
          ("A^T", try Tensor.randn([k, m]).T(), try Tensor.randn([k, n]))]
@@ -145,24 +146,28 @@ final class WeightPackTests: XCTestCase {
         XCTAssertEqual(Storage.liveBytes, live)
     }
 
-    /// FP_GEMM=auto's products of a few rows (and of 16 rows or more by a transposed weight)
-    /// read the weight where it is through oneDNN's primitive: the exact product on every
-    /// layout, no copy kept, and a write to the weight reaches the next product.
+    /// FP_GEMM=auto's products of a few rows (and of more than 16 rows by a transposed weight)
+    /// read the weight where it is through oneDNN's primitive, and those of 8-16 rows by a
+    /// transposed weight run swapped (C^T = W^T A^T): the exact product on every layout, no
+    /// copy kept, and a write to the weight reaches the next product.
     func testAutoReadsWeightsInPlaceForFewRows() throws {
         GemmDispatch.mode = .auto
         guard GemmDispatch.avx512 else { throw XCTSkip("oneDNN has no AVX-512 kernels here: auto uses sgemm") }
         let k = 300, n = 260   // k n >= 2^16: a weight-sized product
-        for m in [1, 2, 7, 16, 24, 25, 40] {
+        for m in [1, 2, 7, 8, 12, 16, 17, 24, 25, 40] {
             for (name, a, w) in try cases(m, k, n) {
                 let transposed = w.strides[0] == 1
-                let expectPlain = transposed ? m >= 16 : m >= 2 && m <= 24
+                let expectPlain = transposed ? m > 16 : m >= 2 && m <= 24
+                let expectSwapped = transposed && m >= 8 && m <= 16
                 XCTAssertEqual(GemmDispatch.usesPlainWeight(m: m, k: k, n: n, transposed: transposed), expectPlain)
+                XCTAssertEqual(GemmDispatch.runsSwapped(m: m, k: k, n: n, transposed: transposed), expectSwapped)
                 let bytes = WeightPacks.liveBytes
                 // C rows inside a wider matrix (row stride > n)
                 let wide = try Tensor.empty([m, n + 5]), c = try wide.narrow(1, 2, n)
                 try gemm(a, weight: w, into: c)
                 try assertProduct(c, a, w, "auto \(name) \(m)x\(k)x\(n)")
-                XCTAssertEqual(w.storage.packs.keys.contains { $0.plain }, expectPlain, "\(name) m \(m): plain primitive used")
+                XCTAssertEqual(w.storage.packs.keys.contains { $0.plain && !$0.swapped }, expectPlain, "\(name) m \(m): plain primitive used")
+                XCTAssertEqual(w.storage.packs.keys.contains { $0.swapped }, expectSwapped, "\(name) m \(m): swapped product used")
                 XCTAssertEqual(WeightPacks.liveBytes, bytes, "no copy of the weight is kept")
                 try w.select(0, 5).fill(-2)
                 try gemm(a, weight: w, into: c)

@@ -26,7 +26,8 @@ const char *fp_cpu_model(void);
 
 // A weight matrix [k, n] for oneDNN's matmul primitive, with the primitives of its last few
 // product shapes: reordered once into the blocked layout the primitive prefers (f32, or bf16
-// with bf16 sources), or plain (fp_dnnl_plain_weight_create: read in place, nothing copied).
+// with bf16 sources), or plain (fp_dnnl_plain_weight_create: read in place, nothing copied;
+// fp_dnnl_swapped_weight_create: a transposed weight read in place, the product run swapped).
 typedef struct fp_dnnl_weight fp_dnnl_weight;
 // Reorders the f32 weight at `src` (element strides row_stride, col_stride: any layout); m_hint
 // is the row count of a typical product. NULL on failure, with oneDNN's status in *status.
@@ -46,6 +47,14 @@ fp_dnnl_weight *fp_dnnl_plain_weight_create(int64_t k, int64_t n, int64_t row_st
 // c[m, n] = a[m, k] x the plain weight's values at `weight` (its shape and strides). 0 on success.
 int fp_dnnl_plain_weight_matmul(fp_dnnl_weight *w, const float *weight, int64_t m, const float *a, int64_t lda,
                                 float *c, int64_t ldc);
+// A transposed weight W [k, n] (strides 1, t_row_stride) for products run swapped: its values
+// are the rows T [n, k], streamed as the primitive's source, and the product's source is seen as
+// the weights (C^T = T A^T). Nothing is copied. NULL on failure, with oneDNN's status in *status.
+fp_dnnl_weight *fp_dnnl_swapped_weight_create(int64_t k, int64_t n, int64_t t_row_stride, int *status);
+// c[m, n] = a[m, k] x W for the swapped weight's values at `weight`, by way of `scratch` (n x m
+// floats, overwritten). 0 on success.
+int fp_dnnl_swapped_weight_matmul(fp_dnnl_weight *w, const float *weight, int64_t m, const float *a, int64_t lda,
+                                  float *scratch, float *c, int64_t ldc);
 // f32 -> bf16 rounding to nearest even, as the bf16 products round their sources.
 void fp_f32_to_bf16(const float *src, uint16_t *dst, int64_t count);
 
