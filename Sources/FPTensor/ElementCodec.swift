@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Element encodings found in tensor files, and their conversion to fp's three dtypes:
@@ -66,10 +67,12 @@ enum ElementCodec {
             for i in 0..<n { d[i] = Float(Double(bitPattern: word(i, UInt64.self))) }
         case .f16:
             let d = try out.floatPointer()
-            for i in 0..<n { d[i] = HalfFloat.f16ToFloat(word(i, UInt16.self)) }
+            if !bigEndian && hostIsLittle { fpk_to_f32(src, Int32(FPK_F16), n, d) }
+            else { for i in 0..<n { d[i] = HalfFloat.f16ToFloat(word(i, UInt16.self)) } }
         case .bf16:
             let d = try out.floatPointer()
-            for i in 0..<n { d[i] = HalfFloat.bf16ToFloat(word(i, UInt16.self)) }
+            if !bigEndian && hostIsLittle { fpk_to_f32(src, Int32(FPK_BF16), n, d) }
+            else { for i in 0..<n { d[i] = HalfFloat.bf16ToFloat(word(i, UInt16.self)) } }
         case .i64:
             let d = try out.intPointer()
             if !bigEndian && hostIsLittle { memcpy(d, src, need) }

@@ -64,4 +64,41 @@ final class Float32ConversionTests: XCTestCase {
             }
         }
     }
+
+    /// Every float16 and bfloat16 bit pattern, straight and transposed, from an odd address,
+    /// against Swift's own Float16 -> Float conversion (the platform's, not fp's): the same bits
+    /// for every number, NaN for every NaN (fp keeps a NaN's payload bit for bit, as the
+    /// element-by-element decoder does; the platform may set the quiet bit).
+    func testEveryHalfPatternConvertsExactly() {
+        let n = 1 << 16, cols = 256, rows = n / cols
+        for kind in [StoredFloat.f16, .bf16] {
+            var bytes: [UInt8] = [0]
+            for h in 0..<n { withUnsafeBytes(of: UInt16(h).littleEndian) { bytes += $0 } }
+            var straight = [Float](repeating: 0, count: n), transposed = straight
+            bytes.withUnsafeBytes { raw in
+                straight.withUnsafeMutableBufferPointer { d in
+                    Float32Conversion.convert(raw.baseAddress! + 1, kind, rows: rows, cols: cols, into: d.baseAddress!)
+                }
+                transposed.withUnsafeMutableBufferPointer { d in
+                    Float32Conversion.convert(raw.baseAddress! + 1, kind, rows: rows, cols: cols, into: d.baseAddress!,
+                                              transposedWithStride: rows)
+                }
+            }
+            var bad = 0
+            for h in 0..<n {
+                let expected = kind == .f16 ? Float(Float16(bitPattern: UInt16(h))) : Float(bitPattern: UInt32(h) << 16)
+                let exact = kind == .f16 ? HalfFloat.f16ToFloat(UInt16(h)) : expected
+                let t = transposed[(h % cols) * rows + h / cols]
+                for got in [straight[h], t] {
+                    let ok = expected.isNaN ? got.isNaN && got.bitPattern == exact.bitPattern
+                                            : got.bitPattern == expected.bitPattern
+                    if !ok {
+                        bad += 1
+                        if bad <= 3 { XCTFail("\(kind) 0x\(String(h, radix: 16)): got \(got), expected \(expected)") }
+                    }
+                }
+            }
+            XCTAssertEqual(bad, 0, "\(kind): patterns converted wrongly")
+        }
+    }
 }

@@ -74,10 +74,12 @@ typedef struct {
 /// Tokens t0..<t1 (t = b * P + p) into out [B * P, H, dh] (contiguous), the angle times sign.
 void fpk_rope(const fpk_rope_shape *a, float sign, long t0, long t1, float *out);
 
-/// Source rows r0..<r1 of src [rows, cols] (bf16 if `bf16`, else float32; any alignment)
+/// The stored float types the loaders' conversions read.
+enum { FPK_F32 = 0, FPK_BF16 = 1, FPK_F16 = 2 };
+/// Source rows r0..<r1 of src [rows, cols] (of type `kind`, an FPK_ value; any alignment)
 /// written as float32 dst[c * ld + r] for every column c: a transposing weight load.
-void fpk_to_f32_transposed(const void *src, int bf16, long cols, long r0, long r1, float *dst, long ld);
-/// n bf16 values (any alignment) as float32.
-void fpk_bf16_to_f32(const void *src, long n, float *dst);
+void fpk_to_f32_transposed(const void *src, int kind, long cols, long r0, long r1, float *dst, long ld);
+/// n values of type `kind` (any alignment) as float32, bit-exact.
+void fpk_to_f32(const void *src, int kind, long n, float *dst);
 
 #endif

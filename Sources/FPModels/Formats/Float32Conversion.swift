@@ -15,6 +15,15 @@ enum StoredFloat {
     }
 
     var size: Int { self == .f32 ? 4 : 2 }
+
+    /// The kind code of CKernels' conversions.
+    var kernelKind: Int32 {
+        switch self {
+        case .f32: return Int32(FPK_F32)
+        case .bf16: return Int32(FPK_BF16)
+        case .f16: return Int32(FPK_F16)
+        }
+    }
 }
 
 /// Converts a stored [rows, cols] array to float32, either as it is or transposed (the layout
@@ -54,43 +63,18 @@ enum Float32Conversion {
         if rows * cols < 1 << 16 { for b in 0..<bands { work(b) } } else { ParallelFor.run(bands, work) }
     }
 
-    @inline(__always)
-    static func element(_ src: UnsafeRawPointer, _ kind: StoredFloat, _ i: Int) -> Float {
-        switch kind {
-        case .f32: return Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
-        case .bf16: return Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))) << 16)
-        case .f16: return Float(Float16(bitPattern: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))))
-        }
-    }
-
-    /// n elements in order. Separate loops per type so that the compiler vectorizes them.
+    /// n elements in order (CKernels convert.c; float32 is a copy).
     static func straight(_ src: UnsafeRawPointer, _ kind: StoredFloat, _ n: Int, _ dst: UnsafeMutablePointer<Float>) {
-        switch kind {
-        case .f32:
+        if kind == .f32 {
             UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n * 4)
-        case .bf16:
-            fpk_bf16_to_f32(src, n, dst)
-        case .f16:
-            for i in 0..<n { dst[i] = element(src, .f16, i) }
+        } else {
+            fpk_to_f32(src, kind.kernelKind, n, dst)
         }
     }
 
-    /// Source rows r0..<r1 (all columns) written as dst[c * ld + r]: bf16 and f32 by the
-    /// vectorized kernel (CKernels convert.c), f16 here.
+    /// Source rows r0..<r1 (all columns) written as dst[c * ld + r] (CKernels convert.c).
     static func transposeBand(_ src: UnsafeRawPointer, _ kind: StoredFloat, _ r0: Int, _ r1: Int, _ cols: Int,
                               _ dst: UnsafeMutablePointer<Float>, _ ld: Int) {
-        if kind != .f16 {
-            fpk_to_f32_transposed(src, kind == .bf16 ? 1 : 0, cols, r0, r1, dst, ld)
-            return
-        }
-        var c0 = 0
-        while c0 < cols {
-            let c1 = min(cols, c0 + tile)
-            for c in c0..<c1 {
-                let d = dst + c * ld
-                for r in r0..<r1 { d[r] = element(src, kind, r * cols + c) }
-            }
-            c0 = c1
-        }
+        fpk_to_f32_transposed(src, kind.kernelKind, cols, r0, r1, dst, ld)
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import FPTensor
 
@@ -82,11 +83,19 @@ enum GGUFDequantize {
             for i in 0..<nb { y[i] = Float(bitPattern: UInt32(littleEndian: y[i].bitPattern)) }
             #endif
         case .f16:
+            #if _endian(little)
+            fpk_to_f32(p, Int32(FPK_F16), nb, y)   // 8 lanes at a time, bit-exact
+            #else
             for i in 0..<nb { y[i] = half(p, 2 * i, h) }
+            #endif
         case .bf16:
+            #if _endian(little)
+            fpk_to_f32(p, Int32(FPK_BF16), nb, y)
+            #else
             for i in 0..<nb {
                 y[i] = Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
             }
+            #endif
         case .q8_0:
             for b in 0..<nb {
                 let o = b * 34, d = half(p, o, h), qs = q + o + 2, yb = y + b * 32
