@@ -247,31 +247,20 @@ static fp_dnnl_weight *swapped_weight_create(int64_t k, int64_t n, int64_t t_rs,
     return w;
 }
 
-// D [n, m] = T x A^T into `scratch`, then C [m, n] (row stride ldc) = D^T, 16 rows of D at a
-// time so that each of C's m rows is written in runs of 16 values.
-static int swapped_matmul(fp_dnnl_weight *w, const float *t, int64_t m, const float *a, int64_t lda, float *scratch,
-                          float *c, int64_t ldc) {
+// D [n, m] (packed rows) = T x A^T: the caller writes C = D^T.
+static int swapped_matmul(fp_dnnl_weight *w, const float *t, int64_t m, const float *a, int64_t lda, float *d) {
     dnnl_status_t s = dnnl_success;
     struct fp_dnnl_shape *e = shape_for(w, m, lda, m, &s);
     if (!e) return (int)s;
     s = dnnl_memory_set_data_handle(e->src, (void *)t);
     if (s == dnnl_success) s = dnnl_memory_set_data_handle(e->wts, (void *)a);
-    if (s == dnnl_success) s = dnnl_memory_set_data_handle(e->dst, scratch);
+    if (s == dnnl_success) s = dnnl_memory_set_data_handle(e->dst, d);
     if (s == dnnl_success) {
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->wts}, {DNNL_ARG_DST, e->dst}};
         s = dnnl_primitive_execute(e->prim, stream, 3, args);
         if (s == dnnl_success) s = dnnl_stream_wait(stream);
     }
-    if (s != dnnl_success) return (int)s;
-    const int64_t n = w->n;
-    for (int64_t r0 = 0; r0 < n; r0 += 16) {
-        const int64_t r1 = r0 + 16 < n ? r0 + 16 : n;
-        for (int64_t i = 0; i < m; i++) {
-            float *ci = c + i * ldc;
-            for (int64_t r = r0; r < r1; r++) ci[r] = scratch[r * m + i];
-        }
-    }
-    return 0;
+    return (int)s;
 }
 
 // The entry points with the asynchronous signals blocked while oneDNN runs (signal_guard.h).
@@ -321,11 +310,11 @@ fp_dnnl_weight *fp_dnnl_swapped_weight_create(int64_t k, int64_t n, int64_t t_ro
 }
 
 int fp_dnnl_swapped_weight_matmul(fp_dnnl_weight *w, const float *weight, int64_t m, const float *a, int64_t lda,
-                                  float *scratch, float *c, int64_t ldc) {
+                                  float *d) {
     if (m <= 0) return 0;
     sigset_t old;
     fp_signals_block(&old);
-    int s = swapped_matmul(w, weight, m, a, lda, scratch, c, ldc);
+    int s = swapped_matmul(w, weight, m, a, lda, d);
     fp_signals_restore(&old);
     return s;
 }

@@ -16,9 +16,9 @@ public enum GemmBackend: String, CaseIterable {
 ///   or more (one row too on two threads or more) with a right operand of at least 2^16
 ///   elements on oneDNN's sgemm where oneDNN has AVX-512 kernels, every other product (one
 ///   row on one thread: OpenBLAS's sgemv; small attention products) on OpenBLAS; a model's
-///   weight products of a few rows, or of 16 rows or more by a transposed weight, on oneDNN's
-///   matmul primitive reading the weight where it is (`usesPlainWeight`). Operands are used
-///   where they are: no copies;
+///   weight products of a few rows, or of 8 rows or more by a transposed weight, on oneDNN's
+///   matmul primitive reading the weight where it is (`usesPlainWeight`, `runsSwapped`).
+///   Operands are used where they are: no copies;
 /// - `openblas`: every product on OpenBLAS;
 /// - `packed`: as `auto`, and a model's weight products on oneDNN's matmul primitive with each
 ///   weight reordered once (WeightPack): faster still on small M, but the reordered copies
@@ -90,27 +90,32 @@ public enum GemmDispatch {
     /// Whether `auto` runs a weight product on oneDNN's matmul primitive reading the weight in
     /// its own layout (no copy) instead of its sgemm, which copies panels of the weight on every
     /// call. Measured on an AMD EPYC (Zen 4, 2 threads; GPT-2 and SmolLM2 layer shapes, the
-    /// weights streamed from memory as in a forward pass): with a [k, n] weight the primitive
-    /// is 5-20% faster at 7-24 rows, slower at 1 and from 32; with a transposed weight (a tied
-    /// unembedding, every weight of a backward pass) sgemm falls off a cliff from 16 rows
-    /// (16 x 768 x 768: 2.9x slower than the primitive, 1.8x at 64 rows, 1.1x at 512) and is
-    /// faster below 16 (where 8-16 rows run swapped instead: `runsSwapped`).
+    /// weights streamed from memory as in a forward pass; scripts/bench/weight_paths.c): with a
+    /// [k, n] weight the primitive is 5-20% faster at 7-24 rows, slower at 1 and from 32; with a
+    /// transposed weight (a tied unembedding, every weight of a backward pass) sgemm falls off a
+    /// cliff from 16 rows (16 x 768 x 768: 2.9x slower than the primitive, 1.8x at 64 rows, 1.1x
+    /// at 512) and is faster below 16 (where `swappedRows` run swapped instead).
     static func usesPlainWeight(m: Int, k: Int, n: Int, transposed: Bool) -> Bool {
         guard mode == .auto, avx512, fixedRule(m: m, k: k, n: n) == .onednn else { return false }
-        return transposed ? m > 16 : m >= 2 && m <= 24
+        return transposed ? m > 16 && !swappedRows(m) : m >= 2 && m <= 24
     }
 
     /// Whether `auto` runs a product of m rows by a transposed weight swapped, C^T = W^T A^T:
     /// the weight's own rows become the primitive's source, read in order, and the few rows of
-    /// A its weights (then C is written from the [n, m] result). Measured like the rule above
-    /// (AMD EPYC Zen 4, 2 threads, the weights streamed from memory): at 8-16 rows it beat both
-    /// the primitive reading W^T in place and sgemm, most at 16 rows (GPT-2's tied unembedding,
-    /// 16 x 768 x 50257: 8.6 ms against 11.1 and 20.3; a backward pass's 48 products of GPT-2's
-    /// layer shapes: 20.1 ms against 24.6 and 71.5); from 17 rows, where the swapped result's
-    /// rows no longer fill the 16-float vectors, it was slower again.
+    /// A its weights (then C is written from the [n, m] result).
     static func runsSwapped(m: Int, k: Int, n: Int, transposed: Bool) -> Bool {
-        transposed && m >= 8 && m <= 16 && mode == .auto && avx512 && fixedRule(m: m, k: k, n: n) == .onednn
+        transposed && swappedRows(m) && mode == .auto && avx512 && fixedRule(m: m, k: k, n: n) == .onednn
     }
+
+    /// The row counts that run swapped. Measured like the rule above (scripts/bench/weight_paths.c,
+    /// AMD EPYC Zen 4, 2 threads): at 12-16 rows and at 32 the swapped product beat both the
+    /// primitive reading W^T in place and sgemm on GPT-2's and SmolLM2's layer shapes and on
+    /// their tied unembeddings (16 x 768 x 50257: 8.6-8.8 ms against 11.1 in place and 19-20
+    /// through sgemm; a backward pass's 48 products of GPT-2's shapes at 16 rows 19.3 ms against
+    /// 25.7 and 70.7; at 32 rows 29.6 against 35.7 in place); at 8-11 it is level with the
+    /// better of the two. At 17-31 rows, where the result's rows do not fill 16-float vectors,
+    /// and from 48 on the unembedding, it was slower.
+    static func swappedRows(_ m: Int) -> Bool { (8...16).contains(m) || m == 32 }
 
     /// `auto`'s choice for a product of m rows, [m, k] x [k, n]. On an AMD EPYC (Zen 4, 2
     /// threads) oneDNN's sgemm ran 4x2048x2048 at 61 GFLOP/s against OpenBLAS's 23, 16x2048x8192

@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 import Foundation
 
 /// The precision of a model's weight products: float32 (the default), or bf16 weights and
@@ -110,7 +111,7 @@ public enum WeightPacks {
 /// C = A W for a weight W [k, n] that outlives the call (a model's projection): with oneDNN
 /// (FP_GEMM=packed or onednn, or bf16 precision) W is reordered once into the primitive's
 /// blocked layout and kept until the weight changes; products of a few rows (FP_GEMM=auto) run
-/// on the primitive reading W where it is, swapped for a transposed W of 8-16 rows; otherwise
+/// on the primitive reading W where it is, swapped for a transposed W of 8-16 or 32 rows; otherwise
 /// this is `gemm(a, w, into: c)`. C must be contiguous rows [m, n] with unit column stride.
 public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: MatmulPrecision = .float32) throws {
     guard a.rank == 2, w.rank == 2, c.rank == 2, a.shape[1] == w.shape[0], c.shape == [a.shape[0], w.shape[1]] else {
@@ -139,9 +140,12 @@ public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: Matmu
     if packed {
         status = fp_dnnl_weight_matmul(pack.handle, Int64(m), try src.readFloatPointer(), Int64(lda), try c.floatPointer(), Int64(ldc))
     } else if swapped {
-        let scratch = try Tensor.empty([n, m])
+        // C^T as [n, m] rows, then transposed into C by CKernels' 8 x 8 register transposer
+        let ct = try Tensor.empty([n, m])
+        let d = try ct.floatPointer()
         status = fp_dnnl_swapped_weight_matmul(pack.handle, try w.readFloatPointer(), Int64(m), try src.readFloatPointer(),
-                                               Int64(lda), try scratch.floatPointer(), try c.floatPointer(), Int64(ldc))
+                                               Int64(lda), d)
+        if status == 0 { fpk_to_f32_transposed(d, Int32(FPK_F32), m, 0, n, try c.floatPointer(), ldc) }
     } else {
         status = fp_dnnl_plain_weight_matmul(pack.handle, try w.readFloatPointer(), Int64(m), try src.readFloatPointer(),
                                              Int64(lda), try c.floatPointer(), Int64(ldc))

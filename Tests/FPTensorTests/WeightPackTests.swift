@@ -147,18 +147,18 @@ final class WeightPackTests: XCTestCase {
     }
 
     /// FP_GEMM=auto's products of a few rows (and of more than 16 rows by a transposed weight)
-    /// read the weight where it is through oneDNN's primitive, and those of 8-16 rows by a
+    /// read the weight where it is through oneDNN's primitive, and those of 8-16 and 32 rows by a
     /// transposed weight run swapped (C^T = W^T A^T): the exact product on every layout, no
     /// copy kept, and a write to the weight reaches the next product.
     func testAutoReadsWeightsInPlaceForFewRows() throws {
         GemmDispatch.mode = .auto
         guard GemmDispatch.avx512 else { throw XCTSkip("oneDNN has no AVX-512 kernels here: auto uses sgemm") }
         let k = 300, n = 260   // k n >= 2^16: a weight-sized product
-        for m in [1, 2, 7, 8, 12, 16, 17, 24, 25, 40] {
+        for m in [1, 2, 7, 8, 12, 16, 17, 24, 25, 32, 40] {
             for (name, a, w) in try cases(m, k, n) {
                 let transposed = w.strides[0] == 1
-                let expectPlain = transposed ? m > 16 : m >= 2 && m <= 24
-                let expectSwapped = transposed && m >= 8 && m <= 16
+                let expectSwapped = transposed && (m >= 8 && m <= 16 || m == 32)
+                let expectPlain = transposed ? m > 16 && !expectSwapped : m >= 2 && m <= 24
                 XCTAssertEqual(GemmDispatch.usesPlainWeight(m: m, k: k, n: n, transposed: transposed), expectPlain)
                 XCTAssertEqual(GemmDispatch.runsSwapped(m: m, k: k, n: n, transposed: transposed), expectSwapped)
                 let bytes = WeightPacks.liveBytes

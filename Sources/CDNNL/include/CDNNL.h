@@ -51,10 +51,10 @@ int fp_dnnl_plain_weight_matmul(fp_dnnl_weight *w, const float *weight, int64_t 
 // are the rows T [n, k], streamed as the primitive's source, and the product's source is seen as
 // the weights (C^T = T A^T). Nothing is copied. NULL on failure, with oneDNN's status in *status.
 fp_dnnl_weight *fp_dnnl_swapped_weight_create(int64_t k, int64_t n, int64_t t_row_stride, int *status);
-// c[m, n] = a[m, k] x W for the swapped weight's values at `weight`, by way of `scratch` (n x m
-// floats, overwritten). 0 on success.
+// d[n, m] (packed rows) = (a[m, k] x W)^T for the swapped weight's values at `weight`; the
+// caller transposes d into the product. 0 on success.
 int fp_dnnl_swapped_weight_matmul(fp_dnnl_weight *w, const float *weight, int64_t m, const float *a, int64_t lda,
-                                  float *scratch, float *c, int64_t ldc);
+                                  float *d);
 // f32 -> bf16 rounding to nearest even, as the bf16 products round their sources.
 void fp_f32_to_bf16(const float *src, uint16_t *dst, int64_t count);
 
