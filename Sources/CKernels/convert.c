@@ -11,7 +11,6 @@
 
 typedef float v8f __attribute__((ext_vector_type(8), aligned(4)));
 typedef unsigned v8u __attribute__((ext_vector_type(8), aligned(4)));
-typedef int v8i __attribute__((ext_vector_type(8), aligned(4)));
 typedef unsigned short v8h __attribute__((ext_vector_type(8), aligned(2)));
 
 #define INLINE static inline __attribute__((always_inline))

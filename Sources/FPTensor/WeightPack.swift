@@ -68,32 +68,19 @@ final class WeightPack {
 
     /// oneDNN's primitive for `w` ([k, n] float32) read where it is, in its own strides: no
     /// copy, so nothing to refresh when the weight changes; nil when oneDNN cannot read that
-    /// layout (the caller then uses sgemm).
-    static func plain(_ w: Tensor) -> WeightPack? {
-        let k = w.shape[0], n = w.shape[1]
-        guard k > 0, n > 0, w.dtype == .float32, w.strides[0] > 0, w.strides[1] > 0 else { return nil }
-        let key = WeightPackKey(offset: w.offset, k: k, n: n, rowStride: w.strides[0], colStride: w.strides[1],
-                                bf16: false, plain: true)
+    /// layout (the caller then uses sgemm). `swapped`: a transposed `w` (strides (1, s), s >= k:
+    /// the rows of a [n, k] matrix) whose products run swapped, its rows the primitive's source,
+    /// streamed in order, and the product's rows its weights.
+    static func plain(_ w: Tensor, swapped: Bool = false) -> WeightPack? {
+        let k = w.shape[0], n = w.shape[1], rs = w.strides[0], cs = w.strides[1]
+        guard k > 0, n > 0, w.dtype == .float32, swapped ? rs == 1 && cs >= k : rs > 0 && cs > 0 else { return nil }
+        let key = WeightPackKey(offset: w.offset, k: k, n: n, rowStride: rs, colStride: cs, bf16: false,
+                                plain: true, swapped: swapped)
         if let p = w.storage.packs[key] { return p }
         var status: Int32 = 0
-        guard let h = fp_dnnl_plain_weight_create(Int64(k), Int64(n), Int64(w.strides[0]), Int64(w.strides[1]),
-                                                  &status) else { return nil }
-        let p = WeightPack(handle: h, bytes: 0, version: 0)
-        w.storage.packs[key] = p
-        return p
-    }
-
-    /// oneDNN's primitives for a transposed weight `w` ([k, n] with strides (1, s), s >= k: the
-    /// rows of a [n, k] matrix) run swapped: the weight's rows are the primitive's source,
-    /// streamed in order, and the product's rows its weights. No copy; nil when oneDNN cannot.
-    static func swapped(_ w: Tensor) -> WeightPack? {
-        let k = w.shape[0], n = w.shape[1]
-        guard k > 0, n > 0, w.dtype == .float32, w.strides[0] == 1, w.strides[1] >= k else { return nil }
-        let key = WeightPackKey(offset: w.offset, k: k, n: n, rowStride: 1, colStride: w.strides[1],
-                                bf16: false, plain: true, swapped: true)
-        if let p = w.storage.packs[key] { return p }
-        var status: Int32 = 0
-        guard let h = fp_dnnl_swapped_weight_create(Int64(k), Int64(n), Int64(w.strides[1]), &status) else { return nil }
+        guard let h = swapped ? fp_dnnl_swapped_weight_create(Int64(k), Int64(n), Int64(cs), &status)
+                              : fp_dnnl_plain_weight_create(Int64(k), Int64(n), Int64(rs), Int64(cs), &status)
+        else { return nil }
         let p = WeightPack(handle: h, bytes: 0, version: 0)
         w.storage.packs[key] = p
         return p
@@ -130,7 +117,7 @@ public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: Matmu
     let lda = m == 1 ? k : src.strides[0], ldc = m == 1 ? n : c.strides[0]
     let pack = !(lda >= k && ldc >= n) ? nil
         : packed ? try WeightPack.of(w, bf16: precision == .bf16, rowsHint: m)
-        : swapped ? WeightPack.swapped(w) : WeightPack.plain(w)
+        : WeightPack.plain(w, swapped: swapped)
     guard let pack else {
         if precision == .bf16 { throw TensorError("matmul: oneDNN cannot run a bf16 product of shape \(fmt(a.shape)) x \(fmt(w.shape)) on this CPU") }
         return try gemm(a, w, into: c)
