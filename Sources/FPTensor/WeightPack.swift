@@ -70,10 +70,12 @@ final class WeightPack {
     /// copy, so nothing to refresh when the weight changes; nil when oneDNN cannot read that
     /// layout (the caller then uses sgemm). `swapped`: a transposed `w` (strides (1, s), s >= k:
     /// the rows of a [n, k] matrix) whose products run swapped, its rows the primitive's source,
-    /// streamed in order, and the product's rows its weights.
+    /// streamed in order, and the product's rows its weights. Without a unit stride oneDNN 2.6
+    /// accepts the layout but runs its reference kernel (ref:any), far slower than sgemm.
     static func plain(_ w: Tensor, swapped: Bool = false) -> WeightPack? {
         let k = w.shape[0], n = w.shape[1], rs = w.strides[0], cs = w.strides[1]
-        guard k > 0, n > 0, w.dtype == .float32, swapped ? rs == 1 && cs >= k : rs > 0 && cs > 0 else { return nil }
+        let readable = swapped ? rs == 1 && cs >= k : (rs == 1 && cs >= k) || (cs == 1 && rs >= n)
+        guard k > 0, n > 0, w.dtype == .float32, readable else { return nil }
         let key = WeightPackKey(offset: w.offset, k: k, n: n, rowStride: rs, colStride: cs, bf16: false,
                                 plain: true, swapped: swapped)
         if let p = w.storage.packs[key] { return p }
