@@ -1,8 +1,8 @@
 /// IEEE half precision (float16) and bfloat16 <-> float32 by bit manipulation, so that
 /// conversion does not depend on the platform's Float16 support. Float -> half rounds to
 /// nearest even, as numpy and PyTorch do; NaN stays NaN and infinities stay infinite.
-enum HalfFloat {
-    static func f16ToFloat(_ h: UInt16) -> Float {
+public enum HalfFloat {
+    public static func f16ToFloat(_ h: UInt16) -> Float {
         let sign = UInt32(h & 0x8000) << 16
         let exp = Int((h >> 10) & 0x1f)
         let mant = UInt32(h & 0x3ff)

@@ -26,19 +26,7 @@ enum GGUFDequantize {
     static var supportedNames: String { supported.map(\.name).joined(separator: ", ") }
 
     /// float16 bit pattern -> float32 for all 65536 patterns (256 KB, built on first use).
-    static let halfTable: [Float] = (0...0xffff).map { halfToFloat(UInt16($0)) }
-
-    static func halfToFloat(_ h: UInt16) -> Float {
-        let sign = UInt32(h & 0x8000) << 16
-        let exp = UInt32((h >> 10) & 0x1f)
-        let mant = UInt32(h & 0x3ff)
-        if exp == 0 {
-            let v = Float(mant) * 0x1p-24                          // zero or subnormal, exact
-            return sign != 0 ? -v : v
-        }
-        if exp == 31 { return Float(bitPattern: sign | 0x7f80_0000 | (mant << 13)) }   // inf / NaN keeps payload
-        return Float(bitPattern: sign | ((exp + 112) << 23) | (mant << 13))
-    }
+    static let halfTable: [Float] = (0...0xffff).map { HalfFloat.f16ToFloat(UInt16($0)) }
 
     /// Decodes `count` elements of `type` from `src` (which must hold exactly their bytes) into `dst`.
     static func dequantize(_ type: GGUFTensorType, _ src: UnsafeRawBufferPointer, count: Int,
