@@ -18,7 +18,8 @@ public enum GemmBackend: String, CaseIterable {
 ///   row on one thread: OpenBLAS's sgemv; small attention products) on OpenBLAS; a model's
 ///   weight products of a few rows, or of 8 rows or more by a transposed weight, on oneDNN's
 ///   matmul primitive reading the weight where it is (`usesPlainWeight`, `runsSwapped`).
-///   Operands are used where they are: no copies;
+///   Operands are used where they are, except that a small model's few-row products run on
+///   blocked copies of its weights (`smallModelBytes`, `copiesWeight`);
 /// - `openblas`: every product on OpenBLAS;
 /// - `packed`: as `auto`, and a model's weight products on oneDNN's matmul primitive with each
 ///   weight reordered once (WeightPack): faster still on small M, but the reordered copies
@@ -98,6 +99,27 @@ public enum GemmDispatch {
     static func usesPlainWeight(m: Int, k: Int, n: Int, transposed: Bool) -> Bool {
         guard mode == .auto, avx512, fixedRule(m: m, k: k, n: n) == .onednn else { return false }
         return transposed ? m > 16 && !swappedRows(m) : m >= 2 && m <= 24
+    }
+
+    /// The largest model (its float32 weights, bytes) whose [k, n] weight products of 2-24 rows
+    /// run in `auto` on blocked copies of the weights (WeightPack, made on first use and kept)
+    /// instead of reading them in place: 1.25-1.3x faster 1x16 forwards for GPT-2 small and
+    /// SmolLM2-135M (AMD EPYC Zen 4), with the same `brg:avx512_core` kernel and bit-identical
+    /// results there, for a second copy of their weights (+0.4-0.5 GB). Bigger models stay
+    /// copy-free. FP_WEIGHT_COPIES_MB sets it (default 1024; 0: never).
+    public nonisolated(unsafe) static var smallModelBytes: Int = {
+        guard let v = ProcessInfo.processInfo.environment["FP_WEIGHT_COPIES_MB"], !v.isEmpty else { return 1 << 30 }
+        if let mb = Int(v), mb >= 0, mb <= 1 << 40 { return mb << 20 }
+        FileHandle.standardError.write(Data("fp: ignoring FP_WEIGHT_COPIES_MB=\(v) (expected a whole number of MB)\n".utf8))
+        return 1 << 30
+    }()
+
+    /// Whether `auto` runs this weight product on a blocked copy of the weight, for a model that
+    /// allows copies (`smallModelBytes`): the products it would otherwise read in place with a
+    /// [k, n] weight. Transposed weights keep their swapped / in-place / sgemm paths. None under
+    /// --max-memory (as BufferCache), so that limit keeps counting what the script made.
+    static func copiesWeight(m: Int, k: Int, n: Int, transposed: Bool) -> Bool {
+        !transposed && Limits.maxTensorBytes == nil && usesPlainWeight(m: m, k: k, n: n, transposed: false)
     }
 
     /// Whether `auto` runs a product of m rows by a transposed weight swapped, C^T = W^T A^T:

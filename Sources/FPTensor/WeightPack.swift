@@ -100,9 +100,12 @@ public enum WeightPacks {
 /// C = A W for a weight W [k, n] that outlives the call (a model's projection): with oneDNN
 /// (FP_GEMM=packed or onednn, or bf16 precision) W is reordered once into the primitive's
 /// blocked layout and kept until the weight changes; products of a few rows (FP_GEMM=auto) run
-/// on the primitive reading W where it is, swapped for a transposed W of 8-16 or 32 rows; otherwise
-/// this is `gemm(a, w, into: c)`. C must be contiguous rows [m, n] with unit column stride.
-public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: MatmulPrecision = .float32) throws {
+/// on the primitive reading W where it is, swapped for a transposed W of 8-16 or 32 rows, or,
+/// when the caller's model is small enough to have its weights copied (`copiesAllowed`,
+/// GemmDispatch.smallModelBytes; not under --max-memory), on W's blocked copy; otherwise this is
+/// `gemm(a, w, into: c)`. C must be contiguous rows [m, n] with unit column stride.
+public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: MatmulPrecision = .float32,
+                 copiesAllowed: Bool = false) throws {
     guard a.rank == 2, w.rank == 2, c.rank == 2, a.shape[1] == w.shape[0], c.shape == [a.shape[0], w.shape[1]] else {
         throw TensorError("gemm: shapes \(fmt(a.shape)) x \(fmt(w.shape)) -> \(fmt(c.shape)) do not fit")
     }
@@ -117,16 +120,20 @@ public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: Matmu
     // oneDNN takes rows with unit element stride that do not overlap
     let src = (a.strides[1] == 1 || k == 1) && (m == 1 || a.strides[0] >= k) ? a : try a.contiguous()
     let lda = m == 1 ? k : src.strides[0], ldc = m == 1 ? n : c.strides[0]
+    // a small model's copy, made once (nil if oneDNN cannot make it: then read in place)
+    let copy = !packed && copiesAllowed && GemmDispatch.copiesWeight(m: m, k: k, n: n, transposed: transposed)
+        && lda >= k && ldc >= n ? try? WeightPack.of(w, bf16: false, rowsHint: m) : nil
+    let blocked = packed || copy != nil
     let pack = !(lda >= k && ldc >= n) ? nil
         : packed ? try WeightPack.of(w, bf16: precision == .bf16, rowsHint: m)
-        : WeightPack.plain(w, swapped: swapped)
+        : copy ?? WeightPack.plain(w, swapped: swapped)
     guard let pack else {
         if precision == .bf16 { throw TensorError("matmul: oneDNN cannot run a bf16 product of shape \(fmt(a.shape)) x \(fmt(w.shape)) on this CPU") }
         return try gemm(a, w, into: c)
     }
     BLASThreads.useDNNL(BLASThreads.configured)
     let status: Int32
-    if packed {
+    if blocked {
         status = fp_dnnl_weight_matmul(pack.handle, Int64(m), try src.readFloatPointer(), Int64(lda), try c.floatPointer(), Int64(ldc))
     } else if swapped {
         // C^T as [n, m] rows, then transposed into C by CKernels' 8 x 8 register transposer

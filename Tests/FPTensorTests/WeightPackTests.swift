@@ -178,4 +178,38 @@ final class WeightPackTests: XCTestCase {
             }
         }
     }
+    /// A small model's products of 2-24 rows by a [k, n] weight run in auto on a blocked copy of
+    /// the weight, made once, kept, and renewed after a write; transposed weights and other row
+    /// counts keep their copy-free paths, and so does every product under --max-memory.
+    func testAutoCopiesASmallModelsWeightsForFewRows() throws {
+        GemmDispatch.mode = .auto
+        guard GemmDispatch.avx512 else { throw XCTSkip("oneDNN has no AVX-512 kernels here: auto uses sgemm") }
+        let k = 300, n = 260
+        for m in [1, 2, 16, 24, 25] {
+            for (name, a, w) in try cases(m, k, n) {
+                let expectCopy = w.strides[0] != 1 && m >= 2 && m <= 24
+                let label = "\(name) m \(m)"
+                let bytes = WeightPacks.liveBytes, reorders = WeightPacks.reorders
+                let c = try Tensor.empty([m, n])
+                try gemm(a, weight: w, into: c, copiesAllowed: true)
+                try assertProduct(c, a, w, "copies allowed: \(label)")
+                XCTAssertEqual(w.storage.packs.keys.contains { !$0.plain }, expectCopy, "\(label): blocked copy")
+                let added = WeightPacks.liveBytes - bytes   // the blocked layout pads to its blocks
+                XCTAssertTrue(expectCopy ? added >= k * n * 4 : added == 0, "\(label): \(added) bytes kept")
+                try gemm(a, weight: w, into: c, copiesAllowed: true)
+                XCTAssertEqual(WeightPacks.reorders - reorders, expectCopy ? 1 : 0, "\(label): made once")
+                try w.select(0, 5).fill(-2)
+                try gemm(a, weight: w, into: c, copiesAllowed: true)
+                try assertProduct(c, a, w, "copies allowed: \(label) after a write to the weight")
+                XCTAssertEqual(WeightPacks.reorders - reorders, expectCopy ? 2 : 0, "\(label): renewed after the write")
+            }
+        }
+        let saved = Limits.maxTensorBytes
+        Limits.maxTensorBytes = 1 << 40
+        defer { Limits.maxTensorBytes = saved }
+        let a = try Tensor.randn([16, k]), w = try Tensor.randn([k, n]), c = try Tensor.empty([16, n])
+        try gemm(a, weight: w, into: c, copiesAllowed: true)
+        try assertProduct(c, a, w, "under --max-memory")
+        XCTAssertEqual(w.storage.packs.keys.filter { !$0.plain }.count, 0, "no copy under --max-memory")
+    }
 }

@@ -177,7 +177,7 @@ enum LuaFPModule {
             }),
             ("config", { l in
                 // BLAS core and threads, for scripts and benchmarks that report them.
-                lua_createtable(l.L, 0, 5)
+                lua_createtable(l.L, 0, 9)
                 l.pushString(openblas_get_corename().map { String(cString: $0) } ?? "unknown")
                 lua_setfield(l.L, -2, "blas_core")
                 // FP_NUM_THREADS: what oneDNN's products and larger OpenBLAS ones use, not
@@ -195,6 +195,9 @@ enum LuaFPModule {
                 lua_setfield(l.L, -2, "weight_reorders")
                 l.push(int: WeightPacks.liveBytes)
                 lua_setfield(l.L, -2, "weight_pack_bytes")
+                // FP_WEIGHT_COPIES_MB: models up to this size keep blocked copies for few-row products
+                l.push(int: GemmDispatch.smallModelBytes >> 20)
+                lua_setfield(l.L, -2, "weight_copies_mb")
                 l.pushString(GemmDispatch.onednnISA)
                 lua_setfield(l.L, -2, "onednn_isa")
                 return 1

@@ -66,7 +66,8 @@ struct FastExecutor: BlockOps {
         let inDim = w.shape[0], outDim = w.shape[1], lead = Array(x.shape.dropLast())
         let rows = x.count / Swift.max(inDim, 1)
         let out = try Tensor.empty([rows, outDim])
-        try gemm(x.contiguous().view([rows, inDim]), weight: w, into: out, precision: model.matmulPrecision)
+        try gemm(x.contiguous().view([rows, inDim]), weight: w, into: out, precision: model.matmulPrecision,
+                 copiesAllowed: model.copiesWeights)
         if let b { try RowKernels.addBias(out, b) }
         return try out.view(lead + [outDim])
     }

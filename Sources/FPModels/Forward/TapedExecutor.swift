@@ -131,7 +131,7 @@ struct TapedExecutor: BlockOps {
     }
 
     func linear(_ x: Tensor, _ w: Tensor, _ b: Tensor?) throws -> Tensor {
-        let y = try AG.linear(x, weight: w, precision: model.matmulPrecision)
+        let y = try AG.linear(x, weight: w, precision: model.matmulPrecision, copiesAllowed: model.copiesWeights)
         return try b.map { try AG.binary(.add, y, $0) } ?? y
     }
 

@@ -14,6 +14,11 @@ public final class Transformer {
     /// How the weight products run (load_model's `dtype`): bf16 keeps these float32 weights
     /// for hooks and weight views and multiplies with bf16 copies (WeightPack).
     public var matmulPrecision: MatmulPrecision = .float32
+    /// The float32 bytes of the weights, counted once (their shapes do not change).
+    public private(set) lazy var weightBytes: Int = weights.parameterCount * MemoryLayout<Float>.size
+    /// Whether `FP_GEMM=auto` keeps blocked copies of this model's weights for its products of a
+    /// few rows: a small model (GemmDispatch.smallModelBytes), where the copy costs little memory.
+    public var copiesWeights: Bool { weightBytes <= GemmDispatch.smallModelBytes }
     let hookNames: [LayerHookNames]
     /// RoPE tables (rotary models), and the sliding-window layers' when they have their own base
     /// (Gemma 3); made for the positions runs reach.

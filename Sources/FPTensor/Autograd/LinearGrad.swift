@@ -8,7 +8,8 @@
 /// computed for a frozen weight. A weight that requires
 /// grad changes every step, so a reordered copy would not be reused: it goes through AG.matmul.
 extension AG {
-    public static func linear(_ x: Tensor, weight w: Tensor, precision: MatmulPrecision = .float32) throws -> Tensor {
+    public static func linear(_ x: Tensor, weight w: Tensor, precision: MatmulPrecision = .float32,
+                              copiesAllowed: Bool = false) throws -> Tensor {
         guard w.rank == 2, x.rank >= 1, !w.requiresGrad, x.dtype == .float32, w.dtype == .float32 else {
             return try matmul(x, w)
         }
@@ -19,7 +20,7 @@ extension AG {
         if k == 0 {
             try out.fill(0)
         } else if rows > 0 && n > 0 {
-            try gemm(x.contiguous().view([rows, k]), weight: w, into: out, precision: precision)
+            try gemm(x.contiguous().view([rows, k]), weight: w, into: out, precision: precision, copiesAllowed: copiesAllowed)
         }
         let y = try out.view(lead + [n])
         guard Autograd.taping(x) else { return y }
