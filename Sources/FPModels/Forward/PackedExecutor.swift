@@ -146,8 +146,9 @@ final class PackedExecutor: BlockOps {
     func linear(_ x: Rows, _ w: Tensor, _ b: Tensor?) throws -> Rows {
         guard let t = try current(x) else { return Rows(t: nil, layout: layout) }
         let out = try Tensor.empty([t.shape[0], w.shape[1]])
-        try gemm(t.contiguous().view([t.shape[0], w.shape[0]]), weight: w, into: out, precision: model.matmulPrecision,
-                 copiesAllowed: model.copiesWeights)
+        // no blocked copies for a sweep's few-row passes: they are a small part of its time
+        // (level in scripts/bench/patching_memory) and the copies would add to its peak memory
+        try gemm(t.contiguous().view([t.shape[0], w.shape[0]]), weight: w, into: out, precision: model.matmulPrecision)
         if let b { try RowKernels.addBias(out, b) }
         return Rows(t: out, layout: layout)
     }
