@@ -120,11 +120,12 @@ public func gemm(_ a: Tensor, weight w: Tensor, into c: Tensor, precision: Matmu
     // oneDNN takes rows with unit element stride that do not overlap
     let src = (a.strides[1] == 1 || k == 1) && (m == 1 || a.strides[0] >= k) ? a : try a.contiguous()
     let lda = m == 1 ? k : src.strides[0], ldc = m == 1 ? n : c.strides[0]
+    let fits = lda >= k && ldc >= n
     // a small model's copy, made once (nil if oneDNN cannot make it: then read in place)
-    let copy = !packed && copiesAllowed && GemmDispatch.copiesWeight(m: m, k: k, n: n, transposed: transposed)
-        && lda >= k && ldc >= n ? try? WeightPack.of(w, bf16: false, rowsHint: m) : nil
+    let copy = fits && !packed && copiesAllowed && GemmDispatch.copiesWeight(m: m, k: k, n: n, transposed: transposed)
+        ? try? WeightPack.of(w, bf16: false, rowsHint: m) : nil
     let blocked = packed || copy != nil
-    let pack = !(lda >= k && ldc >= n) ? nil
+    let pack = !fits ? nil
         : packed ? try WeightPack.of(w, bf16: precision == .bf16, rowsHint: m)
         : copy ?? WeightPack.plain(w, swapped: swapped)
     guard let pack else {

@@ -159,10 +159,10 @@ final class WeightPackTests: XCTestCase {
             for (name, a, w) in try cases(m, k, n) {
                 let transposed = w.strides[0] == 1
                 let expectSwapped = transposed && (m >= 8 && m <= 16 || m == 32)
+                let rulePlain = transposed ? m > 16 && !expectSwapped : m >= 2 && m <= 24
                 let unitStride = w.strides[0] == 1 || w.strides[1] == 1   // else sgemm (oneDNN's would be ref:any)
-                let expectPlain = unitStride && (transposed ? m > 16 && !expectSwapped : m >= 2 && m <= 24)
-                XCTAssertEqual(GemmDispatch.usesPlainWeight(m: m, k: k, n: n, transposed: transposed),
-                               transposed ? m > 16 && !expectSwapped : m >= 2 && m <= 24)
+                let expectPlain = unitStride && rulePlain
+                XCTAssertEqual(GemmDispatch.usesPlainWeight(m: m, k: k, n: n, transposed: transposed), rulePlain)
                 XCTAssertEqual(GemmDispatch.runsSwapped(m: m, k: k, n: n, transposed: transposed), expectSwapped)
                 let bytes = WeightPacks.liveBytes
                 // C rows inside a wider matrix (row stride > n)
@@ -178,6 +178,7 @@ final class WeightPackTests: XCTestCase {
             }
         }
     }
+
     /// A small model's products of 2-24 rows by a [k, n] weight run in auto on a blocked copy of
     /// the weight, made once, kept, and renewed after a write; transposed weights and other row
     /// counts keep their copy-free paths, and so does every product under --max-memory.
